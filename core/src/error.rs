@@ -1,0 +1,104 @@
+//! Typed errors. A denial is not an error: it is a [`Decision`](crate::Decision) that says when to
+//! retry. Errors are for input that can never succeed.
+
+use core::fmt;
+
+/// A limit description that cannot be enforced exactly.
+///
+/// Returned by every constructor that validates configuration, so a bad quota is caught once, at
+/// construction, never while deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The limit (requests per window) is zero. Use no limit at all, or an explicit "unlimited"
+    /// policy entry, rather than a zero limit.
+    ZeroLimit,
+    /// The window is zero ticks long.
+    ZeroWindow,
+    /// The burst is zero, so not even one request could ever pass.
+    ZeroBurst,
+    /// The window holds fewer ticks than the limit has requests: one request per tick would already
+    /// be slower than asked, so the clock is too coarse for this rate.
+    RateTooFine,
+    /// A product or sum of the configured values does not fit in 64 bits of ticks.
+    Overflow,
+    /// The window is longer than the state's time stamps can represent (see the algorithm's docs).
+    WindowTooLong,
+    /// A fixed-capacity state cannot hold what this configuration needs.
+    CapacityTooSmall,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ZeroLimit => "the limit is zero",
+            Self::ZeroWindow => "the window is zero ticks long",
+            Self::ZeroBurst => "the burst is zero",
+            Self::RateTooFine => "the rate is finer than one clock tick",
+            Self::Overflow => "the configuration overflows 64-bit tick arithmetic",
+            Self::WindowTooLong => "the window is longer than the state's time stamps can hold",
+            Self::CapacityTooSmall => "the state's capacity is too small for this configuration",
+        })
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// A request whose cost exceeds what the limit can ever admit at once.
+///
+/// Distinct from a denial: waiting would never help, so no retry instant exists.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Gcra, Quota, Instant, InsufficientCapacity};
+///
+/// let gcra = Gcra::new(Quota::<1_000>::per_second(5)?);
+/// let mut state = gcra.new_state();
+/// let err = gcra.check(&mut state, Instant::<1_000>::from_ticks(0), 6).unwrap_err();
+/// assert_eq!(err, InsufficientCapacity { cost: 6, capacity: 5 });
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct InsufficientCapacity {
+    /// The cost asked for.
+    pub cost: u32,
+    /// The most that can ever be admitted at once.
+    pub capacity: u32,
+}
+
+impl fmt::Display for InsufficientCapacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a cost of {} can never fit a capacity of {}",
+            self.cost, self.capacity
+        )
+    }
+}
+
+impl core::error::Error for InsufficientCapacity {}
+
+/// More was released from a concurrency limit than is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ReleaseError {
+    /// The amount asked to release.
+    pub released: u32,
+    /// The amount that was in flight (and still is: a failed release changes nothing).
+    pub in_flight: u32,
+}
+
+impl fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "released {} but only {} in flight",
+            self.released, self.in_flight
+        )
+    }
+}
+
+impl core::error::Error for ReleaseError {}

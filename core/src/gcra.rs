@@ -1,0 +1,405 @@
+//! GCRA, the generic cell rate algorithm (virtual scheduling form).
+//!
+//! State is one `u64`: the theoretical arrival time `tat` of the next request if requests arrived
+//! exactly one emission interval `T` apart. A request of cost `c` at `t` is admitted when
+//!
+//! ```text
+//! max(tat, t) + c·T − t ≤ b·T          (b = burst; τ = (b − 1)·T is the tolerance)
+//! ```
+//!
+//! and then `tat ← max(tat, t) + c·T`. No division and no clock read happens on the decision path;
+//! [`Gcra::try_acquire`] is the branch-light fast path, [`Gcra::check`] adds the full
+//! [`Decision`] (its `remaining` costs one division).
+//!
+//! # Guarantee
+//!
+//! For a quota of interval `T` and burst `b`, with `now` values that never go backwards: **in
+//! every closed interval of length `d`, the admitted cost is at most `b + ⌊d / T⌋`**. Exactly: a
+//! request is admitted iff, for every earlier admitted request at `tⱼ`, the cost admitted since
+//! `tⱼ` (from `tⱼ` on, including this one) stays within `b + ⌊(t − tⱼ) / T⌋`. A denied request
+//! is admitted after exactly its `retry_after`, and not one tick sooner, if nothing else arrives.
+//!
+//! A `now` earlier than one already seen is decided as at that earlier instant. Because an
+//! admission at `t` leaves `tat > t`, that is never more permissive than deciding at the latest
+//! instant seen, and an admitted request is charged exactly as it would have been then.
+//!
+//! Near the end of time (within `b·T` ticks of `u64::MAX`) requests whose schedule would
+//! overflow are denied, never wrapped.
+
+use crate::decision::{Algorithm, Decision, NotUntil, fits};
+use crate::error::InsufficientCapacity;
+use crate::quota::Quota;
+use crate::time::{Duration, Instant};
+
+/// GCRA configuration: the emission interval and the burst. Shared, immutable, `const`-built.
+///
+/// # Examples
+///
+/// Seed 000's steady advice, "at most 1 request per second", against a quota of 900 per 15
+/// minutes with a burst of 5:
+///
+/// ```
+/// use tollgate_core::{Gcra, Quota, Instant, Duration};
+///
+/// let gcra = Gcra::new(Quota::<1_000>::new(900, Duration::<1_000>::from_secs(900))?.with_burst(5)?);
+/// let mut s = gcra.new_state();
+/// for second in 0..10_000u64 {
+///     assert_eq!(gcra.try_acquire(&mut s, Instant::<1_000>::from_ticks(second * 1_000)), Ok(()));
+/// }
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Gcra<const HZ: u64> {
+    quota: Quota<HZ>,
+    /// Emission interval `T`, in ticks.
+    t: u64,
+    /// Tolerance `τ = (b − 1)·T`, in ticks.
+    tau: u64,
+    /// `b·T`, in ticks.
+    bt: u64,
+}
+
+/// GCRA state: the theoretical arrival time, in ticks. Eight bytes, `Copy`, zero when fresh.
+///
+/// Store it anywhere: [`to_raw`](GcraState::to_raw) and [`from_raw`](GcraState::from_raw) give the
+/// `u64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GcraState {
+    tat: u64,
+}
+
+impl GcraState {
+    /// A fresh state, at rest at every instant.
+    pub const fn new() -> Self {
+        Self { tat: 0 }
+    }
+
+    /// A state from its stored theoretical arrival time.
+    pub const fn from_raw(tat: u64) -> Self {
+        Self { tat }
+    }
+
+    /// The theoretical arrival time, in ticks, for storage.
+    pub const fn to_raw(self) -> u64 {
+        self.tat
+    }
+}
+
+impl<const HZ: u64> Gcra<HZ> {
+    /// A GCRA limiter enforcing `quota` (its interval and burst).
+    pub const fn new(quota: Quota<HZ>) -> Self {
+        let t = quota.interval().as_ticks();
+        let bt = quota.burst_ticks();
+        Self {
+            quota,
+            t,
+            tau: bt.saturating_sub(t),
+            bt,
+        }
+    }
+
+    /// The quota this limiter enforces.
+    pub const fn quota(&self) -> Quota<HZ> {
+        self.quota
+    }
+
+    /// A state at rest.
+    pub const fn new_state(&self) -> GcraState {
+        GcraState::new()
+    }
+
+    /// The fast path: admit one unit-cost request at `now` or say how long to wait.
+    ///
+    /// # Errors
+    ///
+    /// [`NotUntil`] with the exact wait when denied; the state is then unchanged.
+    #[inline]
+    pub fn try_acquire(&self, state: &mut GcraState, now: Instant<HZ>) -> Result<(), NotUntil<HZ>> {
+        let t = now.as_ticks();
+        let ahead = state.tat.saturating_sub(t);
+        // ahead ≤ τ, so ahead + T ≤ b·T, which was checked not to overflow.
+        if ahead <= self.tau
+            && let Some(next) = t.checked_add(ahead.saturating_add(self.t))
+        {
+            state.tat = next;
+            return Ok(());
+        }
+        Err(NotUntil {
+            wait: self.wait(ahead, self.t, t),
+        })
+    }
+
+    /// Decides a request of `cost` at `now` and records it if admitted.
+    ///
+    /// # Errors
+    ///
+    /// [`InsufficientCapacity`] when `cost` exceeds the burst.
+    #[inline]
+    pub fn check(
+        &self,
+        state: &mut GcraState,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<Decision<HZ>, InsufficientCapacity> {
+        let (decision, next) = self.decide(state.tat, now.as_ticks(), cost)?;
+        if let Some(next) = next {
+            state.tat = next;
+        }
+        Ok(decision)
+    }
+
+    /// Decides a request of `cost` at `now` without recording it.
+    ///
+    /// # Errors
+    ///
+    /// [`InsufficientCapacity`] when `cost` exceeds the burst.
+    #[inline]
+    pub fn peek(
+        &self,
+        state: &GcraState,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<Decision<HZ>, InsufficientCapacity> {
+        self.decide(state.tat, now.as_ticks(), cost).map(|(d, _)| d)
+    }
+
+    /// Whether `state` is at rest at `now` (and so at every later instant).
+    pub const fn is_at_rest(&self, state: &GcraState, now: Instant<HZ>) -> bool {
+        state.tat <= now.as_ticks()
+    }
+
+    /// The decision and, if admitted with a non-zero cost, the new `tat`.
+    #[inline]
+    fn decide(
+        &self,
+        tat: u64,
+        t: u64,
+        cost: u32,
+    ) -> Result<(Decision<HZ>, Option<u64>), InsufficientCapacity> {
+        fits(cost, self.quota.burst())?;
+        let ahead = tat.saturating_sub(t);
+        // cost ≤ burst, so cost·T ≤ b·T, which was checked not to overflow.
+        let charge = self.t.saturating_mul(u64::from(cost));
+        let after = ahead.saturating_add(charge);
+        if cost == 0 {
+            return Ok((self.decision(ahead, None), None));
+        }
+        if after <= self.bt
+            && let Some(next) = t.checked_add(after)
+        {
+            return Ok((self.decision(after, None), Some(next)));
+        }
+        Ok((
+            self.decision(ahead, Some(self.wait(ahead, charge, t))),
+            None,
+        ))
+    }
+
+    /// The wait until `ahead + charge ≤ b·T`, or until the end of time if the schedule overflows.
+    #[inline(always)]
+    fn wait(&self, ahead: u64, charge: u64, t: u64) -> u64 {
+        let needed = ahead.saturating_add(charge).saturating_sub(self.bt);
+        if needed == 0 {
+            u64::MAX.saturating_sub(t)
+        } else {
+            needed
+        }
+    }
+
+    fn decision(&self, ahead: u64, retry: Option<u64>) -> Decision<HZ> {
+        Decision {
+            limit: self.quota.burst(),
+            remaining: remaining_units(self.bt.saturating_sub(ahead), self.t),
+            reset: Duration::<HZ>::from_ticks(ahead),
+            retry_after: retry.map(Duration::<HZ>::from_ticks),
+        }
+    }
+}
+
+/// `⌊slack / t⌋` as a count of unit requests (`t` is at least one tick; the result is at most the
+/// burst, so it fits a `u32`).
+#[inline(always)]
+pub(crate) fn remaining_units(slack: u64, t: u64) -> u32 {
+    u32::try_from(slack.checked_div(t).unwrap_or(0)).unwrap_or(u32::MAX)
+}
+
+impl<const HZ: u64> Algorithm<HZ> for Gcra<HZ> {
+    type State = GcraState;
+
+    fn new_state(&self) -> GcraState {
+        GcraState::new()
+    }
+
+    fn capacity(&self) -> u32 {
+        self.quota.burst()
+    }
+
+    fn check(
+        &self,
+        state: &mut GcraState,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<Decision<HZ>, InsufficientCapacity> {
+        Gcra::check(self, state, now, cost)
+    }
+
+    fn peek(
+        &self,
+        state: &GcraState,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<Decision<HZ>, InsufficientCapacity> {
+        Gcra::peek(self, state, now, cost)
+    }
+
+    fn is_at_rest(&self, state: &GcraState, now: Instant<HZ>) -> bool {
+        Gcra::is_at_rest(self, state, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type I = Instant<1_000>;
+    type D = Duration<1_000>;
+
+    fn at(ms: u64) -> I {
+        I::from_ticks(ms)
+    }
+
+    #[test]
+    fn a_burst_passes_then_one_per_interval() {
+        let g = Gcra::new(
+            Quota::<1_000>::per_minute(300)
+                .unwrap()
+                .with_burst(5)
+                .unwrap(),
+        );
+        let mut s = g.new_state();
+        for _ in 0..5 {
+            assert_eq!(g.try_acquire(&mut s, at(0)), Ok(()));
+        }
+        assert_eq!(
+            g.try_acquire(&mut s, at(0)).unwrap_err().retry_after(),
+            D::from_millis(200)
+        );
+        assert!(g.try_acquire(&mut s, at(199)).is_err());
+        assert_eq!(g.try_acquire(&mut s, at(200)), Ok(()));
+    }
+
+    #[test]
+    fn decisions_report_limit_remaining_reset_and_retry() {
+        let g = Gcra::new(Quota::<1_000>::per_second(4).unwrap()); // T = 250 ms, b = 4
+        let mut s = g.new_state();
+        let d = g.check(&mut s, at(1_000), 3).unwrap();
+        assert_eq!(
+            d,
+            Decision {
+                limit: 4,
+                remaining: 1,
+                reset: D::from_millis(750),
+                retry_after: None
+            }
+        );
+        let d = g.check(&mut s, at(1_100), 2).unwrap();
+        // ahead = 650 ms; 2 units need 500 ms more but only 350 ms of slack: wait 150 ms.
+        assert_eq!(
+            d,
+            Decision {
+                limit: 4,
+                remaining: 1,
+                reset: D::from_millis(650),
+                retry_after: Some(D::from_millis(150))
+            }
+        );
+        assert!(g.check(&mut s, at(1_249), 2).unwrap().is_denied());
+        assert!(g.check(&mut s, at(1_250), 2).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn a_cost_above_the_burst_is_an_error_not_a_denial() {
+        let g = Gcra::new(Quota::<1_000>::per_second(4).unwrap());
+        let mut s = g.new_state();
+        assert_eq!(
+            g.check(&mut s, at(0), 5),
+            Err(InsufficientCapacity {
+                cost: 5,
+                capacity: 4
+            })
+        );
+        assert_eq!(
+            g.peek(&s, at(0), u32::MAX),
+            Err(InsufficientCapacity {
+                cost: u32::MAX,
+                capacity: 4
+            })
+        );
+        assert_eq!(s, GcraState::new());
+    }
+
+    #[test]
+    fn a_zero_cost_is_admitted_and_records_nothing() {
+        let g = Gcra::new(Quota::<1_000>::per_second(1).unwrap());
+        let mut s = g.new_state();
+        g.check(&mut s, at(500), 1).unwrap();
+        let before = s;
+        let d = g.check(&mut s, at(0), 0).unwrap(); // even with a backwards clock
+        assert!(d.is_allowed());
+        assert_eq!((d.remaining, s), (0, before));
+    }
+
+    #[test]
+    fn a_backwards_clock_never_opens_the_gate() {
+        let g = Gcra::new(Quota::<1_000>::per_second(1).unwrap());
+        let mut s = g.new_state();
+        assert!(g.try_acquire(&mut s, at(10_000)).is_ok());
+        assert!(g.try_acquire(&mut s, at(0)).is_err());
+        assert!(g.try_acquire(&mut s, at(10_999)).is_err());
+        assert!(g.try_acquire(&mut s, at(11_000)).is_ok());
+    }
+
+    #[test]
+    fn the_end_of_time_stays_closed() {
+        let g = Gcra::new(Quota::<1_000>::per_second(2).unwrap());
+        let mut s = g.new_state();
+        let end = at(u64::MAX - 100);
+        assert!(g.try_acquire(&mut s, end).is_err());
+        let d = g.check(&mut s, end, 1).unwrap();
+        assert_eq!(d.retry_after, Some(D::from_ticks(100)));
+        assert_eq!(s, GcraState::new());
+    }
+
+    #[test]
+    fn at_rest_exactly_when_tat_has_passed() {
+        let g = Gcra::new(Quota::<1_000>::per_second(1).unwrap());
+        let mut s = g.new_state();
+        assert!(g.is_at_rest(&s, at(0)));
+        g.try_acquire(&mut s, at(0)).unwrap();
+        assert!(!g.is_at_rest(&s, at(999)));
+        assert!(g.is_at_rest(&s, at(1_000)));
+        assert_eq!(
+            g.check(&mut s, at(1_000), 1).unwrap().remaining,
+            g.check(&mut GcraState::new(), at(1_000), 1)
+                .unwrap()
+                .remaining
+        );
+    }
+
+    #[test]
+    fn seed_000_burst_advice_fits_300_per_minute_with_burst_5() {
+        // "Send at most 5 requests per second": 300 requests in one minute, paced 200 ms apart.
+        let g = Gcra::new(
+            Quota::<1_000>::per_minute(300)
+                .unwrap()
+                .with_burst(5)
+                .unwrap(),
+        );
+        let mut s = g.new_state();
+        for i in 0..300u64 {
+            assert_eq!(g.try_acquire(&mut s, at(i * 200)), Ok(()), "request {i}");
+        }
+    }
+}
