@@ -9,10 +9,12 @@ pub mod decision;
 pub mod error;
 pub mod gcra;
 pub mod quota;
+pub mod report;
 pub mod time;
 
 pub use decision::{Algorithm, Decision, NotUntil};
 pub use error::{ConfigError, InsufficientCapacity, ReleaseError};
 pub use gcra::{Gcra, GcraState};
 pub use quota::Quota;
+pub use report::Report;
 pub use time::{Clock, Duration, Instant, ManualClock};
