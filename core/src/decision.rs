@@ -1,6 +1,6 @@
 //! What every check answers, and the trait every algorithm implements.
 
-use crate::error::InsufficientCapacity;
+use crate::error::{InsufficientCapacity, ReleaseError};
 use crate::time::{Duration, Instant};
 
 /// The answer to one check: allowed or not, and everything a server needs to say so.
@@ -148,6 +148,19 @@ pub trait Algorithm<const HZ: u64> {
 
     /// Whether `state` is indistinguishable from a fresh one at `now` and at every later instant.
     fn is_at_rest(&self, state: &Self::State, now: Instant<HZ>) -> bool;
+
+    /// Gives back `cost` admitted earlier, for limits that count what is in flight.
+    ///
+    /// Rate limits count a request for its whole window whether or not it has finished, so the
+    /// default does nothing and succeeds. A concurrency limit overrides it.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError`] when more is released than is held; the state is then unchanged.
+    fn release(&self, state: &mut Self::State, cost: u32) -> Result<(), ReleaseError> {
+        let _ = (state, cost);
+        Ok(())
+    }
 }
 
 /// Rejects a cost that can never fit.
