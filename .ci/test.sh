@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it: `bash .ci/test.sh`.
+# Installs what it needs on a fresh machine, then runs each stage and stops at the first failure.
+# Stages can be picked by name: `bash .ci/test.sh lint test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+export RUSTFLAGS="${RUSTFLAGS:--Dwarnings}"
+export RUSTDOCFLAGS="${RUSTDOCFLAGS:--Dwarnings}"
+# Property tests: fixed seed count, and no regression files written by CI.
+export PROPTEST_CASES="${PROPTEST_CASES:-256}"
+export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
+
+stage() { printf '\n=== %s (%(%H:%M:%S)T)\n' "$1" -1; }
+
+setup() {
+    stage setup
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+}
+
+lint() {
+    stage fmt
+    cargo fmt --all -- --check
+    stage clippy
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+}
+
+test() {
+    stage test
+    cargo test --workspace
+    cargo test --workspace --all-features
+    stage doc
+    cargo doc --workspace --no-deps --all-features
+}
+
+fuzz() {
+    stage fuzz
+    bash .ci/fuzz.sh "${FUZZ_SECONDS:-20}"
+}
+
+all=(setup lint test fuzz)
+for s in "${@:-${all[@]}}"; do "$s"; done
+printf '\nall stages passed\n'
