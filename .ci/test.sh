@@ -40,6 +40,16 @@ fuzz() {
     bash .ci/fuzz.sh "${FUZZ_SECONDS:-20}"
 }
 
-all=(setup lint test fuzz)
+bench() {
+    stage bench
+    cargo clippy --manifest-path tests/bench/Cargo.toml --release --all-targets -- -D warnings
+    cargo test --manifest-path tests/bench/Cargo.toml --release
+    table="$(bash .ci/bench.sh)"
+    printf '%s\n' "$table"
+    # The GCRA fast path's budget (instructions per decision with `now` given, x86_64).
+    awk '$1 == "tollgate-gcra-allowed" && $2 > 12 { print "GCRA fast path over budget: " $2; exit 1 }' <<<"$table"
+}
+
+all=(setup lint test bench fuzz)
 for s in "${@:-${all[@]}}"; do "$s"; done
 printf '\nall stages passed\n'

@@ -118,10 +118,11 @@ impl<const HZ: u64> Gcra<HZ> {
     #[inline]
     pub fn try_acquire(&self, state: &mut GcraState, now: Instant<HZ>) -> Result<(), NotUntil<HZ>> {
         let t = now.as_ticks();
-        let ahead = state.tat.saturating_sub(t);
-        // ahead ≤ τ, so ahead + T ≤ b·T, which was checked not to overflow.
+        let tat = if state.tat > t { state.tat } else { t };
+        // tat ≥ t, so the difference is exact.
+        let ahead = tat.wrapping_sub(t);
         if ahead <= self.tau
-            && let Some(next) = t.checked_add(ahead.saturating_add(self.t))
+            && let Some(next) = tat.checked_add(self.t)
         {
             state.tat = next;
             return Ok(());
