@@ -27,6 +27,10 @@ pub enum ConfigError {
     WindowTooLong,
     /// A fixed-capacity state cannot hold what this configuration needs.
     CapacityTooSmall,
+    /// A retry backoff's base wait is zero ticks, so it would never back off.
+    ZeroBackoff,
+    /// A retry backoff's cap is shorter than its base wait.
+    BackoffCapBelowBase,
 }
 
 impl fmt::Display for ConfigError {
@@ -39,6 +43,8 @@ impl fmt::Display for ConfigError {
             Self::Overflow => "the configuration overflows 64-bit tick arithmetic",
             Self::WindowTooLong => "the window is longer than the state's time stamps can hold",
             Self::CapacityTooSmall => "the state's capacity is too small for this configuration",
+            Self::ZeroBackoff => "the backoff base is zero ticks",
+            Self::BackoffCapBelowBase => "the backoff cap is shorter than its base",
         })
     }
 }
