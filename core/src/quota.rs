@@ -5,10 +5,10 @@ use crate::time::Duration;
 
 /// A rate: `limit` requests per `window`, of which up to `burst` may arrive at once.
 ///
-/// The sliding algorithms ([`SlidingLog`](crate::SlidingLog),
-/// [`SlidingWindow`](crate::SlidingWindow)) enforce `limit` per `window` exactly; the
-/// continuous ones ([`Gcra`](crate::Gcra), the leaky-bucket [`Meter`](crate::Meter) and
-/// [`Shaper`](crate::Shaper)) admit one request per [`interval`](Quota::interval) with `burst`
+/// The sliding algorithms (`SlidingLog`,
+/// `SlidingWindow`) enforce `limit` per `window` exactly; the
+/// continuous ones ([`Gcra`](crate::Gcra), the leaky-bucket `Meter` and
+/// `Shaper`) admit one request per [`interval`](Quota::interval) with `burst`
 /// of slack.
 ///
 /// The interval is `window / limit` rounded **up** to whole ticks, so rounding can only make a
