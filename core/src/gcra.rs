@@ -19,12 +19,16 @@
 //! `tⱼ` (from `tⱼ` on, including this one) stays within `b + ⌊(t − tⱼ) / T⌋`. A denied request
 //! is admitted after exactly its `retry_after`, and not one tick sooner, if nothing else arrives.
 //!
-//! A `now` earlier than one already seen is decided as at that earlier instant. Because an
-//! admission at `t` leaves `tat > t`, that is never more permissive than deciding at the latest
-//! instant seen, and an admitted request is charged exactly as it would have been then.
+//! A `now` earlier than one already seen is decided as at that earlier instant. Short of the end
+//! of time (below), that is never more permissive than deciding at the later one, because
+//! `max(tat, t) − t` only grows as `t` goes back. Once a request has been admitted at the later
+//! instant, or denied there for want of slack, `tat` is past it, so an admitted request is charged
+//! exactly as it would have been then. (A peek or a zero-cost check records nothing, so it does
+//! not move the schedule.)
 //!
 //! Near the end of time (within `b·T` ticks of `u64::MAX`) requests whose schedule would
-//! overflow are denied, never wrapped.
+//! overflow are denied, never wrapped. Such a request can never be admitted: its `retry_after` is
+//! the wait until the end of time, and `remaining` counts only what the schedule can still hold.
 
 use crate::decision::{Algorithm, Decision, NotUntil, fits};
 use crate::error::InsufficientCapacity;
@@ -185,34 +189,39 @@ impl<const HZ: u64> Gcra<HZ> {
         let charge = self.t.saturating_mul(u64::from(cost));
         let after = ahead.saturating_add(charge);
         if cost == 0 {
-            return Ok((self.decision(ahead, None), None));
+            return Ok((self.decision(ahead, t, None), None));
         }
         if after <= self.bt
             && let Some(next) = t.checked_add(after)
         {
-            return Ok((self.decision(after, None), Some(next)));
+            return Ok((self.decision(after, t, None), Some(next)));
         }
         Ok((
-            self.decision(ahead, Some(self.wait(ahead, charge, t))),
+            self.decision(ahead, t, Some(self.wait(ahead, charge, t))),
             None,
         ))
     }
 
-    /// The wait until `ahead + charge ≤ b·T`, or until the end of time if the schedule overflows.
+    /// The wait until `ahead + charge ≤ b·T`, or until the end of time if the schedule cannot
+    /// hold the request even then (`tat + charge` overflows).
     #[inline(always)]
     fn wait(&self, ahead: u64, charge: u64, t: u64) -> u64 {
-        let needed = ahead.saturating_add(charge).saturating_sub(self.bt);
-        if needed == 0 {
-            u64::MAX.saturating_sub(t)
-        } else {
-            needed
+        match ahead.checked_add(charge).and_then(|a| t.checked_add(a)) {
+            Some(_) => ahead.saturating_add(charge).saturating_sub(self.bt),
+            None => u64::MAX.saturating_sub(t),
         }
     }
 
-    fn decision(&self, ahead: u64, retry: Option<u64>) -> Decision<HZ> {
+    /// The decision at `t` with the schedule `ahead` of it (`t + ahead` never overflows).
+    fn decision(&self, ahead: u64, t: u64, retry: Option<u64>) -> Decision<HZ> {
+        // Unit requests fit while the schedule stays within `b·T` and before the end of time.
+        let slack = self
+            .bt
+            .saturating_sub(ahead)
+            .min(u64::MAX.saturating_sub(t).saturating_sub(ahead));
         Decision {
             limit: self.quota.burst(),
-            remaining: remaining_units(self.bt.saturating_sub(ahead), self.t),
+            remaining: remaining_units(slack, self.t),
             reset: Duration::<HZ>::from_ticks(ahead),
             retry_after: retry.map(Duration::<HZ>::from_ticks),
         }
@@ -371,6 +380,31 @@ mod tests {
         let d = g.check(&mut s, end, 1).unwrap();
         assert_eq!(d.retry_after, Some(D::from_ticks(100)));
         assert_eq!(s, GcraState::new());
+    }
+
+    #[test]
+    fn remaining_counts_only_what_fits_before_the_end_of_time() {
+        // Regression: `remaining` ignored the end of time and promised a unit that was denied.
+        let g = Gcra::new(Quota::<1_000>::per_second(2).unwrap()); // T = 500, b·T = 1000
+        let mut s = g.new_state();
+        let t = at(u64::MAX - 700);
+        assert_eq!(g.peek(&s, t, 0).unwrap().remaining, 1);
+        assert!(g.try_acquire(&mut s, t).is_ok());
+        assert!(g.try_acquire(&mut s, t).is_err());
+    }
+
+    #[test]
+    fn a_request_the_schedule_can_never_hold_waits_until_the_end_of_time() {
+        // Regression: the wait was the slack needed (500 ms), after which the request was denied
+        // again because its schedule overflows; it now says "never" as the wait until the end.
+        let g = Gcra::new(Quota::<1_000>::per_second(2).unwrap());
+        let mut s = g.new_state();
+        let t = at(u64::MAX - 1_200);
+        assert!(g.check(&mut s, t, 2).unwrap().is_allowed()); // tat = end − 200
+        let d = g.check(&mut s, t, 1).unwrap();
+        assert_eq!(d.retry_after, Some(D::from_ticks(1_200)));
+        assert!(g.peek(&s, at(u64::MAX - 700), 1).unwrap().is_denied());
+        assert!(g.peek(&s, at(u64::MAX), 1).unwrap().is_denied());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 //! Allocation-free rate limiting for firmware and servers alike.
 
+pub mod concurrency;
 pub mod decision;
 pub mod error;
 pub mod gcra;
@@ -13,6 +14,7 @@ pub mod quota;
 pub mod report;
 pub mod time;
 
+pub use concurrency::{Concurrency, ConcurrencyState, Permit};
 pub use decision::{Algorithm, Decision, NotUntil};
 pub use error::{ConfigError, InsufficientCapacity, ReleaseError};
 pub use gcra::{Gcra, GcraState};
