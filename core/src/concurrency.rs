@@ -507,6 +507,10 @@ impl<const HZ: u64> Algorithm<HZ> for Concurrency<HZ> {
     fn is_at_rest(&self, state: &ConcurrencyState, _now: Instant<HZ>) -> bool {
         Concurrency::is_at_rest(self, state)
     }
+
+    fn release(&self, state: &mut ConcurrencyState, cost: u32) -> Result<(), ReleaseError> {
+        Concurrency::release(self, state, cost)
+    }
 }
 
 #[cfg(test)]
@@ -518,6 +522,22 @@ mod tests {
 
     fn five() -> Concurrency<1_000> {
         Concurrency::new(5).unwrap()
+    }
+
+    #[test]
+    fn the_trait_release_gives_back_what_was_acquired() {
+        let c = five();
+        let mut s = c.new_state();
+        Algorithm::<1_000>::check(&c, &mut s, I::from_ticks(0), 3).unwrap();
+        assert_eq!(
+            Algorithm::<1_000>::release(&c, &mut s, 4),
+            Err(ReleaseError {
+                released: 4,
+                in_flight: 3
+            })
+        );
+        assert_eq!(Algorithm::<1_000>::release(&c, &mut s, 3), Ok(()));
+        assert!(c.is_at_rest(&s));
     }
 
     #[test]
