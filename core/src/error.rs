@@ -27,6 +27,9 @@ pub enum ConfigError {
     WindowTooLong,
     /// A fixed-capacity state cannot hold what this configuration needs.
     CapacityTooSmall,
+    /// The window is split into more sub-windows than it has ticks, so a sub-window would be
+    /// shorter than one clock tick.
+    GranularityTooFine,
 }
 
 impl fmt::Display for ConfigError {
@@ -39,6 +42,7 @@ impl fmt::Display for ConfigError {
             Self::Overflow => "the configuration overflows 64-bit tick arithmetic",
             Self::WindowTooLong => "the window is longer than the state's time stamps can hold",
             Self::CapacityTooSmall => "the state's capacity is too small for this configuration",
+            Self::GranularityTooFine => "the window's sub-windows would be shorter than one tick",
         })
     }
 }
