@@ -31,6 +31,9 @@ pub enum ConfigError {
     ZeroBackoff,
     /// A retry backoff's cap is shorter than its base wait.
     BackoffCapBelowBase,
+    /// The window is split into more sub-windows than it has ticks, so a sub-window would be
+    /// shorter than one clock tick.
+    GranularityTooFine,
 }
 
 impl fmt::Display for ConfigError {
@@ -45,6 +48,7 @@ impl fmt::Display for ConfigError {
             Self::CapacityTooSmall => "the state's capacity is too small for this configuration",
             Self::ZeroBackoff => "the backoff base is zero ticks",
             Self::BackoffCapBelowBase => "the backoff cap is shorter than its base",
+            Self::GranularityTooFine => "the window's sub-windows would be shorter than one tick",
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod gcra;
 pub mod pacer;
 pub mod quota;
 pub mod report;
+pub mod sliding_window;
 pub mod time;
 
 pub use concurrency::{Concurrency, ConcurrencyState, Permit};
@@ -21,4 +22,5 @@ pub use gcra::{Gcra, GcraState};
 pub use pacer::{GiveUpReason, Next, Outcome, Pacer, PacerState, ServerHints};
 pub use quota::Quota;
 pub use report::Report;
+pub use sliding_window::{Measurement, SlidingWindow, WindowState};
 pub use time::{Clock, Duration, Instant, ManualClock};
