@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Embedded checks for tollgate-core, runnable on a fresh machine and idempotent:
+#   1. installs the bare-metal targets, llvm-tools and qemu-system-arm if they are missing;
+#   2. builds tollgate-core for thumbv6m, thumbv7em and riscv32imc, without and with defmt;
+#   3. links and runs tests/nostd-check (a freestanding no_std, no-alloc host binary);
+#   4. builds tests/firmware for a Cortex-M3 and runs it under QEMU, without and with defmt;
+#   5. prints the firmware's flash and RAM use.
+# Quiet on success (a line per stage); any failure prints its output and exits non-zero.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$SECONDS
+lap_start=$SECONDS
+lap() { # sets $took to the seconds since the previous call
+    took="$((SECONDS - lap_start)) s"
+    lap_start=$SECONDS
+}
+stage="setup"
+trap 'echo "embedded: FAILED during: $stage" >&2' ERR
+
+core_targets=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+firmware_target=thumbv7m-none-eabi
+qemu_timeout=60 # seconds; the firmware itself finishes in well under one
+
+# 1. Tools ------------------------------------------------------------------------------------
+stage="installing tools"
+installed=$(rustup target list --installed)
+missing=()
+for t in "${core_targets[@]}" "$firmware_target"; do
+    grep -qx "$t" <<<"$installed" || missing+=("$t")
+done
+if ((${#missing[@]})); then
+    rustup target add "${missing[@]}" >/dev/null
+fi
+components=$(rustup component list --installed)
+if ! grep -q '^llvm-tools' <<<"$components"; then
+    rustup component add llvm-tools >/dev/null
+fi
+if ! command -v qemu-system-arm >/dev/null; then
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq >/dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends qemu-system-arm >/dev/null
+fi
+lap
+echo "embedded: tools ready, $(qemu-system-arm --version | head -n1) ($took)"
+
+# 2. Core on bare-metal targets ----------------------------------------------------------------
+stage="building tollgate-core for bare-metal targets"
+target_args=()
+for t in "${core_targets[@]}"; do target_args+=(--target "$t"); done
+cargo build -q -p tollgate-core "${target_args[@]}"
+cargo build -q -p tollgate-core "${target_args[@]}" --features defmt
+lap
+echo "embedded: tollgate-core builds for ${core_targets[*]} (plain and defmt) ($took)"
+
+# 3. Host link check: no std, no alloc, no libc ------------------------------------------------
+stage="tests/nostd-check"
+for features in "" "--features=tollgate-core/defmt"; do
+    (cd tests/nostd-check && cargo build -q ${features:+"$features"} && ./target/debug/nostd-check)
+done
+lap
+echo "embedded: nostd-check links freestanding and exits 0, plain and defmt ($took)"
+
+# 4. Firmware under QEMU -------------------------------------------------------------------------
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+run_firmware() { # $1: label, rest: cargo features
+    local label=$1
+    shift
+    stage="building the firmware ($label)"
+    (cd tests/firmware && cargo build -q --release "$@")
+    stage="running the firmware under QEMU ($label)"
+    local rc=0
+    (cd tests/firmware && timeout -k 5 "$qemu_timeout" cargo run -q --release "$@") >"$log" 2>&1 || rc=$?
+    if ((rc != 0)); then
+        cat "$log" >&2
+        ((rc == 124)) && echo "embedded: QEMU timed out after ${qemu_timeout}s" >&2
+        return "$rc"
+    fi
+    grep -q '^firmware: [0-9]* passed, 0 failed$' "$log" || {
+        cat "$log" >&2
+        echo "embedded: the firmware exited 0 without its summary line" >&2
+        return 1
+    }
+}
+run_firmware defmt --features=tollgate-core/defmt
+lap
+echo "embedded: firmware with defmt on $firmware_target under QEMU: $(grep '^firmware: ' "$log" | cut -d' ' -f2-) ($took)"
+run_firmware plain
+lap
+echo "embedded: firmware on $firmware_target under QEMU, lm3s6965evb ($took):"
+grep '^firmware: ' "$log"
+
+# 5. Flash and RAM ------------------------------------------------------------------------------
+stage="measuring the firmware"
+llvm_size=("$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-size)
+elf=tests/firmware/target/$firmware_target/release/tollgate-firmware
+"${llvm_size[0]}" -A "$elf" | awk -v elf="$elf" '
+    { size[$1] = $2 }
+    END {
+        vt = size[".vector_table"] + 0; text = size[".text"] + 0; ro = size[".rodata"] + 0
+        data = size[".data"] + 0; bss = size[".bss"] + 0; uninit = size[".uninit"] + 0
+        printf "embedded: %s (release, opt-level s, LTO), bytes:\n", elf
+        printf "  %-7s %-7s %-7s %-7s %-7s | %-7s %-7s\n", ".vector", ".text", ".rodata", ".data", ".bss", "flash", "RAM"
+        printf "  %-7d %-7d %-7d %-7d %-7d | %-7d %-7d\n", vt, text, ro, data, bss + uninit, vt + text + ro + data, data + bss + uninit
+        printf "  flash = .vector_table + .text + .rodata + .data; RAM = .data + .bss (+ .uninit), stack not counted\n"
+    }'
+
+echo "embedded: all stages passed in $((SECONDS - start)) s"
