@@ -8,6 +8,7 @@
 pub mod decision;
 pub mod error;
 pub mod gcra;
+pub mod leaky_bucket;
 pub mod quota;
 pub mod report;
 pub mod time;
@@ -15,6 +16,7 @@ pub mod time;
 pub use decision::{Algorithm, Decision, NotUntil};
 pub use error::{ConfigError, InsufficientCapacity, ReleaseError};
 pub use gcra::{Gcra, GcraState};
+pub use leaky_bucket::{Meter, MeterState, Reservation, Shaper, ShaperState};
 pub use quota::Quota;
 pub use report::Report;
 pub use time::{Clock, Duration, Instant, ManualClock};
