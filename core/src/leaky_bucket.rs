@@ -485,8 +485,9 @@ impl ShaperState {
 ///
 /// When accepted, the request has its slot: proceed at `proceed_at`, `delay` after `now`. When
 /// denied (`decision.retry_after` is `Some`), nothing was recorded, and `proceed_at` and `delay`
-/// describe the slot it would have needed, longer than the maximum delay: a request that comes
-/// back after exactly `retry_after` is accepted with that same `proceed_at`.
+/// describe the slot it would have needed, longer than the maximum delay (except near the end of
+/// time): a request that comes back after exactly `retry_after` is accepted with that same
+/// `proceed_at`.
 ///
 /// # Examples
 ///
@@ -1157,6 +1158,25 @@ mod tests {
             (r.is_denied(), r.delay, r.proceed_at),
             (true, ms(500), at(u64::MAX))
         );
+    }
+
+    #[test]
+    fn a_request_far_behind_a_queue_at_the_end_of_time_reports_its_exact_delay() {
+        // Found by the slot-list property test: backlog + c·T overflows a u64 here, and a
+        // saturating sum would have understated the delay by b·T.
+        let sh = Shaper::new(q(1, 1), D::from_ticks(0)).unwrap();
+        let mut s = sh.new_state();
+        assert!(
+            sh.reserve(&mut s, at(u64::MAX - 1_000), 1)
+                .unwrap()
+                .is_accepted()
+        );
+        let r = sh.reserve(&mut s, at(0), 1).unwrap();
+        assert_eq!(
+            (r.delay, r.proceed_at),
+            (D::from_ticks(u64::MAX), at(u64::MAX))
+        );
+        assert_eq!(r.decision.retry_after, Some(D::from_ticks(u64::MAX)));
     }
 
     #[test]
