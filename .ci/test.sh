@@ -40,6 +40,11 @@ fuzz() {
     bash .ci/fuzz.sh "${FUZZ_SECONDS:-20}"
 }
 
+embedded() {
+    stage embedded
+    bash .ci/embedded.sh
+}
+
 bench() {
     stage bench
     cargo clippy --manifest-path tests/bench/Cargo.toml --release --all-targets -- -D warnings
@@ -50,6 +55,6 @@ bench() {
     awk '$1 == "tollgate-gcra-allowed" && $2 > 12 { print "GCRA fast path over budget: " $2; exit 1 }' <<<"$table"
 }
 
-all=(setup lint test bench fuzz)
+all=(setup lint test embedded bench fuzz)
 for s in "${@:-${all[@]}}"; do "$s"; done
 printf '\nall stages passed\n'

@@ -8,8 +8,8 @@ use crate::time::Duration;
 /// The windowed algorithms count `limit` per `window` and ignore the burst: `SlidingLog` never
 /// admits more than `limit` in any window of length `window` and admits exactly up to it;
 /// [`SlidingWindow`](crate::SlidingWindow) never admits more either, but may admit less (see its
-/// under-admission bound). The continuous ones ([`Gcra`](crate::Gcra), the leaky-bucket `Meter`
-/// and `Shaper`) admit one request per [`interval`](Quota::interval) with `burst` of slack.
+/// under-admission bound). The continuous ones ([`Gcra`](crate::Gcra), the leaky-bucket [`Meter`](crate::Meter)
+/// and [`Shaper`](crate::Shaper)) admit one request per [`interval`](Quota::interval) with `burst` of slack.
 ///
 /// The interval is `window / limit` rounded **up** to whole ticks, so rounding can only make a
 /// limiter stricter than asked, never looser. A quota whose window holds fewer ticks than its
