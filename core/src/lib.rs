@@ -10,6 +10,7 @@ pub mod error;
 pub mod gcra;
 pub mod quota;
 pub mod report;
+pub mod sliding_log;
 pub mod time;
 
 pub use decision::{Algorithm, Decision, NotUntil};
@@ -17,4 +18,5 @@ pub use error::{ConfigError, InsufficientCapacity, ReleaseError};
 pub use gcra::{Gcra, GcraState};
 pub use quota::Quota;
 pub use report::Report;
+pub use sliding_log::{LogState, Offset, SlidingLog};
 pub use time::{Clock, Duration, Instant, ManualClock};
