@@ -28,3 +28,8 @@ pub use report::Report;
 pub use sliding_log::{LogState, Offset, SlidingLog};
 pub use sliding_window::{Measurement, SlidingWindow, WindowState};
 pub use time::{Clock, Duration, Instant, ManualClock};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
