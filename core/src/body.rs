@@ -452,3 +452,381 @@ impl fmt::Display for CodedError<'_> {
         f.write_str("]}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Decision;
+    use crate::report::Report;
+    use crate::time::Instant;
+    use proptest::prelude::*;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+
+    /// A strict RFC 8259 parser, for tests only: enough to prove the output is JSON and to
+    /// read strings back.
+    #[derive(Debug, Clone, PartialEq)]
+    enum J {
+        Null,
+        Bool(bool),
+        Num(String),
+        Str(String),
+        Arr(Vec<J>),
+        Obj(Vec<(String, J)>),
+    }
+
+    fn parse_json(s: &str) -> Result<J, String> {
+        let b = s.as_bytes();
+        let mut i = 0;
+        let v = value(b, &mut i)?;
+        ws(b, &mut i);
+        if i != b.len() {
+            return Err(format!("trailing input at {i}"));
+        }
+        Ok(v)
+    }
+
+    fn ws(b: &[u8], i: &mut usize) {
+        while matches!(b.get(*i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            *i += 1;
+        }
+    }
+
+    fn value(b: &[u8], i: &mut usize) -> Result<J, String> {
+        ws(b, i);
+        let lit = |i: &mut usize, word: &str, v: J| {
+            if b[*i..].starts_with(word.as_bytes()) {
+                *i += word.len();
+                Ok(v)
+            } else {
+                Err(format!("bad literal at {i}"))
+            }
+        };
+        match b.get(*i) {
+            Some(b'n') => lit(i, "null", J::Null),
+            Some(b't') => lit(i, "true", J::Bool(true)),
+            Some(b'f') => lit(i, "false", J::Bool(false)),
+            Some(b'"') => string(b, i).map(J::Str),
+            Some(b'[') => {
+                *i += 1;
+                let mut items = Vec::new();
+                ws(b, i);
+                if b.get(*i) == Some(&b']') {
+                    *i += 1;
+                    return Ok(J::Arr(items));
+                }
+                loop {
+                    items.push(value(b, i)?);
+                    ws(b, i);
+                    match b.get(*i) {
+                        Some(b',') => *i += 1,
+                        Some(b']') => {
+                            *i += 1;
+                            return Ok(J::Arr(items));
+                        }
+                        _ => return Err(format!("bad array at {i}")),
+                    }
+                }
+            }
+            Some(b'{') => {
+                *i += 1;
+                let mut members = Vec::new();
+                ws(b, i);
+                if b.get(*i) == Some(&b'}') {
+                    *i += 1;
+                    return Ok(J::Obj(members));
+                }
+                loop {
+                    ws(b, i);
+                    let k = string(b, i)?;
+                    ws(b, i);
+                    if b.get(*i) != Some(&b':') {
+                        return Err(format!("missing colon at {i}"));
+                    }
+                    *i += 1;
+                    members.push((k, value(b, i)?));
+                    ws(b, i);
+                    match b.get(*i) {
+                        Some(b',') => *i += 1,
+                        Some(b'}') => {
+                            *i += 1;
+                            return Ok(J::Obj(members));
+                        }
+                        _ => return Err(format!("bad object at {i}")),
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let start = *i;
+                if b.get(*i) == Some(&b'-') {
+                    *i += 1;
+                }
+                match b.get(*i) {
+                    Some(b'0') => *i += 1,
+                    Some(b'1'..=b'9') => {
+                        while matches!(b.get(*i), Some(b'0'..=b'9')) {
+                            *i += 1;
+                        }
+                    }
+                    _ => return Err(format!("bad number at {i}")),
+                }
+                Ok(J::Num(String::from_utf8(b[start..*i].to_vec()).unwrap()))
+            }
+            _ => Err(format!("unexpected input at {i}")),
+        }
+    }
+
+    fn string(b: &[u8], i: &mut usize) -> Result<String, String> {
+        if b.get(*i) != Some(&b'"') {
+            return Err(format!("expected a string at {i}"));
+        }
+        *i += 1;
+        let mut out = Vec::new();
+        loop {
+            match b.get(*i) {
+                None => return Err("unterminated string".into()),
+                Some(b'"') => {
+                    *i += 1;
+                    return String::from_utf8(out).map_err(|e| e.to_string());
+                }
+                Some(b'\\') => {
+                    let e = b.get(*i + 1).ok_or("dangling escape")?;
+                    *i += 2;
+                    match e {
+                        b'"' | b'\\' | b'/' => out.push(*e),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let hex = std::str::from_utf8(b.get(*i..*i + 4).ok_or("short \\u")?)
+                                .map_err(|e| e.to_string())?;
+                            let c = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+                            let c = char::from_u32(c).ok_or("surrogate")?;
+                            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                            *i += 4;
+                        }
+                        _ => return Err(format!("bad escape at {i}")),
+                    }
+                }
+                Some(0x00..=0x1f) => return Err(format!("raw control character at {i}")),
+                Some(&c) => {
+                    out.push(c);
+                    *i += 1;
+                }
+            }
+        }
+    }
+
+    type D = Duration<1_000>;
+
+    fn report(name: &str, limit: u32, retry_ms: Option<u64>) -> Report<'_, 1_000> {
+        Report {
+            name,
+            window: D::from_secs(3_600),
+            decision: Decision {
+                limit,
+                remaining: 0,
+                reset: D::from_secs(60),
+                retry_after: retry_ms.map(D::from_millis),
+            },
+        }
+    }
+
+    fn json(v: impl fmt::Display) -> String {
+        let s = v.to_string();
+        parse_json(&s).unwrap_or_else(|e| panic!("{e}: {s}"));
+        s
+    }
+
+    #[test]
+    fn seed_004_body_names_the_exceeded_window_and_all_limits() {
+        let reports = [report("hour", 50, Some(1)), report("day", 600, None)];
+        let set = ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &reports);
+        let body = TooManyRequests::new(set, "...")
+            .with_more_info("https://www.prayerletters.com/dev/errors/429");
+        assert_eq!(
+            json(body),
+            r#"{"status":429,"error":"too_many_requests","limit_exceeded":"hour","limits":{"hour":50,"day":600},"message":"...","more_info":"https://www.prayerletters.com/dev/errors/429"}"#
+        );
+        let admitted = [report("hour", 50, None)];
+        let set = ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &admitted);
+        assert!(json(TooManyRequests::new(set, "")).contains(r#""limit_exceeded":null,"#));
+    }
+
+    #[test]
+    fn problem_details_carry_every_violated_policy_and_the_longest_wait() {
+        let reports = [
+            report("minute", 300, Some(2_500)),
+            report("hour", 50, None),
+            report("day", 600, Some(7_000)),
+        ];
+        let set = ReportSet::new(Instant::<1_000>::from_ticks(0), &reports, Some(1)).unwrap();
+        let body = ProblemDetails::quota_exceeded(set).with_instance("/items/123");
+        assert_eq!(
+            json(body),
+            concat!(
+                r#"{"type":"https://iana.org/assignments/http-problem-types#quota-exceeded","#,
+                r#""title":"Quota Exceeded","status":429,"instance":"/items/123","#,
+                r#""limit_exceeded":"hour","retry_after":7,"#,
+                r#""violated-policies":["minute","hour","day"]}"#
+            )
+        );
+        let none = ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &[]);
+        assert_eq!(
+            json(ProblemDetails {
+                status: 503,
+                ..ProblemDetails::quota_exceeded(none)
+            }),
+            r#"{"type":"https://iana.org/assignments/http-problem-types#quota-exceeded","title":"Quota Exceeded","status":503}"#
+        );
+    }
+
+    #[test]
+    fn seed_003_bodies_match_the_documented_samples() {
+        let details = [
+            Detail {
+                name: "requestMethod",
+                value: "POST",
+            },
+            Detail {
+                name: "remoteAddress",
+                value: "216.82.234.65",
+            },
+            Detail {
+                name: "requestPath",
+                value: "users/u-asdf/calls",
+            },
+        ];
+        let sentence = RateSentence {
+            verb: "create",
+            count: 1,
+            noun: "calls",
+            per_secs: 1,
+            average_over_secs: 10,
+            rate_milli: 1_100,
+        };
+        assert_eq!(
+            json(CodedError::call_rate_limit(sentence, &details)),
+            concat!(
+                r#"{"category":"limit","code":"call-rate-limit","#,
+                r#""message":"You can create 1 calls per 1 seconds, calculated as the average over 10 seconds. Your rate is: 1.1","#,
+                r#""details":[{"name":"requestMethod","value":"POST"},"#,
+                r#"{"name":"remoteAddress","value":"216.82.234.65"},"#,
+                r#"{"name":"requestPath","value":"users/u-asdf/calls"}]}"#
+            )
+        );
+        let reset = [Detail {
+            name: "rateLimitResetTime",
+            value: "1479308598680",
+        }];
+        let body = CodedError {
+            category: "too-many-requests",
+            code: "rate-limit-reached",
+            message: None,
+            details: &reset,
+        };
+        assert_eq!(
+            json(body),
+            r#"{"category":"too-many-requests","code":"rate-limit-reached","details":[{"name":"rateLimitResetTime","value":"1479308598680"}]}"#
+        );
+    }
+
+    #[test]
+    fn measured_rates_print_with_at_most_three_decimals() {
+        let at = |rate_milli| {
+            let s = RateSentence {
+                verb: "v",
+                count: 1,
+                noun: "n",
+                per_secs: 1,
+                average_over_secs: 1,
+                rate_milli,
+            };
+            let s = s.to_string();
+            s.rsplit(": ").next().unwrap().to_string()
+        };
+        assert_eq!(at(1_100), "1.1");
+        assert_eq!(at(1_000), "1");
+        assert_eq!(at(0), "0");
+        assert_eq!(at(1_005), "1.005");
+        assert_eq!(at(1_050), "1.05");
+        assert_eq!(at(999), "0.999");
+        assert_eq!(at(u64::MAX), "18446744073709551.615");
+    }
+
+    #[test]
+    fn quotes_backslashes_and_control_characters_are_escaped() {
+        assert_eq!(JsonStr("\"\\/").to_string(), r#""\"\\/""#);
+        assert_eq!(
+            JsonStr("\u{0}\u{1f}\n\t").to_string(),
+            r#""\u0000\u001f\u000a\u0009""#
+        );
+        assert_eq!(
+            JsonStr("\u{7f}é😀\u{2028}").to_string(),
+            "\"\u{7f}é😀\u{2028}\""
+        );
+        let details = [Detail {
+            name: "a\"b",
+            value: "line\nbreak",
+        }];
+        let sentence = RateSentence {
+            verb: "say \"hi\"",
+            count: 2,
+            noun: "back\\slashes",
+            per_secs: 1,
+            average_over_secs: 1,
+            rate_milli: 1,
+        };
+        let s = json(CodedError::message_rate_limit(sentence, &details));
+        let J::Obj(members) = parse_json(&s).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            members[2].1,
+            J::Str(r#"You can say "hi" 2 back\slashes per 1 seconds, calculated as the average over 1 seconds. Your rate is: 0.001"#.into())
+        );
+    }
+
+    #[test]
+    fn the_sentence_follows_the_quota() {
+        let q = Quota::<32_768>::per_minute(300)
+            .unwrap()
+            .with_burst(5)
+            .unwrap();
+        let s = RateSentence::for_quota("send", "messages", &q, 0);
+        assert_eq!((s.count, s.per_secs, s.average_over_secs), (300, 60, 2));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_strings_give_valid_json_that_reads_back(
+            names in prop::collection::vec(any::<String>(), 1..4),
+            message in any::<String>(),
+            value in "[\\x00-\\x7f]{0,12}",
+        ) {
+            let reports: Vec<_> = names.iter().map(|n| report(n, 7, Some(1))).collect();
+            let set = ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &reports);
+            let J::Obj(m) = parse_json(&json(TooManyRequests::new(set, &message))).unwrap() else {
+                panic!()
+            };
+            prop_assert_eq!(&m[2].1, &J::Str(names[0].clone()));
+            prop_assert_eq!(&m[4].1, &J::Str(message.clone()));
+            let J::Obj(limits) = &m[3].1 else { panic!() };
+            let keys: Vec<_> = limits.iter().map(|(k, _)| k.clone()).collect();
+            prop_assert_eq!(keys, names.clone());
+
+            let pd = ProblemDetails::quota_exceeded(set).with_detail(&message).with_instance(&value);
+            let J::Obj(m) = parse_json(&json(pd)).unwrap() else { panic!() };
+            prop_assert_eq!(&m[3].1, &J::Str(message.clone()));
+            prop_assert_eq!(&m[4].1, &J::Str(value.clone()));
+
+            let details = [Detail { name: &message, value: &value }];
+            let body = CodedError { category: &names[0], code: &value, message: None, details: &details };
+            parse_json(&json(body)).unwrap();
+        }
+    }
+}

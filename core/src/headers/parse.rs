@@ -47,7 +47,7 @@ pub enum HeaderField {
 }
 
 impl HeaderField {
-    const ALL: [Self; 6] = [
+    pub(crate) const ALL: [Self; 6] = [
         Self::XRateLimitLimit,
         Self::XRateLimitRemaining,
         Self::XRateLimitReset,
