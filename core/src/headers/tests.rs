@@ -667,3 +667,49 @@ fn header_field_names_round_trip() {
         );
     }
 }
+
+#[test]
+fn server_hints_pick_the_binding_bucket_and_round_up_to_ticks() {
+    let s = RateLimitSummary::from_headers(
+        [
+            ("RateLimit", r#""a";r=10;t=60, "b";r=2;t=30, "c";r=5"#),
+            ("Retry-After", "2"),
+        ],
+        None,
+    );
+    let h = s.server_hints::<3>();
+    // b: 30 s for 2 requests is tighter than a: 60 s for 10.
+    assert_eq!(
+        (h.remaining, h.reset),
+        (Some(2), Some(Duration::<3>::from_secs(30)))
+    );
+    assert_eq!(h.retry_after, Some(Duration::<3>::from_ticks(6)));
+
+    let s = RateLimitSummary::from_headers([("X-RateLimit-Reset", "1")], Some(0));
+    let h = s.server_hints::<1>();
+    assert_eq!((h.remaining, h.reset, h.retry_after), (None, None, None));
+
+    let s = RateLimitSummary::from_headers([("X-RateLimit-Remaining", "99999999999, 7")], None);
+    assert_eq!(s.server_hints::<1>().remaining, Some(7));
+    let s = RateLimitSummary::from_headers([("X-RateLimit-Remaining", "99999999999")], None);
+    assert_eq!(s.server_hints::<1>().remaining, Some(u32::MAX));
+
+    // A millisecond at 3 Hz is a third of a tick: one tick, rounded up.
+    let s = RateLimitSummary::from_headers(
+        [
+            ("X-RateLimit-Remaining", "0"),
+            ("X-RateLimit-Reset", "1700000000001"),
+        ],
+        Some(1_700_000_000_000),
+    );
+    assert_eq!(
+        s.server_hints::<3>().reset,
+        Some(Duration::<3>::from_ticks(1))
+    );
+    assert_eq!(
+        RateLimitSummary::from_headers([("Retry-After", "18446744073709551")], None)
+            .server_hints::<1_000_000_000>()
+            .retry_after,
+        Some(Duration::<1_000_000_000>::from_ticks(u64::MAX))
+    );
+}
