@@ -8,6 +8,7 @@
 pub mod decision;
 pub mod error;
 pub mod gcra;
+pub mod policy;
 pub mod quota;
 pub mod report;
 pub mod time;
@@ -15,6 +16,9 @@ pub mod time;
 pub use decision::{Algorithm, Decision, NotUntil};
 pub use error::{ConfigError, InsufficientCapacity, ReleaseError};
 pub use gcra::{Gcra, GcraState};
+pub use policy::{
+    ExceedsLimit, Limits, Named, Outcome, Overrides, Policy, PolicyDecision, UNLIMITED, Unlimited,
+};
 pub use quota::Quota;
 pub use report::Report;
 pub use time::{Clock, Duration, Instant, ManualClock};
