@@ -11,6 +11,7 @@ pub mod gcra;
 pub mod policy;
 pub mod quota;
 pub mod report;
+pub mod table;
 pub mod time;
 
 pub use decision::{Algorithm, Decision, NotUntil};
@@ -21,4 +22,5 @@ pub use policy::{
 };
 pub use quota::Quota;
 pub use report::Report;
+pub use table::{KeyLimits, KeyTable, Overflow, TableError, Tiers};
 pub use time::{Clock, Duration, Instant, ManualClock};
