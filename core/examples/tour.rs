@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("900 requests in 3 minutes at 5/s: all admitted");
 
     // One more, 200 ms later: the quarter-hour allowance is spent.
-    now = now + D::from_millis(200);
+    now += D::from_millis(200);
     let denied = policy.check(&mut state, now, 1)?;
     println!(
         "request 901: denied by {:?}, retry after {} s",
