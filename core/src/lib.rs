@@ -21,7 +21,9 @@ pub mod sliding_window;
 pub mod table;
 pub mod time;
 
-pub use body::{CodedError, Detail, JsonStr, ProblemDetails, RateSentence, TooManyRequests};
+pub use body::{
+    CodedError, Detail, JsonStr, MultiMessageLimit, ProblemDetails, RateSentence, TooManyRequests,
+};
 pub use concurrency::{Concurrency, ConcurrencyState, Permit};
 pub use decision::{Algorithm, Decision, NotUntil};
 pub use error::{ConfigError, InsufficientCapacity, ReleaseError};
