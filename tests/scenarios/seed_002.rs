@@ -183,8 +183,9 @@ fn seed_002_the_tightest_bucket_denies_and_the_others_keep_their_figures() {
     let pacer = Pacer::new(D::from_secs(1), D::from_secs(60)).unwrap();
     let mut client = pacer.new_state();
     let next = pacer.on_response(&mut client, now, Outcome::RateLimited, hints, u64::MAX);
-    // The pacer takes the later of the two: the hour bucket at rest, at 1 h 45 min.
-    assert_eq!(next, Next::SendAt(minutes(105)));
+    // Retry-After is the server's own answer and supersedes the reset: the pacer waits the
+    // 900 s until a call is freed, not the 1 h until the whole hour bucket is at rest.
+    assert_eq!(next, Next::SendAt(now + D::from_secs(900)));
     assert!(
         api.check(&mut s, now + D::from_secs(900), 2_300)
             .unwrap()
