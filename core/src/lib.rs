@@ -31,7 +31,7 @@ pub use gcra::{Gcra, GcraState};
 pub use headers::{
     BucketInfo, HeaderConfig, HeaderError, HeaderField, HeaderLines, HeaderSink, HttpDate,
     LimitValues, QuotaUnit, RateLimitSummary, RenderError, ReportSet, ResetFormat, ResetKind,
-    WallClock, XRateLimit,
+    TestHeaders, WallClock, XRateLimit,
 };
 pub use leaky_bucket::{Meter, MeterState, Reservation, Shaper, ShaperState};
 pub use pacer::{GiveUpReason, Next, Outcome, Pacer, PacerState, ServerHints};

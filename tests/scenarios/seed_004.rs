@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use tollgate_core::{
     Algorithm, GiveUpReason, Named, Next, Outcome, Overrides, Pacer, Policy, PolicyDecision, Quota,
-    SlidingLog, TooManyRequests, Verdict,
+    SlidingLog, TestHeaders, TooManyRequests, Verdict,
 };
 use tollgate_tests::{D, HZ, I, ms};
 
@@ -42,35 +42,11 @@ fn body(d: &Answer, now: I) -> Value {
     serde_json::from_str(&body.to_string()).unwrap()
 }
 
-/// The seed's test headers, read from a request: `X-RateLimit` with a non-blank, non-zero value
-/// forces a 429; `X-RateLimit-<Interval>: N` asks for a lower limit on that interval. Values that
-/// are not integers are ignored.
-fn test_headers<'a>(request: &[(&'a str, &'a str)]) -> (bool, Vec<(&'a str, u32)>) {
-    const PREFIX: &str = "x-ratelimit-";
-    let mut deny = false;
-    let mut lower = Vec::new();
-    for &(name, value) in request {
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("x-ratelimit") {
-            deny |= !value.is_empty() && value.parse::<u64>() != Ok(0);
-        } else if let Some(interval) = name.get(PREFIX.len()..)
-            && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
-            && let Ok(n) = value.parse::<u32>()
-        {
-            lower.push((interval, n));
-        }
-    }
-    (deny, lower)
-}
-
-/// Decides a request carrying `request` headers.
+/// Decides a request carrying `request` headers: its test headers (`X-RateLimit`,
+/// `X-RateLimit-<Interval>`) become the check's overrides.
 fn request(api: &Endpoint, s: &mut State, now: I, request: &[(&str, &str)]) -> Answer {
-    let (deny, lower) = test_headers(request);
-    let overrides = Overrides {
-        deny,
-        lower: &lower,
-    };
-    api.check_with(s, now, 1, &overrides).unwrap()
+    let test: TestHeaders<'_, 4> = TestHeaders::from_headers(request.iter().copied());
+    api.check_with(s, now, 1, &test.overrides()).unwrap()
 }
 
 fn plain(api: &Endpoint, s: &mut State, now: I) -> Answer {
