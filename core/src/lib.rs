@@ -13,6 +13,7 @@ pub mod leaky_bucket;
 pub mod pacer;
 pub mod quota;
 pub mod report;
+pub mod sliding_log;
 pub mod sliding_window;
 pub mod time;
 
@@ -24,5 +25,11 @@ pub use leaky_bucket::{Meter, MeterState, Reservation, Shaper, ShaperState};
 pub use pacer::{GiveUpReason, Next, Outcome, Pacer, PacerState, ServerHints};
 pub use quota::Quota;
 pub use report::Report;
+pub use sliding_log::{LogState, Offset, SlidingLog};
 pub use sliding_window::{Measurement, SlidingWindow, WindowState};
 pub use time::{Clock, Duration, Instant, ManualClock};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

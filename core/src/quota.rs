@@ -5,7 +5,7 @@ use crate::time::Duration;
 
 /// A rate: `limit` requests per `window`, of which up to `burst` may arrive at once.
 ///
-/// The windowed algorithms count `limit` per `window` and ignore the burst: `SlidingLog` never
+/// The windowed algorithms count `limit` per `window` and ignore the burst: [`SlidingLog`](crate::SlidingLog) never
 /// admits more than `limit` in any window of length `window` and admits exactly up to it;
 /// [`SlidingWindow`](crate::SlidingWindow) never admits more either, but may admit less (see its
 /// under-admission bound). The continuous ones ([`Gcra`](crate::Gcra), the leaky-bucket [`Meter`](crate::Meter)

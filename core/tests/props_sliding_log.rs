@@ -1,0 +1,432 @@
+//! Property tests for the sliding log against a naive log: a plain list of every admission.
+//!
+//! Over arbitrary sequences of (clock step, cost), with zero, tiny, window-sized, huge and
+//! backwards steps, zero costs and costs above the limit, rings from one entry up to the limit
+//! and `u16`, `u32` and `u64` offsets, every check proves:
+//!
+//! - the decision equals the naive log's, field by field (`remaining` by replaying unit requests,
+//!   `retry_after` by trying each expiry in turn);
+//! - `peek` returns what `check` then returns, and the `Algorithm` trait agrees;
+//! - a denied check, an error and a zero cost leave the state unchanged;
+//! - liveness: a denied request is admitted after exactly `retry_after`, not one tick sooner;
+//! - the guarantee, over the admissions themselves: no window of length `W` holds more than `N`;
+//! - a backwards clock never admits what the latest instant seen would deny;
+//! - `is_at_rest` holds exactly when the state decides like a fresh one.
+
+use proptest::prelude::*;
+use tollgate_core::{
+    Algorithm, ConfigError, Decision, Duration, Instant, InsufficientCapacity, LogState, Offset,
+    Quota, SlidingLog,
+};
+
+const HZ: u64 = 1_000;
+
+/// The reference: every admission ever made, as (recorded instant, cost), in order. Time is
+/// `u128` so that nothing here can overflow or saturate.
+#[derive(Debug, Clone)]
+struct Naive {
+    limit: u32,
+    window: u128,
+    cap: usize,
+    log: Vec<(u128, u32)>,
+}
+
+impl Naive {
+    fn new(limit: u32, window: u64, cap: usize) -> Self {
+        Self {
+            limit,
+            window: u128::from(window),
+            cap,
+            log: Vec::new(),
+        }
+    }
+
+    /// The instant a request at `now` is decided at: `now`, or the newest admission if later.
+    fn effective(&self, now: u128) -> u128 {
+        self.log.last().map_or(now, |&(t, _)| t.max(now))
+    }
+
+    fn live(&self, t: u128) -> impl Iterator<Item = &(u128, u32)> {
+        self.log.iter().filter(move |&&(x, _)| x + self.window > t)
+    }
+
+    fn used(&self, t: u128) -> u64 {
+        self.live(t).map(|&(_, c)| u64::from(c)).sum()
+    }
+
+    fn distinct_live(&self, t: u128) -> usize {
+        let mut ticks: Vec<u128> = self.live(t).map(|&(x, _)| x).collect();
+        ticks.dedup();
+        ticks.len()
+    }
+
+    fn admits(&self, now: u128, cost: u32) -> bool {
+        let t = self.effective(now);
+        cost == 0
+            || (self.distinct_live(t) < self.cap
+                && self.used(t) + u64::from(cost) <= u64::from(self.limit))
+    }
+
+    fn record(&mut self, now: u128, cost: u32) {
+        if cost > 0 {
+            let t = self.effective(now);
+            self.log.push((t, cost));
+        }
+    }
+
+    fn decide(&self, now: u64, cost: u32) -> Result<Decision<HZ>, InsufficientCapacity> {
+        if cost > self.limit {
+            return Err(InsufficientCapacity {
+                cost,
+                capacity: self.limit,
+            });
+        }
+        let now = u128::from(now);
+        let admitted = self.admits(now, cost);
+        let mut after = self.clone();
+        if admitted {
+            after.record(now, cost);
+        }
+        // Unit requests admitted one after another at the same instant.
+        let mut remaining = 0;
+        let mut probe = after.clone();
+        while probe.admits(now, 1) {
+            probe.record(now, 1);
+            remaining += 1;
+        }
+        let t = after.effective(now);
+        let reset = match after.log.last() {
+            Some(&(newest, _)) if newest + self.window > t => newest + self.window - now,
+            _ => 0,
+        };
+        // The first expiry of a live admission after which the request fits.
+        let retry = if admitted {
+            None
+        } else {
+            let at = self
+                .live(t)
+                .map(|&(x, _)| x + self.window)
+                .find(|&x| self.admits(x, cost))
+                .expect("a request within the limit fits once the window is empty");
+            Some(at - now)
+        };
+        let ticks = |x: u128| Duration::<HZ>::from_ticks(u64::try_from(x).unwrap_or(u64::MAX));
+        Ok(Decision {
+            limit: self.limit,
+            remaining,
+            reset: ticks(reset),
+            retry_after: retry.map(ticks),
+        })
+    }
+}
+
+/// How the clock moves before a request.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Stay,
+    /// Forward by a few ticks, so that many entries share a window.
+    Ticks(u8),
+    /// Forward by up to a quarter window.
+    Short(u64),
+    /// Forward by up to about two windows.
+    Long(u64),
+    /// Forward by the window plus −2..=2 ticks.
+    AboutAWindow(i8),
+    /// Forward by anything, saturating at the end of time.
+    Huge(u64),
+    /// Back by up to about two windows.
+    Back(u64),
+    /// Back by anything.
+    BackFar(u64),
+}
+
+impl Step {
+    fn apply(self, t: u64, window: u64) -> u64 {
+        let near = window.saturating_mul(2).saturating_add(2);
+        match self {
+            Step::Stay => t,
+            Step::Ticks(d) => t.saturating_add(u64::from(d)),
+            Step::Short(d) => t.saturating_add(d % (window / 4 + 1)),
+            Step::Long(d) => t.saturating_add(d % near),
+            Step::AboutAWindow(k) => t.saturating_add(window).saturating_add_signed(i64::from(k)),
+            Step::Huge(d) => t.saturating_add(d),
+            Step::Back(d) => t.saturating_sub(d % near),
+            Step::BackFar(d) => t.saturating_sub(d),
+        }
+    }
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => Just(Step::Stay),
+        8 => (1u8..=3).prop_map(Step::Ticks),
+        5 => any::<u64>().prop_map(Step::Short),
+        1 => any::<u64>().prop_map(Step::Long),
+        1 => (-2i8..=2).prop_map(Step::AboutAWindow),
+        1 => any::<u64>().prop_map(Step::Huge),
+        2 => any::<u64>().prop_map(Step::Back),
+        1 => any::<u64>().prop_map(Step::BackFar),
+    ]
+}
+
+/// A request's cost, drawn relative to the limit.
+#[derive(Debug, Clone, Copy)]
+enum Cost {
+    Unit,
+    Zero,
+    /// Anything from zero to one above the limit.
+    UpTo(u32),
+    /// Anything at all, mostly far above the limit.
+    Any(u32),
+}
+
+impl Cost {
+    fn of(self, limit: u32) -> u32 {
+        match self {
+            Cost::Unit => 1,
+            Cost::Zero => 0,
+            Cost::UpTo(x) => x % (limit + 2),
+            Cost::Any(x) => x,
+        }
+    }
+}
+
+fn cost() -> impl Strategy<Value = Cost> {
+    prop_oneof![
+        6 => Just(Cost::Unit),
+        1 => Just(Cost::Zero),
+        4 => any::<u32>().prop_map(Cost::UpTo),
+        1 => any::<u32>().prop_map(Cost::Any),
+    ]
+}
+
+fn start() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0u64),
+        any::<u64>(),
+        (u64::MAX - 300)..=u64::MAX,
+        ((1u64 << 32) - 200)..=((1u64 << 32) + 200),
+    ]
+}
+
+/// A limit and a window (at least the limit, as `Quota` requires): small windows, and windows
+/// close to the largest a `u16` or a `u32` offset holds.
+fn limit_and_window() -> impl Strategy<Value = (u32, u64)> {
+    (1u32..=20).prop_flat_map(|limit| {
+        let small = u64::from(limit)..=60u64;
+        (
+            Just(limit),
+            prop_oneof![
+                6 => small,
+                1 => 65_000u64..=65_537,
+                1 => ((1u64 << 32) - 100)..=((1u64 << 32) + 1),
+            ],
+        )
+    })
+}
+
+fn ops() -> impl Strategy<Value = Vec<(Step, Cost)>> {
+    proptest::collection::vec((step(), cost()), 1..64)
+}
+
+/// Traffic that keeps the window full of many small entries, so that large requests must wait
+/// for several of them to expire.
+fn dense_ops() -> impl Strategy<Value = Vec<(Step, Cost)>> {
+    let step = prop_oneof![
+        1 => Just(Step::Stay),
+        4 => (1u8..=2).prop_map(Step::Ticks),
+        1 => any::<u64>().prop_map(Step::Back),
+    ];
+    let cost = prop_oneof![
+        6 => Just(Cost::Unit),
+        1 => any::<u32>().prop_map(Cost::UpTo),
+    ];
+    proptest::collection::vec((step, cost), 1..72)
+}
+
+/// The admitted cost in every window ending at an admission never exceeds the limit.
+fn window_sums_hold(admitted: &[(u64, u32)], limit: u32, window: u64) -> bool {
+    admitted.iter().all(|&(end, _)| {
+        let sum: u64 = admitted
+            .iter()
+            .filter(|&&(x, _)| x <= end && u128::from(x) + u128::from(window) > u128::from(end))
+            .map(|&(_, c)| u64::from(c))
+            .sum();
+        sum <= u64::from(limit)
+    })
+}
+
+fn run<const CAP: usize, O: Offset>(
+    limit: u32,
+    window: u64,
+    start: u64,
+    ops: &[(Step, Cost)],
+) -> Result<(), TestCaseError> {
+    let quota = Quota::<HZ>::new(limit, Duration::<HZ>::from_ticks(window)).unwrap();
+    let Ok(log) = SlidingLog::<HZ, CAP, O>::new_undersized(quota) else {
+        prop_assert!(window > O::MAX_WINDOW);
+        return Ok(());
+    };
+    let strict = SlidingLog::<HZ, CAP, O>::new(quota);
+    prop_assert_eq!(
+        strict.err(),
+        (CAP < limit as usize).then_some(ConfigError::CapacityTooSmall)
+    );
+
+    let at = Instant::<HZ>::from_ticks;
+    let mut state = log.new_state();
+    let mut naive = Naive::new(limit, window, CAP);
+    // Every admission as (recorded instant, cost), built here from the decisions alone.
+    let mut admitted: Vec<(u64, u32)> = Vec::new();
+    let mut latest_seen: Option<u64> = None;
+    let mut rest_checked = false;
+    let mut now = start;
+
+    for (i, &(step, cost)) in ops.iter().enumerate() {
+        now = step.apply(now, window);
+        let cost = cost.of(limit);
+        let before = state;
+
+        // At rest means: decides like a fresh state, now and at every later instant. Replay the
+        // rest of the ops (kept at or after `now`) on both, the first time a used state rests.
+        let at_rest = log.is_at_rest(&state, at(now));
+        let fresh = log.new_state();
+        if at_rest {
+            for c in [1, limit] {
+                prop_assert_eq!(log.peek(&state, at(now), c), log.peek(&fresh, at(now), c));
+            }
+            if !rest_checked && state != fresh {
+                rest_checked = true;
+                let (mut a, mut b) = (state, fresh);
+                let mut t = now;
+                for &(s, c) in &ops[i..] {
+                    t = s.apply(t, window).max(now);
+                    let c = c.of(limit);
+                    prop_assert_eq!(log.check(&mut a, at(t), c), log.check(&mut b, at(t), c));
+                }
+            }
+        } else {
+            // Something is still in the window: a fresh state would admit the whole limit here.
+            prop_assert!(log.peek(&state, at(now), limit).unwrap().is_denied());
+        }
+
+        let expected = naive.decide(now, cost);
+        let peeked = log.peek(&state, at(now), cost);
+        let checked = log.check(&mut state, at(now), cost);
+        prop_assert_eq!(peeked, checked, "peek == check");
+        prop_assert_eq!(
+            checked,
+            expected,
+            "op {}: {:?} at {} cost {}",
+            i,
+            step,
+            now,
+            cost
+        );
+        prop_assert_eq!(Algorithm::peek(&log, &before, at(now), cost), checked);
+        prop_assert_eq!(Algorithm::capacity(&log), limit);
+
+        let Ok(d) = checked else {
+            prop_assert_eq!(state, before);
+            continue;
+        };
+        prop_assert_eq!(d.limit, limit);
+        if d.is_allowed() {
+            naive.record(u128::from(now), cost);
+            if cost > 0 {
+                let recorded = admitted.last().map_or(now, |&(t, _)| t.max(now));
+                admitted.push((recorded, cost));
+                prop_assert!(window_sums_hold(&admitted, limit, window));
+            } else {
+                prop_assert_eq!(state, before, "a zero cost records nothing");
+            }
+            // A backwards clock never admits what the latest instant seen would deny.
+            if let Some(latest) = latest_seen.filter(|&l| l > now) {
+                prop_assert!(log.peek(&before, at(latest), cost).unwrap().is_allowed());
+            }
+        } else {
+            prop_assert_eq!(state, before, "a denied check changes nothing");
+            let wait = d.retry_after.unwrap().as_ticks();
+            prop_assert!(wait > 0);
+            // Exact: admitted after exactly the wait, not one tick before (unless the wait
+            // saturated or reaches past the end of time).
+            if let Some(retry) = now.checked_add(wait).filter(|_| wait < u64::MAX) {
+                prop_assert!(log.peek(&state, at(retry - 1), cost).unwrap().is_denied());
+                let mut s = state;
+                prop_assert!(log.check(&mut s, at(retry), cost).unwrap().is_allowed());
+            }
+        }
+        latest_seen = Some(latest_seen.map_or(now, |l| l.max(now)));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    #[test]
+    fn one_entry_ring_matches_the_naive_log((limit, window) in limit_and_window(), t0 in start(), ops in ops()) {
+        run::<1, u32>(limit, window, t0, &ops)?;
+    }
+
+    #[test]
+    fn two_entry_ring_matches_the_naive_log((limit, window) in limit_and_window(), t0 in start(), ops in ops()) {
+        run::<2, u32>(limit, window, t0, &ops)?;
+    }
+
+    #[test]
+    fn three_entry_ring_matches_the_naive_log((limit, window) in limit_and_window(), t0 in start(), ops in ops()) {
+        run::<3, u32>(limit, window, t0, &ops)?;
+    }
+
+    #[test]
+    fn six_entry_ring_matches_the_naive_log((limit, window) in limit_and_window(), t0 in start(), ops in ops()) {
+        run::<6, u32>(limit, window, t0, &ops)?;
+    }
+
+    #[test]
+    fn exact_ring_matches_the_naive_log((limit, window) in limit_and_window(), t0 in start(), ops in ops()) {
+        run::<20, u32>(limit, window, t0, &ops)?;
+    }
+
+    #[test]
+    fn u16_offsets_match_the_naive_log((limit, window) in limit_and_window(), t0 in start(), ops in ops()) {
+        run::<20, u16>(limit, window, t0, &ops)?;
+    }
+
+    #[test]
+    fn small_u16_ring_matches_the_naive_log((limit, window) in limit_and_window(), t0 in start(), ops in ops()) {
+        run::<4, u16>(limit, window, t0, &ops)?;
+    }
+
+    #[test]
+    fn u64_offsets_match_the_naive_log((limit, window) in limit_and_window(), t0 in start(), ops in ops()) {
+        run::<20, u64>(limit, window, t0, &ops)?;
+    }
+
+    #[test]
+    fn dense_traffic_matches_the_naive_log(limit in 8u32..=20, extra in 0u64..=40, t0 in start(), ops in dense_ops()) {
+        run::<20, u32>(limit, u64::from(limit) + extra, t0, &ops)?;
+    }
+
+    /// Fully random instants and costs, through the `Algorithm` trait: never a panic, and the
+    /// fields stay in range.
+    #[test]
+    fn arbitrary_input_never_panics(
+        (limit, window) in limit_and_window(),
+        reqs in proptest::collection::vec((any::<u64>(), any::<u32>()), 1..64),
+    ) {
+        let log = SlidingLog::<HZ, 20, u64>::new(Quota::new(limit, Duration::from_ticks(window)).unwrap()).unwrap();
+        let mut s: LogState<20, u64> = Algorithm::new_state(&log);
+        for (t, cost) in reqs {
+            let now = Instant::from_ticks(t);
+            match Algorithm::check(&log, &mut s, now, cost % (limit + 2)) {
+                Ok(d) => {
+                    prop_assert!(d.remaining <= limit);
+                    prop_assert!(d.reset.as_ticks() > 0 || Algorithm::is_at_rest(&log, &s, now));
+                }
+                Err(e) => prop_assert_eq!(e.capacity, limit),
+            }
+        }
+    }
+}
