@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per decision under callgrind and bytes per key, tollgate and governor side by side:
 #   bash .ci/bench.sh              # both tables (deterministic, about a minute)
-#   bash .ci/bench.sh --criterion  # plus criterion wall-clock timings (noisy on shared machines)
+#   bash .ci/bench.sh --criterion [FILTER]  # plus criterion wall-clock timings of the cases
+#                                           # matching FILTER (all by default) and their medians;
+#                                           # noisy on shared machines
 # Counts come from `--toggle-collect` on the #[inline(never)] decide_* kernels in
 # tests/bench/src/lib.rs, so they include the call's own ret but no loop overhead. `admitted` is
 # the share of the BENCH_N decisions that were admitted: 100% on an allowed path, at most 1% on a
@@ -28,5 +30,13 @@ done
 echo
 target/release/memory "$keys"
 if [ "${1:-}" = "--criterion" ]; then
-    cargo bench --quiet --bench decisions
+    cargo bench --quiet --bench decisions -- "${2:-}" >"$tmp/criterion" 2>&1 || { cat "$tmp/criterion"; exit 1; }
+    echo
+    printf '%-40s %12s\n' "criterion case" "median, ns"
+    for c in $(target/release/count --list | grep -F -- "${2:-}"); do
+        est="target/criterion/decision/$c/new/estimates.json"
+        [ -f "$est" ] || continue
+        median="$(sed -n 's/.*"median":{"confidence_interval":{[^}]*},"point_estimate":\([0-9.eE+-]*\).*/\1/p' "$est")"
+        printf '%-40s %12.2f\n' "$c" "$median"
+    done
 fi
