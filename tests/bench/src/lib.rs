@@ -4,18 +4,24 @@
 //! `--toggle-collect` counts exactly its instructions and nothing of the driving loop. Each
 //! [`Case`] drives one kernel in a loop that keeps it on the intended path (allowed or denied).
 //!
+//! What a kernel returns is what a caller would use, so the compiler cannot drop work the caller
+//! needs: fast paths return the wait (`NotUntil`), `check` kernels the whole `Decision`. The two
+//! original GCRA cases and governor's two return a `bool`, as they always did: the CI budget is
+//! set on `tollgate-gcra-allowed`, and the `-wait-denied` cases give the denial with its wait.
+//!
 //! The loops put every decision in a steady state, not on a fresh limiter:
 //!
 //! - **allowed** cases arrive exactly at the rate the limiter admits, after a warm-up (outside
 //!   the kernels) that fills the window, so every decision also expires old admissions (a
 //!   sliding log drops one entry per decision; a window counter rotates its buckets);
 //! - **denied** cases of the windowed algorithms hammer a full window at 1,000 times the rate
-//!   it admits, so time advances, admissions keep expiring, and 999 of 1,000 decisions are
-//!   denials (the rest re-admit what expired). GCRA, the meter and the shaper are O(1) by
-//!   construction and are denied at a fixed instant, as before.
+//!   it admits, so time advances, admissions keep expiring, and about 999 of 1,000 decisions are
+//!   denials (the rest re-admit what expired). GCRA, the meter, the shaper, the policy and the
+//!   keyed cases are denied at a fixed instant after the burst; the concurrency limit when full.
 //!
 //! The windowed algorithms run at limits of 10 and 10,000 per second, the same drive loop at
-//! each, to show that the cost of a decision does not grow with the limit.
+//! each, to show that the cost of a decision does not grow with the limit. The keyed cases
+//! (tollgate's `KeyTable`, governor's `DashMap` store) cycle through 1,000 keys.
 
 use core::hint::black_box;
 use std::num::NonZeroU32;
@@ -28,9 +34,9 @@ use governor::state::keyed::DashMapStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota as GQuota, RateLimiter};
 use tollgate_core::{
-    Concurrency, ConcurrencyState, Decision, Duration, Gcra, GcraState, Instant, LogState, Meter,
-    MeterState, NotUntil, Permit, Quota, Reservation, Shaper, ShaperState, SlidingLog,
-    SlidingWindow, WindowState,
+    Concurrency, ConcurrencyState, Decision, Duration, Gcra, GcraState, Instant, KeyTable,
+    LogState, Meter, MeterState, Named, NotUntil, Overflow, Permit, Policy, PolicyDecision, Quota,
+    Reservation, Shaper, ShaperState, SlidingLog, SlidingWindow, TableError, WindowState,
 };
 
 /// Ticks per second for every tollgate case: nanoseconds, like governor.
@@ -102,6 +108,13 @@ cases! {
     "tollgate-log-10000-denied" => log_denied::<10_000>,
     "tollgate-log-10000-check-allowed" => log_check_allowed::<10_000>,
     "tollgate-log-10000-check-denied" => log_check_denied::<10_000>,
+    "tollgate-policy-check-allowed" => policy_check_allowed,
+    "tollgate-policy-check-denied" => policy_check_denied,
+    "tollgate-table-gcra-allowed" => table_allowed,
+    "tollgate-table-gcra-denied" => table_denied,
+    "tollgate-table-gcra-check-allowed" => table_check_allowed,
+    "tollgate-table-gcra-check-denied" => table_check_denied,
+    "tollgate-table-siphash-gcra-allowed" => table_siphash_allowed,
     "governor-keyed-allowed" => governor_keyed_allowed,
     "governor-keyed-denied" => governor_keyed_denied,
 }
@@ -238,6 +251,55 @@ pub fn decide_log_check<const N: usize>(
     now: Instant<HZ>,
 ) -> Option<Decision<HZ>> {
     l.check(s, now, 1).ok()
+}
+
+/// Seed 000 as one policy: 5 in flight, 300 per minute (burst 5) and 900 per 15 minutes.
+pub type Seed000 = Policy<(
+    Named<Concurrency<HZ>, HZ>,
+    Named<Gcra<HZ>, HZ>,
+    Named<Gcra<HZ>, HZ>,
+)>;
+
+/// Its state: `(ConcurrencyState, GcraState, GcraState)`.
+pub type Seed000State = (ConcurrencyState, GcraState, GcraState);
+
+/// One policy decision: every limit peeked, then every limit checked, three reports.
+#[inline(never)]
+pub fn decide_policy(
+    p: &Seed000,
+    s: &mut Seed000State,
+    now: Instant<HZ>,
+) -> Option<PolicyDecision<HZ, 3>> {
+    p.check(s, now, 1).ok()
+}
+
+/// Key-table slots in the keyed cases: room for [`KEYS`] at a load under one half.
+pub const SLOTS: usize = 2_048;
+
+/// tollgate's key table of GCRA states, with its default hasher (FNV-1a, unkeyed) or any other.
+pub type Table<S = tollgate_core::table::Fnv1a> = KeyTable<u64, GcraState, SLOTS, S>;
+
+/// One keyed fast-path decision: find or insert the key, `try_acquire`, drop the entry if at
+/// rest.
+#[inline(never)]
+pub fn decide_table<S: std::hash::BuildHasher>(
+    t: &mut Table<S>,
+    g: &Gcra<HZ>,
+    key: u64,
+    now: Instant<HZ>,
+) -> Result<Result<(), NotUntil<HZ>>, TableError<HZ>> {
+    t.update(g, key, now, |g, s| g.try_acquire(s, now))
+}
+
+/// One keyed decision with the full `Decision`.
+#[inline(never)]
+pub fn decide_table_check(
+    t: &mut Table,
+    g: &Gcra<HZ>,
+    key: u64,
+    now: Instant<HZ>,
+) -> Result<Decision<HZ>, TableError<HZ>> {
+    t.check(g, key, now, 1)
 }
 
 type Governor = RateLimiter<NotKeyed, InMemoryState, FakeRelativeClock, NoOpMiddleware<Nanos>>;
@@ -659,16 +721,153 @@ fn log_check_denied<const N: usize>(n: u64) -> Run {
 }
 
 // ---------------------------------------------------------------------------------------------
-// governor keyed (DashMap): 1,000 keys in turn.
+// A policy: seed 000's three limits checked as one.
+
+fn seed_000() -> Seed000 {
+    let minute = Quota::<HZ>::per_minute(300).expect("valid quota");
+    let quarter = Quota::<HZ>::new(900, Duration::<HZ>::from_secs(15 * 60)).expect("valid quota");
+    Policy::new((
+        Named::new("concurrent", Duration::<HZ>::from_ticks(0), concurrency()),
+        Named::new(
+            "minute",
+            minute.window(),
+            Gcra::new(minute.with_burst(5).expect("valid burst")),
+        ),
+        Named::new("quarter", quarter.window(), Gcra::new(quarter)),
+    ))
+}
+
+/// Gives a policy's in-flight slot back, outside the counted kernel.
+#[inline(never)]
+fn release_policy(p: &Seed000, s: &mut Seed000State) {
+    p.release(s, 1).expect("held");
+}
+
+/// Seed 000's advice for continuous use, one request per second: every limit admits, every
+/// request is released before the next.
+fn policy_check_allowed(n: u64) -> Run {
+    let p = black_box(seed_000());
+    let mut s = p.new_state();
+    let step = Duration::<HZ>::from_secs(1).as_ticks();
+    timed(|| {
+        (0..n)
+            .filter(|i| {
+                let allowed = black_box(decide_policy(&p, &mut s, at(black_box(i * step))))
+                    .is_some_and(|d| d.is_allowed());
+                if allowed {
+                    release_policy(&p, &mut s);
+                }
+                allowed
+            })
+            .count()
+    })
+}
+
+/// The minute's burst of 5 spent at one instant: every further request there is denied by it.
+fn policy_check_denied(n: u64) -> Run {
+    let p = black_box(seed_000());
+    let mut s = p.new_state();
+    let now = at(0);
+    timed(|| {
+        (0..n)
+            .filter(|_| {
+                let allowed = black_box(decide_policy(&p, &mut s, black_box(now)))
+                    .is_some_and(|d| d.is_allowed());
+                if allowed {
+                    release_policy(&p, &mut s);
+                }
+                allowed
+            })
+            .count()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyed: tollgate's KeyTable and governor's DashMap store, GCRA per key, 1,000 keys in turn, each
+// visited once per millisecond (its exact rate: allowed) or at one instant after its burst
+// (denied).
 
 /// Keys in the keyed cases, each visited once per round.
 pub const KEYS: u64 = 1_000;
+
+/// Ticks between two keyed decisions: a round of all keys takes one interval.
+const KEY_TICK: u64 = 1_000_000 / KEYS;
+
+fn table_loop<S: std::hash::BuildHasher>(
+    n: u64,
+    mut t: Box<Table<S>>,
+    allowed: bool,
+    decide: impl Fn(&mut Table<S>, &Gcra<HZ>, u64, Instant<HZ>) -> bool,
+) -> Run {
+    let g = black_box(Gcra::new(quota()));
+    for key in 0..KEYS {
+        if allowed {
+            assert!(
+                t.update(&g, key, at(0), |g, s| g.try_acquire(s, at(0)).is_ok())
+                    .expect("room")
+            );
+        } else {
+            while t
+                .update(&g, key, at(0), |g, s| g.try_acquire(s, at(0)).is_ok())
+                .expect("room")
+            {}
+        }
+    }
+    assert_eq!(t.len() as u64, KEYS);
+    timed(|| {
+        (0..n)
+            .filter(|i| {
+                let now = if allowed {
+                    at((i + 1) * KEY_TICK)
+                } else {
+                    at(0)
+                };
+                decide(&mut t, &g, black_box(i % KEYS), black_box(now))
+            })
+            .count()
+    })
+}
+
+fn fast(t: &mut Table, g: &Gcra<HZ>, key: u64, now: Instant<HZ>) -> bool {
+    decide_table(t, g, key, now).is_ok_and(|r| r.is_ok())
+}
+
+fn full(t: &mut Table, g: &Gcra<HZ>, key: u64, now: Instant<HZ>) -> bool {
+    black_box(decide_table_check(t, g, key, now)).is_ok_and(|d| d.is_allowed())
+}
+
+fn table_allowed(n: u64) -> Run {
+    table_loop(n, Box::new(Table::new(Overflow::Deny)), true, fast)
+}
+
+fn table_denied(n: u64) -> Run {
+    table_loop(n, Box::new(Table::new(Overflow::Deny)), false, fast)
+}
+
+fn table_check_allowed(n: u64) -> Run {
+    table_loop(n, Box::new(Table::new(Overflow::Deny)), true, full)
+}
+
+fn table_check_denied(n: u64) -> Run {
+    table_loop(n, Box::new(Table::new(Overflow::Deny)), false, full)
+}
+
+/// The table with std's keyed SipHash-1-3, governor's default hasher.
+fn table_siphash_allowed(n: u64) -> Run {
+    let t = Box::new(Table::with_hasher(
+        Overflow::Deny,
+        std::hash::RandomState::new(),
+    ));
+    table_loop(n, t, true, |t, g, key, now| {
+        decide_table(t, g, key, now).is_ok_and(|r| r.is_ok())
+    })
+}
 
 fn governor_keyed_allowed(n: u64) -> Run {
     let clock = FakeRelativeClock::default();
     let l: GovernorKeyed = RateLimiter::dashmap_with_clock(governor_quota(), clock.clone());
     // Every key once, then each key once per millisecond: its exact rate.
-    let tick = StdDuration::from_nanos(1_000_000 / KEYS);
+    let tick = StdDuration::from_nanos(KEY_TICK);
     for key in 0..KEYS {
         assert!(l.check_key(&key).is_ok(), "warm-up is admitted");
     }

@@ -15,10 +15,14 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use governor::state::InMemoryState;
 use governor::{Quota as GQuota, RateLimiter};
+use tollgate_bench::Seed000State;
 use tollgate_core::{
-    ConcurrencyState, Gcra, GcraState, Instant, LogState, MeterState, Quota, ShaperState,
+    ConcurrencyState, Gcra, GcraState, Instant, KeyTable, LogState, MeterState, Quota, ShaperState,
     WindowState,
 };
+
+/// The smallest key table that holds 100,000 keys: `N − N/8 ≥ 100,000` with `N` a power of two.
+const SLOTS: usize = 131_072;
 
 /// The system allocator, counting the bytes it currently lends out and the most it ever did.
 struct Counting;
@@ -139,7 +143,7 @@ fn main() {
         .unwrap_or(100_000);
 
     println!(
-        "{:<44} {:>8}  seed configuration",
+        "{:<48} {:>8}  seed configuration",
         "tollgate state (inline, no heap)", "bytes"
     );
     let states: &[(&str, usize, &str)] = &[
@@ -197,21 +201,56 @@ fn main() {
             "002: 2,300 per 15 min, exact",
         ),
         (
+            "(ConcurrencyState, GcraState, GcraState)",
+            size_of::<Seed000State>(),
+            "000: its three limits as one policy",
+        ),
+        (
             "governor InMemoryState (for scale)",
             size_of::<InMemoryState>(),
             "any quota",
         ),
     ];
     for (name, bytes, seed) in states {
-        println!("{name:<44} {bytes:>8}  {seed}");
+        println!("{name:<48} {bytes:>8}  {seed}");
     }
 
     println!();
     println!(
-        "{:<44} {:>8} {:>10} {:>10}",
-        "keyed store, u64 keys, GCRA state", "keys", "bytes/key", "peak/key"
+        "{:<48} {:>8} {:>10} {:>10}",
+        "keyed store (u64 keys; GCRA state unless named)", "keys", "bytes/key", "peak/key"
     );
     for (name, (live, peak)) in heap_rows(keys) {
-        println!("{name:<44} {keys:>8} {live:>10.1} {peak:>10.1}");
+        println!("{name:<48} {keys:>8} {live:>10.1} {peak:>10.1}");
+    }
+    // tollgate's tables are inline: their size is fixed, whatever the keys.
+    let tables: &[(&str, usize)] = &[
+        (
+            "tollgate KeyTable<u64, GcraState, 131072>",
+            size_of::<KeyTable<u64, GcraState, SLOTS>>(),
+        ),
+        (
+            "tollgate KeyTable<u64, seed-000 state, 131072>",
+            size_of::<KeyTable<u64, Seed000State, SLOTS>>(),
+        ),
+    ];
+    let capacity = SLOTS - SLOTS / 8;
+    for (name, bytes) in tables {
+        if keys as usize <= capacity {
+            let per_key = *bytes as f64 / keys as f64;
+            println!("{name:<48} {keys:>8} {per_key:>10.1} {per_key:>10.1}");
+        } else {
+            println!("{name:<48} {keys:>8} {:>10} {:>10}", "too many", "-");
+        }
+    }
+    println!();
+    println!(
+        "{:<48} {:>8} {:>10} {:>10}",
+        "tollgate table sizes", "slots", "bytes/slot", "bytes/full"
+    );
+    for (name, bytes) in tables {
+        let slot = *bytes as f64 / SLOTS as f64;
+        let full = *bytes as f64 / capacity as f64;
+        println!("{name:<48} {SLOTS:>8} {slot:>10.1} {full:>10.1}");
     }
 }
