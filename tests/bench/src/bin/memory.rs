@@ -1,11 +1,13 @@
 //! Bytes per key, tollgate beside governor: `memory [keys]` (default 100,000).
 //!
-//! tollgate's states and key table live inline, so their cost is `size_of`. governor's keyed
-//! limiters keep one state per key in a heap-allocated map; a counting global allocator measures
-//! the heap bytes the map holds after `keys` distinct `u64` keys have each been checked once
-//! (live), and the most it held at any moment while they were inserted (peak, which includes
-//! the old and new tables side by side during a resize). Requested sizes are counted, not the
-//! allocator's own per-block overhead, which is negligible for a few large tables.
+//! tollgate's states and key table live inline, so their cost is `size_of`; the table is sized
+//! for the keys (the smallest power-of-two slot count that holds them, as an application would
+//! choose). governor's keyed limiters keep one state per key in a heap-allocated map; a counting
+//! global allocator measures the heap bytes the map holds after `keys` distinct `u64` keys have
+//! each been checked once (live), and the most it held at any moment while they were inserted
+//! (peak, which includes the old and new tables side by side during a resize). Requested sizes
+//! are counted, not the allocator's own per-block overhead, which is negligible for a few large
+//! tables. A std `HashMap<u64, GcraState>` is measured the same way, for reference.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -20,9 +22,6 @@ use tollgate_core::{
     ConcurrencyState, Gcra, GcraState, Instant, KeyTable, LogState, MeterState, Quota, ShaperState,
     WindowState,
 };
-
-/// The smallest key table that holds 100,000 keys: `N − N/8 ≥ 100,000` with `N` a power of two.
-const SLOTS: usize = 131_072;
 
 /// The system allocator, counting the bytes it currently lends out and the most it ever did.
 struct Counting;
@@ -223,34 +222,52 @@ fn main() {
     for (name, (live, peak)) in heap_rows(keys) {
         println!("{name:<48} {keys:>8} {live:>10.1} {peak:>10.1}");
     }
-    // tollgate's tables are inline: their size is fixed, whatever the keys.
-    let tables: &[(&str, usize)] = &[
-        (
-            "tollgate KeyTable<u64, GcraState, 131072>",
-            size_of::<KeyTable<u64, GcraState, SLOTS>>(),
-        ),
-        (
-            "tollgate KeyTable<u64, seed-000 state, 131072>",
-            size_of::<KeyTable<u64, Seed000State, SLOTS>>(),
-        ),
+    // tollgate's tables are inline arrays: their size is fixed by the slot count `N`, whatever
+    // the keys. Sized for the keys: the smallest power of two `N` with `N − N/8 ≥ keys`.
+    let slots = table_slots(keys);
+    let capacity = slots - slots / 8;
+    let tables = [
+        ("GcraState", table_bytes::<GcraState>(slots)),
+        ("seed-000 state", table_bytes::<Seed000State>(slots)),
     ];
-    let capacity = SLOTS - SLOTS / 8;
-    for (name, bytes) in tables {
-        if keys as usize <= capacity {
-            let per_key = *bytes as f64 / keys as f64;
-            println!("{name:<48} {keys:>8} {per_key:>10.1} {per_key:>10.1}");
-        } else {
-            println!("{name:<48} {keys:>8} {:>10} {:>10}", "too many", "-");
-        }
+    for (state, bytes) in tables {
+        let name = format!("tollgate KeyTable<u64, {state}, {slots}>");
+        let per_key = bytes as f64 / keys as f64;
+        println!("{name:<48} {keys:>8} {per_key:>10.1} {per_key:>10.1}");
     }
     println!();
     println!(
         "{:<48} {:>8} {:>10} {:>10}",
         "tollgate table sizes", "slots", "bytes/slot", "bytes/full"
     );
-    for (name, bytes) in tables {
-        let slot = *bytes as f64 / SLOTS as f64;
-        let full = *bytes as f64 / capacity as f64;
-        println!("{name:<48} {SLOTS:>8} {slot:>10.1} {full:>10.1}");
+    for (state, bytes) in tables {
+        let name = format!("tollgate KeyTable<u64, {state}, {slots}>");
+        let slot = bytes as f64 / slots as f64;
+        let full = bytes as f64 / capacity as f64;
+        println!("{name:<48} {slots:>8} {slot:>10.1} {full:>10.1}");
     }
+}
+
+/// The smallest power-of-two slot count whose capacity (`N − N/8`) holds `keys`.
+fn table_slots(keys: u64) -> usize {
+    let mut slots = 8usize;
+    while ((slots - slots / 8) as u64) < keys {
+        slots *= 2;
+    }
+    slots
+}
+
+/// `size_of::<KeyTable<u64, V, slots>>()` for a slot count known only at run time: the table is
+/// an array of slots plus a fixed header, so its size is linear in `N`, and two `size_of`s give
+/// the slot and the header exactly.
+fn table_bytes<V>(slots: usize) -> usize {
+    let small = size_of::<KeyTable<u64, V, 1_024>>();
+    let large = size_of::<KeyTable<u64, V, 2_048>>();
+    let slot = (large - small) / 1_024;
+    let header = small - 1_024 * slot;
+    assert_eq!(
+        size_of::<KeyTable<u64, V, 131_072>>(),
+        header + 131_072 * slot
+    );
+    header + slots * slot
 }
