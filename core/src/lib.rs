@@ -34,7 +34,8 @@ pub use headers::{
 pub use leaky_bucket::{Meter, MeterState, Reservation, Shaper, ShaperState};
 pub use pacer::{GiveUpReason, Next, Outcome, Pacer, PacerState, ServerHints};
 pub use policy::{
-    ExceedsLimit, Limits, Named, Overrides, Policy, PolicyDecision, UNLIMITED, Unlimited, Verdict,
+    ExceedsLimit, Limits, Named, Overrides, Policy, PolicyDecision, Rendered, UNLIMITED, Unlimited,
+    Verdict,
 };
 pub use quota::Quota;
 pub use report::Report;

@@ -74,6 +74,7 @@ use core::fmt;
 
 use crate::decision::{Algorithm, Decision};
 use crate::error::{InsufficientCapacity, ReleaseError};
+use crate::headers::ReportSet;
 use crate::report::Report;
 use crate::time::{Duration, Instant};
 
@@ -525,6 +526,77 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
         d.reset = self.reset();
         d.retry_after = self.retry_after();
         d
+    }
+}
+
+impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
+    /// The reports to render as headers and bodies: the limits that count something, in
+    /// declaration order (unlimited ones left out, so no header says `4294967295`), with the
+    /// denying limit's position among them.
+    ///
+    /// A forced denial names no limit, so it renders no `Retry-After`: without the override the
+    /// same request would be admitted at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Quota, Instant, Named, Policy, Unlimited, HeaderConfig, HeaderLines,
+    ///                     XRateLimit, ResetFormat, LimitValues};
+    ///
+    /// let m = Quota::<1_000>::per_minute(2_000)?;
+    /// let agency = Policy::new((
+    ///     Named::new("minute", m.window(), Gcra::new(m)),
+    ///     Named::new("day", m.window(), Unlimited),
+    /// ));
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let d = agency.check(&mut agency.new_state(), now, 1)?;
+    /// let rendered = d.rendered();
+    /// let config = HeaderConfig::none()
+    ///     .with_x_ratelimit(XRateLimit::new(ResetFormat::DeltaSeconds, LimitValues::PerLimit));
+    /// let mut out = HeaderLines(heapless::String::<256>::new());
+    /// rendered.set(now).write_headers(&config, &mut out)?;
+    /// assert_eq!(out.0.as_str(), "X-RateLimit-Limit: 2000\r\nX-RateLimit-Remaining: 1999\r\nX-RateLimit-Reset: 1\r\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rendered(&self) -> Rendered<HZ, N> {
+        let mut reports = heapless::Vec::new();
+        let mut denied = None;
+        let denying = match self.outcome {
+            Verdict::Denied { limit } => Some(limit),
+            _ => None,
+        };
+        for (i, r) in self.reports.iter().enumerate() {
+            if r.decision.limit == UNLIMITED {
+                continue;
+            }
+            if denying == Some(i) {
+                denied = Some(reports.len());
+            }
+            // At most N reports go into a vector of capacity N.
+            let _ = reports.push(*r);
+        }
+        Rendered { reports, denied }
+    }
+}
+
+/// A policy decision's reports ready for rendering: see [`PolicyDecision::rendered`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered<const HZ: u64, const N: usize> {
+    reports: heapless::Vec<Report<'static, HZ>, N>,
+    denied: Option<usize>,
+}
+
+impl<const HZ: u64, const N: usize> Rendered<HZ, N> {
+    /// The reports, unlimited limits left out.
+    pub fn reports(&self) -> &[Report<'static, HZ>] {
+        &self.reports
+    }
+
+    /// The input of the header and body renderers, for a decision made at `now`.
+    pub fn set(&self, now: Instant<HZ>) -> ReportSet<'_, HZ> {
+        // `denied` is an index into `reports` by construction; the fallback finds the same one.
+        ReportSet::new(now, &self.reports, self.denied)
+            .unwrap_or_else(|_| ReportSet::first_denied(now, &self.reports))
     }
 }
 
