@@ -15,10 +15,15 @@
 //! For a response at `now` (all sums of ticks saturate at the end of time, `u64::MAX`):
 //!
 //! 1. **Retry-After.** With `retry_after = Some(d)`, on any outcome: not before `now + d`.
-//! 2. **Exhausted window.** With `remaining = Some(0)` and `reset = Some(r)`: not before `now + r`.
-//! 3. **Spread** (only with [`Pacer::with_spread`]). With `remaining = Some(n)`, `n > 0`, and
-//!    `reset = Some(r)`: not before `now + ⌈r / n⌉`, so the `n` requests left are spread evenly
-//!    over the time to the reset and the window is never exhausted early.
+//! 2. **Exhausted window.** With no `retry_after`, `remaining = Some(0)` and `reset = Some(r)`:
+//!    not before `now + r`.
+//! 3. **Spread** (only with [`Pacer::with_spread`]). With no `retry_after`, `remaining = Some(n)`,
+//!    `n > 0`, and `reset = Some(r)`: not before `now + ⌈r / n⌉`, so the `n` requests left are
+//!    spread evenly over the time to the reset and the window is never exhausted early.
+//!
+//! A `Retry-After` is the server's own answer for the next request, so it supersedes what the
+//! reset implies: a sliding limit frees its first slot (the `Retry-After`) long before it is
+//! entirely at rest (the reset), and waiting for the reset would idle for nothing.
 //! 4. **Backoff.** On the `k`-th [`RateLimited`](Outcome::RateLimited) or
 //!    [`Retryable`](Outcome::Retryable) failure in a row, `k ≤ max_retries`: not before
 //!    `now + backoff(k, random)` (full jitter, below).
@@ -645,7 +650,8 @@ impl<const HZ: u64> Pacer<HZ> {
     const fn server_floor(&self, t: u64, hints: &ServerHints<HZ>) -> u64 {
         let mut floor = t;
         if let Some(retry_after) = hints.retry_after {
-            floor = max(floor, t.saturating_add(retry_after.as_ticks()));
+            // The server's own answer supersedes what the reset implies (rules 2 and 3).
+            return max(floor, t.saturating_add(retry_after.as_ticks()));
         }
         if let (Some(remaining), Some(reset)) = (hints.remaining, hints.reset) {
             let reset = reset.as_ticks();
@@ -723,6 +729,24 @@ mod tests {
 
     const NONE: ServerHints<1_000> = ServerHints::NONE;
     const TOP: u64 = u64::MAX;
+
+    #[test]
+    fn a_retry_after_supersedes_a_later_reset() {
+        // A sliding window frees its first slot (Retry-After: 740 s) long before it is at rest
+        // (reset: 920 s); the client waits for the slot, not for the whole window.
+        let p = pacer().with_spread(true);
+        let mut s = p.new_state();
+        let hints = NONE
+            .with_retry_after(secs(740))
+            .with_remaining(0)
+            .with_reset(secs(920));
+        let next = p.on_response(&mut s, at(0), Outcome::RateLimited, hints, 0);
+        assert_eq!(next, Next::SendAt(at(740_000)));
+        // Without a Retry-After the exhausted window's reset still holds.
+        let hints = NONE.with_remaining(0).with_reset(secs(920));
+        let next = p.on_response(&mut p.new_state(), at(0), Outcome::Success, hints, 0);
+        assert_eq!(next, Next::SendAt(at(920_000)));
+    }
 
     #[test]
     fn seed_001_backs_off_one_two_four_seconds_then_gives_up() {

@@ -165,11 +165,9 @@ proptest! {
             now = r.step.apply(now);
             if let Some(ra) = r.retry_after {
                 bound = bound.max(now.saturating_add(ra));
-            }
-            if let (Some(0), Some(reset)) = (r.remaining, r.reset) {
+            } else if let (Some(0), Some(reset)) = (r.remaining, r.reset) {
                 bound = bound.max(now.saturating_add(reset));
-            }
-            if let (true, Some(n @ 1..), Some(reset)) = (c.spread, r.remaining, r.reset) {
+            } else if let (true, Some(n @ 1..), Some(reset)) = (c.spread, r.remaining, r.reset) {
                 bound = bound.max(now.saturating_add(reset.div_ceil(u64::from(n))));
             }
             let next = p.on_response(&mut s, I::from_ticks(now), r.outcome, r.hints(), r.random);

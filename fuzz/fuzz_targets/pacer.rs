@@ -4,8 +4,8 @@
 //! off, any maximum wait) and arbitrary responses: clock steps forwards, backwards and to the end
 //! of time, every outcome, server hints of any size (or none) and any random word. Every response
 //! asserts: the answer equals the model's; the failure count and `ready_at` are the model's; the
-//! answer never precedes `retry_after`, an exhausted window's reset or (with spread) the even
-//! share of the reset; `may_send` is exact around `ready_at`; the backoff ceiling and the jittered
+//! answer never precedes `retry_after`, or without one an exhausted window's reset or (with
+//! spread) the even share of the reset; `may_send` is exact around `ready_at`; the backoff ceiling and the jittered
 //! wait equal the model's, stay within the cap and grow with the random word; an at-rest state
 //! answers like a fresh one.
 #![no_main]
@@ -82,13 +82,12 @@ fn run<const HZ: u64>(input: &Input) {
             remaining: r.remaining,
             reset: r.reset.map(Duration::<HZ>::from_ticks),
         };
+        // A Retry-After supersedes what the reset implies.
         if let Some(ra) = r.retry_after {
             bound = bound.max(now.saturating_add(ra));
-        }
-        if let (Some(0), Some(reset)) = (r.remaining, r.reset) {
+        } else if let (Some(0), Some(reset)) = (r.remaining, r.reset) {
             bound = bound.max(now.saturating_add(reset));
-        }
-        if let (true, Some(n @ 1..), Some(reset)) = (c.spread, r.remaining, r.reset) {
+        } else if let (true, Some(n @ 1..), Some(reset)) = (c.spread, r.remaining, r.reset) {
             bound = bound.max(now.saturating_add(reset.div_ceil(u64::from(n))));
         }
 

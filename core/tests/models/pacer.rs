@@ -83,8 +83,8 @@ impl Model {
         self.bounds.push(t);
         if let Some(ra) = hints.retry_after {
             self.bounds.push(t + u128::from(ra.as_ticks()));
-        }
-        if let (Some(n), Some(reset)) = (hints.remaining, hints.reset.map(|r| r.as_ticks())) {
+        } else if let (Some(n), Some(reset)) = (hints.remaining, hints.reset.map(|r| r.as_ticks()))
+        {
             if n == 0 {
                 self.bounds.push(t + u128::from(reset));
             } else if c.spread {

@@ -1,5 +1,7 @@
 //! GCRA: the `Algorithm` trait path (`check`/`peek`) on decision tables, the `try_acquire` fast
 //! path, a `static` limiter shared through a critical section, and a second tick rate.
+//!
+//! The tables are public: the leaky-bucket meter must decide them identically (see `meter.rs`).
 
 use core::cell::RefCell;
 
@@ -9,7 +11,7 @@ use tollgate_core::{Gcra, GcraState, Instant, Quota};
 use crate::HZ;
 use crate::harness::{Step, Tally, allow, at, deny, run_steps, too_big};
 
-const FOUR_PER_SECOND: Quota<HZ> = match Quota::per_second(4) {
+pub const FOUR_PER_SECOND: Quota<HZ> = match Quota::per_second(4) {
     Ok(q) => q,
     Err(_) => panic!("4/s is a valid quota"),
 };
@@ -19,7 +21,7 @@ static LIMITER: Gcra<HZ> = Gcra::new(FOUR_PER_SECOND);
 static STATE: Mutex<RefCell<GcraState>> = Mutex::new(RefCell::new(GcraState::new()));
 
 /// 4/s at 32,768 Hz: T = 8192 ticks, burst 4, so b·T = 32,768 ticks.
-const BURST: &[Step] = &[
+pub const BURST: &[Step] = &[
     at(1_000, 1, allow(4, 3, 8_192)),
     at(1_000, 2, allow(4, 1, 24_576)),
     at(1_000, 2, deny(4, 1, 24_576, 8_192)), // needs 16,384 of slack, has 8,192
@@ -35,7 +37,7 @@ const BURST: &[Step] = &[
 ];
 
 /// 3/s at 32,768 Hz: T rounds up to 10,923 ticks, so b·T = 32,769 (stricter than asked).
-const THIRDS: &[Step] = &[
+pub const THIRDS: &[Step] = &[
     at(0, 1, allow(3, 2, 10_923)),
     at(0, 1, allow(3, 1, 21_846)),
     at(0, 1, allow(3, 0, 32_769)),
@@ -45,7 +47,7 @@ const THIRDS: &[Step] = &[
 ];
 
 /// 4/s at 1 kHz: the same core, another tick rate.
-const MILLIS: &[Step] = &[
+pub const MILLIS: &[Step] = &[
     at(0, 4, allow(4, 0, 1_000)),
     at(0, 1, deny(4, 0, 1_000, 250)),
     at(249, 1, deny(4, 0, 751, 1)),

@@ -21,7 +21,20 @@ impl Tally {
 
     /// Records one check that holds when `got == want`.
     pub fn expect<T: PartialEq + fmt::Debug>(&mut self, what: fmt::Arguments<'_>, got: T, want: T) {
-        if got == want {
+        self.compare(what, got == want, &got, &want);
+    }
+
+    /// The non-generic half of [`expect`](Self::expect): one copy of the printing code, not one
+    /// per compared type.
+    #[inline(never)]
+    fn compare(
+        &mut self,
+        what: fmt::Arguments<'_>,
+        ok: bool,
+        got: &dyn fmt::Debug,
+        want: &dyn fmt::Debug,
+    ) {
+        if ok {
             self.pass(what, format_args!("{got:?}"));
         } else {
             self.fail(what, format_args!("got {got:?}, want {want:?}"));
@@ -37,12 +50,14 @@ impl Tally {
         }
     }
 
-    fn pass(&mut self, what: fmt::Arguments<'_>, detail: fmt::Arguments<'_>) {
+    #[inline(never)]
+    pub fn pass(&mut self, what: fmt::Arguments<'_>, detail: fmt::Arguments<'_>) {
         self.passed = self.passed.saturating_add(1);
         hprintln!("  ok   {}: {}", what, detail);
     }
 
-    fn fail(&mut self, what: fmt::Arguments<'_>, detail: fmt::Arguments<'_>) {
+    #[inline(never)]
+    pub fn fail(&mut self, what: fmt::Arguments<'_>, detail: fmt::Arguments<'_>) {
         self.failed = self.failed.saturating_add(1);
         hprintln!("  FAIL {}: {}", what, detail);
     }
@@ -138,12 +153,17 @@ pub fn run_steps<const HZ: u64, A: Algorithm<HZ>>(
 ) {
     for (i, s) in steps.iter().enumerate() {
         let now = Instant::<HZ>::from_ticks(s.at);
-        let name = StepName { table, i, s };
-        let probe_before = alg.peek(state, now, 1);
-        let peeked = alg.peek(state, now, s.cost);
+        let name = StepName {
+            table,
+            i,
+            at: s.at,
+            cost: s.cost,
+        };
+        let probe_before = peek(alg, state, now, 1);
+        let peeked = peek(alg, state, now, s.cost);
         let checked = alg.check(state, now, s.cost);
         let got = Outcome::of(checked);
-        let recorded_nothing = alg.peek(state, now, 1) == probe_before;
+        let recorded_nothing = peek(alg, state, now, 1) == probe_before;
         if peeked != checked {
             let peeked = Outcome::of(peeked);
             t.fail(
@@ -161,11 +181,23 @@ pub fn run_steps<const HZ: u64, A: Algorithm<HZ>>(
     }
 }
 
+/// One out-of-line copy of `peek` per algorithm, however often the runner calls it.
+#[inline(never)]
+fn peek<const HZ: u64, A: Algorithm<HZ>>(
+    alg: &A,
+    state: &A::State,
+    now: Instant<HZ>,
+    cost: u32,
+) -> Result<Decision<HZ>, InsufficientCapacity> {
+    alg.peek(state, now, cost)
+}
+
 /// How a step is named in the output: `table #index t=ticks cost=n`.
-struct StepName<'a> {
-    table: &'a str,
-    i: usize,
-    s: &'a Step,
+pub struct StepName<'a> {
+    pub table: &'a str,
+    pub i: usize,
+    pub at: u64,
+    pub cost: u32,
 }
 
 impl fmt::Display for StepName<'_> {
@@ -173,7 +205,7 @@ impl fmt::Display for StepName<'_> {
         write!(
             f,
             "{} #{} t={} cost={}",
-            self.table, self.i, self.s.at, self.s.cost
+            self.table, self.i, self.at, self.cost
         )
     }
 }

@@ -13,9 +13,15 @@
 #![no_std]
 #![no_main]
 
+mod concurrency;
 mod gcra;
 mod harness;
+mod meter;
+mod pacer;
 mod quota;
+mod shaper;
+mod sliding_log;
+mod sliding_window;
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::{debug, hprintln};
@@ -29,7 +35,16 @@ pub const HZ: u64 = 32_768;
 type Suite = (&'static str, fn(&mut Tally));
 
 /// One suite per algorithm (plus the shared quota validation), run in this order.
-const SUITES: &[Suite] = &[("quota", quota::run), ("gcra", gcra::run)];
+const SUITES: &[Suite] = &[
+    ("quota", quota::run),
+    ("gcra", gcra::run),
+    ("meter", meter::run),
+    ("shaper", shaper::run),
+    ("sliding window", sliding_window::run),
+    ("sliding log", sliding_log::run),
+    ("concurrency", concurrency::run),
+    ("pacer", pacer::run),
+];
 
 #[entry]
 fn main() -> ! {

@@ -1,0 +1,1150 @@
+//! Key tables: one limiter state per key (phone number, API key, IP address) in fixed memory.
+//!
+//! A [`KeyTable<K, V, N>`](KeyTable) maps keys to states `V` in an inline array of `N` slots; it
+//! never allocates. It stores **states only**: the configuration (one [`Algorithm`] or
+//! [`Policy`] for every key, or [`Tiers`] that pick a plan's policy from the key) is passed to each
+//! call, as it is to the algorithms themselves. Always pass the same configuration to a table.
+//!
+//! # Guarantee
+//!
+//! **A table decides every request exactly as an unbounded map of states would, or refuses it with
+//! [`TableError::Full`]** (under [`Overflow::Deny`], the default). Entries at rest are dropped
+//! freely because, by the [`Algorithm`] contract, a state at rest decides every request at that
+//! instant and later exactly like a fresh one, which is what an absent key gets. A key is inserted
+//! only when a request records something (a denial, a zero cost or a peek never takes a slot), and
+//! `Full` is returned only when every one of the [`capacity`](KeyTable::capacity) entries is
+//! still active; nothing is recorded then. With a clock that goes backwards a dropped entry
+//! decides like a fresh one at the latest instant seen, which the contract also allows.
+//!
+//! [`Overflow::EvictLeastLoss`] trades that exactness for availability: when every entry is
+//! active it evicts the one closest to rest (the smallest `reset`). That key's next requests are
+//! decided from a fresh state, so **each eviction can over-admit that one key by up to one fresh
+//! allowance of each of its limits** (what a fresh state admits minus what its evicted state would
+//! have), during at most the evicted entry's remaining `reset`.
+//!
+//! # Memory
+//!
+//! One slot is `Option<(hash: NonZeroU32, K, V)>`: the key, the state and a 32-bit hash that
+//! usually fits in padding and doubles as the occupancy niche, so the `Option` costs nothing more.
+//! For a `u64` key and a [`GcraState`](crate::GcraState) that is **24 bytes per slot** (16 of
+//! payload); a three-limit GCRA policy state makes it 40. Tables hold at most
+//! [`capacity`](KeyTable::capacity)` = N − N/8` entries (all `N` when `N < 8`), so per entry that
+//! is `8/7` of a slot (27.4 bytes for `u64` + GCRA), plus four words for the whole table.
+//!
+//! # Costs
+//!
+//! Robin Hood open addressing with backward-shift deletion (no tombstones) at a load of at most
+//! 7/8; `N` must be a power of two.
+//!
+//! - A request for a key in the table: O(1) expected probes, no scan.
+//! - A request that inserts a key: O(1) plus an amortised sweep of two slots, dropping entries at
+//!   rest, so stale entries are reclaimed steadily without a scan.
+//! - Inserting into a full table: one O(N) scan that drops every entry at rest (paying for as
+//!   many later inserts). If none is at rest: under `Deny`, the scan also records when the first
+//!   entry will come to rest, and until then further new keys are refused in O(1) without
+//!   rescanning; under `EvictLeastLoss`, each eviction costs O(N).
+//!
+//! The default hasher is FNV-1a ([`Fnv1a`]), fast but unkeyed: keys chosen by an attacker can
+//! collide and lengthen probes. For keys from the internet pass a keyed [`BuildHasher`] with
+//! [`KeyTable::with_hasher`].
+//!
+//! # Examples
+//!
+//! Seed 003: one message per second per phone number, averaged over 10 s:
+//!
+//! ```
+//! use tollgate_core::{Gcra, Quota, Instant, KeyTable, Overflow, TableError};
+//!
+//! let per_number = Gcra::new(Quota::<1_000>::per_second(1)?.with_burst(10)?);
+//! let mut table = KeyTable::<u64, _, 1024>::new(Overflow::Deny);
+//! let now = Instant::<1_000>::from_ticks(0);
+//! for _ in 0..10 {
+//!     assert!(table.check(&per_number, 15_551_234_567, now, 1)?.is_allowed());
+//! }
+//! assert!(table.check(&per_number, 15_551_234_567, now, 1)?.is_denied());
+//! assert!(table.check(&per_number, 15_559_876_543, now, 1)?.is_allowed());
+//! assert_eq!((table.len(), table.capacity()), (2, 896));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use core::fmt;
+use core::hash::{BuildHasher, Hash, Hasher};
+use core::num::NonZeroU32;
+
+use crate::decision::{Algorithm, Decision};
+use crate::error::{InsufficientCapacity, ReleaseError};
+use crate::policy::{ExceedsLimit, Limits, Overrides, Policy};
+use crate::time::{Duration, Instant};
+
+/// Slots examined (besides any removed) each time a key is inserted.
+const SWEEP: usize = 2;
+
+/// What to do when a new key must be recorded and every entry is still active.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Gcra, Quota, Instant, KeyTable, Overflow, TableError};
+///
+/// let limit = Gcra::new(Quota::<1_000>::per_second(1)?.with_burst(3)?);
+/// let t0 = Instant::<1_000>::from_ticks(0);
+/// for overflow in [Overflow::Deny, Overflow::EvictLeastLoss] {
+///     let mut table = KeyTable::<u8, _, 2>::new(overflow);
+///     table.check(&limit, 1, t0, 3)?; // at rest in 3 s
+///     table.check(&limit, 2, t0, 1)?; // at rest in 1 s: the least to lose
+///     let third = table.check(&limit, 3, t0, 1);
+///     match overflow {
+///         Overflow::Deny => assert!(matches!(third, Err(TableError::Full { .. }))),
+///         Overflow::EvictLeastLoss => {
+///             assert!(third?.is_allowed());
+///             assert!(table.get(&2).is_none() && table.get(&1).is_some());
+///         }
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Overflow {
+    /// Refuse the new key with [`TableError::Full`]; nothing is recorded. Never changes a decision
+    /// an unbounded map would make for keys already in the table.
+    #[default]
+    Deny,
+    /// Evict the entry closest to rest (smallest `reset`) to make room. Can over-admit the evicted
+    /// key (see the [module docs](self)).
+    EvictLeastLoss,
+}
+
+/// Why a key table could not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TableError<const HZ: u64> {
+    /// The request would record a new key, but every entry is active and the overflow policy is
+    /// [`Overflow::Deny`]. Nothing was recorded.
+    Full {
+        /// How long until the first entry comes to rest and frees a slot if nothing else arrives
+        /// (to the end of time when every entry holds in-flight requests, which only a release
+        /// frees).
+        retry_after: Duration<HZ>,
+    },
+    /// The configuration has no limit for this key (for [`Tiers`]: an unknown plan).
+    NoLimit,
+    /// The cost can never fit the key's limit.
+    InsufficientCapacity(InsufficientCapacity),
+    /// The cost can never fit one of the key's policy limits.
+    ExceedsLimit(ExceedsLimit),
+    /// More was released than the key has in flight; nothing changed.
+    Release(ReleaseError),
+}
+
+impl<const HZ: u64> fmt::Display for TableError<HZ> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full { retry_after } => write!(
+                f,
+                "the key table is full of active entries for {} more ticks",
+                retry_after.as_ticks()
+            ),
+            Self::NoLimit => f.write_str("no limit is configured for this key"),
+            Self::InsufficientCapacity(e) => e.fmt(f),
+            Self::ExceedsLimit(e) => e.fmt(f),
+            Self::Release(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<const HZ: u64> core::error::Error for TableError<HZ> {}
+
+impl<const HZ: u64> From<InsufficientCapacity> for TableError<HZ> {
+    fn from(e: InsufficientCapacity) -> Self {
+        Self::InsufficientCapacity(e)
+    }
+}
+
+impl<const HZ: u64> From<ExceedsLimit> for TableError<HZ> {
+    fn from(e: ExceedsLimit) -> Self {
+        Self::ExceedsLimit(e)
+    }
+}
+
+impl<const HZ: u64> From<ReleaseError> for TableError<HZ> {
+    fn from(e: ReleaseError) -> Self {
+        Self::Release(e)
+    }
+}
+
+/// Which limit applies to a key: one [`Algorithm`] (or [`Policy`]) for every key, or [`Tiers`].
+///
+/// Implement it to pick limits by any property of the key, as long as every limit has the same
+/// type (so every entry has the same state type).
+///
+/// # Examples
+///
+/// Seed 003: calls are limited per phone number and per account, in one table:
+///
+/// ```
+/// use tollgate_core::{Gcra, Quota, Instant, KeyLimits, KeyTable, Overflow};
+///
+/// #[derive(PartialEq, Eq, Hash)]
+/// enum Caller { Number(u64), Account(u32) }
+///
+/// struct Calls { per_number: Gcra<1_000>, per_account: Gcra<1_000> }
+///
+/// impl KeyLimits<Caller, 1_000> for Calls {
+///     type Limit = Gcra<1_000>;
+///     fn limit_for(&self, key: &Caller) -> Option<&Gcra<1_000>> {
+///         Some(match key {
+///             Caller::Number(_) => &self.per_number,
+///             Caller::Account(_) => &self.per_account,
+///         })
+///     }
+/// }
+///
+/// let one_per_second = Quota::<1_000>::per_second(1)?;
+/// let calls = Calls {
+///     per_number: Gcra::new(one_per_second.with_burst(10)?), // averaged over 10 s
+///     per_account: Gcra::new(one_per_second),
+/// };
+/// let mut table = KeyTable::<Caller, _, 256>::new(Overflow::Deny);
+/// let now = Instant::<1_000>::from_ticks(0);
+/// assert_eq!(table.check(&calls, Caller::Number(15_551_234_567), now, 1)?.remaining, 9);
+/// assert_eq!(table.check(&calls, Caller::Account(42), now, 1)?.remaining, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait KeyLimits<K, const HZ: u64> {
+    /// The limit every key's state belongs to.
+    type Limit: Algorithm<HZ>;
+
+    /// The limit for `key`, or `None` when none is configured.
+    fn limit_for(&self, key: &K) -> Option<&Self::Limit>;
+}
+
+impl<K, const HZ: u64, A: Algorithm<HZ>> KeyLimits<K, HZ> for A {
+    type Limit = A;
+
+    #[inline]
+    fn limit_for(&self, _key: &K) -> Option<&A> {
+        Some(self)
+    }
+}
+
+/// Plans and their limits: configuration, not per-key state (seed 001).
+///
+/// Keys are `(plan, id)` pairs, so one table serves every plan and an entry costs no more than its
+/// state. Every plan's limit must have the same type (and state type): give every plan the same
+/// tuple of limits, with `None` of an `Option<A>` where a plan has no such limit. A plan that is not
+/// listed has no limit ([`TableError::NoLimit`]). Lookup is a linear scan of `N` plans.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Gcra, Quota, Instant, KeyTable, Named, Overflow, Overrides, Policy, Tiers};
+///
+/// #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// enum Plan { Free, Agency }
+///
+/// type Limit = Option<Gcra<1_000>>;
+/// fn plan(minute: u32, day: Option<u32>) -> Policy<(Named<Limit, 1_000>, Named<Limit, 1_000>)> {
+///     let m = Quota::per_minute(minute).unwrap();
+///     let d = Quota::<1_000>::per_day(2_000).unwrap();
+///     Policy::new((
+///         Named::new("minute", m.window(), Some(Gcra::new(m))),
+///         Named::new("day", d.window(), day.map(|n| Gcra::new(Quota::per_day(n).unwrap()))),
+///     ))
+/// }
+/// let tiers = Tiers::new([(Plan::Free, plan(30, Some(2_000))), (Plan::Agency, plan(2_000, None))]);
+/// let mut table = KeyTable::<(Plan, u64), _, 64>::new(Overflow::Deny);
+/// let now = Instant::<1_000>::from_ticks(0);
+/// let free = table.check_policy(&tiers, (Plan::Free, 7), now, 1, &Overrides::NONE)?;
+/// let agency = table.check_policy(&tiers, (Plan::Agency, 7), now, 1, &Overrides::NONE)?;
+/// assert_eq!(free.reports[1].decision.remaining, 1_999);
+/// assert_eq!(agency.limited().count(), 1); // no daily limit
+/// # Ok::<(), tollgate_core::TableError<1_000>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Tiers<P, A, const N: usize> {
+    tiers: [(P, A); N],
+}
+
+impl<P, A, const N: usize> Tiers<P, A, N> {
+    /// Plans and their limits.
+    pub const fn new(tiers: [(P, A); N]) -> Self {
+        Self { tiers }
+    }
+
+    /// Every plan and its limit.
+    pub const fn tiers(&self) -> &[(P, A); N] {
+        &self.tiers
+    }
+
+    /// The limit of `plan`, if it is listed (the first entry when it is listed twice).
+    pub fn get(&self, plan: &P) -> Option<&A>
+    where
+        P: PartialEq,
+    {
+        self.tiers.iter().find(|(p, _)| p == plan).map(|(_, a)| a)
+    }
+}
+
+impl<P: PartialEq, K, const HZ: u64, A: Algorithm<HZ>, const N: usize> KeyLimits<(P, K), HZ>
+    for Tiers<P, A, N>
+{
+    type Limit = A;
+
+    #[inline]
+    fn limit_for(&self, key: &(P, K)) -> Option<&A> {
+        self.get(&key.0)
+    }
+}
+
+/// FNV-1a, 64-bit: the default, unkeyed hasher of a [`KeyTable`].
+///
+/// # Examples
+///
+/// ```
+/// use core::hash::BuildHasher;
+/// use tollgate_core::table::Fnv1a;
+///
+/// assert_eq!(Fnv1a.hash_one(7u64), Fnv1a.hash_one(7u64));
+/// assert_ne!(Fnv1a.hash_one(7u64), Fnv1a.hash_one(8u64));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Fnv1a;
+
+/// The running state of [`Fnv1a`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Fnv1aHasher(u64);
+
+impl Default for Fnv1aHasher {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1aHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+impl BuildHasher for Fnv1a {
+    type Hasher = Fnv1aHasher;
+
+    fn build_hasher(&self) -> Fnv1aHasher {
+        Fnv1aHasher::default()
+    }
+}
+
+/// One occupied slot. The hash is never zero, so `Option<Slot>` needs no separate tag.
+#[derive(Debug, Clone)]
+struct Slot<K, V> {
+    hash: NonZeroU32,
+    key: K,
+    value: V,
+}
+
+/// A fixed-capacity map from keys to limiter states (see the [module docs](self)).
+///
+/// `N` slots (a power of two) hold at most `N − N/8` entries. The table lives inline: a large one
+/// belongs in a `static` (behind the adapter's lock) or a long-lived owner, not on a small stack.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Gcra, Quota, Instant, KeyTable, Overflow, TableError};
+///
+/// let limit = Gcra::new(Quota::<1_000>::per_second(1)?);
+/// let mut table = KeyTable::<u32, _, 4>::new(Overflow::Deny); // 4 slots, 4 entries
+/// let t0 = Instant::<1_000>::from_ticks(0);
+/// for key in 0..4 {
+///     table.check(&limit, key, t0, 1)?;
+/// }
+/// // Every entry is active for another second: a fifth key is refused, nothing recorded.
+/// let full = table.check(&limit, 4, t0, 1).unwrap_err();
+/// assert_eq!(full, TableError::Full { retry_after: tollgate_core::Duration::<1_000>::from_secs(1) });
+/// // Known keys are still decided, and peeks never need a slot.
+/// assert!(table.check(&limit, 0, t0, 1)?.is_denied());
+/// assert!(table.peek(&limit, &4, t0, 1)?.is_allowed());
+/// // A second later the entries are at rest and make room.
+/// assert!(table.check(&limit, 4, Instant::<1_000>::from_ticks(1_000), 1)?.is_allowed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct KeyTable<K, V, const N: usize, S = Fnv1a> {
+    slots: [Option<Slot<K, V>>; N],
+    len: usize,
+    /// Where the amortised sweep resumes.
+    cursor: usize,
+    /// Nonzero only while the table is full and no entry is at rest before this tick.
+    quiet_until: u64,
+    overflow: Overflow,
+    hasher: S,
+}
+
+impl<K, V, const N: usize, S> fmt::Debug for KeyTable<K, V, N, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyTable")
+            .field("len", &self.len)
+            .field("capacity", &Self::CAPACITY)
+            .field("overflow", &self.overflow)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, const N: usize> KeyTable<K, V, N, Fnv1a> {
+    /// An empty table with the FNV-1a hasher. `N` must be a power of two (checked at compile time).
+    pub const fn new(overflow: Overflow) -> Self {
+        Self::with_hasher(overflow, Fnv1a)
+    }
+}
+
+impl<K, V, const N: usize> Default for KeyTable<K, V, N, Fnv1a> {
+    fn default() -> Self {
+        Self::new(Overflow::Deny)
+    }
+}
+
+impl<K, V, const N: usize, S> KeyTable<K, V, N, S> {
+    /// The most entries the table holds: `N − N/8`, a load of at most 7/8.
+    pub const CAPACITY: usize = N.saturating_sub(N / 8);
+
+    const MASK: usize = N.wrapping_sub(1);
+
+    /// An empty table hashing keys with `hasher`. `N` must be a power of two (checked at compile
+    /// time).
+    pub const fn with_hasher(overflow: Overflow, hasher: S) -> Self {
+        const {
+            assert!(
+                N.is_power_of_two(),
+                "a KeyTable needs a power-of-two number of slots"
+            );
+        }
+        Self {
+            slots: [const { None }; N],
+            len: 0,
+            cursor: 0,
+            quiet_until: 0,
+            overflow,
+            hasher,
+        }
+    }
+
+    /// The most entries the table holds.
+    pub const fn capacity(&self) -> usize {
+        Self::CAPACITY
+    }
+
+    /// The number of entries.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table has no entries.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// What the table does when full of active entries.
+    pub const fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = None);
+        self.len = 0;
+        self.quiet_until = 0;
+    }
+
+    /// Every entry, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.as_ref().map(|s| (&s.key, &s.value)))
+    }
+
+    #[inline(always)]
+    const fn home(hash: NonZeroU32) -> usize {
+        (hash.get() as usize) & Self::MASK
+    }
+
+    #[inline(always)]
+    const fn distance(slot: usize, hash: NonZeroU32) -> usize {
+        slot.wrapping_sub(Self::home(hash)) & Self::MASK
+    }
+
+    #[inline(always)]
+    const fn next(slot: usize) -> usize {
+        slot.wrapping_add(1) & Self::MASK
+    }
+
+    /// Empties slot `i` and shifts the rest of its cluster back one slot.
+    fn remove_at(&mut self, i: usize) -> Option<V> {
+        let removed = self.slots.get_mut(i)?.take()?;
+        self.len = self.len.saturating_sub(1);
+        self.quiet_until = 0;
+        let mut hole = i;
+        for _ in 0..N {
+            let next = Self::next(hole);
+            let shift =
+                matches!(self.slots.get(next), Some(Some(s)) if Self::distance(next, s.hash) > 0);
+            if !shift {
+                break;
+            }
+            let moved = self.slots.get_mut(next).and_then(Option::take);
+            if let Some(h) = self.slots.get_mut(hole) {
+                *h = moved;
+            }
+            hole = next;
+        }
+        Some(removed.value)
+    }
+
+    /// Robin Hood insertion of a key known to be absent, into a table known not to be full.
+    fn insert_new(&mut self, mut carry: Slot<K, V>) {
+        let mut i = Self::home(carry.hash);
+        let mut dist = 0usize;
+        for _ in 0..N {
+            let Some(cell) = self.slots.get_mut(i) else {
+                return;
+            };
+            match cell {
+                None => {
+                    *cell = Some(carry);
+                    self.len = self.len.saturating_add(1);
+                    return;
+                }
+                Some(resident) => {
+                    let theirs = Self::distance(i, resident.hash);
+                    if theirs < dist {
+                        core::mem::swap(resident, &mut carry);
+                        dist = theirs;
+                    }
+                }
+            }
+            i = Self::next(i);
+            dist = dist.saturating_add(1);
+        }
+    }
+}
+
+impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
+    fn hash(&self, key: &K) -> NonZeroU32 {
+        let h = self.hasher.hash_one(key);
+        NonZeroU32::new((h ^ h.rotate_left(32)) as u32).unwrap_or(NonZeroU32::MIN)
+    }
+
+    fn find(&self, key: &K, hash: NonZeroU32) -> Option<usize> {
+        let mut i = Self::home(hash);
+        for dist in 0..N {
+            let s = self.slots.get(i)?.as_ref()?;
+            if Self::distance(i, s.hash) < dist {
+                return None;
+            }
+            if s.hash == hash && s.key == *key {
+                return Some(i);
+            }
+            i = Self::next(i);
+        }
+        None
+    }
+
+    /// The state stored for `key`, if any (an absent key's state is a fresh one).
+    pub fn get(&self, key: &K) -> Option<&V> {
+        let i = self.find(key, self.hash(key))?;
+        self.slots.get(i)?.as_ref().map(|s| &s.value)
+    }
+
+    /// Removes `key`'s entry, returning its state. Removing an active entry forgets what it
+    /// recorded: the key starts afresh.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let i = self.find(key, self.hash(key))?;
+        self.remove_at(i)
+    }
+
+    /// Runs `f` on `key`'s state (a fresh one if absent), keeping the result only if it must be.
+    ///
+    /// This is the primitive behind [`check`](Self::check): `f` decides with the key's limit
+    /// and state (for a policy with overrides, `|p, s| p.check_with(s, now, cost, &overrides)`).
+    /// Afterwards a state at rest at `now` is dropped; a new key's state that is not at rest is
+    /// inserted, making room as the [`Overflow`] policy says. `f` should act at `now` and have no
+    /// effect besides the state: when the table is full, its result is discarded and the fresh
+    /// state it changed is dropped, so nothing is recorded.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError::NoLimit`] (before `f` runs) and [`TableError::Full`].
+    pub fn update<C, R, F, const HZ: u64>(
+        &mut self,
+        limits: &C,
+        key: K,
+        now: Instant<HZ>,
+        f: F,
+    ) -> Result<R, TableError<HZ>>
+    where
+        C: KeyLimits<K, HZ>,
+        C::Limit: Algorithm<HZ, State = V>,
+        F: FnOnce(&C::Limit, &mut V) -> R,
+    {
+        let limit = limits.limit_for(&key).ok_or(TableError::NoLimit)?;
+        let hash = self.hash(&key);
+        if let Some(i) = self.find(&key, hash)
+            && let Some(Some(slot)) = self.slots.get_mut(i)
+        {
+            let r = f(limit, &mut slot.value);
+            if limit.is_at_rest(&slot.value, now) {
+                self.remove_at(i);
+            } else if self.quiet_until != 0 {
+                // The state may have moved closer to rest (a release): keep the bound a bound.
+                let rest = rest_tick(limit, &slot.value, now);
+                self.quiet_until = self.quiet_until.min(rest);
+            }
+            return Ok(r);
+        }
+        let mut fresh = limit.new_state();
+        let r = f(limit, &mut fresh);
+        if limit.is_at_rest(&fresh, now) {
+            return Ok(r);
+        }
+        self.make_room(limits, now)?;
+        self.insert_new(Slot {
+            hash,
+            key,
+            value: fresh,
+        });
+        Ok(r)
+    }
+
+    /// Decides a request of `cost` at `now` for `key` and records it if admitted.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError::Full`] when the request would record a new key in a table full of active
+    /// entries (under [`Overflow::Deny`]); [`TableError::InsufficientCapacity`];
+    /// [`TableError::NoLimit`]. Nothing is recorded on an error.
+    pub fn check<C, const HZ: u64>(
+        &mut self,
+        limits: &C,
+        key: K,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<Decision<HZ>, TableError<HZ>>
+    where
+        C: KeyLimits<K, HZ>,
+        C::Limit: Algorithm<HZ, State = V>,
+    {
+        Ok(self.update(limits, key, now, |a, s| a.check(s, now, cost))??)
+    }
+
+    /// Decides a request for `key` against its [`Policy`], with test [`Overrides`], and records it
+    /// in every limit if all admit it.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check), with [`TableError::ExceedsLimit`] naming the limit.
+    pub fn check_policy<C, L, const HZ: u64>(
+        &mut self,
+        limits: &C,
+        key: K,
+        now: Instant<HZ>,
+        cost: u32,
+        overrides: &Overrides<'_>,
+    ) -> Result<L::Decision, TableError<HZ>>
+    where
+        C: KeyLimits<K, HZ, Limit = Policy<L>>,
+        L: Limits<HZ, State = V>,
+        V: Clone,
+    {
+        Ok(self.update(limits, key, now, |p, s| {
+            p.check_with(s, now, cost, overrides)
+        })??)
+    }
+
+    /// Decides a request for `key` without recording it or changing the table.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError::InsufficientCapacity`] and [`TableError::NoLimit`].
+    pub fn peek<C, const HZ: u64>(
+        &self,
+        limits: &C,
+        key: &K,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<Decision<HZ>, TableError<HZ>>
+    where
+        C: KeyLimits<K, HZ>,
+        C::Limit: Algorithm<HZ, State = V>,
+    {
+        let limit = limits.limit_for(key).ok_or(TableError::NoLimit)?;
+        Ok(match self.get(key) {
+            Some(state) => limit.peek(state, now, cost),
+            None => limit.peek(&limit.new_state(), now, cost),
+        }?)
+    }
+
+    /// Gives back `cost` that `key` had in flight; an entry that comes to rest is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError::Release`] when more is released than the key holds (an absent key holds
+    /// nothing); nothing changes. [`TableError::NoLimit`].
+    pub fn release<C, const HZ: u64>(
+        &mut self,
+        limits: &C,
+        key: K,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<(), TableError<HZ>>
+    where
+        C: KeyLimits<K, HZ>,
+        C::Limit: Algorithm<HZ, State = V>,
+    {
+        Ok(self.update(limits, key, now, |a, s| a.release(s, cost))??)
+    }
+
+    /// Drops every entry at rest at `now` (and any whose key has no limit); returns how many.
+    /// O(N). Never needed for correctness: inserts reclaim such entries on their own.
+    pub fn purge<C, const HZ: u64>(&mut self, limits: &C, now: Instant<HZ>) -> usize
+    where
+        C: KeyLimits<K, HZ>,
+        C::Limit: Algorithm<HZ, State = V>,
+    {
+        let before = self.len;
+        self.sweep(limits, now, N);
+        before.saturating_sub(self.len)
+    }
+
+    /// Visits `visits` slots from the cursor, dropping entries at rest (or without a limit).
+    fn sweep<C, const HZ: u64>(&mut self, limits: &C, now: Instant<HZ>, visits: usize)
+    where
+        C: KeyLimits<K, HZ>,
+        C::Limit: Algorithm<HZ, State = V>,
+    {
+        let mut visits = visits;
+        // Each step either removes an entry or visits a slot.
+        let mut steps = visits.saturating_add(self.len);
+        while visits > 0 && steps > 0 {
+            steps = steps.saturating_sub(1);
+            let i = self.cursor;
+            let idle = match self.slots.get(i) {
+                Some(Some(s)) => limits
+                    .limit_for(&s.key)
+                    .is_none_or(|a| a.is_at_rest(&s.value, now)),
+                _ => false,
+            };
+            if idle {
+                // The cluster shifts back into slot i: look at it again.
+                self.remove_at(i);
+            } else {
+                self.cursor = Self::next(i);
+                visits = visits.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Makes room for one new entry, or says why not.
+    fn make_room<C, const HZ: u64>(
+        &mut self,
+        limits: &C,
+        now: Instant<HZ>,
+    ) -> Result<(), TableError<HZ>>
+    where
+        C: KeyLimits<K, HZ>,
+        C::Limit: Algorithm<HZ, State = V>,
+    {
+        self.sweep(limits, now, SWEEP);
+        if self.len < Self::CAPACITY {
+            return Ok(());
+        }
+        let t = now.as_ticks();
+        if t < self.quiet_until {
+            return Err(TableError::Full {
+                retry_after: Duration::<HZ>::from_ticks(self.quiet_until.saturating_sub(t)),
+            });
+        }
+        self.sweep(limits, now, N);
+        if self.len < Self::CAPACITY {
+            return Ok(());
+        }
+        // Every entry is active: find the one closest to rest.
+        let mut first: Option<(usize, u64)> = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Some(s) = slot
+                && let Some(limit) = limits.limit_for(&s.key)
+            {
+                let rest = rest_tick(limit, &s.value, now);
+                if first.is_none_or(|(_, r)| rest < r) {
+                    first = Some((i, rest));
+                }
+            }
+        }
+        match (self.overflow, first) {
+            (Overflow::EvictLeastLoss, Some((i, _))) => {
+                self.remove_at(i);
+                Ok(())
+            }
+            (_, first) => {
+                let rest = first.map_or(t, |(_, r)| r);
+                self.quiet_until = rest;
+                Err(TableError::Full {
+                    retry_after: Duration::<HZ>::from_ticks(rest.saturating_sub(t)),
+                })
+            }
+        }
+    }
+}
+
+/// The tick at which `state` comes to rest if nothing else arrives.
+///
+/// A state that is not at rest yet reports a zero `reset` will not come to rest by waiting alone
+/// (it holds in-flight requests until they are released): it rests at the end of time.
+fn rest_tick<A: Algorithm<HZ>, const HZ: u64>(
+    limit: &A,
+    state: &A::State,
+    now: Instant<HZ>,
+) -> u64 {
+    let reset = limit.peek(state, now, 0).map_or(0, |d| d.reset.as_ticks());
+    if reset == 0 && !limit.is_at_rest(state, now) {
+        return u64::MAX;
+    }
+    now.as_ticks().saturating_add(reset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::tests::fake::{FixedWindow, InFlight};
+    use crate::{Gcra, GcraState, Named, Quota};
+    use core::mem::size_of;
+
+    type I = Instant<1_000>;
+    type D = Duration<1_000>;
+
+    fn at(ms: u64) -> I {
+        I::from_ticks(ms)
+    }
+
+    fn per_second(n: u32) -> Gcra<1_000> {
+        Gcra::new(Quota::per_second(n).unwrap())
+    }
+
+    /// Every key hashes alike: one long cluster, the worst case for probing and deletion.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Collide;
+
+    impl BuildHasher for Collide {
+        type Hasher = Fnv1aHasher;
+        fn build_hasher(&self) -> Fnv1aHasher {
+            Fnv1aHasher(5)
+        }
+    }
+
+    impl Hasher for Collide {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn an_entry_costs_its_key_its_state_and_a_hash_in_the_padding() {
+        assert_eq!(size_of::<GcraState>(), 8);
+        assert_eq!(size_of::<Option<Slot<u64, GcraState>>>(), 24);
+        assert_eq!(size_of::<Option<Slot<u32, GcraState>>>(), 16);
+        assert_eq!(
+            size_of::<Option<Slot<u64, (GcraState, GcraState, GcraState)>>>(),
+            40
+        );
+        // The whole table: its slots plus four words (len, cursor, quiet_until, overflow).
+        assert_eq!(
+            size_of::<KeyTable<u64, GcraState, 1024>>(),
+            1024 * 24 + 4 * 8
+        );
+        assert_eq!(KeyTable::<u64, GcraState, 1024>::CAPACITY, 896);
+        assert_eq!(KeyTable::<u64, GcraState, 1>::CAPACITY, 1);
+    }
+
+    #[test]
+    fn denials_zero_costs_and_peeks_never_take_a_slot() {
+        let g = per_second(1);
+        let mut t = KeyTable::<u64, GcraState, 8>::new(Overflow::Deny);
+        assert!(t.check(&g, 1, at(0), 0).unwrap().is_allowed());
+        assert!(t.peek(&g, &2, at(0), 1).unwrap().is_allowed());
+        assert_eq!(
+            t.check(&g, 3, at(0), 2),
+            Err(TableError::InsufficientCapacity(InsufficientCapacity {
+                cost: 2,
+                capacity: 1
+            }))
+        );
+        assert!(t.is_empty());
+        let mut t = KeyTable::<u64, (GcraState,), 8>::new(Overflow::Deny);
+        let p = Policy::new((Named::new("s", D::from_secs(1), g),));
+        let forced = t.check_policy(&p, 4, at(0), 1, &Overrides::deny());
+        assert!(forced.unwrap().is_denied());
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn an_entry_that_comes_to_rest_is_dropped_when_next_touched() {
+        let g = per_second(1);
+        let mut t = KeyTable::<u64, GcraState, 8>::new(Overflow::Deny);
+        t.check(&g, 1, at(0), 1).unwrap();
+        assert_eq!(t.get(&1), Some(&GcraState::from_raw(1_000)));
+        t.check(&g, 1, at(5_000), 0).unwrap();
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_full_table_drops_entries_at_rest_before_refusing() {
+        let g = per_second(1);
+        let mut t = KeyTable::<u64, GcraState, 8>::new(Overflow::Deny);
+        for k in 0..7 {
+            t.check(&g, k, at(k * 100), 1).unwrap();
+        }
+        assert_eq!(t.len(), 7);
+        // At 1 050 ms keys 0 (rest at 1 000) has come to rest; the others have not.
+        assert!(t.check(&g, 100, at(1_050), 1).unwrap().is_allowed());
+        assert_eq!(t.get(&0), None);
+        assert_eq!(t.len(), 7);
+        // Now every entry is active; key 1 rests first, at 1 100 ms.
+        assert_eq!(
+            t.check(&g, 101, at(1_050), 1),
+            Err(TableError::Full {
+                retry_after: D::from_millis(50)
+            })
+        );
+        // Refused in O(1) until then, and known keys are still served.
+        assert_eq!(
+            t.check(&g, 102, at(1_099), 1),
+            Err(TableError::Full {
+                retry_after: D::from_millis(1)
+            })
+        );
+        assert!(t.check(&g, 6, at(1_099), 1).unwrap().is_denied());
+        assert!(t.check(&g, 101, at(1_100), 1).unwrap().is_allowed());
+        assert_eq!(t.get(&1), None);
+    }
+
+    #[test]
+    fn removing_an_entry_forgets_the_cached_wait_of_a_full_table() {
+        // One request per 100 ms, bursts of 10.
+        let g = Gcra::new(Quota::per_second(10).unwrap());
+        let mut t = KeyTable::<u64, GcraState, 2>::new(Overflow::Deny);
+        t.check(&g, 1, at(0), 10).unwrap();
+        t.check(&g, 2, at(0), 10).unwrap();
+        let full = Err(TableError::Full {
+            retry_after: D::from_secs(1),
+        });
+        assert_eq!(t.check(&g, 3, at(0), 1), full);
+        t.remove(&2);
+        t.check(&g, 4, at(0), 1).unwrap(); // full again; key 4 rests at 100 ms, before the old wait
+        assert!(t.check(&g, 5, at(100), 1).unwrap().is_allowed());
+        assert_eq!(t.get(&4), None);
+    }
+
+    #[test]
+    fn evict_least_loss_evicts_the_entry_closest_to_rest() {
+        let g = Gcra::new(Quota::per_second(1).unwrap().with_burst(5).unwrap());
+        let mut t = KeyTable::<u64, GcraState, 4>::new(Overflow::EvictLeastLoss);
+        for (k, cost) in [(0, 5), (1, 2), (2, 4), (3, 3)] {
+            t.check(&g, k, at(0), cost).unwrap();
+        }
+        assert!(t.check(&g, 9, at(0), 1).unwrap().is_allowed());
+        assert_eq!(t.get(&1), None);
+        let mut keys: Vec<u64> = t.iter().map(|(k, _)| *k).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [0, 2, 3, 9]);
+        // The evicted key starts afresh: the documented over-admission.
+        assert_eq!(t.check(&g, 1, at(0), 5).unwrap().remaining, 0);
+        assert_eq!(t.get(&9), None); // 9 had one second to go, the least
+    }
+
+    #[test]
+    fn colliding_keys_survive_any_order_of_removals() {
+        let g = per_second(1);
+        let mut t = KeyTable::<u64, GcraState, 16, Collide>::with_hasher(Overflow::Deny, Collide);
+        for k in 0..14 {
+            t.check(&g, k, at(k), 1).unwrap();
+        }
+        assert_eq!(
+            t.check(&g, 99, at(14), 1),
+            Err(TableError::Full {
+                retry_after: D::from_millis(986)
+            })
+        );
+        for k in [3, 0, 13, 7, 8] {
+            assert_eq!(t.remove(&k), Some(GcraState::from_raw(k + 1_000)));
+        }
+        for k in 0..14 {
+            assert_eq!(
+                t.get(&k).is_some(),
+                ![3, 0, 13, 7, 8].contains(&k),
+                "key {k}"
+            );
+        }
+        // Keys at rest are swept wherever they sit in the cluster.
+        assert_eq!(t.purge(&g, at(1_005)), 4); // keys 1, 2, 4, 5 rest by 1 005 ms (tat = k + 1 000)
+        assert_eq!(t.len(), 5);
+        assert!(t.check(&g, 12, at(1_005), 1).unwrap().is_denied());
+    }
+
+    #[test]
+    fn a_release_that_brings_an_entry_to_rest_drops_it_and_reopens_a_full_table() {
+        let c = InFlight { max: 2, hint: 10 };
+        let mut t = KeyTable::<u8, u32, 2>::new(Overflow::Deny);
+        t.check(&c, 1, at(0), 1).unwrap();
+        t.check(&c, 2, at(0), 2).unwrap();
+        // Both entries hold in-flight requests: waiting alone frees nothing.
+        let never = |now: u64| {
+            Err(TableError::Full {
+                retry_after: D::from_ticks(u64::MAX - now),
+            })
+        };
+        assert_eq!(t.check(&c, 3, at(5), 1), never(5));
+        assert_eq!(t.check(&c, 3, at(0), 1), never(0)); // answered from the cached bound
+        assert_eq!(
+            t.release(&c, 2, at(0), 3),
+            Err(TableError::Release(ReleaseError {
+                released: 3,
+                in_flight: 2
+            }))
+        );
+        assert_eq!(
+            t.release(&c, 9, at(0), 1),
+            Err(TableError::Release(ReleaseError {
+                released: 1,
+                in_flight: 0
+            }))
+        );
+        t.release(&c, 2, at(0), 2).unwrap();
+        assert_eq!(t.get(&2), None);
+        assert!(t.check(&c, 3, at(0), 1).unwrap().is_allowed());
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    enum Plan {
+        Free,
+        Pro,
+        Business,
+        Agency,
+        Legacy,
+    }
+
+    type Tier = Policy<(
+        Named<Option<FixedWindow>, 1_000>,
+        Named<Option<FixedWindow>, 1_000>,
+        Named<Option<FixedWindow>, 1_000>,
+    )>;
+
+    fn tier(minute: u32, hour: u32, day: Option<u32>) -> Tier {
+        let fw = |limit, window| Some(FixedWindow { limit, window });
+        Policy::new((
+            Named::new("minute", D::from_secs(60), fw(minute, 60_000)),
+            Named::new("hour", D::from_secs(3_600), fw(hour, 3_600_000)),
+            Named::new(
+                "day",
+                D::from_secs(86_400),
+                day.and_then(|d| fw(d, 86_400_000)),
+            ),
+        ))
+    }
+
+    #[test]
+    fn seed_001_tiers_share_one_table_and_differ_only_in_configuration() {
+        let tiers = Tiers::new([
+            (Plan::Free, tier(30, 500, Some(2_000))),
+            (Plan::Pro, tier(120, 5_000, Some(50_000))),
+            (Plan::Business, tier(600, 20_000, Some(200_000))),
+            (Plan::Agency, tier(2_000, 100_000, None)),
+        ]);
+        let mut t = KeyTable::<(Plan, u32), _, 64>::new(Overflow::Deny);
+        let none = Overrides::NONE;
+        for (plan, minute) in [
+            (Plan::Free, 30),
+            (Plan::Pro, 120),
+            (Plan::Business, 600),
+            (Plan::Agency, 2_000),
+        ] {
+            let key = (plan, 42);
+            let d = t.check_policy(&tiers, key, at(0), minute, &none).unwrap();
+            assert!(d.is_allowed(), "{plan:?}");
+            let d = t.check_policy(&tiers, key, at(0), 1, &none).unwrap();
+            assert_eq!(
+                (d.limit_exceeded(), d.retry_after()),
+                (Some("minute"), Some(D::from_secs(60)))
+            );
+            let header = d.applicable().unwrap();
+            assert_eq!(
+                (
+                    header.name,
+                    header.decision.limit,
+                    header.decision.remaining
+                ),
+                ("minute", minute, 0)
+            );
+        }
+        let agency = t
+            .check_policy(&tiers, (Plan::Agency, 42), at(60_000), 1, &none)
+            .unwrap();
+        assert_eq!(agency.reports[2].decision.limit, crate::UNLIMITED);
+        assert_eq!(agency.limited().count(), 2);
+        assert_eq!(t.len(), 4);
+        // Per-key memory is the state (3 × 16 bytes), the key (8) and the hash (4), whatever the plan.
+        type State = <Tier as Algorithm<1_000>>::State;
+        assert_eq!(size_of::<Option<Slot<(Plan, u32), State>>>(), 64);
+        assert_eq!(
+            t.check_policy(&tiers, (Plan::Legacy, 1), at(0), 1, &none),
+            Err(TableError::NoLimit)
+        );
+    }
+
+    #[test]
+    fn entries_whose_key_lost_its_limit_are_swept() {
+        let tiers = Tiers::new([(Plan::Free, per_second(1)), (Plan::Pro, per_second(1))]);
+        let mut t = KeyTable::<(Plan, u8), GcraState, 2>::new(Overflow::Deny);
+        t.check(&tiers, (Plan::Free, 1), at(0), 1).unwrap();
+        t.check(&tiers, (Plan::Pro, 1), at(0), 1).unwrap();
+        let fewer = Tiers::new([(Plan::Free, per_second(1))]);
+        assert!(t.check(&fewer, (Plan::Free, 2), at(0), 1).is_ok());
+        assert_eq!(t.get(&(Plan::Pro, 1)), None);
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        let h = |b: &[u8]| {
+            let mut s = Fnv1a.build_hasher();
+            s.write(b);
+            s.finish()
+        };
+        assert_eq!(h(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(h(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(h(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn errors_display_their_reason() {
+        let e: TableError<1_000> = TableError::Full {
+            retry_after: D::from_ticks(5),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the key table is full of active entries for 5 more ticks"
+        );
+        assert_eq!(
+            TableError::<1_000>::NoLimit.to_string(),
+            "no limit is configured for this key"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! Test-only algorithms for the policy and table property tests: a fixed-window counter and an
+//! in-flight counter, so policies are tested without the other algorithm modules.
+#![allow(dead_code)]
+
+use tollgate_core::{Algorithm, Decision, Duration, Instant, InsufficientCapacity, ReleaseError};
+
+pub const HZ: u64 = 1_000;
+pub type I = Instant<HZ>;
+pub type D = Duration<HZ>;
+
+/// `limit` per fixed window of `window` ticks (windows start at multiples of `window`).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedWindow {
+    pub limit: u32,
+    pub window: u64,
+}
+
+/// The window index of the last recording and what it recorded there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Count {
+    pub index: u64,
+    pub count: u32,
+}
+
+impl FixedWindow {
+    /// The window index and count a request at `now` is decided against. A backwards clock is
+    /// decided as in the latest window seen.
+    pub fn current(&self, s: &Count, now: u64) -> (u64, u32) {
+        let index = now / self.window;
+        if s.count == 0 || s.index < index {
+            (index, 0)
+        } else {
+            (s.index, s.count)
+        }
+    }
+
+    fn decide(&self, s: &Count, now: u64, cost: u32) -> (Decision<HZ>, Option<Count>) {
+        let (index, count) = self.current(s, now);
+        let end = index.saturating_add(1).saturating_mul(self.window);
+        let admitted = cost == 0 || u64::from(count) + u64::from(cost) <= u64::from(self.limit);
+        let used = if admitted { count + cost } else { count };
+        let d = Decision {
+            limit: self.limit,
+            remaining: self.limit - used,
+            reset: D::from_ticks(if used == 0 {
+                0
+            } else {
+                end.saturating_sub(now)
+            }),
+            retry_after: (!admitted).then(|| D::from_ticks(end.saturating_sub(now))),
+        };
+        (
+            d,
+            (admitted && cost > 0).then_some(Count { index, count: used }),
+        )
+    }
+}
+
+impl Algorithm<HZ> for FixedWindow {
+    type State = Count;
+    fn new_state(&self) -> Count {
+        Count::default()
+    }
+    fn capacity(&self) -> u32 {
+        self.limit
+    }
+    fn check(
+        &self,
+        s: &mut Count,
+        now: I,
+        cost: u32,
+    ) -> Result<Decision<HZ>, InsufficientCapacity> {
+        if cost > self.limit {
+            return Err(InsufficientCapacity {
+                cost,
+                capacity: self.limit,
+            });
+        }
+        let (d, next) = self.decide(s, now.as_ticks(), cost);
+        if let Some(next) = next {
+            *s = next;
+        }
+        Ok(d)
+    }
+    fn peek(&self, s: &Count, now: I, cost: u32) -> Result<Decision<HZ>, InsufficientCapacity> {
+        if cost > self.limit {
+            return Err(InsufficientCapacity {
+                cost,
+                capacity: self.limit,
+            });
+        }
+        Ok(self.decide(s, now.as_ticks(), cost).0)
+    }
+    fn is_at_rest(&self, s: &Count, now: I) -> bool {
+        s.count == 0 || s.index < now.as_ticks() / self.window
+    }
+}
+
+/// At most `max` in flight; denials suggest retrying after `hint` ticks (a hint, not exact).
+#[derive(Debug, Clone, Copy)]
+pub struct InFlight {
+    pub max: u32,
+    pub hint: u64,
+}
+
+impl InFlight {
+    fn decide(&self, held: u32, cost: u32) -> Decision<HZ> {
+        let admitted = cost == 0 || held + cost <= self.max;
+        let used = if admitted { held + cost } else { held };
+        Decision {
+            limit: self.max,
+            remaining: self.max - used,
+            reset: D::from_ticks(0),
+            retry_after: (!admitted).then(|| D::from_ticks(self.hint)),
+        }
+    }
+}
+
+impl Algorithm<HZ> for InFlight {
+    type State = u32;
+    fn new_state(&self) -> u32 {
+        0
+    }
+    fn capacity(&self) -> u32 {
+        self.max
+    }
+    fn check(&self, s: &mut u32, _now: I, cost: u32) -> Result<Decision<HZ>, InsufficientCapacity> {
+        if cost > self.max {
+            return Err(InsufficientCapacity {
+                cost,
+                capacity: self.max,
+            });
+        }
+        let d = self.decide(*s, cost);
+        if d.is_allowed() {
+            *s += cost;
+        }
+        Ok(d)
+    }
+    fn peek(&self, s: &u32, _now: I, cost: u32) -> Result<Decision<HZ>, InsufficientCapacity> {
+        if cost > self.max {
+            return Err(InsufficientCapacity {
+                cost,
+                capacity: self.max,
+            });
+        }
+        Ok(self.decide(*s, cost))
+    }
+    fn is_at_rest(&self, s: &u32, _now: I) -> bool {
+        *s == 0
+    }
+    fn release(&self, s: &mut u32, cost: u32) -> Result<(), ReleaseError> {
+        match s.checked_sub(cost) {
+            Some(left) => {
+                *s = left;
+                Ok(())
+            }
+            None => Err(ReleaseError {
+                released: cost,
+                in_flight: *s,
+            }),
+        }
+    }
+}
+
+/// How the clock moves between operations: forward, not at all, a huge jump, or backwards.
+#[derive(Debug, Clone, Copy)]
+pub enum Step {
+    Forward(u64),
+    Back(u64),
+}
+
+impl Step {
+    pub fn apply(self, now: u64) -> u64 {
+        match self {
+            Step::Forward(d) => now.saturating_add(d),
+            Step::Back(d) => now.saturating_sub(d),
+        }
+    }
+}
+
+pub mod strategy {
+    use super::Step;
+    use proptest::prelude::*;
+
+    /// Steps that only move forward (zero, small, up to a day, huge).
+    pub fn forward() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => Just(Step::Forward(0)),
+            6 => (0u64..3_000).prop_map(Step::Forward),
+            1 => (0u64..86_400_000).prop_map(Step::Forward),
+            1 => (u64::MAX / 4..=u64::MAX).prop_map(Step::Forward),
+        ]
+    }
+
+    /// Any step, including backwards ones.
+    pub fn any_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            8 => forward(),
+            2 => (0u64..5_000).prop_map(Step::Back),
+            1 => (0u64..=u64::MAX).prop_map(Step::Back),
+        ]
+    }
+
+    /// Costs: mostly small, sometimes zero, sometimes far above any capacity.
+    pub fn cost() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            8 => 0u32..=4,
+            3 => 0u32..=12,
+            1 => Just(u32::MAX),
+            1 => any::<u32>(),
+        ]
+    }
+}

@@ -1,0 +1,324 @@
+//! Property tests for rate-limit headers: every form tollgate writes parses back to the same
+//! figures (checked against a naive model of the expected figures in wide integers), and the
+//! parser survives arbitrary bytes without panicking and without half-applied lines.
+
+use proptest::prelude::*;
+use tollgate_core::headers::{BucketInfo, MAX_BUCKETS};
+use tollgate_core::{
+    Decision, Duration, HeaderConfig, HeaderLines, HttpDate, Instant, LimitValues, QuotaUnit,
+    RateLimitSummary, Report, ReportSet, ResetFormat, WallClock, XRateLimit,
+};
+
+/// Ten years of seconds: the longest window, reset or wait generated.
+const TEN_YEARS_S: u64 = 315_360_000;
+
+/// One generated limit, in ticks.
+#[derive(Debug, Clone)]
+struct Lim {
+    name: String,
+    limit: u32,
+    remaining: u32,
+    window: u64,
+    reset: u64,
+    retry: Option<u64>,
+}
+
+/// Everything one round trip needs.
+#[derive(Debug, Clone)]
+struct Case {
+    limits: Vec<Lim>,
+    denied: Option<usize>,
+    anchor_at: u64,
+    unix_millis: u64,
+    now: u64,
+    reset_kind: u8,
+    per_limit: bool,
+    ietf: bool,
+    retry_after: bool,
+}
+
+fn case(hz: u64) -> impl Strategy<Value = Case> {
+    let max = TEN_YEARS_S.saturating_mul(hz);
+    // The client's clock stays within 30 days of the anchor, so it reads 2001 or later: the
+    // magnitude rule (`ResetKind::classify`) tells ten-year deltas from epochs only then.
+    let offset = i64::try_from((1u64 << 30).min(30 * 86_400 * hz)).unwrap();
+    let ticks = prop_oneof![0..=max, 0..=hz.saturating_mul(3), Just(0u64)];
+    let lim = (
+        "[ -~]{0,12}",
+        any::<u32>(),
+        any::<u32>(),
+        ticks.clone(),
+        ticks.clone(),
+        prop::option::of(ticks),
+    );
+    (1usize..=MAX_BUCKETS)
+        .prop_flat_map(move |n| {
+            (
+                prop::collection::vec(lim.clone(), n),
+                prop::option::of(0..n),
+                0u64..(1 << 40),
+                1_000_000_000_000u64..4_000_000_000_000,
+                -offset..offset,
+                0u8..3,
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+        })
+        .prop_map(
+            |(
+                raw,
+                denied,
+                anchor_at,
+                unix_millis,
+                offset,
+                reset_kind,
+                per_limit,
+                ietf,
+                retry_after,
+            )| {
+                let limits = raw
+                    .into_iter()
+                    .enumerate()
+                    // A digit prefix keeps names distinct; IETF buckets are matched by name.
+                    .map(|(i, (name, limit, remaining, window, reset, retry))| Lim {
+                        name: format!("{i}{name}"),
+                        limit,
+                        remaining,
+                        window,
+                        reset,
+                        retry,
+                    })
+                    .collect();
+                Case {
+                    limits,
+                    denied,
+                    anchor_at,
+                    unix_millis,
+                    now: anchor_at.saturating_add_signed(offset),
+                    reset_kind,
+                    per_limit,
+                    ietf,
+                    retry_after,
+                }
+            },
+        )
+}
+
+/// The model: whole seconds rounded up, in wide integers.
+fn ceil_secs(ticks: u64, hz: u64) -> u64 {
+    u64::try_from(u128::from(ticks).div_ceil(u128::from(hz))).unwrap()
+}
+
+fn round_trip<const HZ: u64>(c: &Case) -> Result<(), TestCaseError> {
+    let reports: Vec<Report<'_, HZ>> = c
+        .limits
+        .iter()
+        .map(|l| Report {
+            name: &l.name,
+            window: Duration::<HZ>::from_ticks(l.window),
+            decision: Decision {
+                limit: l.limit,
+                remaining: l.remaining,
+                reset: Duration::<HZ>::from_ticks(l.reset),
+                retry_after: l.retry.map(Duration::<HZ>::from_ticks),
+            },
+        })
+        .collect();
+    let now = Instant::<HZ>::from_ticks(c.now);
+    let set = ReportSet::new(now, &reports, c.denied).unwrap();
+    let clock = WallClock::new(Instant::<HZ>::from_ticks(c.anchor_at), c.unix_millis);
+    let reset = match c.reset_kind {
+        0 => ResetFormat::DeltaSeconds,
+        1 => ResetFormat::EpochSeconds(clock),
+        _ => ResetFormat::EpochMillis(clock),
+    };
+    let values = if c.per_limit {
+        LimitValues::PerLimit
+    } else {
+        LimitValues::Single
+    };
+    let mut config = HeaderConfig::none().with_x_ratelimit(XRateLimit::new(reset, values));
+    if c.ietf {
+        config = config.with_ietf();
+    }
+    if c.retry_after {
+        config = config.with_retry_after();
+    }
+    let mut out = HeaderLines(String::new());
+    set.write_headers(&config, &mut out).unwrap();
+
+    // The client's clock reads the same wall time, in whole milliseconds.
+    let client_now = clock.unix_millis_at(now).unwrap();
+    let lines = out.0.split("\r\n").filter_map(|l| l.split_once(": "));
+    let seen = RateLimitSummary::from_headers(lines, Some(client_now));
+    prop_assert!(!seen.truncated());
+
+    // X-RateLimit-*: the applicable limit (the denier, else the least remaining, first on
+    // ties), or every limit in order.
+    let shown: Vec<&Lim> = if c.per_limit {
+        c.limits.iter().collect()
+    } else {
+        let least = c
+            .limits
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, l)| (l.remaining, *i))
+            .map(|(i, _)| i);
+        vec![&c.limits[c.denied.or(least).unwrap()]]
+    };
+    prop_assert_eq!(seen.legacy().len(), shown.len(), "{}", out.0);
+    for (b, l) in seen.legacy().iter().zip(&shown) {
+        prop_assert_eq!(b.limit, Some(u64::from(l.limit)));
+        prop_assert_eq!(b.remaining, Some(u64::from(l.remaining)));
+        let got = u128::from(b.reset.unwrap().as_ticks()); // ms
+        let exact = u128::from(l.reset) * 1_000; // ms × HZ
+        let hz = u128::from(HZ);
+        match c.reset_kind {
+            0 => prop_assert_eq!(got, u128::from(ceil_secs(l.reset, HZ)) * 1_000),
+            1 => {
+                // Epoch seconds: never early, less than a second (and a millisecond) late.
+                prop_assert!(got * hz >= exact, "{} early, {}", got, out.0);
+                prop_assert!(got * hz < exact + 1_001 * hz, "{} late, {}", got, out.0);
+            }
+            _ => {
+                // Epoch milliseconds: never early, less than two milliseconds late.
+                prop_assert!(got * hz >= exact, "{} early, {}", got, out.0);
+                prop_assert!(got * hz < exact + 2 * hz, "{} late, {}", got, out.0);
+            }
+        }
+    }
+
+    // RateLimit-Policy and RateLimit: every limit, by name.
+    if c.ietf {
+        let expected: Vec<BucketInfo> = c
+            .limits
+            .iter()
+            .map(|l| {
+                let w = ceil_secs(l.window, HZ);
+                BucketInfo {
+                    name: Some(l.name.as_str().try_into().unwrap()),
+                    limit: Some(u64::from(l.limit)),
+                    window_secs: (w > 0).then_some(w),
+                    unit: (w == 0).then_some(QuotaUnit::ConcurrentRequests),
+                    remaining: Some(u64::from(l.remaining)),
+                    reset: Some(Duration::<1_000>::from_secs(ceil_secs(l.reset, HZ))),
+                }
+            })
+            .collect();
+        prop_assert_eq!(seen.ietf(), &expected[..], "{}", out.0);
+        prop_assert_eq!(seen.buckets(), seen.ietf());
+    } else {
+        prop_assert!(seen.ietf().is_empty());
+        prop_assert_eq!(seen.buckets(), seen.legacy());
+    }
+
+    // Retry-After: the longest wait, rounded up to whole seconds.
+    let longest = c.limits.iter().filter_map(|l| l.retry).max();
+    let expected = longest
+        .filter(|_| c.retry_after)
+        .map(|t| Duration::<1_000>::from_secs(ceil_secs(t, HZ)));
+    prop_assert_eq!(seen.retry_after(), expected);
+    // Handed to the pacer at the server's own rate, the wait is never shorter than the server's.
+    let hinted = seen.server_hints::<HZ>().retry_after.map(|d| d.as_ticks());
+    prop_assert_eq!(hinted.is_some(), expected.is_some());
+    prop_assert!(hinted >= longest.filter(|_| c.retry_after));
+    Ok(())
+}
+
+const NAMES: [&str; 7] = [
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Content-Type",
+];
+
+/// A header name: usually one the parser reads, in a random case; sometimes arbitrary bytes.
+fn name() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => (0..NAMES.len(), any::<u64>()).prop_map(|(i, case)| {
+            NAMES[i]
+                .bytes()
+                .enumerate()
+                .map(|(k, b)| if (case >> (k % 64)) & 1 == 1 { b.to_ascii_lowercase() } else { b })
+                .collect()
+        }),
+        1 => prop::collection::vec(any::<u8>(), 0..24),
+    ]
+}
+
+/// A header value: arbitrary bytes, or text shaped like the grammars the parser reads.
+fn value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..64),
+        "[-0-9a-zA-Z\";=:,()?@%*/.\\\\ \t]{0,48}".prop_map(String::into_bytes),
+        r#"("[a-z]{0,4}"|[a-z]{1,4}|[0-9]{1,16})(;[a-z]{1,2}(=(-?[0-9]{1,17}(\.[0-9]{1,4})?|"[ -~]{0,6}"|:[a-zA-Z0-9+/=]{0,8}:|\?[01]|@[0-9]{1,3}|[a-z]{1,3}))?){0,4}(, ?)?"#
+            .prop_map(String::into_bytes),
+        "(Sun|Mon|Sunday|Monday), [0-9]{2}[ -](Jan|Feb|Nov)[ -][0-9]{2,4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT"
+            .prop_map(String::into_bytes),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn every_form_round_trips_at_1_khz(c in case(1_000)) {
+        round_trip::<1_000>(&c)?;
+    }
+
+    #[test]
+    fn every_form_round_trips_at_32_768_hz(c in case(32_768)) {
+        round_trip::<32_768>(&c)?;
+    }
+
+    #[test]
+    fn every_form_round_trips_at_1_hz(c in case(1)) {
+        round_trip::<1>(&c)?;
+    }
+
+    #[test]
+    fn every_form_round_trips_at_1_ghz(c in case(1_000_000_000)) {
+        round_trip::<1_000_000_000>(&c)?;
+    }
+
+    #[test]
+    fn the_parser_never_panics_and_never_half_applies_a_line(
+        headers in prop::collection::vec((name(), value()), 0..24),
+        now in prop::option::of(any::<u64>()),
+    ) {
+        let mut s = RateLimitSummary::new();
+        for (n, v) in &headers {
+            let before = s.clone();
+            if s.feed(n, v, now).is_err() {
+                prop_assert_eq!(&s, &before);
+            }
+            prop_assert!(s.legacy().len() <= MAX_BUCKETS && s.ietf().len() <= MAX_BUCKETS);
+        }
+        let at_once = RateLimitSummary::from_headers(headers.iter().map(|(n, v)| (n, v)), now);
+        prop_assert_eq!(at_once, s.clone());
+        let _ = s.suggested_wait();
+    }
+
+    #[test]
+    fn http_dates_round_trip_in_all_three_formats(secs in 0u64..=253_402_300_799) {
+        let d = HttpDate::from_unix_secs(secs).unwrap();
+        let imf = d.to_string();
+        prop_assert_eq!(HttpDate::parse(imf.as_bytes(), secs), Ok(d));
+        // "Sun, 06 Nov 1994 08:49:37 GMT"
+        let (wday, day, mon, year, time) =
+            (&imf[0..3], &imf[5..7], &imf[8..11], &imf[12..16], &imf[17..25]);
+        let asctime = format!("{wday} {mon} {:>2} {time} {year}", day.trim_start_matches('0'));
+        prop_assert_eq!(HttpDate::parse(asctime.as_bytes(), 0), Ok(d), "{}", asctime);
+        let long = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+            .into_iter()
+            .find(|l| l.starts_with(wday))
+            .unwrap();
+        // Seen from its own time, a two-digit year is never 50 years ahead.
+        let rfc850 = format!("{long}, {day}-{mon}-{} {time} GMT", &year[2..]);
+        prop_assert_eq!(HttpDate::parse(rfc850.as_bytes(), secs), Ok(d), "{}", rfc850);
+    }
+}
