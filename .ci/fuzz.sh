@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for N seconds each (default 20): `bash .ci/fuzz.sh 600` for a long run.
+# Runs every fuzz target for N seconds each (default 20): `bash .ci/fuzz.sh 600` for a long run,
+# `bash .ci/fuzz.sh 600 gcra policy` for some targets only. One libFuzzer process at a time.
 # Installs cargo-fuzz if absent; needs the nightly toolchain (libFuzzer's sanitizer flags).
 # Any crash fails the script and leaves the input in fuzz/artifacts/<target>/.
 set -euo pipefail
@@ -23,7 +24,10 @@ for t in "${targets[@]}"; do
     work="$(mktemp -d)"
     out="$(cargo +nightly fuzz run "$t" "$work" "fuzz/corpus/$t" -- \
         -max_total_time="$secs" -print_final_stats=1 "${dict[@]}" 2>&1)" || {
-        printf '%s\n' "$out" | tail -n 40
+        # The panic message, the decoded input and how to reproduce it.
+        printf '%s\n' "$out" | grep -m1 -A4 'panicked at' || true
+        printf '%s\n' "$out" | sed -n '/^Failing input:/,/^Minimize test case/p' | head -n 120
+        printf '%s\n' "$out" | grep -q 'panicked at' || printf '%s\n' "$out" | tail -n 40
         echo "fuzz target $t FAILED"
         exit 1
     }

@@ -1,15 +1,19 @@
 //! Property tests for the concurrency limit against a naive counter model.
 //!
-//! The model is a plain `u64` of cost in flight (plus, for the permit property, a plain list of
-//! what each holder took): admit `c` iff `c == 0` or `in_flight + c ≤ max`, release `c` iff
+//! The model is a plain `u64` of cost in flight, decided by `models/concurrency.rs` (shared with
+//! the `concurrency` fuzz target), plus, for the permit property, a plain list of what each
+//! holder took: admit `c` iff `c == 0` or `in_flight + c ≤ max`, release `c` iff
 //! `c ≤ in_flight`. Sequences mix acquires, checks, peeks and releases at arbitrary (also
 //! backwards) instants, with zero costs, costs above the limit, and over-releases.
 
 use proptest::prelude::*;
 use tollgate_core::{
-    Algorithm, Concurrency, ConcurrencyState, Decision, Duration, Instant, InsufficientCapacity,
-    Permit, ReleaseError,
+    Algorithm, Concurrency, ConcurrencyState, Duration, Instant, Permit, ReleaseError,
 };
+
+#[path = "models/concurrency.rs"]
+mod model;
+use model::model_decide;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -49,31 +53,6 @@ fn max() -> impl Strategy<Value = u32> {
         1 => any::<u32>().prop_map(|m| m.max(1)),
         1 => Just(u32::MAX),
     ]
-}
-
-/// The naive model's answer to a check of `cost` with `in_flight` already taken.
-fn model_decide<const HZ: u64>(
-    max: u32,
-    hint: u64,
-    in_flight: u64,
-    cost: u32,
-) -> Result<(Decision<HZ>, u64), InsufficientCapacity> {
-    if cost > max {
-        return Err(InsufficientCapacity {
-            cost,
-            capacity: max,
-        });
-    }
-    let wanted = in_flight + u64::from(cost);
-    let admitted = cost == 0 || wanted <= u64::from(max);
-    let after = if admitted { wanted } else { in_flight };
-    let decision = Decision {
-        limit: max,
-        remaining: u32::try_from(u64::from(max).saturating_sub(after)).unwrap(),
-        reset: Duration::<HZ>::from_ticks(if after == 0 { 0 } else { hint }),
-        retry_after: (!admitted).then_some(Duration::<HZ>::from_ticks(hint)),
-    };
-    Ok((decision, after))
 }
 
 /// Every check the algorithm answers, compared with the model, plus the contract around it.

@@ -1,27 +1,21 @@
 //! Property tests for rate-limit headers: every form tollgate writes parses back to the same
-//! figures (checked against a naive model of the expected figures in wide integers), and the
-//! parser survives arbitrary bytes without panicking and without half-applied lines.
+//! figures (checked against a naive model of the expected figures in wide integers, in
+//! `models/headers.rs`, shared with the `render` fuzz target), and the parser survives arbitrary
+//! bytes without panicking and without half-applied lines.
 
 use proptest::prelude::*;
-use tollgate_core::headers::{BucketInfo, MAX_BUCKETS};
+use tollgate_core::headers::MAX_BUCKETS;
 use tollgate_core::{
-    Decision, Duration, HeaderConfig, HeaderLines, HttpDate, Instant, LimitValues, QuotaUnit,
+    Decision, Duration, HeaderConfig, HeaderLines, HttpDate, Instant, LimitValues,
     RateLimitSummary, Report, ReportSet, ResetFormat, WallClock, XRateLimit,
 };
 
+#[path = "models/headers.rs"]
+mod model;
+use model::Lim;
+
 /// Ten years of seconds: the longest window, reset or wait generated.
 const TEN_YEARS_S: u64 = 315_360_000;
-
-/// One generated limit, in ticks.
-#[derive(Debug, Clone)]
-struct Lim {
-    name: String,
-    limit: u32,
-    remaining: u32,
-    window: u64,
-    reset: u64,
-    retry: Option<u64>,
-}
 
 /// Everything one round trip needs.
 #[derive(Debug, Clone)]
@@ -105,11 +99,6 @@ fn case(hz: u64) -> impl Strategy<Value = Case> {
         )
 }
 
-/// The model: whole seconds rounded up, in wide integers.
-fn ceil_secs(ticks: u64, hz: u64) -> u64 {
-    u64::try_from(u128::from(ticks).div_ceil(u128::from(hz))).unwrap()
-}
-
 fn round_trip<const HZ: u64>(c: &Case) -> Result<(), TestCaseError> {
     let reports: Vec<Report<'_, HZ>> = c
         .limits
@@ -156,56 +145,24 @@ fn round_trip<const HZ: u64>(c: &Case) -> Result<(), TestCaseError> {
 
     // X-RateLimit-*: the applicable limit (the denier, else the least remaining, first on
     // ties), or every limit in order.
-    let shown: Vec<&Lim> = if c.per_limit {
-        c.limits.iter().collect()
-    } else {
-        let least = c
-            .limits
-            .iter()
-            .enumerate()
-            .min_by_key(|(i, l)| (l.remaining, *i))
-            .map(|(i, _)| i);
-        vec![&c.limits[c.denied.or(least).unwrap()]]
-    };
+    let shown = model::shown(&c.limits, c.denied, c.per_limit);
     prop_assert_eq!(seen.legacy().len(), shown.len(), "{}", out.0);
     for (b, l) in seen.legacy().iter().zip(&shown) {
         prop_assert_eq!(b.limit, Some(u64::from(l.limit)));
         prop_assert_eq!(b.remaining, Some(u64::from(l.remaining)));
-        let got = u128::from(b.reset.unwrap().as_ticks()); // ms
-        let exact = u128::from(l.reset) * 1_000; // ms × HZ
-        let hz = u128::from(HZ);
-        match c.reset_kind {
-            0 => prop_assert_eq!(got, u128::from(ceil_secs(l.reset, HZ)) * 1_000),
-            1 => {
-                // Epoch seconds: never early, less than a second (and a millisecond) late.
-                prop_assert!(got * hz >= exact, "{} early, {}", got, out.0);
-                prop_assert!(got * hz < exact + 1_001 * hz, "{} late, {}", got, out.0);
-            }
-            _ => {
-                // Epoch milliseconds: never early, less than two milliseconds late.
-                prop_assert!(got * hz >= exact, "{} early, {}", got, out.0);
-                prop_assert!(got * hz < exact + 2 * hz, "{} late, {}", got, out.0);
-            }
-        }
+        let got = b.reset.unwrap().as_ticks(); // ms
+        prop_assert!(
+            model::legacy_reset_matches(c.reset_kind, got, l.reset, HZ),
+            "reset {} ms for {} ticks, {}",
+            got,
+            l.reset,
+            out.0
+        );
     }
 
     // RateLimit-Policy and RateLimit: every limit, by name.
     if c.ietf {
-        let expected: Vec<BucketInfo> = c
-            .limits
-            .iter()
-            .map(|l| {
-                let w = ceil_secs(l.window, HZ);
-                BucketInfo {
-                    name: Some(l.name.as_str().try_into().unwrap()),
-                    limit: Some(u64::from(l.limit)),
-                    window_secs: (w > 0).then_some(w),
-                    unit: (w == 0).then_some(QuotaUnit::ConcurrentRequests),
-                    remaining: Some(u64::from(l.remaining)),
-                    reset: Some(Duration::<1_000>::from_secs(ceil_secs(l.reset, HZ))),
-                }
-            })
-            .collect();
+        let expected = model::ietf(&c.limits, HZ);
         prop_assert_eq!(seen.ietf(), &expected[..], "{}", out.0);
         prop_assert_eq!(seen.buckets(), seen.ietf());
     } else {
@@ -214,15 +171,12 @@ fn round_trip<const HZ: u64>(c: &Case) -> Result<(), TestCaseError> {
     }
 
     // Retry-After: the longest wait, rounded up to whole seconds.
-    let longest = c.limits.iter().filter_map(|l| l.retry).max();
-    let expected = longest
-        .filter(|_| c.retry_after)
-        .map(|t| Duration::<1_000>::from_secs(ceil_secs(t, HZ)));
+    let expected = model::retry_after(&c.limits, c.retry_after, HZ);
     prop_assert_eq!(seen.retry_after(), expected);
     // Handed to the pacer at the server's own rate, the wait is never shorter than the server's.
     let hinted = seen.server_hints::<HZ>().retry_after.map(|d| d.as_ticks());
     prop_assert_eq!(hinted.is_some(), expected.is_some());
-    prop_assert!(hinted >= longest.filter(|_| c.retry_after));
+    prop_assert!(hinted >= model::longest_retry(&c.limits, c.retry_after));
     Ok(())
 }
 

@@ -1,12 +1,17 @@
 //! Property tests for the leaky bucket: the meter against `Gcra` and a naive list of admissions,
-//! the shaper against a naive list of scheduled slots, and the documented guarantees of both.
+//! the shaper against a naive list of scheduled slots (both models in `models/leaky_bucket.rs`,
+//! shared with the `meter` and `shaper` fuzz targets), and the documented guarantees of both.
 
 use proptest::prelude::*;
 use std::fmt::Debug;
 use tollgate_core::{
     Algorithm, Decision, Duration, Gcra, GcraState, Instant, InsufficientCapacity, Meter,
-    MeterState, Quota, Reservation, Shaper, ShaperState,
+    MeterState, Quota, Shaper, ShaperState,
 };
+
+#[path = "models/leaky_bucket.rs"]
+mod model;
+use model::{AdmittedList, SlotList, count_limit};
 
 const HZ: u64 = 1_000;
 type I = Instant<HZ>;
@@ -168,200 +173,6 @@ where
         }
     }
     Ok(checked)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Naive reference: a list of admitted requests (meter, time never going backwards)
-// ---------------------------------------------------------------------------------------------
-
-/// GCRA's exact rule read off a plain list: a request is admitted iff, for every earlier admitted
-/// request at `tⱼ`, the cost admitted from it on, plus this one, is at most `b + ⌊(t − tⱼ)/T⌋`.
-#[derive(Clone)]
-struct AdmittedList {
-    t: u64,
-    b: u64,
-    list: Vec<(u64, u64)>,
-}
-
-impl AdmittedList {
-    /// (wait until every bound holds, time until the last admission has drained)
-    fn bounds(&self, now: u64, cost: u64) -> (u64, u64) {
-        let (t, b, now) = (i128::from(self.t), i128::from(self.b), i128::from(now));
-        let (mut wait, mut drain, mut since) = (0i128, now, 0i128);
-        for &(tj, cj) in self.list.iter().rev() {
-            since += i128::from(cj);
-            // (since + cost − b)·T ≤ now − tⱼ  ⇔  since + cost ≤ b + ⌊(now − tⱼ)/T⌋
-            wait = wait.max(i128::from(tj) + (since + i128::from(cost) - b) * t - now);
-            drain = drain.max(i128::from(tj) + since * t);
-        }
-        (wait as u64, (drain - now) as u64)
-    }
-
-    fn decide(
-        &mut self,
-        now: u64,
-        cost: u32,
-        record: bool,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        if u64::from(cost) > self.b {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.b as u32,
-            });
-        }
-        let (wait, reset) = self.bounds(now, u64::from(cost));
-        let admitted = wait == 0;
-        let mut after = self.clone();
-        if admitted && cost > 0 {
-            after.list.push((now, u64::from(cost)));
-        }
-        let reset = if admitted {
-            after.bounds(now, 0).1
-        } else {
-            reset
-        };
-        let mut remaining = 0;
-        while after.bounds(now, 1).0 == 0 {
-            after.list.push((now, 1));
-            remaining += 1;
-        }
-        if record && admitted && cost > 0 {
-            self.list.push((now, u64::from(cost)));
-        }
-        Ok(Decision {
-            limit: self.b as u32,
-            remaining,
-            reset: D::from_ticks(reset),
-            retry_after: (!admitted).then(|| D::from_ticks(wait)),
-        })
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Naive reference: a list of scheduled slots (shaper)
-// ---------------------------------------------------------------------------------------------
-
-/// Every accepted request as (proceed instant, cost). A new request goes to the earliest instant,
-/// not before its arrival, at which the list with it added still satisfies the GCRA bound
-/// (`cost from slot j on ≤ b + ⌊(p − pⱼ)/T⌋` for every earlier slot j), if that is within the
-/// maximum delay and the queue would drain before the end of time.
-#[derive(Clone)]
-struct SlotList {
-    t: u64,
-    b: u64,
-    m: u64,
-    limit: u32,
-    /// (proceed instant, cost); wide, because counting `remaining` ignores the end of time.
-    slots: Vec<(i128, u64)>,
-}
-
-struct Slot {
-    accepted: bool,
-    delay: u64,
-    backlog_before: u64,
-    backlog_after: u64,
-}
-
-impl SlotList {
-    fn new(s: &Shaper<HZ>) -> Self {
-        let (t, b) = ticks(&s.quota());
-        Self {
-            t,
-            b,
-            m: s.max_delay().as_ticks(),
-            limit: s.limit(),
-            slots: Vec::new(),
-        }
-    }
-
-    /// Where a request would go, ignoring the end of time when `endless`.
-    fn place(&self, now: u64, cost: u64, endless: bool) -> Slot {
-        let (t, b) = (i128::from(self.t), i128::from(self.b));
-        let now_ = i128::from(now);
-        let (mut earliest, mut drain, mut since) = (now_, 0i128, 0i128);
-        for &(pj, cj) in self.slots.iter().rev() {
-            since += i128::from(cj);
-            earliest = earliest.max(pj + (since + i128::from(cost) - b) * t);
-            drain = drain.max(pj + since * t);
-        }
-        let backlog = (drain - now_).max(0);
-        let after = backlog + i128::from(cost) * t;
-        // A zero cost asks for the metadata only: always accepted, never delayed.
-        let delay = if cost == 0 { 0 } else { earliest - now_ };
-        let fits_time = endless || now_ + after <= i128::from(u64::MAX);
-        Slot {
-            accepted: delay <= i128::from(self.m) && fits_time,
-            delay: delay as u64,
-            backlog_before: backlog as u64,
-            backlog_after: after as u64,
-        }
-    }
-
-    fn reserve(
-        &mut self,
-        now: u64,
-        cost: u32,
-        record: bool,
-    ) -> Result<Reservation<HZ>, InsufficientCapacity> {
-        if u64::from(cost) > self.b {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.b as u32,
-            });
-        }
-        let slot = self.place(now, u64::from(cost), false);
-        let mut after = self.clone();
-        if slot.accepted && cost > 0 {
-            after
-                .slots
-                .push((i128::from(now + slot.delay), u64::from(cost)));
-        }
-        // Remaining: unit requests still accepted at `now`, counted one by one (like GCRA's
-        // `remaining`, counting only what still drains by the end of time).
-        let mut remaining = 0;
-        while after.place(now, 1, false).accepted {
-            let d = after.place(now, 1, false).delay;
-            after.slots.push((i128::from(now) + i128::from(d), 1));
-            remaining += 1;
-        }
-        if record && slot.accepted && cost > 0 {
-            self.slots
-                .push((i128::from(now + slot.delay), u64::from(cost)));
-        }
-        let retry = if slot.accepted {
-            None
-        } else if slot.delay > self.m {
-            Some(slot.delay - self.m)
-        } else {
-            Some(u64::MAX - now)
-        };
-        Ok(Reservation {
-            proceed_at: at(now.saturating_add(slot.delay)),
-            delay: D::from_ticks(slot.delay),
-            decision: Decision {
-                limit: self.limit,
-                remaining,
-                reset: D::from_ticks(if slot.accepted {
-                    slot.backlog_after
-                } else {
-                    slot.backlog_before
-                }),
-                retry_after: retry.map(D::from_ticks),
-            },
-        })
-    }
-}
-
-/// The most unit requests accepted at once from rest, counted one by one.
-fn count_limit(s: &Shaper<HZ>) -> u32 {
-    let mut fresh = SlotList::new(s);
-    let mut n = 0;
-    while fresh.place(0, 1, true).accepted {
-        let d = fresh.place(0, 1, true).delay;
-        fresh.slots.push((i128::from(d), 1));
-        n += 1;
-    }
-    n
 }
 
 // ---------------------------------------------------------------------------------------------

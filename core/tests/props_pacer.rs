@@ -1,19 +1,22 @@
 //! Property tests for the client pacer against a naive reference model.
 //!
-//! The model keeps every lower bound any response ever imposed as an exact `u128` instant, in a
-//! plain list, and computes the backoff ceiling by repeated doubling; the pacer keeps one
-//! saturating `u64` and shifts. They must agree on every answer.
+//! The model (in `models/pacer.rs`, shared with the `pacer` fuzz target) keeps every lower bound
+//! any response ever imposed as an exact `u128` instant, in a plain list, and computes the backoff
+//! ceiling by repeated doubling; the pacer keeps one saturating `u64` and shifts. They must agree
+//! on every answer.
 
 use proptest::prelude::*;
 use tollgate_core::{
     Duration, GiveUpReason, Instant, Next, Outcome, Pacer, PacerState, ServerHints,
 };
 
+#[path = "models/pacer.rs"]
+mod model;
+use model::{Config, Model, model_ceiling, model_jitter};
+
 const HZ: u64 = 1_000;
 type I = Instant<HZ>;
 type D = Duration<HZ>;
-
-const END: u128 = u64::MAX as u128;
 
 /// One response: how the clock moved, what happened, what the server said, the random word.
 #[derive(Debug, Clone, Copy)]
@@ -49,108 +52,6 @@ impl Response {
             retry_after: self.retry_after.map(D::from_ticks),
             remaining: self.remaining,
             reset: self.reset.map(D::from_ticks),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Config {
-    base: u64,
-    cap: u64,
-    max_retries: u32,
-    spread: bool,
-    max_wait: Option<u64>,
-}
-
-impl Config {
-    fn pacer(&self) -> Pacer<HZ> {
-        let p = Pacer::new(D::from_ticks(self.base), D::from_ticks(self.cap))
-            .unwrap()
-            .with_max_retries(self.max_retries)
-            .with_spread(self.spread);
-        match self.max_wait {
-            Some(w) => p.with_max_wait(D::from_ticks(w)),
-            None => p,
-        }
-    }
-}
-
-/// The reference model: a list of bounds and a failure count.
-#[derive(Debug, Default)]
-struct Model {
-    bounds: Vec<u128>,
-    failures: u32,
-}
-
-fn clamp(x: u128) -> u64 {
-    u64::try_from(x.min(END)).unwrap()
-}
-
-/// `min(cap, base · 2^(k−1))` by doubling, zero for `k = 0`.
-fn model_ceiling(c: &Config, k: u32) -> u128 {
-    if k == 0 {
-        return 0;
-    }
-    let mut ceiling = u128::from(c.base);
-    let mut i = 1;
-    while i < k && ceiling < u128::from(c.cap) {
-        ceiling *= 2;
-        i += 1;
-    }
-    ceiling.min(u128::from(c.cap))
-}
-
-fn model_jitter(ceiling: u128, random: u64) -> u128 {
-    u128::from(random) * (ceiling + 1) / (1u128 << 64)
-}
-
-impl Model {
-    fn ready_at(&self) -> u64 {
-        clamp(self.bounds.iter().copied().max().unwrap_or(0))
-    }
-
-    fn step(&mut self, c: &Config, now: u64, r: &Response) -> Next<HZ> {
-        let t = u128::from(now);
-        self.bounds.push(t);
-        if let Some(ra) = r.retry_after {
-            self.bounds.push(t + u128::from(ra));
-        } else if let (Some(n), Some(reset)) = (r.remaining, r.reset) {
-            if n == 0 {
-                self.bounds.push(t + u128::from(reset));
-            } else if c.spread {
-                self.bounds
-                    .push(t + u128::from(reset).div_ceil(u128::from(n)));
-            }
-        }
-        let floor = self.ready_at();
-        let attempts = self.failures.saturating_add(1);
-        let give_up = |m: &mut Model, reason| {
-            m.failures = 0;
-            Next::GiveUp {
-                attempts,
-                reason,
-                ready_at: I::from_ticks(floor),
-            }
-        };
-        match r.outcome {
-            Outcome::Success => {
-                self.failures = 0;
-                Next::SendAt(I::from_ticks(floor))
-            }
-            Outcome::Failed => give_up(self, GiveUpReason::NotRetryable),
-            Outcome::RateLimited | Outcome::Retryable => {
-                if attempts > c.max_retries {
-                    return give_up(self, GiveUpReason::RetriesExhausted);
-                }
-                let backoff = model_jitter(model_ceiling(c, attempts), r.random);
-                let at = u128::from(floor).max((t + backoff).min(END));
-                if at - t > u128::from(c.max_wait.unwrap_or(u64::MAX)) {
-                    return give_up(self, GiveUpReason::WaitTooLong);
-                }
-                self.bounds.push(at);
-                self.failures = attempts;
-                Next::SendAt(I::from_ticks(clamp(at)))
-            }
         }
     }
 }
@@ -243,7 +144,7 @@ proptest! {
         for r in &rs {
             now = r.step.apply(now);
             let got = p.on_response(&mut s, I::from_ticks(now), r.outcome, r.hints(), r.random);
-            let want = m.step(&c, now, r);
+            let want = m.step(&c, now, r.outcome, r.hints(), r.random);
             prop_assert_eq!(got, want, "at {} after {:?}", now, r);
             prop_assert_eq!(s.failures(), m.failures);
             prop_assert_eq!(p.ready_at(&s), I::from_ticks(m.ready_at()));

@@ -1,4 +1,5 @@
-//! Property tests for the sliding log against a naive log: a plain list of every admission.
+//! Property tests for the sliding log against a naive log: a plain list of every admission (in
+//! `models/sliding_log.rs`, shared with the `sliding_log` fuzz target).
 //!
 //! Over arbitrary sequences of (clock step, cost), with zero, tiny, window-sized, huge and
 //! backwards steps, zero costs and costs above the limit, rings from one entry up to the limit
@@ -15,110 +16,14 @@
 
 use proptest::prelude::*;
 use tollgate_core::{
-    Algorithm, ConfigError, Decision, Duration, Instant, InsufficientCapacity, LogState, Offset,
-    Quota, SlidingLog,
+    Algorithm, ConfigError, Duration, Instant, LogState, Offset, Quota, SlidingLog,
 };
 
+#[path = "models/sliding_log.rs"]
+mod model;
+use model::Naive;
+
 const HZ: u64 = 1_000;
-
-/// The reference: every admission ever made, as (recorded instant, cost), in order. Time is
-/// `u128` so that nothing here can overflow or saturate.
-#[derive(Debug, Clone)]
-struct Naive {
-    limit: u32,
-    window: u128,
-    cap: usize,
-    log: Vec<(u128, u32)>,
-}
-
-impl Naive {
-    fn new(limit: u32, window: u64, cap: usize) -> Self {
-        Self {
-            limit,
-            window: u128::from(window),
-            cap,
-            log: Vec::new(),
-        }
-    }
-
-    /// The instant a request at `now` is decided at: `now`, or the newest admission if later.
-    fn effective(&self, now: u128) -> u128 {
-        self.log.last().map_or(now, |&(t, _)| t.max(now))
-    }
-
-    fn live(&self, t: u128) -> impl Iterator<Item = &(u128, u32)> {
-        self.log.iter().filter(move |&&(x, _)| x + self.window > t)
-    }
-
-    fn used(&self, t: u128) -> u64 {
-        self.live(t).map(|&(_, c)| u64::from(c)).sum()
-    }
-
-    fn distinct_live(&self, t: u128) -> usize {
-        let mut ticks: Vec<u128> = self.live(t).map(|&(x, _)| x).collect();
-        ticks.dedup();
-        ticks.len()
-    }
-
-    fn admits(&self, now: u128, cost: u32) -> bool {
-        let t = self.effective(now);
-        cost == 0
-            || (self.distinct_live(t) < self.cap
-                && self.used(t) + u64::from(cost) <= u64::from(self.limit))
-    }
-
-    fn record(&mut self, now: u128, cost: u32) {
-        if cost > 0 {
-            let t = self.effective(now);
-            self.log.push((t, cost));
-        }
-    }
-
-    fn decide(&self, now: u64, cost: u32) -> Result<Decision<HZ>, InsufficientCapacity> {
-        if cost > self.limit {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.limit,
-            });
-        }
-        let now = u128::from(now);
-        let admitted = self.admits(now, cost);
-        let mut after = self.clone();
-        if admitted {
-            after.record(now, cost);
-        }
-        // Unit requests admitted one after another at the same instant.
-        let mut remaining = 0;
-        let mut probe = after.clone();
-        while probe.admits(now, 1) {
-            probe.record(now, 1);
-            remaining += 1;
-        }
-        let t = after.effective(now);
-        let reset = match after.log.last() {
-            Some(&(newest, _)) if newest + self.window > t => newest + self.window - now,
-            _ => 0,
-        };
-        // The first expiry of a live admission after which the request fits.
-        let retry = if admitted {
-            None
-        } else {
-            let at = self
-                .live(t)
-                .map(|&(x, _)| x + self.window)
-                .find(|&x| self.admits(x, cost))
-                .expect("a request within the limit fits once the window is empty");
-            Some(at - now)
-        };
-        let ticks = |x: u128| Duration::<HZ>::from_ticks(u64::try_from(x).unwrap_or(u64::MAX));
-        Ok(Decision {
-            limit: self.limit,
-            remaining,
-            reset: ticks(reset),
-            retry_after: retry.map(ticks),
-        })
-    }
-}
 
 /// How the clock moves before a request.
 #[derive(Debug, Clone, Copy)]
@@ -310,7 +215,7 @@ fn run<const CAP: usize, O: Offset>(
             prop_assert!(log.peek(&state, at(now), limit).unwrap().is_denied());
         }
 
-        let expected = naive.decide(now, cost);
+        let expected = naive.decide::<HZ>(now, cost);
         let peeked = log.peek(&state, at(now), cost);
         let checked = log.check(&mut state, at(now), cost);
         prop_assert_eq!(peeked, checked, "peek == check");

@@ -1,153 +1,17 @@
 //! Property tests for the sliding window counter against a naive reference model: a plain list
-//! of admitted `(bucket, cost, instant)` entries, re-summed from scratch for every question.
+//! of admitted `(bucket, cost, instant)` entries, re-summed from scratch for every question (in
+//! `models/sliding_window.rs`, shared with the `sliding_window` fuzz target).
 
 use proptest::prelude::*;
-use tollgate_core::{
-    Algorithm, Decision, Duration, Instant, InsufficientCapacity, Quota, SlidingWindow, WindowState,
-};
+use tollgate_core::{Algorithm, Duration, Instant, Quota, SlidingWindow, WindowState};
+
+#[path = "models/sliding_window.rs"]
+mod model;
+use model::Model;
 
 const HZ: u64 = 1_000;
 type I = Instant<HZ>;
 type D = Duration<HZ>;
-
-/// The reference model: the same bucket arithmetic, done naively in `u128` over every admission.
-#[derive(Debug, Clone)]
-struct Model {
-    n: u32,
-    g: u128,
-    b: u128,
-    /// Bucket of the latest admission (0 when fresh).
-    cur: u128,
-    /// Every admission: (bucket, cost, recorded instant).
-    log: Vec<(u128, u32, u64)>,
-}
-
-/// What the model answers, with whether its `retry_after` and `reset` are exact (their instants
-/// fit a `u64`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Answer {
-    decision: Decision<HZ>,
-    retry_exact: bool,
-    reset_exact: bool,
-}
-
-const MAX: u128 = u64::MAX as u128;
-
-impl Model {
-    fn new(n: u32, w: u64, b: usize) -> Self {
-        let (w, b) = (u128::from(w), b as u128);
-        let g = (w - 1).div_ceil(b - 1);
-        Self {
-            n,
-            g,
-            b,
-            cur: 0,
-            log: Vec::new(),
-        }
-    }
-
-    fn bucket(&self, now: u64) -> u128 {
-        (u128::from(now) / self.g).max(self.cur)
-    }
-
-    /// Cost of the admissions counted in bucket `k`: those in buckets `k − B + 1 ..= k`.
-    fn counted(&self, k: u128) -> u64 {
-        self.log
-            .iter()
-            .filter(|(bk, _, _)| bk + self.b > k)
-            .map(|(_, c, _)| u64::from(*c))
-            .sum()
-    }
-
-    fn reset(&self, k: u128, now: u64) -> (D, bool) {
-        match self
-            .log
-            .iter()
-            .filter(|(bk, _, _)| bk + self.b > k)
-            .map(|(bk, _, _)| *bk)
-            .max()
-        {
-            None => (D::from_ticks(0), true),
-            Some(kn) => {
-                let at = (kn + self.b) * self.g;
-                (
-                    D::from_ticks((at.min(MAX) - u128::from(now)) as u64),
-                    at <= MAX,
-                )
-            }
-        }
-    }
-
-    fn decide(&self, now: u64, cost: u32) -> Result<(Answer, bool), InsufficientCapacity> {
-        if cost > self.n {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.n,
-            });
-        }
-        let k = self.bucket(now);
-        let (counted, cost64, n) = (self.counted(k), u64::from(cost), u64::from(self.n));
-        if cost == 0 || counted + cost64 <= n {
-            let after = counted + cost64;
-            let (reset, reset_exact) = if cost == 0 {
-                self.reset(k, now)
-            } else {
-                let at = (k + self.b) * self.g;
-                (
-                    D::from_ticks((at.min(MAX) - u128::from(now)) as u64),
-                    at <= MAX,
-                )
-            };
-            let decision = Decision {
-                limit: self.n,
-                remaining: (n - after) as u32,
-                reset,
-                retry_after: None,
-            };
-            return Ok((
-                Answer {
-                    decision,
-                    retry_exact: true,
-                    reset_exact,
-                },
-                cost > 0,
-            ));
-        }
-        let j = (1..=self.b)
-            .find(|j| self.counted(k + j) + cost64 <= n)
-            .expect("everything has expired after B buckets");
-        let at = (k + j) * self.g;
-        let (reset, reset_exact) = self.reset(k, now);
-        Ok((
-            Answer {
-                decision: Decision {
-                    limit: self.n,
-                    remaining: (n - counted) as u32,
-                    reset,
-                    retry_after: Some(D::from_ticks((at.min(MAX) - u128::from(now)) as u64)),
-                },
-                retry_exact: at <= MAX,
-                reset_exact,
-            },
-            false,
-        ))
-    }
-
-    fn check(&mut self, now: u64, cost: u32) -> Result<Answer, InsufficientCapacity> {
-        let (answer, record) = self.decide(now, cost)?;
-        if record {
-            let k = self.bucket(now);
-            let at = now.max((self.cur * self.g) as u64);
-            self.cur = k;
-            self.log.push((k, cost, at));
-        }
-        Ok(answer)
-    }
-
-    fn is_at_rest(&self, now: u64) -> bool {
-        self.counted(self.bucket(now)) == 0
-    }
-}
 
 /// One operation: how the clock moves, and what the request costs.
 #[derive(Debug, Clone, Copy)]
@@ -238,7 +102,7 @@ fn run<const B: usize>(
         let peeked = sw.peek(&s, t, cost);
         let got = sw.check(&mut s, t, cost);
         prop_assert_eq!(peeked, got, "peek == check at {} for {}", now, cost);
-        let want = model.check(now, cost);
+        let want = model.check::<HZ>(now, cost);
         prop_assert_eq!(got, want.map(|a| a.decision), "at {} cost {}", now, cost);
 
         let Ok(answer) = want else {

@@ -1,0 +1,414 @@
+//! Key tables: churn of many keys through tables of 1 to 8 slots (with FNV-1a or with every key
+//! hashing alike), under `Deny` and `EvictLeastLoss`, for a GCRA + sliding window + concurrency
+//! policy per key or for `Tiers` of two plans, against an unbounded `std` `HashMap` of states.
+//!
+//! Operations: checks (plain and with overrides), peeks, releases, removes and purges, with
+//! clock steps of every kind. After every operation: the table never holds more than its
+//! capacity, its length is its number of entries, and no operation panics (a full table
+//! answers `Full`). While the clock never goes back (the `forward` flag), also: every decision
+//! equals the unbounded map's (so dropping entries at rest never changes one); `Full` comes only
+//! for a request that would record, when every other entry is active, with a wait no longer than
+//! the first entry's rest; every entry decides like the map's state and every missing key is at
+//! rest;
+//! `Deny` never evicts, and `EvictLeastLoss` evicts at most one entry per request, the one
+//! closest to rest.
+#![no_main]
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use tollgate_core::table::Fnv1a;
+use tollgate_core::{
+    Algorithm, Concurrency, Duration, Gcra, Instant, KeyLimits, KeyTable, Named, Overflow,
+    Overrides, Policy, Quota, SlidingWindow, TableError, Tiers,
+};
+use tollgate_fuzz::{Cost, Ops, Step};
+
+const HZ: u64 = 1_000;
+type I = Instant<HZ>;
+type P = Policy<(
+    Named<Gcra<HZ>, HZ>,
+    Named<Option<SlidingWindow<HZ, 3>>, HZ>,
+    Named<Option<Concurrency<HZ>>, HZ>,
+)>;
+type V = <P as Algorithm<HZ>>::State;
+
+/// Every key hashes alike: one long cluster.
+#[derive(Debug, Clone, Copy, Default)]
+struct Collide;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Zero;
+
+impl Hasher for Zero {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, _: &[u8]) {}
+}
+
+impl BuildHasher for Collide {
+    type Hasher = Zero;
+    fn build_hasher(&self) -> Zero {
+        Zero
+    }
+}
+
+#[derive(Debug, Clone, Copy, Arbitrary)]
+struct Plan {
+    rate: u8,
+    per: u8,
+    burst: u8,
+    window: Option<(u8, u16)>,
+    concurrent: Option<u8>,
+}
+
+impl Plan {
+    fn policy(&self) -> Option<P> {
+        // Intervals are whole multiples of 250 ms, so steps often land on rest boundaries.
+        let n = 1 + u32::from(self.rate % 4);
+        let q = Quota::<HZ>::new(
+            n,
+            Duration::<HZ>::from_ticks(250 * u64::from(n) * u64::from(1 + self.per % 8)),
+        )
+        .ok()?
+        .with_burst(1 + u32::from(self.burst % 4))
+        .ok()?;
+        let sw = self.window.and_then(|(limit, w)| {
+            let limit = 1 + u32::from(limit % 6);
+            let q = Quota::<HZ>::new(
+                limit,
+                Duration::<HZ>::from_ticks(u64::from(limit) + u64::from(w)),
+            )
+            .ok()?;
+            SlidingWindow::<HZ, 3>::new(q).ok()
+        });
+        let conc = self
+            .concurrent
+            .and_then(|m| Concurrency::<HZ>::new(1 + u32::from(m % 3)).ok());
+        Some(Policy::new((
+            Named::new("rate", q.window(), Gcra::new(q)),
+            Named::new(
+                "window",
+                sw.map_or(Duration::<HZ>::from_ticks(0), |s| s.quota().window()),
+                sw,
+            ),
+            Named::new("concurrent", Duration::<HZ>::from_ticks(0), conc),
+        )))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Arbitrary)]
+enum Op {
+    Check {
+        key: u8,
+        step: Step,
+        cost: Cost,
+    },
+    Override {
+        key: u8,
+        step: Step,
+        cost: Cost,
+        deny: bool,
+        lower: Option<u8>,
+    },
+    Peek {
+        key: u8,
+        cost: Cost,
+    },
+    Release {
+        key: u8,
+        cost: Cost,
+    },
+    Remove {
+        key: u8,
+    },
+    Purge,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    slots: u8,
+    collide: bool,
+    evict: bool,
+    forward: bool,
+    tiers: Option<Plan>,
+    plan: Plan,
+    keys: u8,
+    ops: Ops<Op>,
+}
+
+/// When a state comes to rest if nothing else arrives (the table's own rule).
+fn rest_tick(p: &P, s: &V, now: I) -> u64 {
+    let reset = Algorithm::peek(p, s, now, 0).unwrap().reset.as_ticks();
+    if reset == 0 && !Algorithm::is_at_rest(p, s, now) {
+        return u64::MAX;
+    }
+    now.as_ticks().saturating_add(reset)
+}
+
+fn run<K, C, const N: usize, S>(
+    mut t: KeyTable<K, V, N, S>,
+    limits: &C,
+    input: &Input,
+    key_of: impl Fn(u8) -> K,
+) where
+    K: Eq + Hash + Copy + Debug + Ord,
+    C: KeyLimits<K, HZ, Limit = P>,
+    S: BuildHasher,
+{
+    let overflow = t.overflow();
+    let cap = t.capacity();
+    let keys = 1 + input.keys % 24;
+    let mut reference: HashMap<K, V> = HashMap::new();
+    // With a clock that goes back, a dropped entry may decide like a fresh one at the latest
+    // instant seen (the documented exception): then only the invariants are checked.
+    let exact = input.forward;
+    let mut now = 0u64;
+    let cost_of = |c: Cost| c.of(4);
+
+    for &op in &input.ops.0 {
+        let key = match op {
+            Op::Check { key, .. }
+            | Op::Override { key, .. }
+            | Op::Peek { key, .. }
+            | Op::Release { key, .. }
+            | Op::Remove { key } => key_of(key % keys),
+            Op::Purge => key_of(0),
+        };
+        if let Op::Check { step, .. } | Op::Override { step, .. } = op {
+            let next = step.apply(now, 250, 4_000);
+            now = if input.forward { next.max(now) } else { next };
+        }
+        let t_now = I::from_ticks(now);
+        let limit = limits.limit_for(&key);
+        let before: BTreeSet<K> = t.iter().map(|(k, _)| *k).collect();
+        let len = t.len();
+        let mut r = reference
+            .get(&key)
+            .copied()
+            .or_else(|| limit.map(|p| Algorithm::new_state(p)));
+
+        // What the table answered, and what the unbounded map would (None: not comparable).
+        let outcome: Option<bool> = match op {
+            Op::Check { cost, .. } | Op::Override { cost, .. } => {
+                let cost = cost_of(cost);
+                let lowered;
+                let ov = match op {
+                    Op::Override { deny, lower, .. } => {
+                        lowered = lower
+                            .map(|v| [("RATE", u32::from(v % 4)), ("window", u32::from(v / 64))]);
+                        Overrides {
+                            deny,
+                            lower: lowered.as_ref().map_or(&[][..], |l| &l[..]),
+                        }
+                    }
+                    _ => Overrides::NONE,
+                };
+                let got = t.check_policy(limits, key, t_now, cost, &ov);
+                let want = match (limit, r.as_mut()) {
+                    (Some(p), Some(r)) => {
+                        p.check_with(r, t_now, cost, &ov).map_err(TableError::from)
+                    }
+                    _ => Err(TableError::NoLimit),
+                };
+                match got {
+                    Err(TableError::Full { retry_after }) => {
+                        assert_eq!(overflow, Overflow::Deny, "EvictLeastLoss refused");
+                        assert!(t.get(&key).is_none());
+                        if exact {
+                            let of = |k: &K| limits.limit_for(k).unwrap();
+                            assert!(
+                                cost > 0 && want.is_ok_and(|d| d.is_allowed()),
+                                "Full for a request that records nothing"
+                            );
+                            let active = reference
+                                .iter()
+                                .filter(|(k, v)| {
+                                    **k != key && !Algorithm::is_at_rest(of(k), *v, t_now)
+                                })
+                                .count();
+                            assert!(active >= cap, "Full with only {active} active entries");
+                            let first = t
+                                .iter()
+                                .map(|(k, v)| rest_tick(of(k), v, t_now))
+                                .min()
+                                .unwrap();
+                            assert!(
+                                retry_after.as_ticks() <= first - now,
+                                "the wait overshoots the first rest"
+                            );
+                        }
+                        None
+                    }
+                    got => {
+                        if exact {
+                            assert_eq!(got, want, "the table decides unlike the map");
+                        }
+                        Some(true)
+                    }
+                }
+            }
+            Op::Peek { cost, .. } => {
+                let cost = cost_of(cost);
+                let got = t.peek(limits, &key, t_now, cost);
+                let want = match (limit, &r) {
+                    (Some(p), Some(r)) => {
+                        Algorithm::peek(p, r, t_now, cost).map_err(TableError::from)
+                    }
+                    _ => Err(TableError::NoLimit),
+                };
+                if exact {
+                    assert_eq!(got, want);
+                }
+                assert_eq!(t.len(), len, "a peek took a slot");
+                None
+            }
+            Op::Release { cost, .. } => {
+                let cost = cost_of(cost);
+                let got = t.release(limits, key, t_now, cost);
+                let want = match (limit, r.as_mut()) {
+                    (Some(p), Some(r)) => Algorithm::release(p, r, cost).map_err(TableError::from),
+                    _ => Err(TableError::NoLimit),
+                };
+                if exact {
+                    assert_eq!(got, want);
+                }
+                Some(true)
+            }
+            Op::Remove { .. } => {
+                let had = t.get(&key).copied();
+                assert_eq!(t.remove(&key), had);
+                reference.remove(&key);
+                r = None;
+                None
+            }
+            Op::Purge => {
+                let before = t.len();
+                let purged = t.purge(limits, t_now);
+                assert_eq!(before - purged, t.len());
+                for (k, v) in t.iter() {
+                    assert!(!Algorithm::is_at_rest(
+                        limits.limit_for(k).unwrap(),
+                        v,
+                        t_now
+                    ));
+                }
+                None
+            }
+        };
+        if outcome.is_some()
+            && let Some(r) = r
+            && limit.is_some()
+        {
+            reference.insert(key, r);
+        }
+
+        assert!(t.len() <= cap, "over capacity");
+        assert_eq!(t.len(), t.iter().count());
+        if !exact {
+            continue;
+        }
+        // Evictions: none under Deny, at most one (the closest to rest) under EvictLeastLoss.
+        let after: BTreeSet<K> = t.iter().map(|(k, _)| *k).collect();
+        let mut evicted = 0;
+        for gone in before.difference(&after) {
+            if *gone == key && matches!(op, Op::Remove { .. }) {
+                continue;
+            }
+            let p = limits.limit_for(gone).unwrap();
+            let state = reference[gone];
+            if Algorithm::is_at_rest(p, &state, t_now) {
+                continue;
+            }
+            assert_eq!(
+                overflow,
+                Overflow::EvictLeastLoss,
+                "Deny evicted an active entry"
+            );
+            evicted += 1;
+            let lost = rest_tick(p, &state, t_now);
+            for other in after.iter().filter(|k| **k != key) {
+                let q = limits.limit_for(other).unwrap();
+                assert!(
+                    lost <= rest_tick(q, &reference[other], t_now),
+                    "evicted {gone:?} before {other:?}"
+                );
+            }
+            reference.remove(gone); // the evicted key starts afresh
+        }
+        assert!(evicted <= 1, "evicted {evicted} entries at once");
+        // Every entry decides like the map's state (a state re-created after resting may differ
+        // in representation, a sliding window's ring position, but never in a decision).
+        for (k, v) in t.iter() {
+            let p = limits.limit_for(k).unwrap();
+            let r = reference.get(k).expect("an entry the map does not have");
+            for c in [0, 1, 2, 4] {
+                let (ours, theirs) = (
+                    Algorithm::peek(p, v, t_now, c),
+                    Algorithm::peek(p, r, t_now, c),
+                );
+                assert_eq!(ours, theirs, "the table holds another state");
+            }
+        }
+        for (k, v) in &reference {
+            if t.get(k).is_none() {
+                let p = limits.limit_for(k).unwrap();
+                assert!(
+                    Algorithm::is_at_rest(p, v, t_now),
+                    "an active entry went missing"
+                );
+            }
+        }
+    }
+}
+
+fn with_slots<const N: usize>(input: &Input) {
+    let overflow = if input.evict {
+        Overflow::EvictLeastLoss
+    } else {
+        Overflow::Deny
+    };
+    let Some(p) = input.plan.policy() else { return };
+    match (input.tiers.and_then(|t| t.policy()), input.collide) {
+        (None, false) => run(KeyTable::<u8, V, N, Fnv1a>::new(overflow), &p, input, |k| k),
+        (None, true) => run(
+            KeyTable::<u8, V, N, Collide>::with_hasher(overflow, Collide),
+            &p,
+            input,
+            |k| k,
+        ),
+        (Some(q), collide) => {
+            // Two plans; keys of a third plan have no limit.
+            let tiers = Tiers::new([(0u8, p), (1u8, q)]);
+            let key = |k: u8| (k % 3, k / 3);
+            if collide {
+                run(
+                    KeyTable::<(u8, u8), V, N, Collide>::with_hasher(overflow, Collide),
+                    &tiers,
+                    input,
+                    key,
+                );
+            } else {
+                run(
+                    KeyTable::<(u8, u8), V, N, Fnv1a>::new(overflow),
+                    &tiers,
+                    input,
+                    key,
+                );
+            }
+        }
+    }
+}
+
+fuzz_target!(|input: Input| {
+    match input.slots % 4 {
+        0 => with_slots::<1>(&input),
+        1 => with_slots::<2>(&input),
+        2 => with_slots::<4>(&input),
+        _ => with_slots::<8>(&input),
+    }
+});
