@@ -394,7 +394,9 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
     ///
     /// [`ConfigError::WindowTooLong`] when the window exceeds
     /// [`O::MAX_WINDOW`](Offset::MAX_WINDOW) ticks; [`ConfigError::CapacityTooSmall`] when
-    /// `CAP` is zero (no state could be built for it).
+    /// `CAP` is zero (no state could be built for it), or one while the limit is above one (a
+    /// full ring of one entry denies even a request at its own tick, so only one unit request
+    /// could pass at once from rest, not the `limit` every decision reports).
     ///
     /// # Examples
     ///
@@ -412,7 +414,7 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub const fn new_undersized(quota: Quota<HZ>) -> Result<Self, ConfigError> {
-        if CAP == 0 {
+        if CAP == 0 || (CAP == 1 && quota.limit() > 1) {
             return Err(ConfigError::CapacityTooSmall);
         }
         if quota.window().as_ticks() > O::MAX_WINDOW {
@@ -835,6 +837,13 @@ mod tests {
             SlidingLog::<1_000, 0>::new(q),
             Err(ConfigError::CapacityTooSmall)
         );
+        // A ring of one could only ever pass one unit request at once, not the limit of 10.
+        assert_eq!(
+            SlidingLog::<1_000, 1>::new_undersized(q),
+            Err(ConfigError::CapacityTooSmall)
+        );
+        let one = Quota::<1_000>::per_second(1).unwrap();
+        assert!(SlidingLog::<1_000, 1>::new_undersized(one).is_ok());
     }
 
     #[test]
@@ -905,7 +914,7 @@ mod tests {
         );
         assert_eq!(s, LogState::new());
         // The ring's size does not matter: one entry holds any cost up to the limit.
-        let small = log::<1>(4, 1_000);
+        let small = log::<2>(4, 1_000);
         assert!(
             small
                 .check(&mut small.new_state(), at(0), 4)

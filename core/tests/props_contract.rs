@@ -294,16 +294,13 @@ macro_rules! contract_tests {
 
                 #[test]
                 fn a_sliding_log_with_a_ring_of_one_keeps_the_contract(p in params($unit), start in start(), ops in ops()) {
-                    let l = SlidingLog::<HZ, 1>::new_undersized(p.quota()).unwrap();
-                    let rules = Rules {
-                        // KNOWN VIOLATION, reported to the lead: with one entry, a second unit
-                        // request at the same tick is denied ("a ring full of live entries then
-                        // denies"), so at most one unit request is admitted at once from rest, yet
-                        // `limit` is N. Restore the check once `limit` or the docs agree.
-                        limit_from_rest: false,
-                        ..contract::sliding_log(&l)
-                    };
-                    verify(&l, rules, start, &ops)?;
+                    // A ring of one only takes a limit of one: `new_undersized` rejects more
+                    // (this check once caught such a log reporting `limit` N).
+                    let q = p.quota();
+                    prop_assert_eq!(SlidingLog::<HZ, 1>::new_undersized(q).is_ok(), q.limit() == 1);
+                    let one = Quota::<HZ>::new(1, q.window()).unwrap();
+                    let l = SlidingLog::<HZ, 1>::new_undersized(one).unwrap();
+                    verify(&l, contract::sliding_log(&l), start, &ops)?;
                 }
 
                 #[test]
