@@ -89,7 +89,8 @@
 //!   exactly as it would have been then.
 //!
 //! Near the end of time a request whose queue would drain after `u64::MAX` is denied, never
-//! wrapped; there `retry_after` points at the end of time and is not exact.
+//! wrapped. Such a request can never be accepted, since the drain instant only grows: its
+//! `retry_after` is the wait until the end of time, as with `Gcra`.
 //!
 //! ## What the shaper's [`Decision`] says
 //!
@@ -774,12 +775,11 @@ impl<const HZ: u64> Shaper<HZ> {
             let after = backlog.saturating_add(charge);
             return Ok((self.reservation(t, delay, after, None), Some(next)));
         }
-        let over = delay.saturating_sub(self.max_delay);
-        // Not over means it fits but the queue would drain past the end of time.
-        let wait = if over == 0 {
-            u64::MAX.saturating_sub(t)
-        } else {
-            over
+        // As `Gcra::wait`: a request whose queue would drain past the end of time can never be
+        // accepted, however long it waits (the drain instant only grows), so it waits for the end.
+        let wait = match t.saturating_add(backlog).checked_add(charge) {
+            Some(_) => delay.saturating_sub(self.max_delay),
+            None => u64::MAX.saturating_sub(t),
         };
         Ok((self.reservation(t, delay, backlog, Some(wait)), None))
     }
@@ -1186,6 +1186,37 @@ mod tests {
             (D::from_ticks(u64::MAX), at(u64::MAX))
         );
         assert_eq!(r.decision.retry_after, Some(D::from_ticks(u64::MAX)));
+    }
+
+    #[test]
+    fn a_reservation_the_queue_can_never_hold_waits_until_the_end_of_time() {
+        // Regression: the wait was the delay over the maximum (500 ms), after which the request
+        // was denied again because the queue would drain past the end of time; like Gcra, it now
+        // says "never" as the wait until the end.
+        let quota = q(2, 2);
+        let (sh, g) = (
+            Shaper::new(quota, D::from_ticks(0)).unwrap(),
+            Gcra::new(quota),
+        );
+        let (mut s, mut gs) = (sh.new_state(), GcraState::new());
+        let t = at(u64::MAX - 1_200);
+        assert!(sh.reserve(&mut s, t, 2).unwrap().is_accepted()); // drains at end − 200
+        assert!(g.check(&mut gs, t, 2).unwrap().is_allowed());
+        let r = sh.peek_reserve(&s, t, 2).unwrap();
+        assert_eq!(r.decision.retry_after, Some(D::from_ticks(1_200)));
+        assert_eq!(r.decision, g.peek(&gs, t, 2).unwrap());
+        assert!(
+            sh.peek_reserve(&s, at(u64::MAX - 700), 2)
+                .unwrap()
+                .is_denied()
+        );
+        assert!(sh.peek_reserve(&s, at(u64::MAX), 2).unwrap().is_denied());
+        // With a queue, the same: the 500 ms over the maximum delay would not help either.
+        let sh = Shaper::new(quota, D::from_millis(500)).unwrap();
+        let mut s = sh.new_state();
+        assert!(sh.reserve(&mut s, t, 2).unwrap().is_accepted());
+        let r = sh.peek_reserve(&s, t, 2).unwrap();
+        assert_eq!(r.decision.retry_after, Some(D::from_ticks(1_200)));
     }
 
     #[test]
