@@ -219,25 +219,29 @@ impl<const HZ: u64> Gcra<HZ> {
 
     /// The decision at `t` with the schedule `ahead` of it (`t + ahead` never overflows).
     fn decision(&self, ahead: u64, t: u64, retry: Option<u64>) -> Decision<HZ> {
-        // Unit requests fit while the schedule stays within `b·T` and before the end of time.
-        let slack = self
-            .bt
-            .saturating_sub(ahead)
-            .min(u64::MAX.saturating_sub(t).saturating_sub(ahead));
         Decision {
             limit: self.quota.burst(),
-            remaining: remaining_units(slack, self.t),
+            // Unit requests fit while the schedule stays within `b·T` and before the end of time.
+            remaining: units_that_fit(self.bt, ahead, t, self.t),
             reset: Duration::<HZ>::from_ticks(ahead),
             retry_after: retry.map(Duration::<HZ>::from_ticks),
         }
     }
 }
 
-/// `⌊slack / t⌋` as a count of unit requests (`t` is at least one tick; the result is at most the
-/// burst, so it fits a `u32`).
+/// How many unit requests of `t` ticks each still fit at `now` when `used` ticks of a schedule of
+/// `cap` ticks are taken: the schedule must stay within `cap` and end by the end of time, so this
+/// is `⌊min(cap − used, u64::MAX − now − used) / t⌋`, every step saturating, and the count
+/// saturates at `u32::MAX` (`t` is at least one tick for every valid quota).
+///
+/// The `remaining` of [`Gcra`], of the leaky-bucket [`Meter`](crate::Meter) and of the
+/// [`Shaper`](crate::Shaper).
 #[inline(always)]
-pub(crate) fn remaining_units(slack: u64, t: u64) -> u32 {
-    u32::try_from(slack.checked_div(t).unwrap_or(0)).unwrap_or(u32::MAX)
+pub(crate) fn units_that_fit(cap: u64, used: u64, now: u64, t: u64) -> u32 {
+    let room = cap
+        .saturating_sub(used)
+        .min(u64::MAX.saturating_sub(now).saturating_sub(used));
+    u32::try_from(room.checked_div(t).unwrap_or(0)).unwrap_or(u32::MAX)
 }
 
 impl<const HZ: u64> Algorithm<HZ> for Gcra<HZ> {
@@ -410,6 +414,16 @@ mod tests {
         assert_eq!(d.retry_after, Some(D::from_ticks(1_200)));
         assert!(g.peek(&s, at(u64::MAX - 700), 1).unwrap().is_denied());
         assert!(g.peek(&s, at(u64::MAX), 1).unwrap().is_denied());
+    }
+
+    #[test]
+    fn units_that_fit_count_the_room_within_the_cap_and_before_the_end_of_time() {
+        assert_eq!(units_that_fit(1_000, 300, 0, 250), 2);
+        assert_eq!(units_that_fit(1_000, 1_200, 0, 250), 0);
+        assert_eq!(units_that_fit(1_000, 300, u64::MAX - 800, 250), 2);
+        assert_eq!(units_that_fit(1_000, 300, u64::MAX - 799, 250), 1);
+        assert_eq!(units_that_fit(u64::MAX, 0, 0, 1), u32::MAX);
+        assert_eq!(units_that_fit(1_000, 0, 0, 0), 0);
     }
 
     #[test]

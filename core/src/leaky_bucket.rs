@@ -109,15 +109,9 @@
 
 use crate::decision::{Algorithm, Decision, fits};
 use crate::error::{ConfigError, InsufficientCapacity};
+use crate::gcra::units_that_fit;
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};
-
-/// `⌊water / t⌋` as a count of unit requests, saturating at `u32::MAX` (`t` is at least one
-/// tick for every valid quota).
-#[inline(always)]
-fn units(water: u64, t: u64) -> u32 {
-    u32::try_from(water.checked_div(t).unwrap_or(0)).unwrap_or(u32::MAX)
-}
 
 /// Leaky-bucket meter configuration: capacity `b·T` ticks of water, `T` poured per unit of cost.
 ///
@@ -364,14 +358,10 @@ impl<const HZ: u64> Meter<HZ> {
     }
 
     fn decision(&self, level: u64, now: u64, retry: Option<u64>) -> Decision<HZ> {
-        // Unit pours fit while the bucket has room and still drains by the end of time.
-        let room = self
-            .capacity
-            .saturating_sub(level)
-            .min(u64::MAX.saturating_sub(now).saturating_sub(level));
         Decision {
             limit: self.quota.burst(),
-            remaining: units(room, self.t),
+            // Unit pours fit while the bucket has room and still drains by the end of time.
+            remaining: units_that_fit(self.capacity, level, now, self.t),
             reset: Duration::<HZ>::from_ticks(level),
             retry_after: retry.map(Duration::<HZ>::from_ticks),
         }
@@ -791,12 +781,7 @@ impl<const HZ: u64> Shaper<HZ> {
             decision: Decision {
                 limit: self.limit,
                 // Unit requests fit while the queue has room and drains by the end of time.
-                remaining: units(
-                    self.horizon
-                        .saturating_sub(backlog)
-                        .min(u64::MAX.saturating_sub(t).saturating_sub(backlog)),
-                    self.t,
-                ),
+                remaining: units_that_fit(self.horizon, backlog, t, self.t),
                 reset: Duration::<HZ>::from_ticks(backlog),
                 retry_after: retry.map(Duration::<HZ>::from_ticks),
             },
