@@ -6,7 +6,7 @@ use super::HeaderError;
 use super::date::HttpDate;
 use super::sf::{self, Bare, Member, SfError};
 use crate::pacer::ServerHints;
-use crate::time::Duration;
+use crate::time::{Duration, ticks_from_millis_ceil};
 
 /// The most buckets a summary keeps per form; further ones set
 /// [`truncated`](RateLimitSummary::truncated).
@@ -210,10 +210,7 @@ impl ResetKind {
 
 /// Milliseconds as ticks at `HZ`, rounded up, saturating at the end of time.
 fn millis_to_ticks<const HZ: u64>(ms: u64) -> Duration<HZ> {
-    let ticks = u128::from(ms)
-        .saturating_mul(u128::from(HZ))
-        .div_ceil(1_000);
-    Duration::<HZ>::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX))
+    Duration::<HZ>::from_ticks(ticks_from_millis_ceil(ms, HZ).unwrap_or(u64::MAX))
 }
 
 fn secs_to_millis(secs: u64) -> Result<u64, HeaderError> {
