@@ -9,6 +9,7 @@
 use core::fmt;
 
 use super::HeaderError;
+use super::ascii::decimal;
 
 const DAY_NAMES: [&[u8]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
 const DAY_NAMES_LONG: [&[u8]; 7] = [
@@ -360,16 +361,10 @@ impl<'a> Fixed<'a> {
     /// Exactly `n` ASCII digits.
     fn digits(&mut self, n: usize) -> Result<u32, HeaderError> {
         let (head, rest) = self.rest.split_at_checked(n).ok_or(HeaderError::Syntax)?;
-        let mut v: u32 = 0;
-        for &b in head {
-            if !b.is_ascii_digit() {
-                return Err(HeaderError::Syntax);
-            }
-            v = v
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u32::from(b.wrapping_sub(b'0'))))
-                .ok_or(HeaderError::Syntax)?;
-        }
+        let v = decimal(head)
+            .ok()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or(HeaderError::Syntax)?;
         self.rest = rest;
         Ok(v)
     }

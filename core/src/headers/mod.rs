@@ -72,6 +72,7 @@
 
 use core::fmt;
 
+mod ascii;
 mod date;
 mod parse;
 mod render;

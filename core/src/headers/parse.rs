@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::HeaderError;
+use super::ascii::{NotDecimal, decimal, trim_ows};
 use super::date::HttpDate;
 use super::sf::{self, Bare, Member, SfError};
 use crate::pacer::ServerHints;
@@ -554,33 +555,12 @@ enum LegacyValue {
     Wait(Millis),
 }
 
-/// Trims `OWS` (spaces and tabs) from both ends.
-fn trim_ows(v: &[u8]) -> &[u8] {
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = v.iter().position(|b| !is_ows(b)).unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |i| i.saturating_add(1));
-    v.get(start..end).unwrap_or(&[])
-}
-
 /// A non-negative decimal integer (`1*DIGIT`).
 fn number(v: &[u8]) -> Result<u64, HeaderError> {
-    if v.is_empty() {
-        return Err(HeaderError::Syntax);
-    }
-    let mut n: u64 = 0;
-    for &b in v {
-        if !b.is_ascii_digit() {
-            return Err(HeaderError::Syntax);
-        }
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(b.wrapping_sub(b'0'))))
-            .ok_or(HeaderError::Overflow)?;
-    }
-    Ok(n)
+    decimal(v).map_err(|e| match e {
+        NotDecimal::Syntax => HeaderError::Syntax,
+        NotDecimal::Overflow => HeaderError::Overflow,
+    })
 }
 
 /// `#( 1*DIGIT )`: the first [`MAX_BUCKETS`] numbers and how many there were in all.
