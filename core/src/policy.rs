@@ -74,7 +74,7 @@ use core::fmt;
 
 use crate::decision::{Algorithm, Decision};
 use crate::error::{InsufficientCapacity, ReleaseError};
-use crate::headers::ReportSet;
+use crate::headers::{ReportSet, least_remaining};
 use crate::report::Report;
 use crate::time::{Duration, Instant};
 
@@ -468,12 +468,17 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
             .filter(|r| r.decision.limit != UNLIMITED)
     }
 
+    /// The index of the limit that denied the request, if one did (a forced denial names none).
+    const fn denying(&self) -> Option<usize> {
+        match self.outcome {
+            Verdict::Denied { limit } => Some(limit),
+            Verdict::Allowed | Verdict::Forced => None,
+        }
+    }
+
     /// The report of the limit that denied the request (the longest wait), if one did.
     pub fn denied_by(&self) -> Option<&Report<'static, HZ>> {
-        match self.outcome {
-            Verdict::Denied { limit } => self.reports.get(limit),
-            _ => None,
-        }
+        self.reports.get(self.denying()?)
     }
 
     /// The name of the limit that denied the request (seed 004's `limit_exceeded`), if one did.
@@ -496,11 +501,12 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
     /// limit is unlimited.
     pub fn applicable(&self) -> Option<&Report<'static, HZ>> {
         self.denied_by().or_else(|| {
-            self.limited()
-                .fold(None, |best: Option<&Report<'static, HZ>>, r| match best {
-                    Some(b) if b.decision.remaining <= r.decision.remaining => Some(b),
-                    _ => Some(r),
-                })
+            let limited = self
+                .reports
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.decision.limit != UNLIMITED);
+            self.reports.get(least_remaining(limited)?)
         })
     }
 
@@ -559,13 +565,8 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn report_set(&self, now: Instant<HZ>) -> ReportSet<'_, HZ> {
-        let denied = match self.outcome {
-            Verdict::Denied { limit } => Some(limit),
-            Verdict::Allowed | Verdict::Forced => None,
-        };
         // The index comes from this decision's own reports, so it is always in range.
-        ReportSet::new(now, &self.reports, denied)
-            .unwrap_or_else(|_| ReportSet::first_denied(now, &self.reports))
+        ReportSet::trusting(now, &self.reports, self.denying())
     }
 }
 
@@ -601,10 +602,7 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
     pub fn rendered(&self) -> Rendered<HZ, N> {
         let mut reports = heapless::Vec::new();
         let mut denied = None;
-        let denying = match self.outcome {
-            Verdict::Denied { limit } => Some(limit),
-            _ => None,
-        };
+        let denying = self.denying();
         for (i, r) in self.reports.iter().enumerate() {
             if r.decision.limit == UNLIMITED {
                 continue;
@@ -634,9 +632,8 @@ impl<const HZ: u64, const N: usize> Rendered<HZ, N> {
 
     /// The input of the header and body renderers, for a decision made at `now`.
     pub fn set(&self, now: Instant<HZ>) -> ReportSet<'_, HZ> {
-        // `denied` is an index into `reports` by construction; the fallback finds the same one.
-        ReportSet::new(now, &self.reports, self.denied)
-            .unwrap_or_else(|_| ReportSet::first_denied(now, &self.reports))
+        // `denied` is an index into `reports` by construction.
+        ReportSet::trusting(now, &self.reports, self.denied)
     }
 }
 

@@ -84,11 +84,11 @@ pub use parse::{
     BucketInfo, HeaderField, MAX_BUCKETS, MAX_NAME_LEN, Millis, PolicyName, QuotaUnit,
     RateLimitSummary, ResetKind,
 };
-pub(crate) use render::ceil_secs;
 pub use render::{
     HeaderConfig, HeaderLines, HeaderSink, LimitValues, RenderError, ReportSet, ResetFormat,
     WallClock, XRateLimit,
 };
+pub(crate) use render::{ceil_secs, least_remaining};
 pub use test_headers::TestHeaders;
 
 /// `X-RateLimit-Limit`.

@@ -306,6 +306,17 @@ impl From<fmt::Error> for RenderError {
     }
 }
 
+/// The index of the report with the least `remaining` among `(index, report)` pairs, the first
+/// on a tie; `None` when there are none. What a single-valued header shows when nothing denied.
+pub(crate) fn least_remaining<'r, 'n: 'r, const HZ: u64>(
+    reports: impl Iterator<Item = (usize, &'r Report<'n, HZ>)>,
+) -> Option<usize> {
+    // `min_by_key` returns the first of several equal minima.
+    reports
+        .min_by_key(|(_, r)| r.decision.remaining)
+        .map(|(i, _)| i)
+}
+
 /// What a policy decided at `now`: one [`Report`] per limit in policy order, and which one
 /// denied. The input of every header and body renderer.
 ///
@@ -371,6 +382,17 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
         })
     }
 
+    /// The reports made at `now` with `denied` an index that is in range by construction (a
+    /// policy's own): should it not be, the first denying report is taken instead, so this never
+    /// fails.
+    pub(crate) fn trusting(
+        now: Instant<HZ>,
+        reports: &'a [Report<'a, HZ>],
+        denied: Option<usize>,
+    ) -> Self {
+        Self::new(now, reports, denied).unwrap_or_else(|_| Self::first_denied(now, reports))
+    }
+
     /// The reports made at `now`, the denying one being the first whose decision is a denial.
     pub fn first_denied(now: Instant<HZ>, reports: &'a [Report<'a, HZ>]) -> Self {
         Self {
@@ -408,15 +430,8 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
 
     /// The index of [`applicable`](Self::applicable).
     pub fn applicable_index(&self) -> Option<usize> {
-        self.denied.or_else(|| {
-            let mut best: Option<(usize, u32)> = None;
-            for (i, r) in self.reports.iter().enumerate() {
-                if best.is_none_or(|(_, least)| r.decision.remaining < least) {
-                    best = Some((i, r.decision.remaining));
-                }
-            }
-            best.map(|(i, _)| i)
-        })
+        self.denied
+            .or_else(|| least_remaining(self.reports.iter().enumerate()))
     }
 
     /// How long a denied client must wait: the longest `retry_after` among the reports (all of a
