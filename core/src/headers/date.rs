@@ -347,7 +347,9 @@ impl<'a> Fixed<'a> {
         }
     }
 
-    /// One of `names`, by index; the longest match wins (so "Sunday" is not read as "Sun").
+    /// One of `names`, by index: the first one the input starts with. No name in a list here is
+    /// a prefix of another in the same list (the long day names are a list of their own, chosen
+    /// by the format), so the first match is the only one.
     fn name(&mut self, names: &[&[u8]]) -> Result<usize, HeaderError> {
         for (i, n) in names.iter().enumerate() {
             if let Some(rest) = self.rest.strip_prefix(*n) {

@@ -279,7 +279,7 @@ pub struct BucketInfo {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RateLimitSummary {
     legacy: heapless::Vec<BucketInfo, MAX_BUCKETS>,
-    /// LimitValues seen so far in each positional list (limit, remaining, reset).
+    /// Values seen so far in each positional list (limit, remaining, reset).
     legacy_seen: [usize; 3],
     ietf: heapless::Vec<BucketInfo, MAX_BUCKETS>,
     retry_after: Option<Millis>,

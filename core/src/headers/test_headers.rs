@@ -34,7 +34,8 @@ use crate::policy::Overrides;
 /// }
 /// let d = policy.check_with(&mut state, now, 1, &test.overrides())?;
 /// assert_eq!((d.limit_exceeded(), d.reports[0].decision.limit), (Some("hour"), 5));
-/// // Without the header the hourly limit is 50 again: 45 remain.
+/// // Without the header the hourly limit is 50 again: with the 5 admitted above and this one,
+/// // 44 remain.
 /// assert_eq!(policy.check(&mut state, now, 1)?.reports[0].decision.remaining, 44);
 ///
 /// let forced: TestHeaders<'_, 4> = TestHeaders::from_headers([("x-ratelimit", "1")]);
@@ -47,6 +48,9 @@ pub struct TestHeaders<'a, const N: usize> {
     lower: heapless::Vec<(&'a str, u32), N>,
     truncated: bool,
 }
+
+/// `X-RateLimit`, the header that forces a denial.
+const FORCE: &[u8] = b"x-ratelimit";
 
 /// `X-RateLimit-`, the prefix of the lowering headers.
 const PREFIX: &[u8] = b"x-ratelimit-";
@@ -79,7 +83,7 @@ impl<'a, const N: usize> TestHeaders<'a, N> {
     /// Reads one field; returns whether it was a test header that took effect.
     pub fn feed(&mut self, name: &'a [u8], value: &[u8]) -> bool {
         let value = trim_ows(value);
-        if name.eq_ignore_ascii_case(&PREFIX[..PREFIX.len().saturating_sub(1)]) {
+        if name.eq_ignore_ascii_case(FORCE) {
             let zero = !value.is_empty() && value.iter().all(|&b| b == b'0');
             let forces = !value.is_empty() && !zero;
             self.deny |= forces;
