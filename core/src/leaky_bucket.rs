@@ -204,6 +204,23 @@ impl MeterState {
 
 impl<const HZ: u64> Meter<HZ> {
     /// A leaky-bucket meter enforcing `quota`: capacity `burst · interval` ticks of water.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Meter, Quota, Instant, Duration};
+    ///
+    /// // Seed 000: 300 per minute in bursts of 5, a bucket of 5 × 200 ms of water.
+    /// const Q: Quota<1_000> = match Quota::per_minute(300) {
+    ///     Ok(q) => match q.with_burst(5) { Ok(q) => q, Err(_) => panic!("invalid burst") },
+    ///     Err(_) => panic!("invalid quota"), // a compile-time error, never a run-time panic
+    /// };
+    /// static METER: Meter<1_000> = Meter::new(Q);
+    /// let mut s = METER.new_state();
+    /// METER.check(&mut s, Instant::<1_000>::from_ticks(0), 5)?;
+    /// assert_eq!(METER.level(&s, Instant::<1_000>::from_ticks(0)), Duration::<1_000>::from_secs(1));
+    /// # Ok::<(), tollgate_core::InsufficientCapacity>(())
+    /// ```
     pub const fn new(quota: Quota<HZ>) -> Self {
         Self {
             quota,
@@ -213,11 +230,32 @@ impl<const HZ: u64> Meter<HZ> {
     }
 
     /// The quota this meter enforces.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Meter, Quota, Duration};
+    ///
+    /// let meter = Meter::new(Quota::<1_000>::per_second(4)?.with_burst(2)?);
+    /// assert_eq!((meter.quota().interval(), meter.quota().burst()), (Duration::<1_000>::from_millis(250), 2));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn quota(&self) -> Quota<HZ> {
         self.quota
     }
 
     /// An empty bucket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Meter, MeterState, Quota, Instant};
+    ///
+    /// let meter = Meter::new(Quota::<1_000>::per_second(1)?);
+    /// assert_eq!(meter.new_state(), MeterState::new());
+    /// assert!(meter.is_at_rest(&meter.new_state(), Instant::<1_000>::from_ticks(0)));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn new_state(&self) -> MeterState {
         MeterState::new()
     }
@@ -628,28 +666,95 @@ impl<const HZ: u64> Shaper<HZ> {
     }
 
     /// The quota whose rate and burst this shaper keeps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, Quota, Duration};
+    ///
+    /// // nginx's `burst` and `delay` become the quota's burst (delay + 1) and a maximum delay.
+    /// let shaper = Shaper::nginx_limit_req(Quota::<1_000>::per_second(1)?, 5, 2)?;
+    /// assert_eq!(shaper.quota().burst(), 3);
+    /// assert_eq!(shaper.quota().interval(), Duration::<1_000>::from_secs(1));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn quota(&self) -> Quota<HZ> {
         self.quota
     }
 
     /// The longest an accepted request waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, Quota, Instant, Duration};
+    ///
+    /// let shaper = Shaper::new(Quota::<1_000>::per_second(1)?, Duration::<1_000>::from_millis(2_500))?;
+    /// assert_eq!(shaper.max_delay(), Duration::<1_000>::from_millis(2_500));
+    /// let mut s = shaper.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let delays: Vec<_> = (0..4)
+    ///     .map(|_| shaper.reserve(&mut s, now, 1).unwrap())
+    ///     .map(|r| r.is_accepted().then(|| r.delay.as_millis()))
+    ///     .collect();
+    /// assert_eq!(delays, [Some(0), Some(1_000), Some(2_000), None]); // 3 s would be too long
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn max_delay(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.max_delay)
     }
 
     /// The largest cost that can ever be accepted at once: the burst, since a request proceeds
     /// as a whole at one instant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, Quota, Instant, Duration, InsufficientCapacity};
+    ///
+    /// let shaper = Shaper::new(Quota::<1_000>::per_second(2)?, Duration::<1_000>::from_secs(10))?;
+    /// assert_eq!(shaper.capacity(), 2); // however long the queue
+    /// let err = shaper.peek_reserve(&shaper.new_state(), Instant::<1_000>::from_ticks(0), 3);
+    /// assert_eq!(err, Err(InsufficientCapacity { cost: 3, capacity: 2 }));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn capacity(&self) -> u32 {
         self.quota.burst()
     }
 
     /// The most unit requests accepted at once from rest, `b + ⌊max_delay / T⌋`: every
     /// [`Decision::limit`] it gives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, Quota, Instant, Duration};
+    ///
+    /// // Burst 2, and 1.5 s of queue at one per 500 ms: 2 at once, 3 queued.
+    /// let shaper = Shaper::new(Quota::<1_000>::per_second(2)?, Duration::<1_000>::from_millis(1_500))?;
+    /// assert_eq!(shaper.limit(), 5);
+    /// let mut s = shaper.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let accepted = (0..10).filter(|_| shaper.reserve(&mut s, now, 1).unwrap().is_accepted()).count();
+    /// assert_eq!(accepted, 5);
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn limit(&self) -> u32 {
         self.limit
     }
 
     /// An empty queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, ShaperState, Quota, Instant, Duration};
+    ///
+    /// let shaper = Shaper::new(Quota::<1_000>::per_second(1)?, Duration::<1_000>::from_secs(1))?;
+    /// assert_eq!(shaper.new_state(), ShaperState::new());
+    /// assert!(shaper.is_at_rest(&shaper.new_state(), Instant::<1_000>::from_ticks(0)));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn new_state(&self) -> ShaperState {
         ShaperState::new()
     }

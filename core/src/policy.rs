@@ -983,6 +983,33 @@ impl<L> Policy<L> {
     /// # Errors
     ///
     /// [`ExceedsLimit`] when `cost` exceeds some limit's capacity; nothing is recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{ExceedsLimit, Gcra, Instant, Named, Policy, Quota};
+    ///
+    /// let (s, m) = (Quota::<1_000>::per_second(2)?, Quota::<1_000>::per_minute(3)?);
+    /// let policy = Policy::new((
+    ///     Named::new("second", s.window(), Gcra::new(s)),
+    ///     Named::new("minute", m.window(), Gcra::new(m)),
+    /// ));
+    /// let mut state = policy.new_state();
+    /// let at = Instant::<1_000>::from_ticks;
+    /// assert!(policy.check(&mut state, at(0), 1)?.is_allowed());
+    /// assert!(policy.check(&mut state, at(0), 1)?.is_allowed());
+    /// let d = policy.check(&mut state, at(0), 1)?;
+    /// assert_eq!(d.limit_exceeded(), Some("second"));
+    /// assert_eq!(d.reports[1].decision.remaining, 1); // "minute" was not charged
+    /// assert!(policy.check(&mut state, at(500), 1)?.is_allowed());
+    /// assert_eq!(policy.check(&mut state, at(1_000), 1)?.limit_exceeded(), Some("minute"));
+    /// // A cost above a limit's capacity is an error, not a denial.
+    /// assert_eq!(
+    ///     policy.check(&mut state, at(60_000), 3),
+    ///     Err(ExceedsLimit { limit: "second", cost: 3, capacity: 2 })
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn check<const HZ: u64>(
         &self,
@@ -1002,6 +1029,25 @@ impl<L> Policy<L> {
     ///
     /// [`ExceedsLimit`] when `cost` exceeds some limit's capacity or lowered value; nothing is
     /// recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Instant, Named, Overrides, Policy, Quota};
+    ///
+    /// let hour = Quota::<1_000>::per_hour(100)?;
+    /// let policy = Policy::new((Named::new("hour", hour.window(), Gcra::new(hour)),));
+    /// let mut s = policy.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let two = Overrides::lowering(&[("HOUR", 2)]); // names match case-insensitively
+    /// assert!(policy.check_with(&mut s, now, 1, &two)?.is_allowed());
+    /// assert!(policy.check_with(&mut s, now, 1, &two)?.is_allowed());
+    /// let d = policy.check_with(&mut s, now, 1, &two)?;
+    /// assert_eq!((d.is_denied(), d.reports[0].decision.limit), (true, 2));
+    /// // Only the two real requests were recorded: with this one, 97 of the plain 100 remain.
+    /// assert_eq!(policy.check(&mut s, now, 1)?.reports[0].decision.remaining, 97);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn check_with<const HZ: u64>(
         &self,
@@ -1021,6 +1067,22 @@ impl<L> Policy<L> {
     /// # Errors
     ///
     /// As [`check`](Self::check).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Instant, Named, Policy, Quota};
+    ///
+    /// let m = Quota::<1_000>::per_minute(1)?;
+    /// let policy = Policy::new((Named::new("minute", m.window(), Gcra::new(m)),));
+    /// let mut s = policy.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let peeked = policy.peek(&s, now, 1)?;
+    /// assert_eq!(s, policy.new_state()); // nothing recorded
+    /// assert_eq!(peeked, policy.check(&mut s, now, 1)?);
+    /// assert_eq!(policy.peek(&s, now, 1)?.limit_exceeded(), Some("minute"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn peek<const HZ: u64>(
         &self,
@@ -1039,6 +1101,21 @@ impl<L> Policy<L> {
     /// # Errors
     ///
     /// As [`check_with`](Self::check_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Instant, Named, Overrides, Policy, Quota, Verdict};
+    ///
+    /// let m = Quota::<1_000>::per_minute(10)?;
+    /// let policy = Policy::new((Named::new("minute", m.window(), Gcra::new(m)),));
+    /// let s = policy.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let forced = policy.peek_with(&s, now, 1, &Overrides::deny())?; // X-RateLimit: 1
+    /// assert_eq!(forced.outcome, Verdict::Forced);
+    /// assert!(policy.peek(&s, now, 1)?.is_allowed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn peek_with<const HZ: u64>(
         &self,
@@ -1070,6 +1147,29 @@ impl<L> Policy<L> {
     /// # Errors
     ///
     /// The first [`ReleaseError`] in declaration order; then no limit's state changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Concurrency, Duration, Gcra, Instant, Named, Policy, Quota, ReleaseError};
+    ///
+    /// let rate = Quota::<1_000>::per_second(10)?;
+    /// let policy = Policy::new((
+    ///     Named::new("concurrent", Duration::<1_000>::from_ticks(0), Concurrency::new(2)?),
+    ///     Named::new("second", rate.window(), Gcra::new(rate)),
+    /// ));
+    /// let mut s = policy.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// policy.check(&mut s, now, 1)?;
+    /// policy.check(&mut s, now, 1)?;
+    /// assert_eq!(policy.check(&mut s, now, 1)?.limit_exceeded(), Some("concurrent"));
+    /// policy.release(&mut s, 1)?; // one request finished; the rate limit still counts it
+    /// let d = policy.check(&mut s, now, 1)?;
+    /// assert_eq!((d.is_allowed(), d.reports[1].decision.remaining), (true, 7));
+    /// policy.release(&mut s, 2)?;
+    /// assert_eq!(policy.release(&mut s, 1), Err(ReleaseError { released: 1, in_flight: 0 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release<const HZ: u64>(
         &self,
         state: &mut L::State,
