@@ -1,7 +1,7 @@
 //! JSON error bodies, written without allocation into any [`core::fmt::Write`].
 //!
 //! Every body is a `Display` value: `write!(buf, "{}", body)` renders it into a
-//! `heapless::String`, a response buffer or a socket writer. Three shapes:
+//! `heapless::String`, a response buffer or a socket writer. Four shapes:
 //!
 //! - [`TooManyRequests`]: seed 004's 429 body, naming the exceeded limit and every limit;
 //! - [`ProblemDetails`]: an RFC 9457 problem-details object (`application/problem+json`) with

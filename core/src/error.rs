@@ -7,6 +7,19 @@ use core::fmt;
 ///
 /// Returned by every constructor that validates configuration, so a bad quota is caught once, at
 /// construction, never while deciding.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{ConfigError, Duration, Quota};
+///
+/// assert_eq!(Quota::<1_000>::per_second(0), Err(ConfigError::ZeroLimit));
+/// assert_eq!(Quota::<1_000>::new(5, Duration::<1_000>::from_ticks(0)), Err(ConfigError::ZeroWindow));
+/// // 5 000 per second on a 1 kHz clock is finer than one tick.
+/// assert_eq!(Quota::<1_000>::per_second(5_000), Err(ConfigError::RateTooFine));
+/// assert_eq!(Quota::<1_000>::per_second(5)?.with_burst(0), Err(ConfigError::ZeroBurst));
+/// # Ok::<(), ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -92,6 +105,20 @@ impl fmt::Display for InsufficientCapacity {
 impl core::error::Error for InsufficientCapacity {}
 
 /// More was released from a concurrency limit than is in flight.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Concurrency, ReleaseError};
+///
+/// let limit = Concurrency::<1_000>::new(4)?;
+/// let mut s = limit.new_state();
+/// let _permit = limit.try_acquire(&mut s).unwrap();
+/// assert_eq!(limit.release(&mut s, 2), Err(ReleaseError { released: 2, in_flight: 1 }));
+/// assert_eq!(s.in_flight(), 1); // a failed release changes nothing
+/// assert_eq!(limit.release(&mut s, 1), Ok(()));
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ReleaseError {

@@ -68,6 +68,21 @@ pub struct Gcra<const HZ: u64> {
 ///
 /// Store it anywhere: [`to_raw`](GcraState::to_raw) and [`from_raw`](GcraState::from_raw) give the
 /// `u64`.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Gcra, GcraState, Quota, Instant};
+///
+/// let gcra = Gcra::new(Quota::<1_000>::per_second(1)?);
+/// let mut s = GcraState::new();
+/// assert_eq!(s, GcraState::default());
+/// gcra.try_acquire(&mut s, Instant::<1_000>::from_ticks(5_000)).unwrap();
+/// let stored = s.to_raw(); // the next request is on schedule at 6 s
+/// assert_eq!(stored, 6_000);
+/// assert_eq!(GcraState::from_raw(stored), s);
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GcraState {
@@ -93,6 +108,18 @@ impl GcraState {
 
 impl<const HZ: u64> Gcra<HZ> {
     /// A GCRA limiter enforcing `quota` (its interval and burst).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Quota, Instant};
+    ///
+    /// let q = Quota::<1_000>::per_second(4)?; // one per 250 ms, burst 4
+    /// let gcra = Gcra::new(q);
+    /// assert_eq!(gcra.quota(), q);
+    /// assert!(gcra.is_at_rest(&gcra.new_state(), Instant::<1_000>::from_ticks(0)));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn new(quota: Quota<HZ>) -> Self {
         let t = quota.interval().as_ticks();
         let bt = quota.burst_ticks();
@@ -105,11 +132,31 @@ impl<const HZ: u64> Gcra<HZ> {
     }
 
     /// The quota this limiter enforces.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Quota, Duration};
+    ///
+    /// let gcra = Gcra::new(Quota::<1_000>::per_minute(300)?.with_burst(5)?);
+    /// assert_eq!((gcra.quota().interval(), gcra.quota().burst()), (Duration::<1_000>::from_millis(200), 5));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn quota(&self) -> Quota<HZ> {
         self.quota
     }
 
     /// A state at rest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, GcraState, Quota};
+    ///
+    /// let gcra = Gcra::new(Quota::<1_000>::per_second(1)?);
+    /// assert_eq!(gcra.new_state(), GcraState::new());
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn new_state(&self) -> GcraState {
         GcraState::new()
     }
@@ -119,6 +166,23 @@ impl<const HZ: u64> Gcra<HZ> {
     /// # Errors
     ///
     /// [`NotUntil`] with the exact wait when denied; the state is then unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Quota, Instant, Duration};
+    ///
+    /// let gcra = Gcra::new(Quota::<1_000>::per_second(2)?); // burst 2, one per 500 ms
+    /// let mut s = gcra.new_state();
+    /// let t0 = Instant::<1_000>::from_ticks(0);
+    /// assert_eq!(gcra.try_acquire(&mut s, t0), Ok(()));
+    /// assert_eq!(gcra.try_acquire(&mut s, t0), Ok(()));
+    /// let wait = gcra.try_acquire(&mut s, t0).unwrap_err();
+    /// assert_eq!(wait.retry_after(), Duration::<1_000>::from_millis(500));
+    /// assert!(gcra.try_acquire(&mut s, Instant::<1_000>::from_ticks(499)).is_err());
+    /// assert_eq!(gcra.try_acquire(&mut s, wait.earliest(t0)), Ok(()));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     #[inline]
     pub fn try_acquire(&self, state: &mut GcraState, now: Instant<HZ>) -> Result<(), NotUntil<HZ>> {
         let t = now.as_ticks();
@@ -146,6 +210,23 @@ impl<const HZ: u64> Gcra<HZ> {
     /// # Errors
     ///
     /// [`InsufficientCapacity`] when `cost` exceeds the burst.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Quota, Instant, Duration, Decision, InsufficientCapacity};
+    ///
+    /// let gcra = Gcra::new(Quota::<1_000>::per_second(4)?); // T = 250 ms, b = 4
+    /// let mut s = gcra.new_state();
+    /// let at = Instant::<1_000>::from_ticks;
+    /// let d = gcra.check(&mut s, at(1_000), 3)?;
+    /// assert_eq!(d, Decision { limit: 4, remaining: 1, reset: Duration::<1_000>::from_millis(750), retry_after: None });
+    /// let d = gcra.check(&mut s, at(1_100), 2)?; // 350 ms of slack, 500 ms needed
+    /// assert_eq!(d.retry_after, Some(Duration::<1_000>::from_millis(150)));
+    /// assert!(gcra.check(&mut s, at(1_250), 2)?.is_allowed());
+    /// assert_eq!(gcra.check(&mut s, at(9_000), 5), Err(InsufficientCapacity { cost: 5, capacity: 4 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn check(
         &self,
@@ -165,6 +246,22 @@ impl<const HZ: u64> Gcra<HZ> {
     /// # Errors
     ///
     /// [`InsufficientCapacity`] when `cost` exceeds the burst.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Quota, Instant};
+    ///
+    /// let gcra = Gcra::new(Quota::<1_000>::per_second(1)?);
+    /// let mut s = gcra.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let peeked = gcra.peek(&s, now, 1)?;
+    /// assert_eq!(s, gcra.new_state()); // nothing recorded
+    /// assert_eq!(peeked, gcra.check(&mut s, now, 1)?);
+    /// assert!(gcra.peek(&s, now, 1)?.is_denied());
+    /// assert!(gcra.peek(&s, now, 0)?.is_allowed()); // a zero cost asks for the figures only
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn peek(
         &self,
@@ -176,6 +273,19 @@ impl<const HZ: u64> Gcra<HZ> {
     }
 
     /// Whether `state` is at rest at `now` (and so at every later instant).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Quota, Instant};
+    ///
+    /// let gcra = Gcra::new(Quota::<1_000>::per_second(1)?);
+    /// let mut s = gcra.new_state();
+    /// gcra.try_acquire(&mut s, Instant::<1_000>::from_ticks(500)).unwrap();
+    /// assert!(!gcra.is_at_rest(&s, Instant::<1_000>::from_ticks(1_499)));
+    /// assert!(gcra.is_at_rest(&s, Instant::<1_000>::from_ticks(1_500))); // decides like a fresh state
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn is_at_rest(&self, state: &GcraState, now: Instant<HZ>) -> bool {
         state.tat <= now.as_ticks()
     }
@@ -219,25 +329,29 @@ impl<const HZ: u64> Gcra<HZ> {
 
     /// The decision at `t` with the schedule `ahead` of it (`t + ahead` never overflows).
     fn decision(&self, ahead: u64, t: u64, retry: Option<u64>) -> Decision<HZ> {
-        // Unit requests fit while the schedule stays within `b·T` and before the end of time.
-        let slack = self
-            .bt
-            .saturating_sub(ahead)
-            .min(u64::MAX.saturating_sub(t).saturating_sub(ahead));
         Decision {
             limit: self.quota.burst(),
-            remaining: remaining_units(slack, self.t),
+            // Unit requests fit while the schedule stays within `b·T` and before the end of time.
+            remaining: units_that_fit(self.bt, ahead, t, self.t),
             reset: Duration::<HZ>::from_ticks(ahead),
             retry_after: retry.map(Duration::<HZ>::from_ticks),
         }
     }
 }
 
-/// `⌊slack / t⌋` as a count of unit requests (`t` is at least one tick; the result is at most the
-/// burst, so it fits a `u32`).
+/// How many unit requests of `t` ticks each still fit at `now` when `used` ticks of a schedule of
+/// `cap` ticks are taken: the schedule must stay within `cap` and end by the end of time, so this
+/// is `⌊min(cap − used, u64::MAX − now − used) / t⌋`, every step saturating, and the count
+/// saturates at `u32::MAX` (`t` is at least one tick for every valid quota).
+///
+/// The `remaining` of [`Gcra`], of the leaky-bucket [`Meter`](crate::Meter) and of the
+/// [`Shaper`](crate::Shaper).
 #[inline(always)]
-pub(crate) fn remaining_units(slack: u64, t: u64) -> u32 {
-    u32::try_from(slack.checked_div(t).unwrap_or(0)).unwrap_or(u32::MAX)
+pub(crate) fn units_that_fit(cap: u64, used: u64, now: u64, t: u64) -> u32 {
+    let room = cap
+        .saturating_sub(used)
+        .min(u64::MAX.saturating_sub(now).saturating_sub(used));
+    u32::try_from(room.checked_div(t).unwrap_or(0)).unwrap_or(u32::MAX)
 }
 
 impl<const HZ: u64> Algorithm<HZ> for Gcra<HZ> {
@@ -410,6 +524,16 @@ mod tests {
         assert_eq!(d.retry_after, Some(D::from_ticks(1_200)));
         assert!(g.peek(&s, at(u64::MAX - 700), 1).unwrap().is_denied());
         assert!(g.peek(&s, at(u64::MAX), 1).unwrap().is_denied());
+    }
+
+    #[test]
+    fn units_that_fit_count_the_room_within_the_cap_and_before_the_end_of_time() {
+        assert_eq!(units_that_fit(1_000, 300, 0, 250), 2);
+        assert_eq!(units_that_fit(1_000, 1_200, 0, 250), 0);
+        assert_eq!(units_that_fit(1_000, 300, u64::MAX - 800, 250), 2);
+        assert_eq!(units_that_fit(1_000, 300, u64::MAX - 799, 250), 1);
+        assert_eq!(units_that_fit(u64::MAX, 0, 0, 1), u32::MAX);
+        assert_eq!(units_that_fit(1_000, 0, 0, 0), 0);
     }
 
     #[test]

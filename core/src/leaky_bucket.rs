@@ -89,7 +89,8 @@
 //!   exactly as it would have been then.
 //!
 //! Near the end of time a request whose queue would drain after `u64::MAX` is denied, never
-//! wrapped; there `retry_after` points at the end of time and is not exact.
+//! wrapped. Such a request can never be accepted, since the drain instant only grows: its
+//! `retry_after` is the wait until the end of time, as with `Gcra`.
 //!
 //! ## What the shaper's [`Decision`] says
 //!
@@ -108,15 +109,9 @@
 
 use crate::decision::{Algorithm, Decision, fits};
 use crate::error::{ConfigError, InsufficientCapacity};
+use crate::gcra::units_that_fit;
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};
-
-/// `⌊water / t⌋` as a count of unit requests, saturating at `u32::MAX` (`t` is at least one
-/// tick for every valid quota).
-#[inline(always)]
-fn units(water: u64, t: u64) -> u32 {
-    u32::try_from(water.checked_div(t).unwrap_or(0)).unwrap_or(u32::MAX)
-}
 
 /// Leaky-bucket meter configuration: capacity `b·T` ticks of water, `T` poured per unit of cost.
 ///
@@ -209,6 +204,23 @@ impl MeterState {
 
 impl<const HZ: u64> Meter<HZ> {
     /// A leaky-bucket meter enforcing `quota`: capacity `burst · interval` ticks of water.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Meter, Quota, Instant, Duration};
+    ///
+    /// // Seed 000: 300 per minute in bursts of 5, a bucket of 5 × 200 ms of water.
+    /// const Q: Quota<1_000> = match Quota::per_minute(300) {
+    ///     Ok(q) => match q.with_burst(5) { Ok(q) => q, Err(_) => panic!("invalid burst") },
+    ///     Err(_) => panic!("invalid quota"), // a compile-time error, never a run-time panic
+    /// };
+    /// static METER: Meter<1_000> = Meter::new(Q);
+    /// let mut s = METER.new_state();
+    /// METER.check(&mut s, Instant::<1_000>::from_ticks(0), 5)?;
+    /// assert_eq!(METER.level(&s, Instant::<1_000>::from_ticks(0)), Duration::<1_000>::from_secs(1));
+    /// # Ok::<(), tollgate_core::InsufficientCapacity>(())
+    /// ```
     pub const fn new(quota: Quota<HZ>) -> Self {
         Self {
             quota,
@@ -218,11 +230,32 @@ impl<const HZ: u64> Meter<HZ> {
     }
 
     /// The quota this meter enforces.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Meter, Quota, Duration};
+    ///
+    /// let meter = Meter::new(Quota::<1_000>::per_second(4)?.with_burst(2)?);
+    /// assert_eq!((meter.quota().interval(), meter.quota().burst()), (Duration::<1_000>::from_millis(250), 2));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn quota(&self) -> Quota<HZ> {
         self.quota
     }
 
     /// An empty bucket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Meter, MeterState, Quota, Instant};
+    ///
+    /// let meter = Meter::new(Quota::<1_000>::per_second(1)?);
+    /// assert_eq!(meter.new_state(), MeterState::new());
+    /// assert!(meter.is_at_rest(&meter.new_state(), Instant::<1_000>::from_ticks(0)));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn new_state(&self) -> MeterState {
         MeterState::new()
     }
@@ -363,14 +396,10 @@ impl<const HZ: u64> Meter<HZ> {
     }
 
     fn decision(&self, level: u64, now: u64, retry: Option<u64>) -> Decision<HZ> {
-        // Unit pours fit while the bucket has room and still drains by the end of time.
-        let room = self
-            .capacity
-            .saturating_sub(level)
-            .min(u64::MAX.saturating_sub(now).saturating_sub(level));
         Decision {
             limit: self.quota.burst(),
-            remaining: units(room, self.t),
+            // Unit pours fit while the bucket has room and still drains by the end of time.
+            remaining: units_that_fit(self.capacity, level, now, self.t),
             reset: Duration::<HZ>::from_ticks(level),
             retry_after: retry.map(Duration::<HZ>::from_ticks),
         }
@@ -637,28 +666,95 @@ impl<const HZ: u64> Shaper<HZ> {
     }
 
     /// The quota whose rate and burst this shaper keeps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, Quota, Duration};
+    ///
+    /// // nginx's `burst` and `delay` become the quota's burst (delay + 1) and a maximum delay.
+    /// let shaper = Shaper::nginx_limit_req(Quota::<1_000>::per_second(1)?, 5, 2)?;
+    /// assert_eq!(shaper.quota().burst(), 3);
+    /// assert_eq!(shaper.quota().interval(), Duration::<1_000>::from_secs(1));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn quota(&self) -> Quota<HZ> {
         self.quota
     }
 
     /// The longest an accepted request waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, Quota, Instant, Duration};
+    ///
+    /// let shaper = Shaper::new(Quota::<1_000>::per_second(1)?, Duration::<1_000>::from_millis(2_500))?;
+    /// assert_eq!(shaper.max_delay(), Duration::<1_000>::from_millis(2_500));
+    /// let mut s = shaper.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let delays: Vec<_> = (0..4)
+    ///     .map(|_| shaper.reserve(&mut s, now, 1).unwrap())
+    ///     .map(|r| r.is_accepted().then(|| r.delay.as_millis()))
+    ///     .collect();
+    /// assert_eq!(delays, [Some(0), Some(1_000), Some(2_000), None]); // 3 s would be too long
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn max_delay(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.max_delay)
     }
 
     /// The largest cost that can ever be accepted at once: the burst, since a request proceeds
     /// as a whole at one instant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, Quota, Instant, Duration, InsufficientCapacity};
+    ///
+    /// let shaper = Shaper::new(Quota::<1_000>::per_second(2)?, Duration::<1_000>::from_secs(10))?;
+    /// assert_eq!(shaper.capacity(), 2); // however long the queue
+    /// let err = shaper.peek_reserve(&shaper.new_state(), Instant::<1_000>::from_ticks(0), 3);
+    /// assert_eq!(err, Err(InsufficientCapacity { cost: 3, capacity: 2 }));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn capacity(&self) -> u32 {
         self.quota.burst()
     }
 
     /// The most unit requests accepted at once from rest, `b + ⌊max_delay / T⌋`: every
     /// [`Decision::limit`] it gives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, Quota, Instant, Duration};
+    ///
+    /// // Burst 2, and 1.5 s of queue at one per 500 ms: 2 at once, 3 queued.
+    /// let shaper = Shaper::new(Quota::<1_000>::per_second(2)?, Duration::<1_000>::from_millis(1_500))?;
+    /// assert_eq!(shaper.limit(), 5);
+    /// let mut s = shaper.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let accepted = (0..10).filter(|_| shaper.reserve(&mut s, now, 1).unwrap().is_accepted()).count();
+    /// assert_eq!(accepted, 5);
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn limit(&self) -> u32 {
         self.limit
     }
 
     /// An empty queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Shaper, ShaperState, Quota, Instant, Duration};
+    ///
+    /// let shaper = Shaper::new(Quota::<1_000>::per_second(1)?, Duration::<1_000>::from_secs(1))?;
+    /// assert_eq!(shaper.new_state(), ShaperState::new());
+    /// assert!(shaper.is_at_rest(&shaper.new_state(), Instant::<1_000>::from_ticks(0)));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn new_state(&self) -> ShaperState {
         ShaperState::new()
     }
@@ -774,12 +870,11 @@ impl<const HZ: u64> Shaper<HZ> {
             let after = backlog.saturating_add(charge);
             return Ok((self.reservation(t, delay, after, None), Some(next)));
         }
-        let over = delay.saturating_sub(self.max_delay);
-        // Not over means it fits but the queue would drain past the end of time.
-        let wait = if over == 0 {
-            u64::MAX.saturating_sub(t)
-        } else {
-            over
+        // As `Gcra::wait`: a request whose queue would drain past the end of time can never be
+        // accepted, however long it waits (the drain instant only grows), so it waits for the end.
+        let wait = match t.saturating_add(backlog).checked_add(charge) {
+            Some(_) => delay.saturating_sub(self.max_delay),
+            None => u64::MAX.saturating_sub(t),
         };
         Ok((self.reservation(t, delay, backlog, Some(wait)), None))
     }
@@ -791,12 +886,7 @@ impl<const HZ: u64> Shaper<HZ> {
             decision: Decision {
                 limit: self.limit,
                 // Unit requests fit while the queue has room and drains by the end of time.
-                remaining: units(
-                    self.horizon
-                        .saturating_sub(backlog)
-                        .min(u64::MAX.saturating_sub(t).saturating_sub(backlog)),
-                    self.t,
-                ),
+                remaining: units_that_fit(self.horizon, backlog, t, self.t),
                 reset: Duration::<HZ>::from_ticks(backlog),
                 retry_after: retry.map(Duration::<HZ>::from_ticks),
             },
@@ -1186,6 +1276,37 @@ mod tests {
             (D::from_ticks(u64::MAX), at(u64::MAX))
         );
         assert_eq!(r.decision.retry_after, Some(D::from_ticks(u64::MAX)));
+    }
+
+    #[test]
+    fn a_reservation_the_queue_can_never_hold_waits_until_the_end_of_time() {
+        // Regression: the wait was the delay over the maximum (500 ms), after which the request
+        // was denied again because the queue would drain past the end of time; like Gcra, it now
+        // says "never" as the wait until the end.
+        let quota = q(2, 2);
+        let (sh, g) = (
+            Shaper::new(quota, D::from_ticks(0)).unwrap(),
+            Gcra::new(quota),
+        );
+        let (mut s, mut gs) = (sh.new_state(), GcraState::new());
+        let t = at(u64::MAX - 1_200);
+        assert!(sh.reserve(&mut s, t, 2).unwrap().is_accepted()); // drains at end − 200
+        assert!(g.check(&mut gs, t, 2).unwrap().is_allowed());
+        let r = sh.peek_reserve(&s, t, 2).unwrap();
+        assert_eq!(r.decision.retry_after, Some(D::from_ticks(1_200)));
+        assert_eq!(r.decision, g.peek(&gs, t, 2).unwrap());
+        assert!(
+            sh.peek_reserve(&s, at(u64::MAX - 700), 2)
+                .unwrap()
+                .is_denied()
+        );
+        assert!(sh.peek_reserve(&s, at(u64::MAX), 2).unwrap().is_denied());
+        // With a queue, the same: the 500 ms over the maximum delay would not help either.
+        let sh = Shaper::new(quota, D::from_millis(500)).unwrap();
+        let mut s = sh.new_state();
+        assert!(sh.reserve(&mut s, t, 2).unwrap().is_accepted());
+        let r = sh.peek_reserve(&s, t, 2).unwrap();
+        assert_eq!(r.decision.retry_after, Some(D::from_ticks(1_200)));
     }
 
     #[test]

@@ -111,7 +111,7 @@ use core::fmt;
 
 use crate::decision::NotUntil;
 use crate::error::ConfigError;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, ticks_from_millis_ceil};
 
 /// What became of one request, as far as pacing is concerned.
 ///
@@ -414,7 +414,10 @@ impl<const HZ: u64> Pacer<HZ> {
     /// # Ok::<(), ConfigError>(())
     /// ```
     pub const fn from_millis(base_ms: u64, cap_ms: u64) -> Result<Self, ConfigError> {
-        match (millis_to_ticks(base_ms, HZ), millis_to_ticks(cap_ms, HZ)) {
+        match (
+            ticks_from_millis_ceil(base_ms, HZ),
+            ticks_from_millis_ceil(cap_ms, HZ),
+        ) {
             (Some(base), Some(cap)) => Self::new(
                 Duration::<HZ>::from_ticks(base),
                 Duration::<HZ>::from_ticks(cap),
@@ -696,16 +699,6 @@ const fn full_jitter(ceiling: u64, random: u64) -> u64 {
     // (2⁶⁴ − 1)·2⁶⁴ < 2¹²⁸: the product never saturates, and the quotient is at most `ceiling`.
     let product = (random as u128).saturating_mul((ceiling as u128).saturating_add(1));
     (product >> 64) as u64
-}
-
-/// `⌈ms · hz / 1000⌉`, or `None` if it does not fit in a `u64`.
-const fn millis_to_ticks(ms: u64, hz: u64) -> Option<u64> {
-    let ticks = (ms as u128).saturating_mul(hz as u128).div_ceil(1_000);
-    if ticks > u64::MAX as u128 {
-        None
-    } else {
-        Some(ticks as u64)
-    }
 }
 
 const fn max(a: u64, b: u64) -> u64 {

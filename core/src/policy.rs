@@ -74,7 +74,7 @@ use core::fmt;
 
 use crate::decision::{Algorithm, Decision};
 use crate::error::{InsufficientCapacity, ReleaseError};
-use crate::headers::ReportSet;
+use crate::headers::{ReportSet, least_remaining};
 use crate::report::Report;
 use crate::time::{Duration, Instant};
 
@@ -468,12 +468,17 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
             .filter(|r| r.decision.limit != UNLIMITED)
     }
 
+    /// The index of the limit that denied the request, if one did (a forced denial names none).
+    const fn denying(&self) -> Option<usize> {
+        match self.outcome {
+            Verdict::Denied { limit } => Some(limit),
+            Verdict::Allowed | Verdict::Forced => None,
+        }
+    }
+
     /// The report of the limit that denied the request (the longest wait), if one did.
     pub fn denied_by(&self) -> Option<&Report<'static, HZ>> {
-        match self.outcome {
-            Verdict::Denied { limit } => self.reports.get(limit),
-            _ => None,
-        }
+        self.reports.get(self.denying()?)
     }
 
     /// The name of the limit that denied the request (seed 004's `limit_exceeded`), if one did.
@@ -496,11 +501,12 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
     /// limit is unlimited.
     pub fn applicable(&self) -> Option<&Report<'static, HZ>> {
         self.denied_by().or_else(|| {
-            self.limited()
-                .fold(None, |best: Option<&Report<'static, HZ>>, r| match best {
-                    Some(b) if b.decision.remaining <= r.decision.remaining => Some(b),
-                    _ => Some(r),
-                })
+            let limited = self
+                .reports
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.decision.limit != UNLIMITED);
+            self.reports.get(least_remaining(limited)?)
         })
     }
 
@@ -559,13 +565,8 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn report_set(&self, now: Instant<HZ>) -> ReportSet<'_, HZ> {
-        let denied = match self.outcome {
-            Verdict::Denied { limit } => Some(limit),
-            Verdict::Allowed | Verdict::Forced => None,
-        };
         // The index comes from this decision's own reports, so it is always in range.
-        ReportSet::new(now, &self.reports, denied)
-            .unwrap_or_else(|_| ReportSet::first_denied(now, &self.reports))
+        ReportSet::trusting(now, &self.reports, self.denying())
     }
 }
 
@@ -601,10 +602,7 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
     pub fn rendered(&self) -> Rendered<HZ, N> {
         let mut reports = heapless::Vec::new();
         let mut denied = None;
-        let denying = match self.outcome {
-            Verdict::Denied { limit } => Some(limit),
-            _ => None,
-        };
+        let denying = self.denying();
         for (i, r) in self.reports.iter().enumerate() {
             if r.decision.limit == UNLIMITED {
                 continue;
@@ -634,9 +632,8 @@ impl<const HZ: u64, const N: usize> Rendered<HZ, N> {
 
     /// The input of the header and body renderers, for a decision made at `now`.
     pub fn set(&self, now: Instant<HZ>) -> ReportSet<'_, HZ> {
-        // `denied` is an index into `reports` by construction; the fallback finds the same one.
-        ReportSet::new(now, &self.reports, self.denied)
-            .unwrap_or_else(|_| ReportSet::first_denied(now, &self.reports))
+        // `denied` is an index into `reports` by construction.
+        ReportSet::trusting(now, &self.reports, self.denied)
     }
 }
 
@@ -986,6 +983,33 @@ impl<L> Policy<L> {
     /// # Errors
     ///
     /// [`ExceedsLimit`] when `cost` exceeds some limit's capacity; nothing is recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{ExceedsLimit, Gcra, Instant, Named, Policy, Quota};
+    ///
+    /// let (s, m) = (Quota::<1_000>::per_second(2)?, Quota::<1_000>::per_minute(3)?);
+    /// let policy = Policy::new((
+    ///     Named::new("second", s.window(), Gcra::new(s)),
+    ///     Named::new("minute", m.window(), Gcra::new(m)),
+    /// ));
+    /// let mut state = policy.new_state();
+    /// let at = Instant::<1_000>::from_ticks;
+    /// assert!(policy.check(&mut state, at(0), 1)?.is_allowed());
+    /// assert!(policy.check(&mut state, at(0), 1)?.is_allowed());
+    /// let d = policy.check(&mut state, at(0), 1)?;
+    /// assert_eq!(d.limit_exceeded(), Some("second"));
+    /// assert_eq!(d.reports[1].decision.remaining, 1); // "minute" was not charged
+    /// assert!(policy.check(&mut state, at(500), 1)?.is_allowed());
+    /// assert_eq!(policy.check(&mut state, at(1_000), 1)?.limit_exceeded(), Some("minute"));
+    /// // A cost above a limit's capacity is an error, not a denial.
+    /// assert_eq!(
+    ///     policy.check(&mut state, at(60_000), 3),
+    ///     Err(ExceedsLimit { limit: "second", cost: 3, capacity: 2 })
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn check<const HZ: u64>(
         &self,
@@ -1005,6 +1029,25 @@ impl<L> Policy<L> {
     ///
     /// [`ExceedsLimit`] when `cost` exceeds some limit's capacity or lowered value; nothing is
     /// recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Instant, Named, Overrides, Policy, Quota};
+    ///
+    /// let hour = Quota::<1_000>::per_hour(100)?;
+    /// let policy = Policy::new((Named::new("hour", hour.window(), Gcra::new(hour)),));
+    /// let mut s = policy.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let two = Overrides::lowering(&[("HOUR", 2)]); // names match case-insensitively
+    /// assert!(policy.check_with(&mut s, now, 1, &two)?.is_allowed());
+    /// assert!(policy.check_with(&mut s, now, 1, &two)?.is_allowed());
+    /// let d = policy.check_with(&mut s, now, 1, &two)?;
+    /// assert_eq!((d.is_denied(), d.reports[0].decision.limit), (true, 2));
+    /// // Only the two real requests were recorded: with this one, 97 of the plain 100 remain.
+    /// assert_eq!(policy.check(&mut s, now, 1)?.reports[0].decision.remaining, 97);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn check_with<const HZ: u64>(
         &self,
@@ -1024,6 +1067,22 @@ impl<L> Policy<L> {
     /// # Errors
     ///
     /// As [`check`](Self::check).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Instant, Named, Policy, Quota};
+    ///
+    /// let m = Quota::<1_000>::per_minute(1)?;
+    /// let policy = Policy::new((Named::new("minute", m.window(), Gcra::new(m)),));
+    /// let mut s = policy.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let peeked = policy.peek(&s, now, 1)?;
+    /// assert_eq!(s, policy.new_state()); // nothing recorded
+    /// assert_eq!(peeked, policy.check(&mut s, now, 1)?);
+    /// assert_eq!(policy.peek(&s, now, 1)?.limit_exceeded(), Some("minute"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn peek<const HZ: u64>(
         &self,
@@ -1042,6 +1101,21 @@ impl<L> Policy<L> {
     /// # Errors
     ///
     /// As [`check_with`](Self::check_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Instant, Named, Overrides, Policy, Quota, Verdict};
+    ///
+    /// let m = Quota::<1_000>::per_minute(10)?;
+    /// let policy = Policy::new((Named::new("minute", m.window(), Gcra::new(m)),));
+    /// let s = policy.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let forced = policy.peek_with(&s, now, 1, &Overrides::deny())?; // X-RateLimit: 1
+    /// assert_eq!(forced.outcome, Verdict::Forced);
+    /// assert!(policy.peek(&s, now, 1)?.is_allowed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn peek_with<const HZ: u64>(
         &self,
@@ -1073,6 +1147,29 @@ impl<L> Policy<L> {
     /// # Errors
     ///
     /// The first [`ReleaseError`] in declaration order; then no limit's state changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Concurrency, Duration, Gcra, Instant, Named, Policy, Quota, ReleaseError};
+    ///
+    /// let rate = Quota::<1_000>::per_second(10)?;
+    /// let policy = Policy::new((
+    ///     Named::new("concurrent", Duration::<1_000>::from_ticks(0), Concurrency::new(2)?),
+    ///     Named::new("second", rate.window(), Gcra::new(rate)),
+    /// ));
+    /// let mut s = policy.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// policy.check(&mut s, now, 1)?;
+    /// policy.check(&mut s, now, 1)?;
+    /// assert_eq!(policy.check(&mut s, now, 1)?.limit_exceeded(), Some("concurrent"));
+    /// policy.release(&mut s, 1)?; // one request finished; the rate limit still counts it
+    /// let d = policy.check(&mut s, now, 1)?;
+    /// assert_eq!((d.is_allowed(), d.reports[1].decision.remaining), (true, 7));
+    /// policy.release(&mut s, 2)?;
+    /// assert_eq!(policy.release(&mut s, 1), Err(ReleaseError { released: 1, in_flight: 0 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release<const HZ: u64>(
         &self,
         state: &mut L::State,

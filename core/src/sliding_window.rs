@@ -320,6 +320,21 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
     }
 
     /// The quota this window enforces (its burst is ignored).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{SlidingWindow, Quota, Instant};
+    ///
+    /// let q = Quota::<1_000>::per_seconds(10, 10)?.with_burst(3)?;
+    /// let w = SlidingWindow::<1_000, 11>::new(q)?;
+    /// assert_eq!(w.quota(), q);
+    /// // The burst plays no part: all 10 of the window may come at once.
+    /// let mut s = w.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// assert_eq!((0..12).filter(|_| w.try_acquire(&mut s, now).is_ok()).count(), 10);
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn quota(&self) -> Quota<HZ> {
         self.quota
     }
@@ -357,6 +372,17 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
     }
 
     /// A state at rest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{SlidingWindow, WindowState, Quota, Instant};
+    ///
+    /// let w = SlidingWindow::<1_000, 11>::new(Quota::per_seconds(10, 10)?)?;
+    /// assert_eq!(w.new_state(), WindowState::<11>::new());
+    /// assert!(w.is_at_rest(&w.new_state(), Instant::<1_000>::from_ticks(0)));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub const fn new_state(&self) -> WindowState<B> {
         WindowState::new()
     }

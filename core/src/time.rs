@@ -101,9 +101,32 @@ impl<const HZ: u64> Clock<HZ> for ManualClock<HZ> {
     }
 }
 
+/// `ms` milliseconds as ticks of a clock running at `hz` ticks per second, rounded up (so a wait
+/// converted this way is never shorter than asked), or `None` when that does not fit in a `u64`.
+#[inline]
+pub(crate) const fn ticks_from_millis_ceil(ms: u64, hz: u64) -> Option<u64> {
+    let ticks = (ms as u128).saturating_mul(hz as u128).div_ceil(1_000);
+    if ticks > u64::MAX as u128 {
+        None
+    } else {
+        Some(ticks as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn millis_become_ticks_rounded_up_or_none_when_they_do_not_fit() {
+        assert_eq!(ticks_from_millis_ceil(1, 32_768), Some(33)); // 32.768, up
+        assert_eq!(ticks_from_millis_ceil(1_500, 1_000), Some(1_500));
+        assert_eq!(ticks_from_millis_ceil(1, 1), Some(1));
+        assert_eq!(ticks_from_millis_ceil(0, 1_000_000_000), Some(0));
+        assert_eq!(ticks_from_millis_ceil(u64::MAX, 1_000), Some(u64::MAX));
+        assert_eq!(ticks_from_millis_ceil(u64::MAX, 1_001), None);
+        assert_eq!(ticks_from_millis_ceil(u64::MAX, u64::MAX), None);
+    }
 
     #[test]
     fn manual_clock_saturates_at_the_end_of_time() {

@@ -9,6 +9,7 @@
 use core::fmt;
 
 use super::HeaderError;
+use super::ascii::decimal;
 
 const DAY_NAMES: [&[u8]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
 const DAY_NAMES_LONG: [&[u8]; 7] = [
@@ -346,7 +347,9 @@ impl<'a> Fixed<'a> {
         }
     }
 
-    /// One of `names`, by index; the longest match wins (so "Sunday" is not read as "Sun").
+    /// One of `names`, by index: the first one the input starts with. No name in a list here is
+    /// a prefix of another in the same list (the long day names are a list of their own, chosen
+    /// by the format), so the first match is the only one.
     fn name(&mut self, names: &[&[u8]]) -> Result<usize, HeaderError> {
         for (i, n) in names.iter().enumerate() {
             if let Some(rest) = self.rest.strip_prefix(*n) {
@@ -360,16 +363,10 @@ impl<'a> Fixed<'a> {
     /// Exactly `n` ASCII digits.
     fn digits(&mut self, n: usize) -> Result<u32, HeaderError> {
         let (head, rest) = self.rest.split_at_checked(n).ok_or(HeaderError::Syntax)?;
-        let mut v: u32 = 0;
-        for &b in head {
-            if !b.is_ascii_digit() {
-                return Err(HeaderError::Syntax);
-            }
-            v = v
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u32::from(b.wrapping_sub(b'0'))))
-                .ok_or(HeaderError::Syntax)?;
-        }
+        let v = decimal(head)
+            .ok()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or(HeaderError::Syntax)?;
         self.rest = rest;
         Ok(v)
     }

@@ -72,6 +72,7 @@
 
 use core::fmt;
 
+mod ascii;
 mod date;
 mod parse;
 mod render;
@@ -83,11 +84,11 @@ pub use parse::{
     BucketInfo, HeaderField, MAX_BUCKETS, MAX_NAME_LEN, Millis, PolicyName, QuotaUnit,
     RateLimitSummary, ResetKind,
 };
-pub(crate) use render::ceil_secs;
 pub use render::{
     HeaderConfig, HeaderLines, HeaderSink, LimitValues, RenderError, ReportSet, ResetFormat,
     WallClock, XRateLimit,
 };
+pub(crate) use render::{ceil_secs, least_remaining};
 pub use test_headers::TestHeaders;
 
 /// `X-RateLimit-Limit`.
@@ -104,6 +105,19 @@ pub const RATELIMIT: &str = "RateLimit";
 pub const RATELIMIT_POLICY: &str = "RateLimit-Policy";
 
 /// A header value that could not be read. The field line it came from is ignored.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{HeaderError, RateLimitSummary};
+///
+/// let mut s = RateLimitSummary::new();
+/// assert_eq!(s.feed("X-RateLimit-Remaining", "12 apples", None), Err(HeaderError::Syntax));
+/// assert_eq!(s.feed("X-RateLimit-Limit", "99999999999999999999", None), Err(HeaderError::Overflow));
+/// assert_eq!(s.feed("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT", None), Err(HeaderError::NeedsWallClock));
+/// assert_eq!(s.feed("RateLimit", r#""minute";t=30"#, None), Err(HeaderError::MissingParameter));
+/// assert_eq!(s, RateLimitSummary::new()); // every malformed line changed nothing
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

@@ -3,10 +3,11 @@
 use core::fmt;
 
 use super::HeaderError;
+use super::ascii::{NotDecimal, decimal, trim_ows};
 use super::date::HttpDate;
 use super::sf::{self, Bare, Member, SfError};
 use crate::pacer::ServerHints;
-use crate::time::Duration;
+use crate::time::{Duration, ticks_from_millis_ceil};
 
 /// The most buckets a summary keeps per form; further ones set
 /// [`truncated`](RateLimitSummary::truncated).
@@ -210,10 +211,7 @@ impl ResetKind {
 
 /// Milliseconds as ticks at `HZ`, rounded up, saturating at the end of time.
 fn millis_to_ticks<const HZ: u64>(ms: u64) -> Duration<HZ> {
-    let ticks = u128::from(ms)
-        .saturating_mul(u128::from(HZ))
-        .div_ceil(1_000);
-    Duration::<HZ>::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX))
+    Duration::<HZ>::from_ticks(ticks_from_millis_ceil(ms, HZ).unwrap_or(u64::MAX))
 }
 
 fn secs_to_millis(secs: u64) -> Result<u64, HeaderError> {
@@ -281,7 +279,7 @@ pub struct BucketInfo {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RateLimitSummary {
     legacy: heapless::Vec<BucketInfo, MAX_BUCKETS>,
-    /// LimitValues seen so far in each positional list (limit, remaining, reset).
+    /// Values seen so far in each positional list (limit, remaining, reset).
     legacy_seen: [usize; 3],
     ietf: heapless::Vec<BucketInfo, MAX_BUCKETS>,
     retry_after: Option<Millis>,
@@ -557,33 +555,12 @@ enum LegacyValue {
     Wait(Millis),
 }
 
-/// Trims `OWS` (spaces and tabs) from both ends.
-fn trim_ows(v: &[u8]) -> &[u8] {
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = v.iter().position(|b| !is_ows(b)).unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |i| i.saturating_add(1));
-    v.get(start..end).unwrap_or(&[])
-}
-
 /// A non-negative decimal integer (`1*DIGIT`).
 fn number(v: &[u8]) -> Result<u64, HeaderError> {
-    if v.is_empty() {
-        return Err(HeaderError::Syntax);
-    }
-    let mut n: u64 = 0;
-    for &b in v {
-        if !b.is_ascii_digit() {
-            return Err(HeaderError::Syntax);
-        }
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(b.wrapping_sub(b'0'))))
-            .ok_or(HeaderError::Overflow)?;
-    }
-    Ok(n)
+    decimal(v).map_err(|e| match e {
+        NotDecimal::Syntax => HeaderError::Syntax,
+        NotDecimal::Overflow => HeaderError::Overflow,
+    })
 }
 
 /// `#( 1*DIGIT )`: the first [`MAX_BUCKETS`] numbers and how many there were in all.

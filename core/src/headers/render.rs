@@ -254,6 +254,29 @@ impl<const HZ: u64> HeaderConfig<HZ> {
 
 /// Why headers could not be rendered. Everything except [`Sink`](RenderError::Sink) is detected
 /// before the first header is written, so the sink never receives a partial set.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Decision, Duration, HeaderConfig, HeaderLines, Instant, RenderError, Report, ReportSet};
+/// type D = Duration<1_000>;
+///
+/// let now = Instant::<1_000>::from_ticks(0);
+/// let decision = Decision { limit: 10, remaining: 9, reset: D::from_secs(6), retry_after: None };
+/// let reports = [Report { name: "per minute", window: D::from_secs(60), decision }];
+/// assert_eq!(ReportSet::new(now, &reports, Some(1)), Err(RenderError::DeniedOutOfRange { index: 1, len: 1 }));
+///
+/// let set = ReportSet::first_denied(now, &reports);
+/// let ietf = HeaderConfig::none().with_ietf();
+/// let mut small = HeaderLines(heapless::String::<16>::new()); // too small for one line
+/// assert_eq!(set.write_headers(&ietf, &mut small), Err(RenderError::Sink));
+///
+/// let bad = [Report { name: "café", ..reports[0] }]; // not printable ASCII
+/// let mut out = HeaderLines(heapless::String::<256>::new());
+/// let err = ReportSet::first_denied(now, &bad).write_headers(&ietf, &mut out);
+/// assert_eq!(err, Err(RenderError::NameNotSfString { index: 0 }));
+/// assert!(out.0.is_empty()); // detected before anything was written
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -304,6 +327,17 @@ impl From<fmt::Error> for RenderError {
     fn from(_: fmt::Error) -> Self {
         Self::Sink
     }
+}
+
+/// The index of the report with the least `remaining` among `(index, report)` pairs, the first
+/// on a tie; `None` when there are none. What a single-valued header shows when nothing denied.
+pub(crate) fn least_remaining<'r, 'n: 'r, const HZ: u64>(
+    reports: impl Iterator<Item = (usize, &'r Report<'n, HZ>)>,
+) -> Option<usize> {
+    // `min_by_key` returns the first of several equal minima.
+    reports
+        .min_by_key(|(_, r)| r.decision.remaining)
+        .map(|(i, _)| i)
 }
 
 /// What a policy decided at `now`: one [`Report`] per limit in policy order, and which one
@@ -371,6 +405,17 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
         })
     }
 
+    /// The reports made at `now` with `denied` an index that is in range by construction (a
+    /// policy's own): should it not be, the first denying report is taken instead, so this never
+    /// fails.
+    pub(crate) fn trusting(
+        now: Instant<HZ>,
+        reports: &'a [Report<'a, HZ>],
+        denied: Option<usize>,
+    ) -> Self {
+        Self::new(now, reports, denied).unwrap_or_else(|_| Self::first_denied(now, reports))
+    }
+
     /// The reports made at `now`, the denying one being the first whose decision is a denial.
     pub fn first_denied(now: Instant<HZ>, reports: &'a [Report<'a, HZ>]) -> Self {
         Self {
@@ -408,15 +453,8 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
 
     /// The index of [`applicable`](Self::applicable).
     pub fn applicable_index(&self) -> Option<usize> {
-        self.denied.or_else(|| {
-            let mut best: Option<(usize, u32)> = None;
-            for (i, r) in self.reports.iter().enumerate() {
-                if best.is_none_or(|(_, least)| r.decision.remaining < least) {
-                    best = Some((i, r.decision.remaining));
-                }
-            }
-            best.map(|(i, _)| i)
-        })
+        self.denied
+            .or_else(|| least_remaining(self.reports.iter().enumerate()))
     }
 
     /// How long a denied client must wait: the longest `retry_after` among the reports (all of a
@@ -441,6 +479,28 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     ///
     /// [`RenderError::NameNotSfString`] and [`RenderError::EpochOutOfRange`] before anything is
     /// written; [`RenderError::Sink`] when the sink fails part-way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Decision, Duration, HeaderConfig, HeaderLines, Instant, LimitValues, Report,
+    ///                     ReportSet, ResetFormat, XRateLimit};
+    /// type D = Duration<1_000>;
+    ///
+    /// let reports = [Report { name: "minute", window: D::from_secs(60), decision: Decision {
+    ///     limit: 60, remaining: 0, reset: D::from_millis(59_001), retry_after: Some(D::from_millis(1_001)) } }];
+    /// let set = ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &reports);
+    /// let config = HeaderConfig::none()
+    ///     .with_x_ratelimit(XRateLimit::new(ResetFormat::DeltaSeconds, LimitValues::Single))
+    ///     .with_ietf()
+    ///     .with_retry_after();
+    /// let mut out = HeaderLines(heapless::String::<256>::new());
+    /// set.write_headers(&config, &mut out)?;
+    /// assert_eq!(out.0, "X-RateLimit-Limit: 60\r\nX-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 60\r\n\
+    ///                    RateLimit-Policy: \"minute\";q=60;w=60\r\nRateLimit: \"minute\";r=0;t=60\r\n\
+    ///                    Retry-After: 2\r\n"); // every time rounded up
+    /// # Ok::<(), tollgate_core::RenderError>(())
+    /// ```
     pub fn write_headers<S: HeaderSink + ?Sized>(
         &self,
         config: &HeaderConfig<HZ>,
@@ -469,6 +529,28 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// # Errors
     ///
     /// As [`write_headers`](Self::write_headers).
+    ///
+    /// # Examples
+    ///
+    /// Seed 003's epoch-millisecond reset, one value per limit:
+    ///
+    /// ```
+    /// use tollgate_core::{Decision, Duration, HeaderLines, Instant, LimitValues, Report, ReportSet,
+    ///                     ResetFormat, WallClock, XRateLimit};
+    /// type D = Duration<1_000>;
+    ///
+    /// let now = Instant::<1_000>::from_ticks(10_000);
+    /// let clock = WallClock::new(now, 1_479_308_590_000);
+    /// let limit = |name, secs, limit, remaining, reset| Report { name, window: D::from_secs(secs),
+    ///     decision: Decision { limit, remaining, reset: D::from_millis(reset), retry_after: None } };
+    /// let reports = [limit("second", 1, 1, 0, 1_000), limit("ten", 10, 10, 6, 8_680)];
+    /// let style = XRateLimit::new(ResetFormat::EpochMillis(clock), LimitValues::PerLimit);
+    /// let mut out = HeaderLines(heapless::String::<256>::new());
+    /// ReportSet::first_denied(now, &reports).write_x_ratelimit(&style, &mut out)?;
+    /// assert_eq!(out.0, "X-RateLimit-Limit: 1, 10\r\nX-RateLimit-Remaining: 0, 6\r\n\
+    ///                    X-RateLimit-Reset: 1479308591000, 1479308598680\r\n");
+    /// # Ok::<(), tollgate_core::RenderError>(())
+    /// ```
     pub fn write_x_ratelimit<S: HeaderSink + ?Sized>(
         &self,
         style: &XRateLimit<HZ>,
@@ -513,6 +595,26 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// # Errors
     ///
     /// As [`write_headers`](Self::write_headers).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Decision, Duration, HeaderLines, Instant, Report, ReportSet};
+    /// type D = Duration<1_000>;
+    ///
+    /// let reports = [
+    ///     Report { name: "in flight", window: D::from_ticks(0), decision: Decision {
+    ///         limit: 5, remaining: 4, reset: D::from_ticks(0), retry_after: None } },
+    ///     Report { name: "per \"minute\"", window: D::from_secs(60), decision: Decision {
+    ///         limit: 300, remaining: 299, reset: D::from_millis(200), retry_after: None } },
+    /// ];
+    /// let mut out = HeaderLines(heapless::String::<256>::new());
+    /// ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &reports).write_ietf(&mut out)?;
+    /// assert_eq!(out.0, "RateLimit-Policy: \"in flight\";q=5;qu=\"concurrent-requests\", \
+    ///                    \"per \\\"minute\\\"\";q=300;w=60\r\n\
+    ///                    RateLimit: \"in flight\";r=4;t=0, \"per \\\"minute\\\"\";r=299;t=1\r\n");
+    /// # Ok::<(), tollgate_core::RenderError>(())
+    /// ```
     pub fn write_ietf<S: HeaderSink + ?Sized>(&self, sink: &mut S) -> Result<(), RenderError> {
         self.check_names()?;
         if self.reports.is_empty() {
@@ -531,6 +633,26 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// # Errors
     ///
     /// [`RenderError::Sink`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Decision, Duration, HeaderLines, Instant, Report, ReportSet};
+    /// type D = Duration<1_000>;
+    ///
+    /// let denied = Decision { limit: 1, remaining: 0, reset: D::from_millis(400), retry_after: Some(D::from_millis(400)) };
+    /// let reports = [Report { name: "second", window: D::from_secs(1), decision: denied }];
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// let mut out = HeaderLines(heapless::String::<64>::new());
+    /// ReportSet::first_denied(now, &reports).write_retry_after(&mut out)?;
+    /// assert_eq!(out.0, "Retry-After: 1\r\n"); // 400 ms, rounded up
+    ///
+    /// let admitted = [Report { decision: Decision { retry_after: None, ..denied }, ..reports[0] }];
+    /// let mut out = HeaderLines(heapless::String::<64>::new());
+    /// ReportSet::first_denied(now, &admitted).write_retry_after(&mut out)?;
+    /// assert!(out.0.is_empty());
+    /// # Ok::<(), tollgate_core::RenderError>(())
+    /// ```
     pub fn write_retry_after<S: HeaderSink + ?Sized>(
         &self,
         sink: &mut S,

@@ -1,9 +1,9 @@
-//! Just enough of Structured HeaderField LimitValues (RFC 9651) for `RateLimit` and `RateLimit-Policy`.
+//! Just enough of Structured Field Values (RFC 9651) for `RateLimit` and `RateLimit-Policy`.
 //!
 //! The list parser follows RFC 9651 §4.2 to the letter for every bare-item type (integers,
 //! decimals, strings, tokens, byte sequences, booleans, dates, display strings) and inner lists,
 //! so unknown parameters of any type are skipped correctly and anything malformed fails the whole
-//! field. LimitValues are borrowed from the input; nothing is decoded until asked.
+//! field. Values are borrowed from the input; nothing is decoded until asked.
 
 use core::fmt;
 

@@ -1,5 +1,6 @@
 //! Seed 004's test headers, read from a request into [`Overrides`].
 
+use super::ascii::{NotDecimal, decimal, trim_ows};
 use crate::policy::Overrides;
 
 /// The test headers of a request (seed 004), ready to pass to a policy as [`Overrides`].
@@ -9,10 +10,12 @@ use crate::policy::Overrides;
 ///   by the policy) to `N` for this request only. A policy never lets an override raise a limit,
 ///   and ignores names it does not have, so these are safe to read from untrusted requests.
 ///
-/// Values are trimmed of spaces and tabs. A lowering value that is not a decimal integer is
-/// skipped; one above `u32::MAX` saturates (and so lowers nothing). At most `N` lowering headers
-/// are kept; further ones are dropped and set [`truncated`](Self::truncated). Names that are not
-/// UTF-8 are skipped. Nothing here allocates or panics.
+/// Values are trimmed of spaces and tabs only (RFC 9110 `OWS`, as the
+/// [`RateLimitSummary`](crate::RateLimitSummary) reader does): a CR, LF or form feed is kept as
+/// part of the value. A lowering value that is not a decimal integer is skipped; one above
+/// `u32::MAX` saturates (and so lowers nothing). At most `N` lowering headers are kept; further
+/// ones are dropped and set [`truncated`](Self::truncated). Names that are not UTF-8 are skipped.
+/// Nothing here allocates or panics.
 ///
 /// # Examples
 ///
@@ -31,7 +34,8 @@ use crate::policy::Overrides;
 /// }
 /// let d = policy.check_with(&mut state, now, 1, &test.overrides())?;
 /// assert_eq!((d.limit_exceeded(), d.reports[0].decision.limit), (Some("hour"), 5));
-/// // Without the header the hourly limit is 50 again: 45 remain.
+/// // Without the header the hourly limit is 50 again: with the 5 admitted above and this one,
+/// // 44 remain.
 /// assert_eq!(policy.check(&mut state, now, 1)?.reports[0].decision.remaining, 44);
 ///
 /// let forced: TestHeaders<'_, 4> = TestHeaders::from_headers([("x-ratelimit", "1")]);
@@ -44,6 +48,9 @@ pub struct TestHeaders<'a, const N: usize> {
     lower: heapless::Vec<(&'a str, u32), N>,
     truncated: bool,
 }
+
+/// `X-RateLimit`, the header that forces a denial.
+const FORCE: &[u8] = b"x-ratelimit";
 
 /// `X-RateLimit-`, the prefix of the lowering headers.
 const PREFIX: &[u8] = b"x-ratelimit-";
@@ -75,8 +82,8 @@ impl<'a, const N: usize> TestHeaders<'a, N> {
 
     /// Reads one field; returns whether it was a test header that took effect.
     pub fn feed(&mut self, name: &'a [u8], value: &[u8]) -> bool {
-        let value = value.trim_ascii();
-        if name.eq_ignore_ascii_case(&PREFIX[..PREFIX.len().saturating_sub(1)]) {
+        let value = trim_ows(value);
+        if name.eq_ignore_ascii_case(FORCE) {
             let zero = !value.is_empty() && value.iter().all(|&b| b == b'0');
             let forces = !value.is_empty() && !zero;
             self.deny |= forces;
@@ -88,7 +95,7 @@ impl<'a, const N: usize> TestHeaders<'a, N> {
         if !prefix.eq_ignore_ascii_case(PREFIX) || interval.is_empty() {
             return false;
         }
-        let (Ok(interval), Some(limit)) = (core::str::from_utf8(interval), decimal(value)) else {
+        let (Ok(interval), Some(limit)) = (core::str::from_utf8(interval), limit(value)) else {
             return false;
         };
         if self.lower.push((interval, limit)).is_err() {
@@ -123,14 +130,12 @@ impl<'a, const N: usize> TestHeaders<'a, N> {
 }
 
 /// A non-empty run of ASCII digits, saturating at `u32::MAX`.
-fn decimal(digits: &[u8]) -> Option<u32> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+fn limit(digits: &[u8]) -> Option<u32> {
+    match decimal(digits) {
+        Ok(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+        Err(NotDecimal::Overflow) => Some(u32::MAX),
+        Err(NotDecimal::Syntax) => None,
     }
-    Some(digits.iter().fold(0u32, |n, &d| {
-        n.saturating_mul(10)
-            .saturating_add(u32::from(d.wrapping_sub(b'0')))
-    }))
 }
 
 #[cfg(test)]
@@ -172,6 +177,17 @@ mod tests {
             ("X-RateLimitHour", "5"),
         ]);
         assert_eq!(t.lowered(), &[("Hour", u32::MAX)]);
+    }
+
+    #[test]
+    fn only_spaces_and_tabs_are_trimmed_from_values() {
+        let t = read(&[
+            ("X-RateLimit-Hour", "\t5 "),
+            ("X-RateLimit-Day", "7\r\n"),
+            ("X-RateLimit", "\r"),
+        ]);
+        assert_eq!(t.lowered(), &[("Hour", 5)]);
+        assert!(t.forces_denial());
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub struct SlotList {
 
 pub struct Slot {
     pub accepted: bool,
+    /// Whether the queue, with this request added, still drains by the end of time.
+    pub fits_time: bool,
     pub delay: u64,
     pub backlog_before: u64,
     pub backlog_after: u64,
@@ -133,6 +135,7 @@ impl SlotList {
         let fits_time = endless || now_ + after <= i128::from(u64::MAX);
         Slot {
             accepted: delay <= i128::from(self.m) && fits_time,
+            fits_time,
             delay: delay as u64,
             backlog_before: backlog as u64,
             backlog_after: after as u64,
@@ -170,12 +173,14 @@ impl SlotList {
             self.slots
                 .push((i128::from(now + slot.delay), u64::from(cost)));
         }
+        // A request whose queue would drain past the end of time is never accepted (the drain
+        // instant only grows): it waits until the end, as Gcra's does.
         let retry = if slot.accepted {
             None
-        } else if slot.delay > self.m {
-            Some(slot.delay - self.m)
-        } else {
+        } else if !slot.fits_time {
             Some(u64::MAX - now)
+        } else {
+            Some(slot.delay - self.m)
         };
         Ok(Reservation {
             proceed_at: Instant::<HZ>::from_ticks(now.saturating_add(slot.delay)),
