@@ -3,6 +3,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
+// No panics on any input: library code may not index, slice, unwrap or panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 //! Allocation-free rate limiting for firmware and servers alike.
 //!
 //! `tollgate-core` is `#![no_std]`, never allocates, has no `unsafe`, and does not panic on any
