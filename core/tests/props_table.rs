@@ -328,8 +328,9 @@ fn log() -> impl Strategy<Value = Log> {
 
 type Window = SlidingWindow<HZ, 3>;
 
+/// Three buckets need a window of at least three ticks.
 fn sliding_window() -> impl Strategy<Value = Window> {
-    (1u32..=4, window()).prop_map(|(n, w)| Window::new(quota(n, w)).unwrap())
+    (1u32..=4, window()).prop_map(|(n, w)| Window::new(quota(n, w.max(3))).unwrap())
 }
 
 fn concurrency() -> impl Strategy<Value = Concurrency<HZ>> {
