@@ -16,11 +16,23 @@
 //! still active; nothing is recorded then. With a clock that goes backwards a dropped entry
 //! decides like a fresh one at the latest instant seen, which the contract also allows.
 //!
-//! [`Overflow::EvictLeastLoss`] trades that exactness for availability: when every entry is
-//! active it evicts the one closest to rest (the smallest `reset`). That key's next requests are
-//! decided from a fresh state, so **each eviction can over-admit that one key by up to one fresh
-//! allowance of each of its limits** (what a fresh state admits minus what its evicted state would
-//! have), during at most the evicted entry's remaining `reset`.
+//! Some entries never come to rest by waiting: those holding requests in flight (a
+//! [`Concurrency`](crate::Concurrency) limit, alone or in a policy, with anything not yet
+//! released), which only a release brings to rest, and, at the very end of time, those holding
+//! an admission so late that it never leaves its window. In the terms of the [`Algorithm`]
+//! contract: a state that is not at rest even at `u64::MAX`. Such an entry is **never evicted**,
+//! whatever the [`Overflow`] policy: that would forget requests already admitted (a key could
+//! then hold twice its concurrency limit, and for good). When every entry is of this kind,
+//! [`TableError::Full`] says to wait until the end of time.
+//!
+//! [`Overflow::EvictLeastLoss`] trades exactness for availability: when every entry is active it
+//! evicts, among the entries that waiting alone brings to rest, the one closest to rest (the
+//! smallest `reset`), and answers `Full` only when there is none. The evicted key's next requests
+//! are decided from a fresh state, so **each eviction can over-admit that one key by up to one
+//! fresh allowance of each of its limits** (what a fresh state admits minus what its evicted
+//! state would have), during at most the evicted entry's remaining `reset` (by then the evicted
+//! state would have come to rest anyway). A concurrency limit loses nothing: an evicted entry has
+//! nothing in flight, so its fresh state is the same.
 //!
 //! # Memory
 //!
@@ -40,9 +52,12 @@
 //! - A request that inserts a key: O(1) plus an amortised sweep of two slots, dropping entries at
 //!   rest, so stale entries are reclaimed steadily without a scan.
 //! - Inserting into a full table: one O(N) scan that drops every entry at rest (paying for as
-//!   many later inserts). If none is at rest: under `Deny`, the scan also records when the first
-//!   entry will come to rest, and until then further new keys are refused in O(1) without
-//!   rescanning; under `EvictLeastLoss`, each eviction costs O(N).
+//!   many later inserts). If none is at rest, a second O(N) pass asks every entry when it comes
+//!   to rest ([`is_at_rest`](Algorithm::is_at_rest) at the end of time and a zero-cost peek
+//!   each). Under `EvictLeastLoss` it evicts the closest, so each eviction costs O(N).
+//!   Otherwise, under `Deny` or when no entry can be evicted, it records when the first entry
+//!   will come to rest (never, if waiting brings none to rest), and until then, or until a
+//!   release or removal makes room, further new keys are refused in O(1) without rescanning.
 //!
 //! The default hasher is FNV-1a ([`Fnv1a`]), fast but unkeyed: keys chosen by an attacker can
 //! collide and lengthen probes. For keys from the internet pass a keyed [`BuildHasher`] with
@@ -111,7 +126,9 @@ pub enum Overflow {
     #[default]
     Deny,
     /// Evict the entry closest to rest (smallest `reset`) to make room. Can over-admit the evicted
-    /// key (see the [module docs](self)).
+    /// key (see the [module docs](self)). Never evicts an entry holding requests in flight (one
+    /// that waiting alone never brings to rest): when every entry does, refuses the new key with
+    /// [`TableError::Full`] as `Deny` does.
     EvictLeastLoss,
 }
 
@@ -121,11 +138,14 @@ pub enum Overflow {
 #[non_exhaustive]
 pub enum TableError<const HZ: u64> {
     /// The request would record a new key, but every entry is active and the overflow policy is
-    /// [`Overflow::Deny`]. Nothing was recorded.
+    /// [`Overflow::Deny`], or every entry holds requests in flight, which no policy evicts.
+    /// Nothing was recorded.
     Full {
-        /// How long until the first entry comes to rest and frees a slot if nothing else arrives
-        /// (to the end of time when every entry holds in-flight requests, which only a release
-        /// frees).
+        /// How long until the first entry comes to rest and frees a slot if nothing else arrives:
+        /// to the end of time (`u64::MAX` minus now) when waiting alone brings no entry to rest
+        /// (every entry holds in-flight requests, which only a release frees). Never longer than
+        /// that; shorter only when entries were used after the table last worked it out, which
+        /// it does again once this wait has passed.
         retry_after: Duration<HZ>,
     },
     /// The configuration has no limit for this key (for [`Tiers`]: an unknown plan).
@@ -385,7 +405,8 @@ pub struct KeyTable<K, V, const N: usize, S = Fnv1a> {
     len: usize,
     /// Where the amortised sweep resumes.
     cursor: usize,
-    /// Nonzero only while the table is full and no entry is at rest before this tick.
+    /// Nonzero only while the table is full and no room can be made before this tick: no entry
+    /// comes to rest before it (or, under `EvictLeastLoss`, none can be evicted before it).
     quiet_until: u64,
     overflow: Overflow,
     hasher: S,
@@ -606,7 +627,13 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
                 self.remove_at(i);
             } else if self.quiet_until != 0 {
                 // The state may have moved closer to rest (a release): keep the bound a bound.
-                let rest = rest_tick(limit, &slot.value, now);
+                // Under `EvictLeastLoss` an entry that waiting will bring to rest can be evicted
+                // at once.
+                let rest = match (rest_tick(limit, &slot.value, now), self.overflow) {
+                    (None, _) => u64::MAX,
+                    (Some(rest), Overflow::Deny) => rest,
+                    (Some(_), Overflow::EvictLeastLoss) => 0,
+                };
                 self.quiet_until = self.quiet_until.min(rest);
             }
             return Ok(r);
@@ -630,7 +657,8 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
     /// # Errors
     ///
     /// [`TableError::Full`] when the request would record a new key in a table full of active
-    /// entries (under [`Overflow::Deny`]); [`TableError::InsufficientCapacity`];
+    /// entries (under [`Overflow::Deny`], or under either policy when every entry holds requests
+    /// in flight); [`TableError::InsufficientCapacity`];
     /// [`TableError::NoLimit`]. Nothing is recorded on an error.
     pub fn check<C, const HZ: u64>(
         &mut self,
@@ -777,16 +805,16 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
         if self.len < Self::CAPACITY {
             return Ok(());
         }
-        // Every entry is active: find the one closest to rest.
+        // Every entry is active: find the one closest to rest, among those that waiting alone
+        // brings to rest. The others hold admitted requests that evicting would forget.
         let mut first: Option<(usize, u64)> = None;
         for (i, slot) in self.slots.iter().enumerate() {
             if let Some(s) = slot
                 && let Some(limit) = limits.limit_for(&s.key)
+                && let Some(rest) = rest_tick(limit, &s.value, now)
+                && first.is_none_or(|(_, r)| rest < r)
             {
-                let rest = rest_tick(limit, &s.value, now);
-                if first.is_none_or(|(_, r)| rest < r) {
-                    first = Some((i, rest));
-                }
+                first = Some((i, rest));
             }
         }
         match (self.overflow, first) {
@@ -795,7 +823,9 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
                 Ok(())
             }
             (_, first) => {
-                let rest = first.map_or(t, |(_, r)| r);
+                // No entry rests before `rest` (the end of time if none ever does by waiting):
+                // until then, or until a release or removal, new keys are refused in O(1).
+                let rest = first.map_or(u64::MAX, |(_, r)| r);
                 self.quiet_until = rest;
                 Err(TableError::Full {
                     retry_after: Duration::<HZ>::from_ticks(rest.saturating_sub(t)),
@@ -805,27 +835,33 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
     }
 }
 
-/// The tick at which `state` comes to rest if nothing else arrives.
+/// The tick at which `state` comes to rest if nothing else arrives, or `None` when waiting alone
+/// never brings it to rest.
 ///
-/// A state that is not at rest yet reports a zero `reset` will not come to rest by waiting alone
-/// (it holds in-flight requests until they are released): it rests at the end of time.
+/// `state` must not be at rest at `now` (callers drop those first). A state that is not at rest
+/// even at the end of time holds something only an event frees: requests in flight, which a
+/// release frees (a [`Concurrency`](crate::Concurrency) limit reports its retry hint as `reset`
+/// then, not a time to rest), or an admission so close to the end of time that it never leaves
+/// its window. Otherwise, by the [`Algorithm`] contract, it comes to rest at some instant and
+/// stays there; its `reset` says when.
 fn rest_tick<A: Algorithm<HZ>, const HZ: u64>(
     limit: &A,
     state: &A::State,
     now: Instant<HZ>,
-) -> u64 {
-    let reset = limit.peek(state, now, 0).map_or(0, |d| d.reset.as_ticks());
-    if reset == 0 && !limit.is_at_rest(state, now) {
-        return u64::MAX;
+) -> Option<u64> {
+    if !limit.is_at_rest(state, Instant::<HZ>::from_ticks(u64::MAX)) {
+        return None;
     }
-    now.as_ticks().saturating_add(reset)
+    let reset = limit.peek(state, now, 0).map_or(0, |d| d.reset.as_ticks());
+    // Not at rest at `now`, so not before the next tick, whatever `reset` says.
+    Some(now.as_ticks().saturating_add(reset.max(1)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::tests::fake::{FixedWindow, InFlight};
-    use crate::{Gcra, GcraState, Named, Quota};
+    use crate::policy::tests::fake::FixedWindow;
+    use crate::{Concurrency, ConcurrencyState, Gcra, GcraState, Named, Quota};
     use core::mem::size_of;
 
     type I = Instant<1_000>;
@@ -837,6 +873,10 @@ mod tests {
 
     fn per_second(n: u32) -> Gcra<1_000> {
         Gcra::new(Quota::per_second(n).unwrap())
+    }
+
+    fn concurrency(max: u32) -> Concurrency<1_000> {
+        Concurrency::new(max).unwrap()
     }
 
     /// Every key hashes alike: one long cluster, the worst case for probing and deletion.
@@ -1002,8 +1042,8 @@ mod tests {
 
     #[test]
     fn a_release_that_brings_an_entry_to_rest_drops_it_and_reopens_a_full_table() {
-        let c = InFlight { max: 2, hint: 10 };
-        let mut t = KeyTable::<u8, u32, 2>::new(Overflow::Deny);
+        let c = concurrency(2).with_retry_hint(D::from_ticks(10));
+        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new(Overflow::Deny);
         t.check(&c, 1, at(0), 1).unwrap();
         t.check(&c, 2, at(0), 2).unwrap();
         // Both entries hold in-flight requests: waiting alone frees nothing.
@@ -1031,6 +1071,93 @@ mod tests {
         t.release(&c, 2, at(0), 2).unwrap();
         assert_eq!(t.get(&2), None);
         assert!(t.check(&c, 3, at(0), 1).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn with_deny_entries_holding_real_in_flight_requests_are_full_until_the_end_of_time() {
+        // The real limit reports its one-second hint as `reset` while anything is in flight,
+        // but waiting never frees a slot: only a release does.
+        let c = concurrency(2);
+        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new(Overflow::Deny);
+        t.check(&c, 1, at(0), 2).unwrap();
+        t.check(&c, 2, at(0), 1).unwrap();
+        let never = |now: u64| {
+            Err(TableError::Full {
+                retry_after: D::from_ticks(u64::MAX - now),
+            })
+        };
+        assert_eq!(t.check(&c, 3, at(0), 1), never(0));
+        assert_eq!(t.check(&c, 3, at(1_000), 1), never(1_000)); // the hint has passed
+        assert_eq!(t.check(&c, 3, at(u64::MAX - 1), 1), never(u64::MAX - 1));
+        assert_eq!(t.get(&1).map(|s| s.in_flight()), Some(2));
+        // A release that leaves something in flight frees nothing; one that empties an entry does.
+        t.release(&c, 1, at(5_000), 1).unwrap();
+        assert_eq!(t.check(&c, 3, at(5_000), 1), never(5_000));
+        t.release(&c, 2, at(5_000), 1).unwrap();
+        assert_eq!(t.get(&2), None);
+        assert!(t.check(&c, 3, at(5_000), 1).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn evict_least_loss_never_evicts_real_in_flight_requests() {
+        let c = concurrency(2);
+        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new(Overflow::EvictLeastLoss);
+        t.check(&c, 1, at(0), 2).unwrap();
+        t.check(&c, 2, at(0), 1).unwrap();
+        // Evicting key 1 would forget two admitted requests: the key could then hold four.
+        assert_eq!(
+            t.check(&c, 3, at(2_000), 1),
+            Err(TableError::Full {
+                retry_after: D::from_ticks(u64::MAX - 2_000)
+            })
+        );
+        assert!(t.check(&c, 1, at(2_000), 1).unwrap().is_denied());
+        assert_eq!(t.get(&1).map(|s| s.in_flight()), Some(2));
+        assert_eq!(t.get(&2).map(|s| s.in_flight()), Some(1));
+        // Once one entry is released to rest, the new key gets its slot.
+        t.release(&c, 2, at(2_000), 1).unwrap();
+        assert!(t.check(&c, 3, at(2_000), 1).unwrap().is_allowed());
+        assert!(t.check(&c, 1, at(2_000), 1).unwrap().is_denied());
+    }
+
+    #[test]
+    fn in_a_policy_only_the_in_flight_part_pins_an_entry() {
+        // A rate limit and a concurrency limit per key: an entry whose requests have all been
+        // released can be evicted (it only loses rate history), one with requests in flight not.
+        let p = Policy::new((
+            Named::new("rate", D::from_secs(1), per_second(1)),
+            Named::new("concurrent", D::from_ticks(0), concurrency(1)),
+        ));
+        let mut t = KeyTable::<u8, (GcraState, ConcurrencyState), 2>::new(Overflow::EvictLeastLoss);
+        t.check(&p, 1, at(0), 1).unwrap(); // in flight, rate at rest at 1 000 ms
+        t.check(&p, 2, at(500), 1).unwrap(); // in flight, rate at rest at 1 500 ms
+        let full = t.check(&p, 3, at(600), 1);
+        assert_eq!(
+            full,
+            Err(TableError::Full {
+                retry_after: D::from_ticks(u64::MAX - 600)
+            })
+        );
+        // Key 2 finishes: still active (rate), but no longer pinned, so it is evicted although
+        // key 1 would rest sooner by its rate alone.
+        t.release(&p, 2, at(600), 1).unwrap();
+        assert!(t.get(&2).is_some());
+        assert!(t.check(&p, 3, at(600), 1).unwrap().is_allowed());
+        assert_eq!(t.get(&2), None);
+        assert!(t.get(&1).is_some_and(|s| s.1.in_flight() == 1));
+        // Under Deny, the same table waits for key 2's rate to rest, since key 1 never will.
+        let mut t = KeyTable::<u8, (GcraState, ConcurrencyState), 2>::new(Overflow::Deny);
+        t.check(&p, 1, at(0), 1).unwrap();
+        t.check(&p, 2, at(500), 1).unwrap();
+        t.release(&p, 2, at(600), 1).unwrap();
+        assert_eq!(
+            t.check(&p, 3, at(600), 1),
+            Err(TableError::Full {
+                retry_after: D::from_millis(900)
+            })
+        );
+        assert!(t.check(&p, 3, at(1_500), 1).unwrap().is_allowed());
+        assert_eq!(t.get(&2), None);
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,20 +1,39 @@
-//! Property tests for key tables against an unbounded reference map (`std::collections::HashMap`).
+//! Property tests for key tables, over every real algorithm (alone, optional, and in policies,
+//! including `Tiers` of plans) and over the test-only ones, under both overflow policies.
 //!
-//! With `Overflow::Deny` a table must decide exactly like the unbounded map, refusing only when
-//! every one of its entries is active; with `EvictLeastLoss` it may evict only the entry closest to
-//! rest. Either way it never exceeds its capacity and never panics.
+//! Two references are kept beside the table: the **mirror**, what the table must hold (every
+//! state it recorded, minus the entries it dropped or evicted), and the **unbounded map**, which
+//! never drops anything. What the table may drop is judged by the tests alone, from decisions
+//! (`policy_support::like_fresh_at`): never by the library's `is_at_rest` or `reset`. So:
+//!
+//! - every entry the table holds is the mirror's state, and every decision is the mirror's;
+//! - with a clock that never goes back, every decision is also the unbounded map's;
+//! - an entry disappears only when it answers like a fresh state from then on, or, under
+//!   `EvictLeastLoss`, when one new key needs its slot: at most one entry, one that waiting
+//!   alone brings to rest (never one with requests in flight), and none that rests later than
+//!   any other;
+//! - `Full` comes only for a request that would record a new key when every entry is active
+//!   (under `EvictLeastLoss`: when every entry holds requests in flight), with a wait that never
+//!   overshoots the first entry's rest, and is exact unless entries changed since it was
+//!   computed;
+//! - a key never holds more in flight than its concurrency limit.
 
 mod policy_support;
 
-use core::hash::{BuildHasher, Hasher};
-use std::collections::{BTreeSet, HashMap};
+use core::fmt::Debug;
+use core::hash::{BuildHasher, Hash, Hasher};
+use std::collections::{BTreeMap, HashMap};
 
 use policy_support::strategy::{any_step, cost, forward};
-use policy_support::{Count, D, FixedWindow, HZ, I, InFlight, Step};
+use policy_support::{
+    Count, D, FixedWindow, HZ, I, InFlight, Observe, Step, first_rest, like_fresh_at,
+    like_fresh_from,
+};
 use proptest::prelude::*;
 use tollgate_core::table::Fnv1a;
 use tollgate_core::{
-    Algorithm, Gcra, GcraState, KeyTable, Named, Overflow, Overrides, Policy, Quota, TableError,
+    Algorithm, Concurrency, ConcurrencyState, Gcra, GcraState, KeyLimits, KeyTable, Meter, Named,
+    Overflow, Overrides, Policy, Quota, SlidingLog, SlidingWindow, TableError, Tiers, Unlimited,
 };
 
 /// Every key hashes alike: one long cluster, the worst case for probing and deletion.
@@ -38,24 +57,13 @@ impl BuildHasher for Collide {
     }
 }
 
-/// Keys spread over three times the capacity of an eight-slot table.
-const KEYS: u8 = 21;
-
 #[derive(Debug, Clone)]
 enum Op {
     Check { key: u8, step: Step, cost: u32 },
     Peek { key: u8, cost: u32 },
+    Release { key: u8, cost: u32 },
     Remove { key: u8 },
     Purge,
-}
-
-fn op(step: impl Strategy<Value = Step>) -> impl Strategy<Value = Op> {
-    prop_oneof![
-        12 => (0..KEYS, step, cost()).prop_map(|(key, step, cost)| Op::Check { key, step, cost }),
-        2 => (0..KEYS, cost()).prop_map(|(key, cost)| Op::Peek { key, cost }),
-        2 => (0..KEYS).prop_map(|key| Op::Remove { key }),
-        1 => Just(Op::Purge),
-    ]
 }
 
 /// Forward steps, mostly short whole quarters of a second (zero included), sometimes anything:
@@ -67,6 +75,225 @@ fn quantum() -> impl Strategy<Value = Step> {
         4 => (0u64..=8).prop_map(|q| Step::Forward(q * 250)),
         1 => forward(),
     ]
+}
+
+/// Operations on `keys` keys; steps sometimes go back (ignored by runs that keep time forward).
+fn ops(keys: u8, len: usize) -> impl Strategy<Value = Vec<Op>> {
+    let step = prop_oneof![8 => quantum(), 1 => any_step()];
+    let op = prop_oneof![
+        12 => (0..keys, step, cost()).prop_map(|(key, step, cost)| Op::Check { key, step, cost }),
+        2 => (0..keys, cost()).prop_map(|(key, cost)| Op::Peek { key, cost }),
+        4 => (0..keys, prop_oneof![3 => Just(1u32), 1 => 0u32..=3]).prop_map(|(key, cost)| Op::Release { key, cost }),
+        1 => (0..keys).prop_map(|key| Op::Remove { key }),
+        1 => Just(Op::Purge),
+    ];
+    prop::collection::vec(op, 0..len)
+}
+
+fn overflow() -> impl Strategy<Value = Overflow> {
+    prop_oneof![Just(Overflow::Deny), Just(Overflow::EvictLeastLoss)]
+}
+
+/// A limit's state as the tests need it.
+trait St: Clone + PartialEq + Debug {}
+impl<T: Clone + PartialEq + Debug> St for T {}
+
+/// Runs `ops` on table `t` and checks it against the mirror and the unbounded map (see the
+/// module docs). `forward`: the clock never goes back (backward steps stand still).
+fn run<K, C, V, const N: usize, S>(
+    mut t: KeyTable<K, V, N, S>,
+    limits: &C,
+    ops: Vec<Op>,
+    key_of: impl Fn(u8) -> K,
+    forward: bool,
+) -> Result<(), TestCaseError>
+where
+    K: Copy + Eq + Hash + Ord + Debug,
+    C: KeyLimits<K, HZ>,
+    C::Limit: Observe + Algorithm<HZ, State = V>,
+    V: St,
+    S: BuildHasher,
+{
+    let overflow = t.overflow();
+    let cap = t.capacity();
+    let limit = |k: &K| limits.limit_for(k).expect("a key with a limit");
+    let mut mirror: HashMap<K, V> = HashMap::new();
+    let mut unbounded: HashMap<K, V> = HashMap::new();
+    let mut now = 0u64;
+    // A `Full` was answered since the table last changed keys, and an entry changed after it:
+    // a later `Full` may answer from a bound computed before the change.
+    let (mut cached, mut stale) = (false, false);
+
+    for op in ops {
+        let before: BTreeMap<K, V> = t.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut inserted = None;
+        match op {
+            Op::Check { key, step, cost } => {
+                let next = step.apply(now);
+                now = if forward { next.max(now) } else { next };
+                let (k, tn) = (key_of(key), I::from_ticks(now));
+                let got = t.check(limits, k, tn, cost);
+                let Some(a) = limits.limit_for(&k) else {
+                    prop_assert_eq!(got, Err(TableError::NoLimit));
+                    continue;
+                };
+                let mut m = mirror.get(&k).cloned().unwrap_or_else(|| a.new_state());
+                let want = a.check(&mut m, tn, cost).map_err(TableError::from);
+                let mut u = unbounded.get(&k).cloned().unwrap_or_else(|| a.new_state());
+                let want_u = a.check(&mut u, tn, cost).map_err(TableError::from);
+                if let Err(TableError::Full { retry_after }) = got {
+                    let after: BTreeMap<K, V> = t.iter().map(|(k, v)| (*k, v.clone())).collect();
+                    prop_assert!(after == before, "a refused request changed the table");
+                    prop_assert!(!before.contains_key(&k), "a known key was refused");
+                    prop_assert!(
+                        cost > 0 && want.is_ok_and(|d| d.is_allowed()),
+                        "Full for a request that records nothing"
+                    );
+                    prop_assert_eq!(t.len(), cap, "Full with free slots");
+                    let w = retry_after.as_ticks();
+                    prop_assert!(now.checked_add(w).is_some(), "wait {} past the end", w);
+                    let end = now + w;
+                    // Entries are active, so they rest one tick later at the soonest, unless
+                    // time has run out.
+                    prop_assert!(w >= 1 || end == u64::MAX, "wait 0 at {}", now);
+                    for (o, v) in &after {
+                        let b = limit(o);
+                        prop_assert!(!like_fresh_at(b, v, now), "Full while {:?} rests", o);
+                        prop_assert!(
+                            w == 0 || !like_fresh_at(b, v, end - 1),
+                            "the wait {} overshoots the rest of {:?}",
+                            w,
+                            o
+                        );
+                        if overflow == Overflow::EvictLeastLoss {
+                            prop_assert!(
+                                !like_fresh_at(b, v, u64::MAX),
+                                "refused while {:?} could be evicted",
+                                o
+                            );
+                        }
+                    }
+                    if !stale {
+                        prop_assert!(
+                            end == u64::MAX
+                                || after.iter().any(|(o, v)| like_fresh_at(limit(o), v, end)),
+                            "the wait {} is shorter than needed",
+                            w
+                        );
+                    }
+                    cached = true;
+                    continue;
+                }
+                prop_assert_eq!(got, want, "decides unlike the state it holds");
+                if forward {
+                    prop_assert_eq!(got, want_u, "decides unlike an unbounded map");
+                }
+                if !before.contains_key(&k) {
+                    inserted = Some(k);
+                }
+                mirror.insert(k, m);
+                unbounded.insert(k, u);
+            }
+            Op::Peek { key, cost } => {
+                let (k, tn) = (key_of(key), I::from_ticks(now));
+                let got = t.peek(limits, &k, tn, cost);
+                let Some(a) = limits.limit_for(&k) else {
+                    prop_assert_eq!(got, Err(TableError::NoLimit));
+                    continue;
+                };
+                let fresh = a.new_state();
+                let m = mirror.get(&k).unwrap_or(&fresh);
+                let want = a.peek(m, tn, cost).map_err(TableError::from);
+                prop_assert_eq!(got, want, "peeks unlike the state it holds");
+                if forward {
+                    let u = unbounded.get(&k).unwrap_or(&fresh);
+                    let want_u = a.peek(u, tn, cost).map_err(TableError::from);
+                    prop_assert_eq!(got, want_u, "peeks unlike an unbounded map");
+                }
+            }
+            Op::Release { key, cost } => {
+                let (k, tn) = (key_of(key), I::from_ticks(now));
+                let got = t.release(limits, k, tn, cost);
+                let Some(a) = limits.limit_for(&k) else {
+                    prop_assert_eq!(got, Err(TableError::NoLimit));
+                    continue;
+                };
+                let mut m = mirror.get(&k).cloned().unwrap_or_else(|| a.new_state());
+                let want = a.release(&mut m, cost).map_err(TableError::from);
+                prop_assert_eq!(got, want, "releases unlike the state it holds");
+                let mut u = unbounded.get(&k).cloned().unwrap_or_else(|| a.new_state());
+                let want_u = a.release(&mut u, cost).map_err(TableError::from);
+                if forward {
+                    prop_assert_eq!(got, want_u, "releases unlike an unbounded map");
+                }
+                mirror.insert(k, m);
+                unbounded.insert(k, u);
+            }
+            Op::Remove { key } => {
+                let k = key_of(key);
+                prop_assert_eq!(t.remove(&k), mirror.remove(&k));
+                unbounded.remove(&k);
+            }
+            Op::Purge => {
+                let purged = t.purge(limits, I::from_ticks(now));
+                prop_assert_eq!(before.len() - purged, t.len());
+                for (k, v) in t.iter() {
+                    prop_assert!(
+                        !like_fresh_at(limit(k), v, now),
+                        "purge kept {:?}, which answers like a fresh state",
+                        k
+                    );
+                }
+            }
+        }
+
+        let after: BTreeMap<K, V> = t.iter().map(|(k, v)| (*k, v.clone())).collect();
+        prop_assert!(t.len() <= cap, "over capacity");
+        prop_assert_eq!(t.len(), after.len());
+        for (k, v) in &after {
+            prop_assert_eq!(mirror.get(k), Some(v), "the table holds another state");
+        }
+        let missing: Vec<K> = mirror
+            .keys()
+            .filter(|k| !after.contains_key(*k))
+            .copied()
+            .collect();
+        let mut evicted = 0;
+        for k in missing {
+            let a = limit(&k);
+            let s = mirror.remove(&k).expect("listed");
+            if like_fresh_from(a, &s, now) {
+                continue; // dropped at rest: absent and present decide alike from now on
+            }
+            prop_assert_eq!(overflow, Overflow::EvictLeastLoss, "Deny lost {:?}", k);
+            prop_assert!(inserted.is_some(), "{:?} evicted for no new key", k);
+            evicted += 1;
+            let rest = first_rest(a, &s, now);
+            prop_assert!(
+                rest.is_some(),
+                "evicted {:?}, whose requests are in flight",
+                k
+            );
+            let rest = rest.unwrap_or(u64::MAX);
+            for (o, v) in after.iter().filter(|(o, _)| Some(**o) != inserted) {
+                prop_assert!(
+                    !like_fresh_at(limit(o), v, rest.saturating_sub(1)),
+                    "evicted {:?} (at rest at {}) before {:?}",
+                    k,
+                    rest,
+                    o
+                );
+            }
+            unbounded.remove(&k); // the evicted key starts afresh
+        }
+        prop_assert!(evicted <= 1, "evicted {} entries at once", evicted);
+        if before.keys().ne(after.keys()) {
+            (cached, stale) = (false, false);
+        } else if cached && before != after {
+            stale = true;
+        }
+    }
+    Ok(())
 }
 
 /// Emission intervals are multiples of 250 ms, and so are most time steps (see [`quantum`]), so
@@ -82,242 +309,200 @@ fn gcra() -> impl Strategy<Value = Gcra<HZ>> {
     })
 }
 
-/// Runs `ops` on a `Deny` table and on the reference map, checking they agree at every step.
-fn decides_like_an_unbounded_map<S: BuildHasher>(
-    mut t: KeyTable<u8, GcraState, 8, S>,
-    g: Gcra<HZ>,
-    ops: Vec<Op>,
-) -> Result<(), TestCaseError> {
-    let cap = t.capacity();
-    let mut reference: HashMap<u8, GcraState> = HashMap::new();
-    let mut now = 0u64;
-    for op in ops {
-        match op {
-            Op::Check { key, step, cost } => {
-                now = step.apply(now);
-                let t_now = I::from_ticks(now);
-                let mut r = reference.get(&key).copied().unwrap_or_default();
-                let want = g.check(&mut r, t_now, cost);
-                match t.check(&g, key, t_now, cost) {
-                    Err(TableError::Full { retry_after }) => {
-                        prop_assert!(
-                            cost > 0 && want.is_ok_and(|d| d.is_allowed()),
-                            "only a recording request needs a slot"
-                        );
-                        prop_assert!(t.get(&key).is_none());
-                        let active = reference
-                            .iter()
-                            .filter(|(k, v)| **k != key && !g.is_at_rest(v, t_now))
-                            .count();
-                        prop_assert!(active >= cap, "Full with only {} active entries", active);
-                        let first = t
-                            .iter()
-                            .map(|(_, v)| g.peek(v, t_now, 0).unwrap().reset)
-                            .min()
-                            .unwrap();
-                        prop_assert!(
-                            retry_after <= first,
-                            "the wait never overshoots the first rest"
-                        );
-                    }
-                    got => {
-                        prop_assert_eq!(got, want.map_err(TableError::from));
-                        reference.insert(key, r);
-                    }
-                }
-            }
-            Op::Peek { key, cost } => {
-                let t_now = I::from_ticks(now);
-                let r = reference.get(&key).copied().unwrap_or_default();
-                prop_assert_eq!(
-                    t.peek(&g, &key, t_now, cost),
-                    g.peek(&r, t_now, cost).map_err(TableError::from)
-                );
-            }
-            Op::Remove { key } => {
-                let had = t.get(&key).copied();
-                prop_assert_eq!(t.remove(&key), had);
-                reference.remove(&key);
-            }
-            Op::Purge => {
-                let before = t.len();
-                let purged = t.purge(&g, I::from_ticks(now));
-                prop_assert_eq!(before - purged, t.len());
-                prop_assert!(t.iter().all(|(_, v)| !g.is_at_rest(v, I::from_ticks(now))));
-            }
-        }
-        let t_now = I::from_ticks(now);
-        prop_assert!(t.len() <= cap);
-        prop_assert_eq!(t.len(), t.iter().count());
-        for (k, v) in t.iter() {
-            prop_assert_eq!(
-                reference.get(k),
-                Some(v),
-                "the table holds the reference state"
-            );
-        }
-        for (k, v) in &reference {
-            if t.get(k).is_none() {
-                prop_assert!(g.is_at_rest(v, t_now), "only entries at rest are missing");
-            }
-        }
-    }
-    Ok(())
+/// A window of whole quarter seconds, or of any length.
+fn window() -> impl Strategy<Value = u64> {
+    prop_oneof![3 => (1u64..=8).prop_map(|q| q * 250), 1 => 1u64..=3_000]
 }
 
-type Pair = Policy<(Named<Gcra<HZ>, HZ>, Named<InFlight, HZ>)>;
-type PairState = (GcraState, u32);
+/// `n` per `w` ticks (at least one tick per unit).
+fn quota(n: u32, w: u64) -> Quota<HZ> {
+    Quota::new(n, D::from_ticks(w.max(u64::from(n)))).unwrap()
+}
+
+/// A ring of three entries, sometimes smaller than the limit (`new_undersized`).
+type Log = SlidingLog<HZ, 3>;
+
+fn log() -> impl Strategy<Value = Log> {
+    (1u32..=4, window()).prop_map(|(n, w)| Log::new_undersized(quota(n, w)).unwrap())
+}
+
+type Window = SlidingWindow<HZ, 3>;
+
+/// Three buckets need a window of at least three ticks.
+fn sliding_window() -> impl Strategy<Value = Window> {
+    (1u32..=4, window()).prop_map(|(n, w)| Window::new(quota(n, w.max(3))).unwrap())
+}
+
+fn concurrency() -> impl Strategy<Value = Concurrency<HZ>> {
+    let hint = prop_oneof![Just(0u64), Just(1), Just(250), Just(1_000), Just(u64::MAX)];
+    (1u32..=3, hint).prop_map(|(max, hint)| {
+        Concurrency::new(max)
+            .unwrap()
+            .with_retry_hint(D::from_ticks(hint))
+    })
+}
+
+fn meter() -> impl Strategy<Value = Meter<HZ>> {
+    gcra().prop_map(|g| Meter::new(g.quota()))
+}
+
+type Pair = Policy<(Named<Gcra<HZ>, HZ>, Named<Concurrency<HZ>, HZ>)>;
 
 fn pair() -> impl Strategy<Value = Pair> {
-    (gcra(), 1u32..=3).prop_map(|(g, max)| {
+    (gcra(), concurrency()).prop_map(|(g, c)| {
         Policy::new((
             Named::new("rate", D::from_secs(1), g),
-            Named::new("concurrent", D::from_ticks(0), InFlight { max, hint: 100 }),
+            Named::new("concurrent", D::from_ticks(0), c),
         ))
     })
 }
 
-/// When this state comes to rest if nothing else arrives (the table's own rule).
-fn rest_tick(p: &Pair, s: &PairState, now: I) -> u64 {
-    let reset = Algorithm::peek(p, s, now, 0).unwrap().reset.as_ticks();
-    if reset == 0 && !Algorithm::is_at_rest(p, s, now) {
-        return u64::MAX;
-    }
-    now.as_ticks().saturating_add(reset)
+/// Every real kind of limit in one plan, the optional ones present or not.
+type Plan = Policy<(
+    Named<Window, HZ>,
+    Named<Option<Gcra<HZ>>, HZ>,
+    Named<Option<Concurrency<HZ>>, HZ>,
+    Named<Unlimited, HZ>,
+    Named<Option<Log>, HZ>,
+)>;
+type PlanState = <Plan as Algorithm<HZ>>::State;
+
+fn plan() -> impl Strategy<Value = Plan> {
+    (
+        sliding_window(),
+        prop::option::of(gcra()),
+        prop::option::of(concurrency()),
+        prop::option::of(log()),
+    )
+        .prop_map(|(w, g, c, l)| {
+            Policy::new((
+                Named::new("window", w.quota().window(), w),
+                Named::new("rate", D::from_secs(1), g),
+                Named::new("concurrent", D::from_ticks(0), c),
+                Named::new("day", D::from_secs(86_400), Unlimited),
+                Named::new("log", D::from_secs(1), l),
+            ))
+        })
 }
 
-#[derive(Debug, Clone)]
-enum PairOp {
-    Check { key: u8, step: Step, cost: u32 },
-    Release { key: u8, cost: u32 },
+type Fakes = Policy<(
+    Named<Gcra<HZ>, HZ>,
+    Named<FixedWindow, HZ>,
+    Named<InFlight, HZ>,
+)>;
+
+fn fakes() -> impl Strategy<Value = Fakes> {
+    (gcra(), 1u32..=3, window(), 1u32..=3, 0u64..=300).prop_map(|(g, limit, window, max, hint)| {
+        Policy::new((
+            Named::new("rate", D::from_secs(1), g),
+            Named::new(
+                "window",
+                D::from_ticks(window),
+                FixedWindow { limit, window },
+            ),
+            Named::new("concurrent", D::from_ticks(0), InFlight { max, hint }),
+        ))
+    })
 }
 
-fn pair_op() -> impl Strategy<Value = PairOp> {
-    prop_oneof![
-        3 => (0u8..7, quantum(), cost()).prop_map(|(key, step, cost)| PairOp::Check { key, step, cost }),
-        1 => (0u8..7, 0u32..=3).prop_map(|(key, cost)| PairOp::Release { key, cost }),
-    ]
-}
-
-/// Checks and releases on a policy with an in-flight limit, against the reference map: decisions
-/// agree; `Deny` refuses only when every other entry is active and never evicts; `EvictLeastLoss`
-/// evicts at most one entry per request, the one closest to rest.
-fn in_flight_table(overflow: Overflow, p: Pair, ops: Vec<PairOp>) -> Result<(), TestCaseError> {
-    let mut t = KeyTable::<u8, PairState, 4>::new(overflow);
-    let mut reference: HashMap<u8, PairState> = HashMap::new();
-    let fresh = Algorithm::new_state(&p);
-    let mut now = 0u64;
-    for op in ops {
-        let before: BTreeSet<u8> = t.iter().map(|(k, _)| *k).collect();
-        let key = match op {
-            PairOp::Check { key, step, cost } => {
-                now = step.apply(now);
-                let t_now = I::from_ticks(now);
-                let mut r = reference.get(&key).copied().unwrap_or(fresh);
-                let want = Algorithm::check(&p, &mut r, t_now, cost);
-                match t.check(&p, key, t_now, cost) {
-                    Err(TableError::Full { retry_after }) => {
-                        prop_assert_eq!(overflow, Overflow::Deny);
-                        prop_assert!(cost > 0 && want.is_ok_and(|d| d.is_allowed()));
-                        let active = reference
-                            .iter()
-                            .filter(|(k, v)| **k != key && !Algorithm::is_at_rest(&p, *v, t_now))
-                            .count();
-                        prop_assert!(
-                            active >= t.capacity(),
-                            "Full with only {} active entries",
-                            active
-                        );
-                        let first = t
-                            .iter()
-                            .map(|(_, v)| rest_tick(&p, v, t_now))
-                            .min()
-                            .unwrap();
-                        prop_assert!(retry_after.as_ticks() <= first - now);
-                        continue;
-                    }
-                    got => prop_assert_eq!(got, want.map_err(TableError::from)),
-                }
-                reference.insert(key, r);
-                key
-            }
-            PairOp::Release { key, cost } => {
-                let mut r = reference.get(&key).copied().unwrap_or(fresh);
-                let want = Algorithm::release(&p, &mut r, cost);
-                prop_assert_eq!(
-                    t.release(&p, key, I::from_ticks(now), cost),
-                    want.map_err(TableError::from)
-                );
-                reference.insert(key, r);
-                key
-            }
-        };
-        let t_now = I::from_ticks(now);
-        let after: BTreeSet<u8> = t.iter().map(|(k, _)| *k).collect();
-        let mut evicted = 0;
-        for gone in before.difference(&after) {
-            let state = reference[gone];
-            if Algorithm::is_at_rest(&p, &state, t_now) {
-                continue;
-            }
-            prop_assert_eq!(overflow, Overflow::EvictLeastLoss, "Deny never evicts");
-            evicted += 1;
-            let lost = rest_tick(&p, &state, t_now);
-            for other in after.iter().filter(|k| **k != key) {
-                prop_assert!(
-                    lost <= rest_tick(&p, &reference[other], t_now),
-                    "evicted {} before {}",
-                    gone,
-                    other
-                );
-            }
-            reference.remove(gone); // the evicted key starts afresh
-        }
-        prop_assert!(evicted <= 1);
-        prop_assert!(t.len() <= t.capacity());
-        for (k, v) in t.iter() {
-            prop_assert_eq!(reference.get(k), Some(v));
-        }
-        for (k, v) in &reference {
-            if t.get(k).is_none() {
-                prop_assert!(Algorithm::is_at_rest(&p, v, t_now));
-            }
-        }
-    }
-    Ok(())
+fn id(k: u8) -> u8 {
+    k
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
     #[test]
-    fn with_deny_a_table_decides_like_an_unbounded_map(
-        g in gcra(),
-        ops in prop::collection::vec(op(quantum()), 0..120),
+    fn a_gcra_table_keeps_to_the_references(
+        g in gcra(), over in overflow(), fwd in any::<bool>(), ops in ops(21, 120),
     ) {
-        decides_like_an_unbounded_map(KeyTable::<u8, GcraState, 8>::new(Overflow::Deny), g, ops)?;
+        run(KeyTable::<u8, GcraState, 8>::new(over), &g, ops, id, fwd)?;
     }
 
     #[test]
-    fn with_colliding_hashes_a_table_still_decides_like_an_unbounded_map(
-        g in gcra(),
-        ops in prop::collection::vec(op(quantum()), 0..120),
+    fn with_colliding_hashes_a_table_still_keeps_to_the_references(
+        g in gcra(), over in overflow(), fwd in any::<bool>(), ops in ops(21, 120),
     ) {
-        decides_like_an_unbounded_map(KeyTable::<u8, GcraState, 8, Collide>::with_hasher(Overflow::Deny, Collide), g, ops)?;
+        let t = KeyTable::<u8, GcraState, 8, Collide>::with_hasher(over, Collide);
+        run(t, &g, ops, id, fwd)?;
     }
 
     #[test]
-    fn evict_least_loss_evicts_only_the_entry_closest_to_rest(
-        p in pair(),
-        ops in prop::collection::vec(pair_op(), 0..100),
+    fn a_sliding_log_table_keeps_to_the_references(
+        l in log(), over in overflow(), fwd in any::<bool>(), ops in ops(10, 80),
     ) {
-        in_flight_table(Overflow::EvictLeastLoss, p, ops)?;
+        run(KeyTable::<u8, _, 4>::new(over), &l, ops, id, fwd)?;
     }
 
     #[test]
-    fn with_deny_and_releases_a_table_decides_like_an_unbounded_map(
-        p in pair(),
-        ops in prop::collection::vec(pair_op(), 0..100),
+    fn a_sliding_window_table_keeps_to_the_references(
+        w in sliding_window(), over in overflow(), fwd in any::<bool>(), ops in ops(10, 80),
     ) {
-        in_flight_table(Overflow::Deny, p, ops)?;
+        run(KeyTable::<u8, _, 4>::new(over), &w, ops, id, fwd)?;
+    }
+
+    #[test]
+    fn a_meter_table_keeps_to_the_references(
+        m in meter(), over in overflow(), fwd in any::<bool>(), ops in ops(10, 80),
+    ) {
+        run(KeyTable::<u8, _, 4>::new(over), &m, ops, id, fwd)?;
+    }
+
+    #[test]
+    fn a_concurrency_table_keeps_to_the_references(
+        c in concurrency(), over in overflow(), fwd in any::<bool>(), ops in ops(8, 80),
+    ) {
+        run(KeyTable::<u8, ConcurrencyState, 4>::new(over), &c, ops, id, fwd)?;
+    }
+
+    #[test]
+    fn a_rate_and_concurrency_policy_table_keeps_to_the_references(
+        p in pair(), over in overflow(), fwd in any::<bool>(), ops in ops(8, 80),
+    ) {
+        run(KeyTable::<u8, _, 4>::new(over), &p, ops, id, fwd)?;
+    }
+
+    #[test]
+    fn a_table_of_tiers_of_every_real_limit_keeps_to_the_references(
+        a in plan(), b in plan(), over in overflow(), fwd in any::<bool>(), ops in ops(15, 80),
+    ) {
+        // Two plans; keys of a third plan have no limit.
+        let tiers = Tiers::new([(0u8, a), (1u8, b)]);
+        let t = KeyTable::<(u8, u8), PlanState, 8>::new(over);
+        run(t, &tiers, ops, |k| (k % 3, k / 3), fwd)?;
+    }
+
+    #[test]
+    fn a_table_of_test_only_limits_keeps_to_the_references(
+        p in fakes(), over in overflow(), fwd in any::<bool>(), ops in ops(8, 80),
+    ) {
+        run(KeyTable::<u8, (GcraState, Count, u32), 4>::new(over), &p, ops, id, fwd)?;
+    }
+
+    /// The reviewer's finding: an eviction must never forget requests in flight, or a key could
+    /// hold twice its limit, for good. The count here is the table's own answers, nothing else.
+    #[test]
+    fn a_key_never_holds_more_in_flight_than_its_limit(
+        c in concurrency(),
+        over in overflow(),
+        ops in prop::collection::vec((0u8..6, any::<bool>(), 0u32..=3), 0..120),
+    ) {
+        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new(over);
+        let mut held: HashMap<u8, u32> = HashMap::new();
+        let now = I::from_ticks(0);
+        for (key, acquire, cost) in ops {
+            let h = held.entry(key).or_default();
+            if acquire {
+                if let Ok(d) = t.check(&c, key, now, cost) && d.is_allowed() {
+                    *h += cost;
+                }
+            } else if t.release(&c, key, now, cost).is_ok() {
+                *h -= cost; // a release of more than is held is refused
+            }
+            prop_assert!(*h <= c.max(), "key {} holds {} of {}", key, h, c.max());
+            let stored = t.get(&key).map_or(0, |s| s.in_flight());
+            prop_assert_eq!(stored, *h, "the table forgot requests in flight");
+        }
     }
 
     #[test]

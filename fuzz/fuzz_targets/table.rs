@@ -8,10 +8,16 @@
 //! answers `Full`). While the clock never goes back (the `forward` flag), also: every decision
 //! equals the unbounded map's (so dropping entries at rest never changes one); `Full` comes only
 //! for a request that would record, when every other entry is active, with a wait no longer than
-//! the first entry's rest; every entry decides like the map's state and every missing key is at
-//! rest;
-//! `Deny` never evicts, and `EvictLeastLoss` evicts at most one entry per request, the one
-//! closest to rest.
+//! the first entry's rest; every entry decides like the map's state and every missing key answers
+//! like a fresh one from then on; `Deny` never evicts, and `EvictLeastLoss` evicts at most one
+//! entry per request, the one closest to rest, and never one with requests in flight (it answers
+//! `Full` only when every entry has some). Whatever the clock does, `EvictLeastLoss` refuses
+//! only then.
+//!
+//! Being at rest, and when an entry comes to rest, are read off decisions alone
+//! ([`like_fresh_at`]), never from the library's `is_at_rest` or `reset`: the real concurrency
+//! limit reports its retry hint as `reset` while requests are in flight, though waiting never
+//! brings it to rest.
 #![no_main]
 
 use std::collections::{BTreeSet, HashMap};
@@ -141,13 +147,51 @@ struct Input {
     ops: Ops<Op>,
 }
 
-/// When a state comes to rest if nothing else arrives (the table's own rule).
-fn rest_tick(p: &P, s: &V, now: I) -> u64 {
-    let reset = Algorithm::peek(p, s, now, 0).unwrap().reset.as_ticks();
-    if reset == 0 && !Algorithm::is_at_rest(p, s, now) {
-        return u64::MAX;
+/// Whether `s` answers like a fresh state at the instant `t`: every probe cost on its own, and a
+/// second request after a first one recorded at `t`, with every limit's report.
+fn like_fresh_at(p: &P, s: &V, t: u64) -> bool {
+    let fresh = Algorithm::new_state(p);
+    let t = I::from_ticks(t);
+    let costs = [0, 1, 2, 3, 4];
+    if costs
+        .iter()
+        .any(|&c| p.peek(s, t, c) != p.peek(&fresh, t, c))
+    {
+        return false;
     }
-    now.as_ticks().saturating_add(reset)
+    [1, 2].iter().all(|&first| {
+        let (mut x, mut y) = (*s, fresh);
+        p.check(&mut x, t, first) == p.check(&mut y, t, first)
+            && costs.iter().all(|&c| p.peek(&x, t, c) == p.peek(&y, t, c))
+    })
+}
+
+/// Whether `s` may be dropped at `u`: it answers like a fresh state at `u` and later.
+fn like_fresh_from(p: &P, s: &V, u: u64) -> bool {
+    [0, 1, 249, 1_000, 60_000, 86_400_000, 1 << 40, u64::MAX]
+        .iter()
+        .all(|&d| like_fresh_at(p, s, u.saturating_add(d)))
+}
+
+/// The first instant from `from` on at which `s` answers like a fresh state (nothing else
+/// arriving), or `None` when it does not even at the end of time (requests in flight).
+fn first_rest(p: &P, s: &V, from: u64) -> Option<u64> {
+    if !like_fresh_at(p, s, u64::MAX) {
+        return None;
+    }
+    if like_fresh_at(p, s, from) {
+        return Some(from);
+    }
+    let (mut lo, mut hi) = (from, u64::MAX);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if like_fresh_at(p, s, mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi)
 }
 
 fn run<K, C, const N: usize, S>(
@@ -217,30 +261,36 @@ fn run<K, C, const N: usize, S>(
                 };
                 match got {
                     Err(TableError::Full { retry_after }) => {
-                        assert_eq!(overflow, Overflow::Deny, "EvictLeastLoss refused");
+                        let of = |k: &K| limits.limit_for(k).unwrap();
                         assert!(t.get(&key).is_none());
+                        assert_eq!(t.len(), cap, "Full with free slots");
+                        if overflow == Overflow::EvictLeastLoss {
+                            for (k, v) in t.iter() {
+                                assert!(
+                                    !like_fresh_at(of(k), v, u64::MAX),
+                                    "EvictLeastLoss refused while {k:?} could be evicted"
+                                );
+                            }
+                        }
                         if exact {
-                            let of = |k: &K| limits.limit_for(k).unwrap();
                             assert!(
                                 cost > 0 && want.is_ok_and(|d| d.is_allowed()),
                                 "Full for a request that records nothing"
                             );
                             let active = reference
                                 .iter()
-                                .filter(|(k, v)| {
-                                    **k != key && !Algorithm::is_at_rest(of(k), *v, t_now)
-                                })
+                                .filter(|(k, v)| **k != key && !like_fresh_at(of(k), v, now))
                                 .count();
                             assert!(active >= cap, "Full with only {active} active entries");
-                            let first = t
-                                .iter()
-                                .map(|(k, v)| rest_tick(of(k), v, t_now))
-                                .min()
-                                .unwrap();
-                            assert!(
-                                retry_after.as_ticks() <= first - now,
-                                "the wait overshoots the first rest"
-                            );
+                            let w = retry_after.as_ticks();
+                            let end = now.checked_add(w).expect("a wait past the end of time");
+                            assert!(w >= 1 || end == u64::MAX, "a zero wait before the end");
+                            for (k, v) in t.iter() {
+                                assert!(
+                                    w == 0 || !like_fresh_at(of(k), v, end - 1),
+                                    "the wait {w} overshoots the rest of {k:?}"
+                                );
+                            }
                         }
                         None
                     }
@@ -291,11 +341,10 @@ fn run<K, C, const N: usize, S>(
                 let purged = t.purge(limits, t_now);
                 assert_eq!(before - purged, t.len());
                 for (k, v) in t.iter() {
-                    assert!(!Algorithm::is_at_rest(
-                        limits.limit_for(k).unwrap(),
-                        v,
-                        t_now
-                    ));
+                    assert!(
+                        !like_fresh_at(limits.limit_for(k).unwrap(), v, now),
+                        "purge kept {k:?}, which answers like a fresh state"
+                    );
                 }
                 None
             }
@@ -321,7 +370,7 @@ fn run<K, C, const N: usize, S>(
             }
             let p = limits.limit_for(gone).unwrap();
             let state = reference[gone];
-            if Algorithm::is_at_rest(p, &state, t_now) {
+            if like_fresh_from(p, &state, now) {
                 continue;
             }
             assert_eq!(
@@ -330,12 +379,13 @@ fn run<K, C, const N: usize, S>(
                 "Deny evicted an active entry"
             );
             evicted += 1;
-            let lost = rest_tick(p, &state, t_now);
+            let lost = first_rest(p, &state, now)
+                .unwrap_or_else(|| panic!("evicted {gone:?}, whose requests are in flight"));
             for other in after.iter().filter(|k| **k != key) {
                 let q = limits.limit_for(other).unwrap();
                 assert!(
-                    lost <= rest_tick(q, &reference[other], t_now),
-                    "evicted {gone:?} before {other:?}"
+                    !like_fresh_at(q, &reference[other], lost.saturating_sub(1)),
+                    "evicted {gone:?} (at rest at {lost}) before {other:?}"
                 );
             }
             reference.remove(gone); // the evicted key starts afresh
@@ -354,14 +404,16 @@ fn run<K, C, const N: usize, S>(
                 assert_eq!(ours, theirs, "the table holds another state");
             }
         }
-        for (k, v) in &reference {
-            if t.get(k).is_none() {
-                let p = limits.limit_for(k).unwrap();
-                assert!(
-                    Algorithm::is_at_rest(p, v, t_now),
-                    "an active entry went missing"
-                );
-            }
+        // Keys that left the table were checked above; the one just used may never have entered
+        // it. Keys missing earlier answered like fresh ones from then on, so they still do.
+        if let Some(v) = reference.get(&key)
+            && t.get(&key).is_none()
+        {
+            let p = limits.limit_for(&key).unwrap();
+            assert!(
+                like_fresh_from(p, v, now),
+                "an active entry went missing: {key:?}"
+            );
         }
     }
 }

@@ -1,8 +1,15 @@
-//! Test-only algorithms for the policy and table property tests: a fixed-window counter and an
-//! in-flight counter, so policies are tested without the other algorithm modules.
+//! Support for the policy and table property tests: two small test-only algorithms (a
+//! fixed-window counter and an in-flight counter), and a definition of "at rest" that the tests
+//! own, read off decisions alone ([`like_fresh_at`], [`first_rest`]), so that what a table may
+//! drop or evict is never judged by the library's own `is_at_rest` or `reset`.
 #![allow(dead_code)]
 
-use tollgate_core::{Algorithm, Decision, Duration, Instant, InsufficientCapacity, ReleaseError};
+use core::fmt::Debug;
+
+use tollgate_core::{
+    Algorithm, Concurrency, Decision, Duration, ExceedsLimit, Gcra, Instant, InsufficientCapacity,
+    Limits, Meter, Offset, Policy, ReleaseError, SlidingLog, SlidingWindow, Unlimited,
+};
 
 pub const HZ: u64 = 1_000;
 pub type I = Instant<HZ>;
@@ -97,6 +104,9 @@ impl Algorithm<HZ> for FixedWindow {
 }
 
 /// At most `max` in flight; denials suggest retrying after `hint` ticks (a hint, not exact).
+///
+/// Unlike the real [`Concurrency`], its `reset` is zero even while requests are in flight: the
+/// tests run both, so a table cannot lean on either reading of `reset`.
 #[derive(Debug, Clone, Copy)]
 pub struct InFlight {
     pub max: u32,
@@ -161,6 +171,124 @@ impl Algorithm<HZ> for InFlight {
             }),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// "At rest", defined by the tests: from decisions alone
+// ---------------------------------------------------------------------------------------------
+
+/// Everything a caller can see of a state at an instant: the answer to a request of `cost`, with
+/// every limit's report for a policy (a policy's one-line summary can hide a limit).
+pub trait Observe: Algorithm<1_000> {
+    type Seen: PartialEq + Debug;
+    fn observe(&self, s: &Self::State, t: I, cost: u32) -> Self::Seen;
+}
+
+macro_rules! observe_plain {
+    ($({$($g:tt)*} $ty:ty),+ $(,)?) => {$(
+        impl<$($g)*> Observe for $ty {
+            type Seen = Result<Decision<HZ>, InsufficientCapacity>;
+            fn observe(&self, s: &Self::State, t: I, cost: u32) -> Self::Seen {
+                Algorithm::peek(self, s, t, cost)
+            }
+        }
+    )+};
+}
+
+observe_plain!(
+    {} Gcra<HZ>,
+    {} Concurrency<HZ>,
+    {} Meter<HZ>,
+    {} Unlimited,
+    {} FixedWindow,
+    {} InFlight,
+    {const CAP: usize, O: Offset} SlidingLog<HZ, CAP, O>,
+    {const B: usize} SlidingWindow<HZ, B>,
+);
+
+impl<A: Observe> Observe for Option<A>
+where
+    A::State: Default,
+{
+    type Seen = Result<Decision<HZ>, InsufficientCapacity>;
+    fn observe(&self, s: &A::State, t: I, cost: u32) -> Self::Seen {
+        self.peek(s, t, cost)
+    }
+}
+
+impl<L: Limits<HZ>> Observe for Policy<L>
+where
+    L::State: Clone,
+    L::Decision: PartialEq + Debug,
+{
+    type Seen = Result<L::Decision, ExceedsLimit>;
+    fn observe(&self, s: &L::State, t: I, cost: u32) -> Self::Seen {
+        Policy::peek(self, s, t, cost)
+    }
+}
+
+/// Whether `s` answers like a fresh state at the instant `t`: every probe cost on its own, and
+/// a second request after a first one recorded at `t`.
+pub fn like_fresh_at<A: Observe>(a: &A, s: &A::State, t: u64) -> bool
+where
+    A::State: Clone,
+{
+    let fresh = a.new_state();
+    let t = I::from_ticks(t);
+    let cap = a.capacity();
+    let costs = [0, 1, 2, 3, cap];
+    if costs
+        .iter()
+        .any(|&c| a.observe(s, t, c) != a.observe(&fresh, t, c))
+    {
+        return false;
+    }
+    [1, 2, cap].iter().all(|&first| {
+        let (mut x, mut y) = (s.clone(), fresh.clone());
+        a.check(&mut x, t, first) == a.check(&mut y, t, first)
+            && costs
+                .iter()
+                .all(|&c| a.observe(&x, t, c) == a.observe(&y, t, c))
+    })
+}
+
+/// Instants from `u` on at which [`like_fresh_from`] looks: the next ticks, whole seconds and
+/// days later, and the end of time.
+pub fn later(u: u64) -> [u64; 8] {
+    [0, 1, 249, 1_000, 60_000, 86_400_000, 1 << 40, u64::MAX].map(|d| u.saturating_add(d))
+}
+
+/// Whether `s` may be dropped at `u`: it answers like a fresh state at `u` and later.
+pub fn like_fresh_from<A: Observe>(a: &A, s: &A::State, u: u64) -> bool
+where
+    A::State: Clone,
+{
+    later(u).iter().all(|&t| like_fresh_at(a, s, t))
+}
+
+/// The first instant at or after `from` from which `s` answers like a fresh state (nothing else
+/// arriving), or `None` when it does not even at the end of time (requests in flight).
+pub fn first_rest<A: Observe>(a: &A, s: &A::State, from: u64) -> Option<u64>
+where
+    A::State: Clone,
+{
+    if !like_fresh_at(a, s, u64::MAX) {
+        return None;
+    }
+    // Waiting only ever brings a state closer to rest: search for the boundary.
+    let (mut lo, mut hi) = (from, u64::MAX);
+    if like_fresh_at(a, s, lo) {
+        return Some(lo);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if like_fresh_at(a, s, mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi)
 }
 
 /// How the clock moves between operations: forward, not at all, a huge jump, or backwards.
