@@ -12,7 +12,9 @@ use crate::time::{Duration, Instant};
 /// - `remaining`: how many more unit-cost requests would be admitted at this same instant,
 ///   counting the effect of this request if it was admitted.
 /// - `reset`: the time until the state is at rest again (indistinguishable from a fresh one)
-///   if nothing else arrives.
+///   if nothing else arrives. A concurrency limit is only brought to rest by releases, so while
+///   anything is in flight it answers its configured hint here too; a policy's `reset` is the
+///   longest of its limits'.
 /// - `retry_after`: `None` when admitted; when denied, the exact wait after which this same
 ///   request would be admitted if nothing else arrives (a concurrency limit, which cannot know
 ///   when holders release, gives its configured hint instead).
