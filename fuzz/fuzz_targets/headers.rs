@@ -7,7 +7,7 @@
 //! Asserts: no panic and no overflow anywhere; a field line is read as the field its name
 //! names (any case) or ignored; a malformed line is an error that changes nothing; the summary
 //! stays within its bounds and equals one built at once by `from_headers`; a `Retry-After` of
-//! plain delay-seconds is read as exactly that many seconds and the longest wait wins; an
+//! plain delay-seconds is always accepted and the longest wait wins; an
 //! HTTP-date that parses renders back to a date that parses to the same instant;
 //! `suggested_wait` is `Retry-After` when there is one; the pacer's hints round every time up
 //! (never shorter than what the server said), and a pacer fed them never sends before the
