@@ -7,7 +7,9 @@
 //! - [`ProblemDetails`]: an RFC 9457 problem-details object (`application/problem+json`) with
 //!   the IETF rate-limit draft's `quota-exceeded` type and extension members;
 //! - [`CodedError`]: seed 003's `category` / `code` / `message` / `details` shape, with the
-//!   "You can send 1 messages per 1 seconds…" sentence built by [`RateSentence`].
+//!   "You can send 1 messages per 1 seconds…" sentence built by [`RateSentence`];
+//! - [`MultiMessageLimit`]: the same shape for seed 003's `multi-message-limit`, from the
+//!   [`InsufficientCapacity`] a limiter returns for a request that can never fit.
 //!
 //! # Guarantee
 //!
@@ -18,6 +20,7 @@
 
 use core::fmt;
 
+use crate::error::InsufficientCapacity;
 use crate::headers::{ReportSet, ceil_secs};
 use crate::quota::Quota;
 use crate::time::Duration;
@@ -437,19 +440,77 @@ impl fmt::Display for CodedError<'_> {
             fmt::write(&mut Escaping(f), format_args!("{m}"))?;
             f.write_str("\"")?;
         }
-        f.write_str(r#","details":["#)?;
-        for (i, d) in self.details.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(
-                f,
-                r#"{{"name":{},"value":{}}}"#,
-                JsonStr(d.name),
-                JsonStr(d.value)
-            )?;
+        write_details(f, self.details)?;
+        f.write_str("}")
+    }
+}
+
+/// Writes `,"details":[{"name":…,"value":…},…]`.
+fn write_details(f: &mut fmt::Formatter<'_>, details: &[Detail<'_>]) -> fmt::Result {
+    f.write_str(r#","details":["#)?;
+    for (i, d) in details.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
         }
-        f.write_str("]}")
+        write!(
+            f,
+            r#"{{"name":{},"value":{}}}"#,
+            JsonStr(d.name),
+            JsonStr(d.value)
+        )?;
+    }
+    f.write_str("]")
+}
+
+/// Seed 003's 403 for a multi-message request with more messages than can ever be sent at once:
+/// the [`CodedError`] shape with category `limit`, code `multi-message-limit` and the message
+/// "The number of messages \[12\] in the multi message request is greater than the limit \[10\]."
+///
+/// Built from the [`InsufficientCapacity`] the limiter returned for the request's cost (one per
+/// message); a policy's [`ExceedsLimit`](crate::ExceedsLimit) converts into one with `From`.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Detail, InsufficientCapacity, MultiMessageLimit};
+///
+/// let details = [Detail { name: "requestMethod", value: "POST" }];
+/// let body = MultiMessageLimit::new(InsufficientCapacity { cost: 12, capacity: 10 }, &details);
+/// let mut s = heapless::String::<256>::new();
+/// core::fmt::write(&mut s, format_args!("{body}")).unwrap();
+/// assert_eq!(s, concat!(r#"{"category":"limit","code":"multi-message-limit","#,
+///     r#""message":"The number of messages [12] in the multi message request is greater than the limit [10].","#,
+///     r#""details":[{"name":"requestMethod","value":"POST"}]}"#));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MultiMessageLimit<'a> {
+    /// The request's messages (`cost`) and the most that can ever be sent at once (`capacity`).
+    pub exceeded: InsufficientCapacity,
+    /// Name/value details about the request.
+    pub details: &'a [Detail<'a>],
+}
+
+impl<'a> MultiMessageLimit<'a> {
+    /// The body for a request whose message count `exceeded` the limit, with `details`.
+    pub const fn new(exceeded: InsufficientCapacity, details: &'a [Detail<'a>]) -> Self {
+        Self { exceeded, details }
+    }
+}
+
+impl fmt::Display for MultiMessageLimit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            concat!(
+                r#"{{"category":"limit","code":"multi-message-limit","message":"#,
+                r#""The number of messages [{}] in the multi message request is greater than "#,
+                r#"the limit [{}].""#
+            ),
+            self.exceeded.cost, self.exceeded.capacity
+        )?;
+        write_details(f, self.details)?;
+        f.write_str("}")
     }
 }
 
@@ -731,6 +792,37 @@ mod tests {
             json(body),
             r#"{"category":"too-many-requests","code":"rate-limit-reached","details":[{"name":"rateLimitResetTime","value":"1479308598680"}]}"#
         );
+    }
+
+    #[test]
+    fn seed_003_multi_message_limit_names_both_counts() {
+        let details = [Detail {
+            name: "requestPath",
+            value: "users/u-asdf/messages",
+        }];
+        let body = MultiMessageLimit::new(
+            InsufficientCapacity {
+                cost: u32::MAX,
+                capacity: 0,
+            },
+            &details,
+        );
+        assert_eq!(
+            json(body),
+            concat!(
+                r#"{"category":"limit","code":"multi-message-limit","#,
+                r#""message":"The number of messages [4294967295] in the multi message request is greater than the limit [0].","#,
+                r#""details":[{"name":"requestPath","value":"users/u-asdf/messages"}]}"#
+            )
+        );
+        let none = MultiMessageLimit::new(
+            InsufficientCapacity {
+                cost: 2,
+                capacity: 1,
+            },
+            &[],
+        );
+        assert!(json(none).ends_with(r#""details":[]}"#));
     }
 
     #[test]

@@ -125,14 +125,19 @@ impl<const HZ: u64> Gcra<HZ> {
         let tat = if state.tat > t { state.tat } else { t };
         // tat ≥ t, so the difference is exact.
         let ahead = tat.wrapping_sub(t);
+        let next = tat.checked_add(self.t);
         if ahead <= self.tau
-            && let Some(next) = tat.checked_add(self.t)
+            && let Some(next) = next
         {
             state.tat = next;
             return Ok(());
         }
+        // As `wait(ahead, T, t)`, with `t + ahead + T` being `tat + T`.
         Err(NotUntil {
-            wait: self.wait(ahead, self.t, t),
+            wait: match next {
+                Some(_) => ahead.saturating_add(self.t).saturating_sub(self.bt),
+                None => u64::MAX.saturating_sub(t),
+            },
         })
     }
 

@@ -21,7 +21,9 @@ pub mod sliding_window;
 pub mod table;
 pub mod time;
 
-pub use body::{CodedError, Detail, JsonStr, ProblemDetails, RateSentence, TooManyRequests};
+pub use body::{
+    CodedError, Detail, JsonStr, MultiMessageLimit, ProblemDetails, RateSentence, TooManyRequests,
+};
 pub use concurrency::{Concurrency, ConcurrencyState, Permit};
 pub use decision::{Algorithm, Decision, NotUntil};
 pub use error::{ConfigError, InsufficientCapacity, ReleaseError};
@@ -29,7 +31,7 @@ pub use gcra::{Gcra, GcraState};
 pub use headers::{
     BucketInfo, HeaderConfig, HeaderError, HeaderField, HeaderLines, HeaderSink, HttpDate,
     LimitValues, QuotaUnit, RateLimitSummary, RenderError, ReportSet, ResetFormat, ResetKind,
-    WallClock, XRateLimit,
+    TestHeaders, WallClock, XRateLimit,
 };
 pub use leaky_bucket::{Meter, MeterState, Reservation, Shaper, ShaperState};
 pub use pacer::{GiveUpReason, Next, Outcome, Pacer, PacerState, ServerHints};

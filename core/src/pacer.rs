@@ -327,8 +327,9 @@ impl PacerState {
 /// Client pacing configuration: exponential backoff with full jitter, a retry budget, and
 /// optional spreading of the remaining requests over the time to the reset.
 ///
-/// Defaults: three retries (seed 001's `maxRetries = 3`), no spreading, no maximum wait. The
-/// builders are `const fn`, so a pacer can live in a `static`.
+/// Defaults: three retries after the first send, no spreading, no maximum wait. (Seed 001's loop
+/// with `maxRetries = 3` makes three attempts in all, i.e. `with_max_retries(2)`.) The builders
+/// are `const fn`, so a pacer can live in a `static`.
 ///
 /// # Examples
 ///

@@ -527,6 +527,46 @@ impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
         d.retry_after = self.retry_after();
         d
     }
+
+    /// The decision made at `now` as a [`ReportSet`], the input of the header and body
+    /// renderers: every report, with the denying one being the limit the policy named
+    /// ([`denied_by`](Self::denied_by)).
+    ///
+    /// Use this rather than [`ReportSet::first_denied`]: when several limits deny, the policy
+    /// names the one with the longest wait, which need not be the first. A
+    /// [forced](Verdict::Forced) denial names no limit, so the set has no denying report (and no
+    /// `Retry-After`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Quota, Instant, Duration, Named, Policy};
+    ///
+    /// let (s, m) = (Quota::<1_000>::per_second(1)?, Quota::<1_000>::per_minute(1)?);
+    /// let policy = Policy::new((
+    ///     Named::new("second", s.window(), Gcra::new(s)),
+    ///     Named::new("minute", m.window(), Gcra::new(m)),
+    /// ));
+    /// let mut state = policy.new_state();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// policy.check(&mut state, now, 1)?;
+    /// let d = policy.check(&mut state, now, 1)?; // both deny: "minute" waits longest
+    /// let set = d.report_set(now);
+    /// assert_eq!(set.denied().map(|r| r.name), Some("minute"));
+    /// assert_eq!(set.retry_after_secs(), Some(60));
+    /// // The first denying report is "second", which would misname the limit.
+    /// assert_eq!(tollgate_core::ReportSet::first_denied(now, d.reports()).denied().map(|r| r.name), Some("second"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn report_set(&self, now: Instant<HZ>) -> ReportSet<'_, HZ> {
+        let denied = match self.outcome {
+            Verdict::Denied { limit } => Some(limit),
+            Verdict::Allowed | Verdict::Forced => None,
+        };
+        // The index comes from this decision's own reports, so it is always in range.
+        ReportSet::new(now, &self.reports, denied)
+            .unwrap_or_else(|_| ReportSet::first_denied(now, &self.reports))
+    }
 }
 
 impl<const HZ: u64, const N: usize> PolicyDecision<HZ, N> {
@@ -1817,6 +1857,30 @@ pub(crate) mod tests {
             (d.limit_exceeded(), limits),
             (Some("hour"), vec![("hour", 50), ("day", 600)])
         );
+    }
+
+    #[test]
+    fn a_report_set_names_the_policys_denying_limit_and_none_when_forced() {
+        let p = seed_000();
+        let mut s = p.new_state();
+        let d = p.check(&mut s, at(0), 5).unwrap();
+        let set = d.report_set(at(0));
+        assert_eq!(
+            (set.now(), set.denied_index(), set.reports().len()),
+            (at(0), None, 3)
+        );
+        // Concurrency (1 s hint) and the minute (200 ms) both deny; the hint is the longer wait.
+        let d = p.check(&mut s, at(0), 1).unwrap();
+        assert_eq!(
+            d.report_set(at(0)).denied().map(|r| r.name),
+            Some("concurrent")
+        );
+        p.release(&mut s, 5).unwrap();
+        let forced = p
+            .check_with(&mut s, at(1_000), 1, &Overrides::deny())
+            .unwrap();
+        let set = forced.report_set(at(1_000));
+        assert_eq!((set.denied_index(), set.retry_after()), (None, None));
     }
 
     #[test]

@@ -76,6 +76,7 @@ mod date;
 mod parse;
 mod render;
 pub(crate) mod sf;
+mod test_headers;
 
 pub use date::HttpDate;
 pub use parse::{
@@ -87,6 +88,7 @@ pub use render::{
     HeaderConfig, HeaderLines, HeaderSink, LimitValues, RenderError, ReportSet, ResetFormat,
     WallClock, XRateLimit,
 };
+pub use test_headers::TestHeaders;
 
 /// `X-RateLimit-Limit`.
 pub const X_RATELIMIT_LIMIT: &str = "X-RateLimit-Limit";

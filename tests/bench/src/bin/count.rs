@@ -18,5 +18,5 @@ fn main() {
         eprintln!("no case {name}");
         std::process::exit(2);
     };
-    println!("{name}: {} of {n} admitted", (case.run)(n));
+    println!("{name}: {} of {n} admitted", (case.run)(n).admitted);
 }
