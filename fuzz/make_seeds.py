@@ -40,6 +40,7 @@ HEADERS = {
     b"retry-after: Sunday, 06-Nov-94 08:49:37 GMT\r\nRetry-After: Sun Nov  6 08:49:37 1994\r\n",
     "millis": b"\x1fX-RateLimit-Remaining: 0, 7\nX-RateLimit-Reset: 1479308598680, 3600\n",
     "tokens": b"\x02ratelimit: minute;r=0;t=5\nratelimit-policy: minute;q=10;w=1;qu=\"requests\"\n",
+    "004": b"\x01X-RateLimit: 0\nX-RateLimit-Hour: 5\nx-ratelimit-minute: 1\nX-RateLimit: yes\n",
     "garbage": b"\x07\xff\xfe: ;q=;w=,,\"\"\x00\nRateLimit: \"a\";r=-1;t=1.5\nRetry-After: 99999999999999999999\n",
 }
 

@@ -1,4 +1,6 @@
-//! The header parser and the client pacer, on arbitrary bytes.
+//! The header parsers and the client pacer, on arbitrary bytes: the response headers a client
+//! reads (`RateLimitSummary`), and seed 004's request test headers a server reads
+//! (`TestHeaders`), applied to a policy.
 //!
 //! The input is a header block: a flag byte (which `now` the client knows, which tick rate its
 //! pacer runs at), then `name: value` lines separated by `\n` (a trailing `\r` is dropped), with
@@ -11,13 +13,17 @@
 //! HTTP-date that parses renders back to a date that parses to the same instant;
 //! `suggested_wait` is `Retry-After` when there is one; the pacer's hints round every time up
 //! (never shorter than what the server said), and a pacer fed them never sends before the
-//! server's `Retry-After`.
+//! server's `Retry-After`. Test headers: a forced denial exactly when some `X-RateLimit` line is
+//! neither blank nor zero, every lowering is a non-empty UTF-8 interval name with its decimal
+//! value (saturating), at most the table's room (the rest flagged as truncated), and applied to
+//! a policy they never raise a limit and never admit what the plain check denies.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::headers::{MAX_BUCKETS, MAX_NAME_LEN};
 use tollgate_core::{
-    HeaderField, HttpDate, Instant, Outcome, Pacer, RateLimitSummary, ResetKind, ServerHints,
+    Duration, Gcra, HeaderField, HttpDate, Instant, Named, Outcome, Pacer, Policy, Quota,
+    RateLimitSummary, ResetKind, ServerHints, TestHeaders,
 };
 
 /// The clocks a client may have: none, seed 001's, zero, the end of time, and others.
@@ -66,8 +72,8 @@ fn hints_round_up<const HZ: u64>(s: &RateLimitSummary, now: u64, random: u64) {
     }
     // A pacer fed the hints never sends before the server's Retry-After.
     let pacer = Pacer::<HZ>::new(
-        tollgate_core::Duration::<HZ>::from_ticks(1),
-        tollgate_core::Duration::<HZ>::from_ticks(HZ.saturating_mul(60)),
+        Duration::<HZ>::from_ticks(1),
+        Duration::<HZ>::from_ticks(HZ.saturating_mul(60)),
     )
     .unwrap()
     .with_spread(random & 1 == 1);
@@ -79,6 +85,67 @@ fn hints_round_up<const HZ: u64>(s: &RateLimitSummary, now: u64, random: u64) {
             assert!(next.at().as_ticks() >= now.saturating_add(ra.as_ticks()));
         }
         assert!(next.at() >= t);
+    }
+}
+
+/// Seed 004's request test headers: read as documented, and never loosening a policy.
+fn test_headers(lines: &[(&[u8], &[u8])], now: u64) {
+    let t = TestHeaders::<'_, 3>::from_headers(lines.iter().map(|&(n, v)| (n, v)));
+    let mut deny = false;
+    let mut lowered: Vec<(&str, u32)> = Vec::new();
+    for &(name, value) in lines {
+        let value = value.trim_ascii();
+        if name.eq_ignore_ascii_case(b"x-ratelimit") {
+            deny |= !value.is_empty() && !value.iter().all(|&b| b == b'0');
+        } else if name.len() > 12
+            && name[..12].eq_ignore_ascii_case(b"x-ratelimit-")
+            && let Ok(interval) = std::str::from_utf8(&name[12..])
+            && !value.is_empty()
+            && value.iter().all(u8::is_ascii_digit)
+        {
+            let n = value.iter().fold(0u32, |n, &d| {
+                n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+            });
+            lowered.push((interval, n));
+        }
+    }
+    assert_eq!(t.forces_denial(), deny);
+    assert_eq!(t.lowered(), &lowered[..lowered.len().min(3)]);
+    assert_eq!(t.truncated(), lowered.len() > 3);
+    assert_eq!(t.overrides().lower, t.lowered());
+    assert_eq!(t.overrides().deny, deny);
+
+    // Applied to a policy, they never raise a limit nor admit what the plain check denies.
+    let hour = Quota::<1_000>::per_hour(5).unwrap();
+    let minute = Quota::<1_000>::per_minute(3)
+        .unwrap()
+        .with_burst(2)
+        .unwrap();
+    let p = Policy::new((
+        Named::new("Hour", hour.window(), Gcra::new(hour)),
+        Named::new("minute", minute.window(), Gcra::new(minute)),
+    ));
+    let mut s = p.new_state();
+    let at = Instant::<1_000>::from_ticks(now);
+    for cost in [1, 2, 1, 0, 3] {
+        let o = t.overrides();
+        let (mut plain_state, before) = (s, s);
+        let plain = p.check(&mut plain_state, at, cost);
+        match p.check_with(&mut s, at, cost, &o) {
+            Ok(d) => {
+                assert!(d.reports[0].decision.limit <= 5 && d.reports[1].decision.limit <= 2);
+                if d.is_allowed() {
+                    assert!(
+                        plain.is_ok_and(|d| d.is_allowed()),
+                        "an override admitted more"
+                    );
+                    assert_eq!(s, plain_state);
+                } else {
+                    assert_eq!(s, before);
+                }
+            }
+            Err(_) => assert_eq!(s, before),
+        }
     }
 }
 
@@ -172,6 +239,8 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(s.suggested_wait(), exhausted);
         }
     }
+
+    test_headers(&lines, now.unwrap_or(0) / 1_000);
 
     let pacer_now = now.unwrap_or(0) / 7;
     let random = u64::from(flags).wrapping_mul(0x9e37_79b9_7f4a_7c15);
