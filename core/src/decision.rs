@@ -83,7 +83,8 @@ pub struct NotUntil<const HZ: u64> {
 }
 
 impl<const HZ: u64> NotUntil<HZ> {
-    /// The exact wait after which the same request would be admitted if nothing else arrives.
+    /// The exact wait after which the same request would be admitted if nothing else arrives
+    /// (for a [`Concurrency`](crate::Concurrency) limit: its configured hint).
     pub const fn retry_after(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.wait)
     }
@@ -110,8 +111,16 @@ impl<const HZ: u64> NotUntil<HZ> {
 /// - A cost larger than [`capacity`](Algorithm::capacity) is an [`InsufficientCapacity`] error,
 ///   never a denial.
 /// - A `now` earlier than one already seen never admits what the later instant would deny.
-/// - [`is_at_rest`](Algorithm::is_at_rest) is true exactly when the state would decide every
-///   future request like [`new_state`](Algorithm::new_state) would, so a table may drop it.
+/// - [`is_at_rest`](Algorithm::is_at_rest) is true only when the state would decide every
+///   future request like [`new_state`](Algorithm::new_state) would, so a table may drop it; for a
+///   single algorithm it is exact, while a [`Policy`](crate::Policy) may answer `false` a little
+///   longer (a stricter limit can hide a looser one), which only keeps an entry longer.
+///
+/// Documented exceptions: near the end of time (within a burst's worth of ticks of `u64::MAX`)
+/// the time-based algorithms deny whatever their schedule cannot hold, so there a backwards
+/// `now` may be admitted and a `retry_after` points at the end of time rather than being exact;
+/// and a [`Concurrency`](crate::Concurrency) limit, which cannot know when holders release,
+/// answers a configured hint as `retry_after` and `reset`.
 pub trait Algorithm<const HZ: u64> {
     /// The per-key state.
     type State;

@@ -4,6 +4,75 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 //! Allocation-free rate limiting for firmware and servers alike.
+//!
+//! `tollgate-core` is `#![no_std]`, never allocates, has no `unsafe`, and does not panic on any
+//! input: bad configuration and impossible requests are typed errors, arithmetic saturates at the
+//! end of time instead of wrapping. Every algorithm is a pure state machine: configuration is an
+//! immutable value built by `const fn` (so it can sit in a `static`), state is small plain data the
+//! caller keeps wherever it likes (GCRA: one `u64`), and time comes in as an argument.
+//!
+//! ```
+//! use tollgate_core::{Duration, Gcra, Instant, Quota};
+//!
+//! // 300 per minute, 5 at once, on a 1 kHz tick.
+//! static LIMIT: Gcra<1_000> = Gcra::new(match Quota::per_minute(300) {
+//!     Ok(q) => match q.with_burst(5) { Ok(q) => q, Err(_) => panic!() },
+//!     Err(_) => panic!(),
+//! });
+//! let mut state = LIMIT.new_state(); // 8 bytes
+//! let now = Instant::<1_000>::from_ticks(0);
+//! for _ in 0..5 {
+//!     assert!(LIMIT.try_acquire(&mut state, now).is_ok());
+//! }
+//! let wait = LIMIT.try_acquire(&mut state, now).unwrap_err();
+//! assert_eq!(wait.retry_after(), Duration::<1_000>::from_millis(200));
+//! ```
+//!
+//! # A tour
+//!
+//! - **Time** ([`time`]): [`Instant<HZ>`](Instant) and [`Duration<HZ>`](Duration) are fugit's
+//!   `u64` tick types at a const-generic rate, so embassy's `TICK_HZ`, a 1 kHz systick and
+//!   nanosecond host clocks all fit. A [`Clock`] lives at the edges; [`ManualClock`] drives tests.
+//! - **Configuration** ([`quota`]): a [`Quota`] is validated once; the interval rounds up, so
+//!   rounding only ever makes a limiter stricter.
+//! - **Decisions** ([`decision`]): every algorithm implements [`Algorithm`] and answers a
+//!   [`Decision`] (limit, remaining, reset, retry-after) whose fields mean the same everywhere.
+//!   A cost that can never fit is [`InsufficientCapacity`], not a denial.
+//! - **Algorithms**, each stating its exact guarantee in its module docs, proven by property tests
+//!   against naive reference models:
+//!   [`Gcra`] (rate with burst, the cheapest), the leaky-bucket [`Meter`] (decides exactly like
+//!   GCRA) and [`Shaper`] (delays instead of refusing, like nginx `limit_req`), [`SlidingLog`]
+//!   (exactly N in every rolling window), [`SlidingWindow`] (never more than N per window, memory
+//!   independent of N, measured rates), and [`Concurrency`] (requests in flight).
+//! - **Composition**: a [`Policy`] enforces several [`Named`] limits all-or-nothing, with test
+//!   [`Overrides`]; a [`KeyTable`] keeps one state per key in fixed memory and [`Tiers`] map plans
+//!   to policies.
+//! - **HTTP** ([`headers`], [`body`]): rate-limit headers and JSON bodies rendered into any sink
+//!   without allocating, and parsed back from untrusted bytes ([`RateLimitSummary`]).
+//! - **Clients** ([`pacer`]): a [`Pacer`] says when the next request may go.
+//!
+//! # Choosing an algorithm
+//!
+//! | need | algorithm | state |
+//! |---|---|---|
+//! | a rate with a burst, fastest | [`Gcra`] | 8 bytes |
+//! | the same as a water level (a second implementation) | [`Meter`] | 16 bytes |
+//! | queue and delay instead of refusing | [`Shaper`] | 8 bytes |
+//! | "N per rolling W", exact, small N | [`SlidingLog`] | about 8 bytes per entry |
+//! | "N per W" for large N, or a measured average rate | [`SlidingWindow`] | 4 bytes per bucket |
+//! | at most N in flight | [`Concurrency`] | 4 bytes |
+//!
+//! GCRA admits `burst + ⌊d / T⌋` in any interval of length `d`, so over one window it can admit
+//! nearly twice the limit when the burst equals it: use a sliding algorithm when the window count
+//! itself is the promise.
+//!
+//! # Features
+//!
+//! `defmt` derives `defmt::Format` on every public data type. Nothing else; no default features.
+//!
+//! # MSRV
+//!
+//! Rust 1.88.
 
 pub mod body;
 pub mod concurrency;

@@ -68,8 +68,9 @@
 //! later [`ready_at`](Pacer::ready_at), until [`PacerState::new`] replaces the state, are
 //!
 //! - never earlier than `now + h.retry_after`;
-//! - never earlier than `now + h.reset` when `h.remaining == Some(0)`;
-//! - with spread on, never earlier than `now + ⌈h.reset / h.remaining⌉` when `h.remaining > 0`;
+//! - when `h.retry_after` is `None`: never earlier than `now + h.reset` when
+//!   `h.remaining == Some(0)`, and, with spread on, never earlier than
+//!   `now + ⌈h.reset / h.remaining⌉` when `h.remaining > 0`;
 //!
 //! and a retry's backoff wait is at most `cap` and within `[0, base · 2^(k−1)]` for the `k`-th
 //! failure in a row. The failure count is zero after every success and every give-up, so each
@@ -81,7 +82,8 @@
 //!
 //! # Examples
 //!
-//! Seed 001's retry loop, with Retry-After honoured when the server sends it:
+//! Exponential backoff from one second, three retries, with Retry-After honoured when the
+//! server sends it (seed 001's advice):
 //!
 //! ```
 //! use tollgate_core::{Duration, Instant, Next, Outcome, Pacer, ServerHints};
@@ -579,8 +581,9 @@ impl<const HZ: u64> Pacer<HZ> {
     ///
     /// # Examples
     ///
-    /// Seed 001's backoff without Retry-After: 1 s, 2 s, 4 s, then give up (with `u64::MAX` as
-    /// the random word, which takes the top of each jitter range).
+    /// Seed 001's backoff schedule without Retry-After, waits of 1 s, 2 s and 4 s, as three
+    /// retries after the first send, then give up (with `u64::MAX` as the random word, which
+    /// takes the top of each jitter range).
     ///
     /// ```
     /// use tollgate_core::{Duration, GiveUpReason, Instant, Next, Outcome, Pacer, ServerHints};

@@ -42,8 +42,9 @@ impl<const HZ: u64> Quota<HZ> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ZeroLimit`], [`ConfigError::ZeroWindow`], or [`ConfigError::RateTooFine`]
-    /// when `window` has fewer ticks than `limit`.
+    /// [`ConfigError::ZeroLimit`], [`ConfigError::ZeroWindow`], [`ConfigError::RateTooFine`]
+    /// when `window` has fewer ticks than `limit`, or [`ConfigError::Overflow`] when `limit`
+    /// intervals (the default burst) do not fit in a `u64` of ticks.
     ///
     /// # Examples
     ///

@@ -393,7 +393,8 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
     /// # Errors
     ///
     /// [`ConfigError::WindowTooLong`] when the window exceeds
-    /// [`O::MAX_WINDOW`](Offset::MAX_WINDOW) ticks.
+    /// [`O::MAX_WINDOW`](Offset::MAX_WINDOW) ticks; [`ConfigError::CapacityTooSmall`] when
+    /// `CAP` is zero (no state could be built for it).
     ///
     /// # Examples
     ///
@@ -411,6 +412,9 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub const fn new_undersized(quota: Quota<HZ>) -> Result<Self, ConfigError> {
+        if CAP == 0 {
+            return Err(ConfigError::CapacityTooSmall);
+        }
         if quota.window().as_ticks() > O::MAX_WINDOW {
             return Err(ConfigError::WindowTooLong);
         }
@@ -818,6 +822,19 @@ mod tests {
 
     fn log<const CAP: usize>(limit: u32, window_ms: u64) -> SlidingLog<1_000, CAP> {
         SlidingLog::new_undersized(Quota::new(limit, D::from_ticks(window_ms)).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_undersized_log_with_no_ring_at_all_is_a_config_error() {
+        let q = Quota::<1_000>::per_second(10).unwrap();
+        assert_eq!(
+            SlidingLog::<1_000, 0>::new_undersized(q),
+            Err(ConfigError::CapacityTooSmall)
+        );
+        assert_eq!(
+            SlidingLog::<1_000, 0>::new(q),
+            Err(ConfigError::CapacityTooSmall)
+        );
     }
 
     #[test]
