@@ -27,6 +27,7 @@ BINARY = [
     "policy",
     "table",
     "render",
+    "contract",
 ]
 
 # Header seeds: a flag byte (bits 0-2 pick the client's clock, 3-4 the pacer's tick rate), then
