@@ -5,7 +5,8 @@ Usage: python3 fuzz/make_seeds.py [target...]   (default: every target below)
 
 The targets decode their input with `arbitrary`, so any bytes make a valid input: each gets a few
 deterministic pseudo-random inputs of growing length, plus all-zero and all-0xff ones (the
-smallest and largest choices everywhere). Text targets also get hand-written inputs.
+smallest and largest choices everywhere). The `headers` target reads text, and gets
+hand-written header blocks instead.
 Deterministic, so rerunning it changes nothing.
 """
 import os
@@ -25,18 +26,23 @@ BINARY = [
     "pacer",
     "policy",
     "table",
+    "render",
+    "contract",
 ]
 
-# Header seeds: a selector byte for the header name, then the value, as the `headers` target
-# reads them (see fuzz_targets/headers.rs).
+# Header seeds: a flag byte (bits 0-2 pick the client's clock, 3-4 the pacer's tick rate), then
+# `name: value` lines, as the `headers` target reads them.
 HEADERS = {
-    "retry-after-seconds": b"\x00120",
-    "retry-after-date": b"\x00Wed, 21 Oct 2015 07:28:00 GMT",
-    "x-ratelimit": b"\x01100\n\x0299\n\x031700000000",
-    "ietf-ratelimit": b'\x04"minute";r=0;t=12, "hour";r=40;t=2000',
-    "ietf-policy": b'\x05"minute";q=300;w=60, "hour";q=5000;w=3600',
-    "ietf-draft": b"\x06limit=10, remaining=0, reset=5",
-    "garbage": b"\x07\xff\xfe;q=;w=,,\"\"\x00",
+    "001": b"\x01X-RateLimit-Limit: 120\nX-RateLimit-Remaining: 95\n"
+    b"X-RateLimit-Reset: 1742377200\nRetry-After: 45\n",
+    "ietf": b"\x09RateLimit-Policy: \"minute\";q=300;w=60, \"quarter\";q=900;w=900\n"
+    b"RateLimit: \"minute\";r=12;t=30, \"quarter\";r=0;t=600\n",
+    "date": b"\x11Retry-After: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+    b"retry-after: Sunday, 06-Nov-94 08:49:37 GMT\r\nRetry-After: Sun Nov  6 08:49:37 1994\r\n",
+    "millis": b"\x1fX-RateLimit-Remaining: 0, 7\nX-RateLimit-Reset: 1479308598680, 3600\n",
+    "tokens": b"\x02ratelimit: minute;r=0;t=5\nratelimit-policy: minute;q=10;w=1;qu=\"requests\"\n",
+    "004": b"\x01X-RateLimit: 0\nX-RateLimit-Hour: 5\nx-ratelimit-minute: 1\nX-RateLimit: yes\n",
+    "garbage": b"\x07\xff\xfe: ;q=;w=,,\"\"\x00\nRateLimit: \"a\";r=-1;t=1.5\nRetry-After: 99999999999999999999\n",
 }
 
 
@@ -61,7 +67,6 @@ def main(targets):
         rng = random.Random(target)  # one fixed stream per target
         if target == "headers":
             seeds = dict(HEADERS)
-            seeds.update(binary(target, rng))
         else:
             seeds = binary(target, rng)
         write(target, seeds)

@@ -302,11 +302,12 @@ impl<const HZ: u64> Gcra<HZ> {
         let ahead = tat.saturating_sub(t);
         // cost ≤ burst, so cost·T ≤ b·T, which was checked not to overflow.
         let charge = self.t.saturating_mul(u64::from(cost));
-        let after = ahead.saturating_add(charge);
         if cost == 0 {
             return Ok((self.decision(ahead, t, None), None));
         }
-        if after <= self.bt
+        // Checked, not saturating: with `b·T = u64::MAX` a saturated sum would pass the test.
+        if let Some(after) = ahead.checked_add(charge)
+            && after <= self.bt
             && let Some(next) = t.checked_add(after)
         {
             return Ok((self.decision(after, t, None), Some(next)));
@@ -534,6 +535,38 @@ mod tests {
         assert_eq!(units_that_fit(1_000, 300, u64::MAX - 799, 250), 1);
         assert_eq!(units_that_fit(u64::MAX, 0, 0, 1), u32::MAX);
         assert_eq!(units_that_fit(1_000, 0, 0, 0), 0);
+    }
+
+    #[test]
+    fn a_schedule_of_exactly_u64_max_ticks_admits_one_burst_only() {
+        // Regression (found by the `shaper` fuzz target, via Gcra ≠ Shaper): with b·T =
+        // u64::MAX, `ahead + c·T` saturated to u64::MAX, passed `≤ b·T`, and every later request
+        // was admitted without moving the schedule.
+        let g = Gcra::new(Quota::<1_000>::new(1, D::from_ticks(u64::MAX)).unwrap());
+        let mut s = g.new_state();
+        assert!(g.check(&mut s, at(0), 1).unwrap().is_allowed());
+        assert_eq!(s, GcraState::from_raw(u64::MAX));
+        let d = g.check(&mut s, at(0), 1).unwrap();
+        assert_eq!(
+            d,
+            Decision {
+                limit: 1,
+                remaining: 0,
+                reset: D::from_ticks(u64::MAX),
+                retry_after: Some(D::from_ticks(u64::MAX))
+            }
+        );
+        assert_eq!(s, GcraState::from_raw(u64::MAX));
+        assert!(g.try_acquire(&mut s, at(0)).is_err());
+        // The same with a burst of three: b·T = 3 · (u64::MAX / 3) = u64::MAX.
+        let q = Quota::<1_000>::new(3, D::from_ticks(u64::MAX)).unwrap();
+        let g = Gcra::new(q);
+        let mut s = g.new_state();
+        for _ in 0..3 {
+            assert!(g.check(&mut s, at(0), 1).unwrap().is_allowed());
+        }
+        assert!(g.check(&mut s, at(0), 1).unwrap().is_denied());
+        assert!(g.check(&mut s, at(0), 3).unwrap().is_denied());
     }
 
     #[test]

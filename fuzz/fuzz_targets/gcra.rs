@@ -33,6 +33,8 @@ enum Window {
     Any(u64),
     /// One second at the chosen rate.
     Second,
+    /// The longest window: with a limit dividing `u64::MAX`, `b·T` can be exactly `u64::MAX`.
+    Max,
 }
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -60,6 +62,7 @@ fn quota<const HZ: u64>(input: &Input) -> Option<Quota<HZ>> {
         Window::Plus(x) => Quota::new(limit, Duration::<HZ>::from_ticks(l.saturating_add(x))),
         Window::Any(x) => Quota::new(limit, Duration::<HZ>::from_ticks(x.max(l))),
         Window::Second => Quota::per_second(limit),
+        Window::Max => Quota::new(limit, Duration::<HZ>::from_ticks(u64::MAX)),
     };
     q.ok()?.with_burst(1 + u32::from(input.burst % 24)).ok()
 }

@@ -32,6 +32,8 @@ enum Window {
     Exact(u16),
     Plus(u64),
     Any(u64),
+    /// The longest window: with a limit dividing `u64::MAX`, `b·T` can be exactly `u64::MAX`.
+    Max,
 }
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -78,6 +80,7 @@ fn run<const HZ: u64>(input: &Input) {
         Window::Exact(k) => l * u64::from(k.max(1)),
         Window::Plus(x) => l.saturating_add(x),
         Window::Any(x) => x.max(l),
+        Window::Max => u64::MAX,
     };
     let Ok(q) = Quota::<HZ>::new(limit, Duration::<HZ>::from_ticks(window)) else {
         return;

@@ -234,7 +234,7 @@ fn run<K, C, const N: usize, S>(
         let mut r = reference
             .get(&key)
             .copied()
-            .or_else(|| limit.map(|p| Algorithm::new_state(p)));
+            .or_else(|| limit.map(Algorithm::new_state));
 
         // What the table answered, and what the unbounded map would (None: not comparable).
         let outcome: Option<bool> = match op {
