@@ -198,6 +198,8 @@ fn sliding_log<const HZ: u64, const CAP: usize, O: Offset>(
                 Err(e) => assert!(e.cost > e.capacity && e.capacity == q.limit()),
             }
         }
+        // A ring of one entry only takes a limit of one.
+        Err(ConfigError::CapacityTooSmall) => assert!(CAP == 1 && q.limit() > 1),
         Err(e) => assert!(too_long && e == ConfigError::WindowTooLong),
     }
     match SlidingLog::<HZ, CAP, O>::new(q) {

@@ -94,7 +94,8 @@ fn test_headers(lines: &[(&[u8], &[u8])], now: u64) {
     let mut deny = false;
     let mut lowered: Vec<(&str, u32)> = Vec::new();
     for &(name, value) in lines {
-        let value = value.trim_ascii();
+        // Optional whitespace is spaces and tabs only (RFC 9110), not CR, LF or form feed.
+        let value = trim(value);
         if name.eq_ignore_ascii_case(b"x-ratelimit") {
             deny |= !value.is_empty() && !value.iter().all(|&b| b == b'0');
         } else if name.len() > 12
@@ -251,3 +252,4 @@ fuzz_target!(|data: &[u8]| {
         _ => hints_round_up::<1_000_000_000>(&s, pacer_now, random),
     }
 });
+
