@@ -252,4 +252,3 @@ fuzz_target!(|data: &[u8]| {
         _ => hints_round_up::<1_000_000_000>(&s, pacer_now, random),
     }
 });
-
