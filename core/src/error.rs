@@ -40,10 +40,6 @@ pub enum ConfigError {
     WindowTooLong,
     /// A fixed-capacity state cannot hold what this configuration needs.
     CapacityTooSmall,
-    /// A retry backoff's base wait is zero ticks, so it would never back off.
-    ZeroBackoff,
-    /// A retry backoff's cap is shorter than its base wait.
-    BackoffCapBelowBase,
     /// The window is split into more sub-windows than it has ticks, so a sub-window would be
     /// shorter than one clock tick.
     GranularityTooFine,
@@ -59,8 +55,6 @@ impl fmt::Display for ConfigError {
             Self::Overflow => "the configuration overflows 64-bit tick arithmetic",
             Self::WindowTooLong => "the window is longer than the state's time stamps can hold",
             Self::CapacityTooSmall => "the state's capacity is too small for this configuration",
-            Self::ZeroBackoff => "the backoff base is zero ticks",
-            Self::BackoffCapBelowBase => "the backoff cap is shorter than its base",
             Self::GranularityTooFine => "the window's sub-windows would be shorter than one tick",
         })
     }
@@ -139,3 +133,31 @@ impl fmt::Display for ReleaseError {
 }
 
 impl core::error::Error for ReleaseError {}
+
+/// An index that is not in range for the list it points into.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Decision, Duration, IndexOutOfRange, Instant, Report, ReportSet};
+///
+/// let reports: [Report<'_, 1_000>; 0] = [];
+/// let now = Instant::<1_000>::from_ticks(0);
+/// assert_eq!(ReportSet::new(now, &reports, Some(1)), Err(IndexOutOfRange { index: 1, len: 0 }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct IndexOutOfRange {
+    /// The index given.
+    pub index: usize,
+    /// How many elements there are.
+    pub len: usize,
+}
+
+impl fmt::Display for IndexOutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "index {} is out of range for {} elements", self.index, self.len)
+    }
+}
+
+impl core::error::Error for IndexOutOfRange {}

@@ -84,44 +84,37 @@
 //!
 //! Rust 1.88.
 
-pub mod body;
-pub mod concurrency;
-pub mod decision;
+pub mod algorithm;
 pub mod error;
-pub mod gcra;
-pub mod headers;
-pub mod leaky_bucket;
+pub mod http;
 pub mod pacer;
 pub mod policy;
 pub mod quota;
-pub mod report;
-pub mod sliding_log;
-pub mod sliding_window;
 pub mod table;
 pub mod time;
 
-pub use body::{
+pub use algorithm::concurrency::{Concurrency, ConcurrencyState, Permit};
+pub use algorithm::gcra::{Gcra, GcraState};
+pub use algorithm::leaky_bucket::{Meter, MeterState, Reservation, Shaper, ShaperState};
+pub use algorithm::sliding_log::{LogState, Offset, SlidingLog};
+pub use algorithm::sliding_window::{Measurement, SlidingWindow, WindowState};
+pub use algorithm::{Algorithm, Decision, NotUntil};
+pub use error::{ConfigError, IndexOutOfRange, InsufficientCapacity, ReleaseError};
+pub use http::body::{
     CodedError, Detail, JsonStr, MultiMessageLimit, ProblemDetails, RateSentence, TooManyRequests,
 };
-pub use concurrency::{Concurrency, ConcurrencyState, Permit};
-pub use decision::{Algorithm, Decision, NotUntil};
-pub use error::{ConfigError, InsufficientCapacity, ReleaseError};
-pub use gcra::{Gcra, GcraState};
-pub use headers::{
+pub use http::{
     BucketInfo, HeaderConfig, HeaderError, HeaderField, HeaderLines, HeaderSink, HttpDate,
-    LimitValues, QuotaUnit, RateLimitSummary, RenderError, ReportSet, ResetFormat, ResetKind,
-    TestHeaders, WallClock, XRateLimit,
+    LimitValues, QuotaUnit, RateLimitSummary, RenderError, ResetFormat, ResetKind, TestHeaders,
+    WallClock, XRateLimit,
 };
-pub use leaky_bucket::{Meter, MeterState, Reservation, Shaper, ShaperState};
-pub use pacer::{GiveUpReason, Next, Outcome, Pacer, PacerState, ServerHints};
+pub use pacer::{BackoffError, GiveUpReason, Next, Outcome, Pacer, PacerState, ServerHints};
+pub use policy::report::{Report, ReportSet};
 pub use policy::{
     ExceedsLimit, Limits, Named, Overrides, Policy, PolicyDecision, Rendered, UNLIMITED, Unlimited,
     Verdict,
 };
 pub use quota::Quota;
-pub use report::Report;
-pub use sliding_log::{LogState, Offset, SlidingLog};
-pub use sliding_window::{Measurement, SlidingWindow, WindowState};
 pub use table::{KeyLimits, KeyTable, Overflow, TableError, Tiers};
 pub use time::{Clock, Duration, Instant, ManualClock};
 

@@ -104,13 +104,13 @@
 //! let t1 = t0 + D::from_secs(45);
 //! let next = pacer.on_response(&mut state, t1, Outcome::Success, ServerHints::NONE, 0);
 //! assert_eq!((next, state.failures()), (Next::SendAt(t1), 0));
-//! # Ok::<(), tollgate_core::ConfigError>(())
+//! # Ok::<(), tollgate_core::BackoffError>(())
 //! ```
 
 use core::fmt;
 
-use crate::decision::NotUntil;
-use crate::error::ConfigError;
+use crate::algorithm::NotUntil;
+use crate::http::RateLimitSummary;
 use crate::time::{Duration, Instant, ticks_from_millis_ceil};
 
 /// What became of one request, as far as pacing is concerned.
@@ -261,7 +261,7 @@ impl fmt::Display for GiveUpReason {
 /// let next = pacer.on_response(&mut s, now, Outcome::RateLimited, ServerHints::NONE, 7);
 /// assert_eq!(next, Next::GiveUp { attempts: 1, reason: GiveUpReason::RetriesExhausted, ready_at: now });
 /// assert_eq!(next.at(), now);
-/// # Ok::<(), tollgate_core::ConfigError>(())
+/// # Ok::<(), tollgate_core::BackoffError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -366,27 +366,27 @@ impl<const HZ: u64> Pacer<HZ> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ZeroBackoff`] when `base` is zero ticks, [`ConfigError::BackoffCapBelowBase`]
+    /// [`BackoffError::ZeroBase`] when `base` is zero ticks, [`BackoffError::CapBelowBase`]
     /// when `cap < base`.
     ///
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{ConfigError, Duration, Pacer};
+    /// use tollgate_core::{BackoffError, Duration, Pacer};
     ///
     /// type D = Duration<1_000>;
-    /// assert_eq!(Pacer::new(D::from_ticks(0), D::from_secs(1)), Err(ConfigError::ZeroBackoff));
-    /// assert_eq!(Pacer::new(D::from_secs(2), D::from_secs(1)), Err(ConfigError::BackoffCapBelowBase));
+    /// assert_eq!(Pacer::new(D::from_ticks(0), D::from_secs(1)), Err(BackoffError::ZeroBase));
+    /// assert_eq!(Pacer::new(D::from_secs(2), D::from_secs(1)), Err(BackoffError::CapBelowBase));
     /// assert_eq!(Pacer::new(D::from_secs(1), D::from_secs(1))?.cap(), D::from_secs(1));
-    /// # Ok::<(), ConfigError>(())
+    /// # Ok::<(), BackoffError>(())
     /// ```
-    pub const fn new(base: Duration<HZ>, cap: Duration<HZ>) -> Result<Self, ConfigError> {
+    pub const fn new(base: Duration<HZ>, cap: Duration<HZ>) -> Result<Self, BackoffError> {
         let (base, cap) = (base.as_ticks(), cap.as_ticks());
         if base == 0 {
-            return Err(ConfigError::ZeroBackoff);
+            return Err(BackoffError::ZeroBase);
         }
         if cap < base {
-            return Err(ConfigError::BackoffCapBelowBase);
+            return Err(BackoffError::CapBelowBase);
         }
         Ok(Self {
             base,
@@ -401,19 +401,19 @@ impl<const HZ: u64> Pacer<HZ> {
     ///
     /// # Errors
     ///
-    /// As [`new`](Self::new), plus [`ConfigError::Overflow`] when a value does not fit in a
+    /// As [`new`](Self::new), plus [`BackoffError::Overflow`] when a value does not fit in a
     /// `u64` of ticks.
     ///
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{ConfigError, Pacer};
+    /// use tollgate_core::{BackoffError, Pacer};
     ///
     /// assert_eq!(Pacer::<32_768>::from_millis(1, 1_000)?.base().as_ticks(), 33); // 32.768, up
-    /// assert_eq!(Pacer::<1_000_000_000>::from_millis(1, u64::MAX), Err(ConfigError::Overflow));
-    /// # Ok::<(), ConfigError>(())
+    /// assert_eq!(Pacer::<1_000_000_000>::from_millis(1, u64::MAX), Err(BackoffError::Overflow));
+    /// # Ok::<(), BackoffError>(())
     /// ```
-    pub const fn from_millis(base_ms: u64, cap_ms: u64) -> Result<Self, ConfigError> {
+    pub const fn from_millis(base_ms: u64, cap_ms: u64) -> Result<Self, BackoffError> {
         match (
             ticks_from_millis_ceil(base_ms, HZ),
             ticks_from_millis_ceil(cap_ms, HZ),
@@ -422,7 +422,7 @@ impl<const HZ: u64> Pacer<HZ> {
                 Duration::<HZ>::from_ticks(base),
                 Duration::<HZ>::from_ticks(cap),
             ),
-            _ => Err(ConfigError::Overflow),
+            _ => Err(BackoffError::Overflow),
         }
     }
 
@@ -451,7 +451,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// let now = Instant::<1_000>::from_ticks(0);
     /// let hints = ServerHints::NONE.with_remaining(899).with_reset(D::from_secs(899));
     /// assert_eq!(pacer.on_response(&mut s, now, Outcome::Success, hints, 0), Next::SendAt(now + D::from_secs(1)));
-    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
     pub const fn with_spread(self, spread: bool) -> Self {
         Self { spread, ..self }
@@ -472,7 +472,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// let next = pacer.on_response(&mut s, now, Outcome::RateLimited, day, 0);
     /// assert!(matches!(next, Next::GiveUp { reason: GiveUpReason::WaitTooLong, .. }));
     /// assert_eq!(next.at(), now + D::from_secs(86_400)); // still honoured for the next request
-    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
     pub const fn with_max_wait(self, max_wait: Duration<HZ>) -> Self {
         Self {
@@ -527,7 +527,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// let p = Pacer::new(D::from_secs(1), D::from_secs(5))?;
     /// let ceilings = [0, 1, 2, 3, 4, u32::MAX].map(|k| p.backoff_ceiling(k).as_secs());
     /// assert_eq!(ceilings, [0, 1, 2, 4, 5, 5]);
-    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
     pub const fn backoff_ceiling(&self, k: u32) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.ceiling_ticks(k))
@@ -547,7 +547,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(p.backoff(3, 0), D::from_ticks(0));
     /// assert_eq!(p.backoff(3, u64::MAX), D::from_secs(4)); // the ceiling: no jitter
     /// assert_eq!(p.backoff(3, 1 << 63), D::from_ticks(2_000)); // the middle of [0, 4000]
-    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
     pub const fn backoff(&self, k: u32, random: u64) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(full_jitter(self.ceiling_ticks(k), random))
@@ -602,7 +602,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// }
     /// let next = pacer.on_response(&mut s, now, Outcome::RateLimited, ServerHints::NONE, u64::MAX);
     /// assert_eq!(next, Next::GiveUp { attempts: 4, reason: GiveUpReason::RetriesExhausted, ready_at: now });
-    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
     pub fn on_response(
         &self,
@@ -704,6 +704,99 @@ const fn full_jitter(ceiling: u64, random: u64) -> u64 {
 const fn max(a: u64, b: u64) -> u64 {
     if a > b { a } else { b }
 }
+
+impl RateLimitSummary {
+    /// What the [`Pacer`](crate::Pacer) needs from this response, at its tick rate, with every
+    /// time rounded **up** to whole ticks.
+    ///
+    /// `retry_after` is [`retry_after`](Self::retry_after). `remaining` and `reset` come from
+    /// the most binding of [`buckets`](Self::buckets) that has both: among those with nothing
+    /// remaining, the one with the longest reset (the pacer's "exhausted window" rule); if none
+    /// is exhausted, the one with the largest `reset / remaining` (its "spread" rule). Without
+    /// such a bucket, `remaining` is the least one known and `reset` is `None`. Counts above
+    /// `u32::MAX` saturate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Duration, RateLimitSummary};
+    ///
+    /// let s = RateLimitSummary::from_headers([
+    ///     ("X-RateLimit-Remaining", "10, 0, 3"),
+    ///     ("X-RateLimit-Reset", "600, 20, 900"),
+    /// ], Some(1_700_000_000_000));
+    /// let hints = s.server_hints::<32_768>();
+    /// assert_eq!((hints.remaining, hints.reset), (Some(0), Some(Duration::<32_768>::from_secs(20))));
+    /// ```
+    pub fn server_hints<const HZ: u64>(&self) -> ServerHints<HZ> {
+        let buckets = self.buckets();
+        let complete = buckets
+            .iter()
+            .filter_map(|b| Some((b.remaining?, b.reset?.as_ticks())));
+        let exhausted = complete
+            .clone()
+            .filter(|(n, _)| *n == 0)
+            .max_by_key(|(_, r)| *r);
+        // r₁ / n₁ < r₂ / n₂  ⇔  r₁·n₂ < r₂·n₁, in 128 bits (n > 0 here).
+        let binding = exhausted.or_else(|| {
+            complete.reduce(|a, b| {
+                let lhs = u128::from(a.1).saturating_mul(u128::from(b.0));
+                let rhs = u128::from(b.1).saturating_mul(u128::from(a.0));
+                if rhs > lhs { b } else { a }
+            })
+        });
+        let (remaining, reset) = match binding {
+            Some((n, r)) => (Some(n), Some(r)),
+            None => (buckets.iter().filter_map(|b| b.remaining).min(), None),
+        };
+        ServerHints {
+            retry_after: self
+                .retry_after()
+                .map(|d| millis_to_ticks::<HZ>(d.as_ticks())),
+            remaining: remaining.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            reset: reset.map(millis_to_ticks::<HZ>),
+        }
+    }
+}
+
+
+/// Milliseconds as ticks at `HZ`, rounded up, saturating at the end of time.
+fn millis_to_ticks<const HZ: u64>(ms: u64) -> Duration<HZ> {
+    Duration::<HZ>::from_ticks(ticks_from_millis_ceil(ms, HZ).unwrap_or(u64::MAX))
+}
+
+/// A backoff that cannot be configured.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{BackoffError, Duration, Pacer};
+///
+/// assert_eq!(Pacer::<1_000>::new(Duration::from_ticks(0), Duration::from_secs(1)), Err(BackoffError::ZeroBase));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum BackoffError {
+    /// The base wait is zero ticks, so it would never back off.
+    ZeroBase,
+    /// The cap is shorter than the base wait.
+    CapBelowBase,
+    /// A value does not fit in a `u64` of ticks.
+    Overflow,
+}
+
+impl fmt::Display for BackoffError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ZeroBase => "the backoff base is zero ticks",
+            Self::CapBelowBase => "the backoff cap is shorter than its base",
+            Self::Overflow => "the backoff does not fit 64-bit tick arithmetic",
+        })
+    }
+}
+
+impl core::error::Error for BackoffError {}
 
 #[cfg(test)]
 mod tests {
@@ -1038,15 +1131,15 @@ mod tests {
     fn bad_configurations_are_typed_errors() {
         assert_eq!(
             Pacer::<1_000>::new(D::from_ticks(0), secs(1)),
-            Err(ConfigError::ZeroBackoff)
+            Err(BackoffError::ZeroBase)
         );
         assert_eq!(
             Pacer::<1_000>::new(secs(2), D::from_ticks(1_999)),
-            Err(ConfigError::BackoffCapBelowBase)
+            Err(BackoffError::CapBelowBase)
         );
         assert_eq!(
             Pacer::<1_000>::from_millis(0, 5),
-            Err(ConfigError::ZeroBackoff)
+            Err(BackoffError::ZeroBase)
         );
         assert_eq!(
             Pacer::<1_000>::from_millis(1, u64::MAX),
@@ -1054,7 +1147,7 @@ mod tests {
         );
         assert_eq!(
             Pacer::<1_001>::from_millis(1, u64::MAX),
-            Err(ConfigError::Overflow)
+            Err(BackoffError::Overflow)
         );
         assert_eq!(
             Pacer::<1>::from_millis(1, 1).map(|p| p.base().as_ticks()),

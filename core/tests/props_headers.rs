@@ -4,7 +4,7 @@
 //! bytes without panicking and without half-applied lines.
 
 use proptest::prelude::*;
-use tollgate_core::headers::MAX_BUCKETS;
+use tollgate_core::http::MAX_BUCKETS;
 use tollgate_core::{
     Decision, Duration, HeaderConfig, HeaderLines, HttpDate, Instant, LimitValues,
     RateLimitSummary, Report, ReportSet, ResetFormat, WallClock, XRateLimit,

@@ -235,11 +235,11 @@ fn pacer<const HZ: u64>(i: &Input) {
             assert!(i.base > 0 && i.cap >= i.base);
             Some(p)
         }
-        Err(ConfigError::ZeroBackoff) => {
+        Err(BackoffError::ZeroBase) => {
             assert_eq!(i.base, 0);
             None
         }
-        Err(ConfigError::BackoffCapBelowBase) => {
+        Err(BackoffError::CapBelowBase) => {
             assert!(i.base > 0 && i.cap < i.base);
             None
         }

@@ -36,7 +36,7 @@ use std::fmt::Debug;
 
 use tollgate_core::{
     Algorithm, Concurrency, Decision, Gcra, Instant, InsufficientCapacity, Meter, SlidingLog,
-    SlidingWindow, Unlimited, sliding_log::Offset,
+    SlidingWindow, Unlimited, Offset,
 };
 
 /// A broken promise, described for a human: what was expected, what came back.

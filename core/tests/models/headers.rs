@@ -7,7 +7,7 @@
 //! `#[path = "../../core/tests/models/headers.rs"] mod model;`.
 #![allow(dead_code)]
 
-use tollgate_core::headers::BucketInfo;
+use tollgate_core::http::BucketInfo;
 use tollgate_core::{Duration, QuotaUnit};
 
 /// One limit as written, in ticks.

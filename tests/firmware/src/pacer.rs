@@ -246,8 +246,8 @@ fn other_pacers(t: &mut Tally) {
             Pacer::<HZ>::new(D::from_ticks(2 * SEC), D::from_ticks(SEC)),
         ),
         (
-            Err(ConfigError::ZeroBackoff),
-            Err(ConfigError::BackoffCapBelowBase),
+            Err(BackoffError::ZeroBase),
+            Err(BackoffError::CapBelowBase),
         ),
     );
     t.expect(

@@ -1,8 +1,8 @@
 //! Unit tests: the seeds' literal examples, each header form, and every error path.
 
 use super::*;
-use crate::decision::Decision;
-use crate::report::Report;
+use crate::algorithm::Decision;
+use crate::policy::report::{Report, ReportSet};
 use crate::time::{Duration, Instant};
 use std::string::String;
 use std::vec::Vec;
@@ -259,7 +259,7 @@ fn a_denying_index_out_of_range_is_an_error() {
     let reports = [report("a", 1, 1, 0, 0)];
     assert_eq!(
         ReportSet::new(I::from_ticks(0), &reports, Some(1)),
-        Err(RenderError::DeniedOutOfRange { index: 1, len: 1 })
+        Err(crate::error::IndexOutOfRange { index: 1, len: 1 })
     );
 }
 

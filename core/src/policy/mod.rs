@@ -72,10 +72,11 @@
 
 use core::fmt;
 
-use crate::decision::{Algorithm, Decision};
+use crate::algorithm::{Algorithm, Decision};
 use crate::error::{InsufficientCapacity, ReleaseError};
-use crate::headers::{ReportSet, least_remaining};
-use crate::report::Report;
+pub mod report;
+
+use report::{Report, ReportSet, least_remaining};
 use crate::time::{Duration, Instant};
 
 /// `limit` and `remaining` of a limit that counts nothing ([`Unlimited`], `None`).
@@ -1237,7 +1238,7 @@ pub(crate) mod tests {
 
     /// Small test-only algorithms, so policies can be tested before the real ones land.
     pub(crate) mod fake {
-        use crate::decision::{Algorithm, Decision};
+        use crate::algorithm::{Algorithm, Decision};
         use crate::error::{InsufficientCapacity, ReleaseError};
         use crate::time::{Duration, Instant};
 
@@ -1303,7 +1304,7 @@ pub(crate) mod tests {
                 now: Instant<1_000>,
                 cost: u32,
             ) -> Result<Decision<1_000>, InsufficientCapacity> {
-                crate::decision::fits(cost, self.limit)?;
+                crate::algorithm::fits(cost, self.limit)?;
                 let (d, next) = self.decide(s, now.as_ticks(), cost);
                 if let Some(next) = next {
                     *s = next;
@@ -1316,7 +1317,7 @@ pub(crate) mod tests {
                 now: Instant<1_000>,
                 cost: u32,
             ) -> Result<Decision<1_000>, InsufficientCapacity> {
-                crate::decision::fits(cost, self.limit)?;
+                crate::algorithm::fits(cost, self.limit)?;
                 Ok(self.decide(s, now.as_ticks(), cost).0)
             }
             fn is_at_rest(&self, s: &Count, now: Instant<1_000>) -> bool {
@@ -1358,7 +1359,7 @@ pub(crate) mod tests {
                 _now: Instant<1_000>,
                 cost: u32,
             ) -> Result<Decision<1_000>, InsufficientCapacity> {
-                crate::decision::fits(cost, self.max)?;
+                crate::algorithm::fits(cost, self.max)?;
                 let d = self.decide(*s, cost);
                 if d.is_allowed() {
                     *s += cost;
@@ -1371,7 +1372,7 @@ pub(crate) mod tests {
                 _now: Instant<1_000>,
                 cost: u32,
             ) -> Result<Decision<1_000>, InsufficientCapacity> {
-                crate::decision::fits(cost, self.max)?;
+                crate::algorithm::fits(cost, self.max)?;
                 Ok(self.decide(*s, cost))
             }
             fn is_at_rest(&self, s: &u32, _now: Instant<1_000>) -> bool {

@@ -107,16 +107,16 @@
 //! caller that took "allowed" to mean "go now" would break the rate. Combine it with other limits
 //! all-or-nothing through [`Shaper::peek_reserve`] first, then [`Shaper::reserve`].
 
-use crate::decision::{Algorithm, Decision, fits};
+use crate::algorithm::{Algorithm, Decision, fits};
 use crate::error::{ConfigError, InsufficientCapacity};
-use crate::gcra::units_that_fit;
+use crate::algorithm::gcra::units_that_fit;
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};
 
 /// Leaky-bucket meter configuration: capacity `b·T` ticks of water, `T` poured per unit of cost.
 ///
 /// Decides exactly like [`Gcra`](crate::Gcra) with the same quota; see the
-/// [module documentation](crate::leaky_bucket) for the model and its guarantee.
+/// [module documentation](crate::algorithm::leaky_bucket) for the model and its guarantee.
 ///
 /// # Examples
 ///
@@ -443,7 +443,7 @@ impl<const HZ: u64> Algorithm<HZ> for Meter<HZ> {
 /// Leaky-bucket shaper configuration: requests leave one `T` apart, `b` may pass at once, and
 /// none waits longer than a maximum delay. nginx's `limit_req`, as a pure state machine.
 ///
-/// See the [module documentation](crate::leaky_bucket) for the schedule and its guarantees.
+/// See the [module documentation](crate::algorithm::leaky_bucket) for the schedule and its guarantees.
 ///
 /// # Examples
 ///
@@ -550,7 +550,7 @@ pub struct Reservation<const HZ: u64> {
     /// How long after `now` to proceed.
     pub delay: Duration<HZ>,
     /// Accepted or denied, with limit, remaining, reset and retry_after as the
-    /// [module documentation](crate::leaky_bucket) defines them for the shaper.
+    /// [module documentation](crate::algorithm::leaky_bucket) defines them for the shaper.
     pub decision: Decision<HZ>,
 }
 
@@ -897,7 +897,7 @@ impl<const HZ: u64> Shaper<HZ> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gcra::{Gcra, GcraState};
+    use crate::algorithm::gcra::{Gcra, GcraState};
 
     type I = Instant<1_000>;
     type D = Duration<1_000>;

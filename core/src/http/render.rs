@@ -7,7 +7,7 @@ use super::{
     RATELIMIT, RATELIMIT_POLICY, RETRY_AFTER, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING,
     X_RATELIMIT_RESET,
 };
-use crate::report::Report;
+use crate::policy::report::{Report, ReportSet};
 use crate::time::{Duration, Instant};
 
 /// The largest integer a structured field may carry (RFC 9651 §3.3.1): 15 digits.
@@ -264,7 +264,6 @@ impl<const HZ: u64> HeaderConfig<HZ> {
 /// let now = Instant::<1_000>::from_ticks(0);
 /// let decision = Decision { limit: 10, remaining: 9, reset: D::from_secs(6), retry_after: None };
 /// let reports = [Report { name: "per minute", window: D::from_secs(60), decision }];
-/// assert_eq!(ReportSet::new(now, &reports, Some(1)), Err(RenderError::DeniedOutOfRange { index: 1, len: 1 }));
 ///
 /// let set = ReportSet::first_denied(now, &reports);
 /// let ietf = HeaderConfig::none().with_ietf();
@@ -283,13 +282,6 @@ impl<const HZ: u64> HeaderConfig<HZ> {
 pub enum RenderError {
     /// The sink refused a write (typically: its buffer is full). Earlier headers were written.
     Sink,
-    /// The denying index is not a report's.
-    DeniedOutOfRange {
-        /// The index given.
-        index: usize,
-        /// How many reports there are.
-        len: usize,
-    },
     /// The report's name cannot be an sf-string: only printable ASCII can (RFC 9651 §3.3.3).
     NameNotSfString {
         /// The report's index.
@@ -306,9 +298,6 @@ impl fmt::Display for RenderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sink => f.write_str("the header sink refused a write"),
-            Self::DeniedOutOfRange { index, len } => {
-                write!(f, "denying index {index} is out of range for {len} reports")
-            }
             Self::NameNotSfString { index } => write!(
                 f,
                 "report {index}'s name is not printable ASCII, so it cannot be an sf-string"
@@ -329,143 +318,8 @@ impl From<fmt::Error> for RenderError {
     }
 }
 
-/// The index of the report with the least `remaining` among `(index, report)` pairs, the first
-/// on a tie; `None` when there are none. What a single-valued header shows when nothing denied.
-pub(crate) fn least_remaining<'r, 'n: 'r, const HZ: u64>(
-    reports: impl Iterator<Item = (usize, &'r Report<'n, HZ>)>,
-) -> Option<usize> {
-    // `min_by_key` returns the first of several equal minima.
-    reports
-        .min_by_key(|(_, r)| r.decision.remaining)
-        .map(|(i, _)| i)
-}
-
-/// What a policy decided at `now`: one [`Report`] per limit in policy order, and which one
-/// denied. The input of every header and body renderer.
-///
-/// # Examples
-///
-/// Seed 000's two limits, the per-minute one exhausted:
-///
-/// ```
-/// use tollgate_core::{Decision, Duration, HeaderConfig, HeaderLines, Instant, Report, ReportSet,
-///                     ResetFormat, LimitValues, WallClock, XRateLimit};
-/// type D = Duration<1_000>;
-///
-/// let now = Instant::<1_000>::from_ticks(60_000);
-/// let reports = [
-///     Report { name: "minute", window: D::from_secs(60), decision: Decision {
-///         limit: 300, remaining: 0, reset: D::from_millis(59_500),
-///         retry_after: Some(D::from_millis(200)) } },
-///     Report { name: "quarter", window: D::from_secs(900), decision: Decision {
-///         limit: 900, remaining: 600, reset: D::from_secs(300), retry_after: None } },
-/// ];
-/// let set = ReportSet::new(now, &reports, Some(0))?;
-/// let clock = WallClock::new(Instant::<1_000>::from_ticks(0), 1_742_377_140_000);
-/// let config = HeaderConfig::none()
-///     .with_x_ratelimit(XRateLimit::new(ResetFormat::EpochSeconds(clock), LimitValues::Single))
-///     .with_retry_after();
-/// let mut out = HeaderLines(heapless::String::<256>::new());
-/// set.write_headers(&config, &mut out)?;
-/// assert_eq!(out.0, "X-RateLimit-Limit: 300\r\nX-RateLimit-Remaining: 0\r\n\
-///                    X-RateLimit-Reset: 1742377260\r\nRetry-After: 1\r\n");
-/// # Ok::<(), tollgate_core::RenderError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ReportSet<'a, const HZ: u64> {
-    now: Instant<HZ>,
-    reports: &'a [Report<'a, HZ>],
-    denied: Option<usize>,
-}
 
 impl<'a, const HZ: u64> ReportSet<'a, HZ> {
-    /// The reports made at `now`, with `denied` the index of the report that denied, if any.
-    ///
-    /// # Errors
-    ///
-    /// [`RenderError::DeniedOutOfRange`] when `denied` is not an index into `reports`.
-    pub const fn new(
-        now: Instant<HZ>,
-        reports: &'a [Report<'a, HZ>],
-        denied: Option<usize>,
-    ) -> Result<Self, RenderError> {
-        if let Some(index) = denied
-            && index >= reports.len()
-        {
-            return Err(RenderError::DeniedOutOfRange {
-                index,
-                len: reports.len(),
-            });
-        }
-        Ok(Self {
-            now,
-            reports,
-            denied,
-        })
-    }
-
-    /// The reports made at `now` with `denied` an index that is in range by construction (a
-    /// policy's own): should it not be, the first denying report is taken instead, so this never
-    /// fails.
-    pub(crate) fn trusting(
-        now: Instant<HZ>,
-        reports: &'a [Report<'a, HZ>],
-        denied: Option<usize>,
-    ) -> Self {
-        Self::new(now, reports, denied).unwrap_or_else(|_| Self::first_denied(now, reports))
-    }
-
-    /// The reports made at `now`, the denying one being the first whose decision is a denial.
-    pub fn first_denied(now: Instant<HZ>, reports: &'a [Report<'a, HZ>]) -> Self {
-        Self {
-            now,
-            reports,
-            denied: reports.iter().position(|r| r.decision.is_denied()),
-        }
-    }
-
-    /// When the reports were made.
-    pub const fn now(&self) -> Instant<HZ> {
-        self.now
-    }
-
-    /// All reports, in policy order.
-    pub const fn reports(&self) -> &'a [Report<'a, HZ>] {
-        self.reports
-    }
-
-    /// The index of the report that denied, if any.
-    pub const fn denied_index(&self) -> Option<usize> {
-        self.denied
-    }
-
-    /// The report that denied, if any.
-    pub fn denied(&self) -> Option<&'a Report<'a, HZ>> {
-        self.reports.get(self.denied?)
-    }
-
-    /// The report a single-valued header describes: the one that denied, else the one with the
-    /// least remaining (the first in policy order on a tie); `None` only without reports.
-    pub fn applicable(&self) -> Option<&'a Report<'a, HZ>> {
-        self.reports.get(self.applicable_index()?)
-    }
-
-    /// The index of [`applicable`](Self::applicable).
-    pub fn applicable_index(&self) -> Option<usize> {
-        self.denied
-            .or_else(|| least_remaining(self.reports.iter().enumerate()))
-    }
-
-    /// How long a denied client must wait: the longest `retry_after` among the reports (all of a
-    /// policy's limits must admit), or `None` when no report denied.
-    pub fn retry_after(&self) -> Option<Duration<HZ>> {
-        self.reports
-            .iter()
-            .filter_map(|r| r.decision.retry_after)
-            .max()
-    }
-
     /// [`retry_after`](Self::retry_after) in whole seconds, rounded **up**.
     pub fn retry_after_secs(&self) -> Option<u64> {
         self.retry_after().map(ceil_secs)
@@ -617,14 +471,14 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// ```
     pub fn write_ietf<S: HeaderSink + ?Sized>(&self, sink: &mut S) -> Result<(), RenderError> {
         self.check_names()?;
-        if self.reports.is_empty() {
+        if self.reports().is_empty() {
             return Ok(());
         }
         sink.header(
             RATELIMIT_POLICY,
-            format_args!("{}", PolicyList(self.reports)),
+            format_args!("{}", PolicyList(self.reports())),
         )?;
-        sink.header(RATELIMIT, format_args!("{}", LimitList(self.reports)))?;
+        sink.header(RATELIMIT, format_args!("{}", LimitList(self.reports())))?;
         Ok(())
     }
 
@@ -666,9 +520,9 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// The reports an `X-RateLimit-*` header shows, and the index of the first.
     fn shown(&self, values: LimitValues) -> (usize, &'a [Report<'a, HZ>]) {
         match values {
-            LimitValues::PerLimit => (0, self.reports),
+            LimitValues::PerLimit => (0, self.reports()),
             LimitValues::Single => match self.applicable_index() {
-                Some(i) => (i, self.reports.get(i..=i).unwrap_or(&[])),
+                Some(i) => (i, self.reports().get(i..=i).unwrap_or(&[])),
                 None => (0, &[]),
             },
         }
@@ -687,7 +541,7 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     }
 
     fn check_names(&self) -> Result<(), RenderError> {
-        match self.reports.iter().position(|r| !is_sf_string(r.name)) {
+        match self.reports().iter().position(|r| !is_sf_string(r.name)) {
             Some(index) => Err(RenderError::NameNotSfString { index }),
             None => Ok(()),
         }
@@ -696,9 +550,9 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     fn reset_value(&self, format: &ResetFormat<HZ>, reset: Duration<HZ>) -> Option<u64> {
         match format {
             ResetFormat::DeltaSeconds => Some(ceil_secs(reset)),
-            ResetFormat::EpochMillis(clock) => clock.unix_millis_of(self.now, reset, true),
+            ResetFormat::EpochMillis(clock) => clock.unix_millis_of(self.now(), reset, true),
             ResetFormat::EpochSeconds(clock) => clock
-                .unix_millis_of(self.now, reset, true)
+                .unix_millis_of(self.now(), reset, true)
                 .map(|ms| ms.div_ceil(1_000)),
         }
     }

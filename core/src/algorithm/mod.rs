@@ -1,5 +1,11 @@
 //! What every check answers, and the trait every algorithm implements.
 
+pub mod concurrency;
+pub mod gcra;
+pub mod leaky_bucket;
+pub mod sliding_log;
+pub mod sliding_window;
+
 use crate::error::{InsufficientCapacity, ReleaseError};
 use crate::time::{Duration, Instant};
 

@@ -21,7 +21,8 @@
 use core::fmt;
 
 use crate::error::InsufficientCapacity;
-use crate::headers::{ReportSet, ceil_secs};
+use crate::http::ceil_secs;
+use crate::policy::report::ReportSet;
 use crate::quota::Quota;
 use crate::time::Duration;
 
@@ -517,8 +518,8 @@ impl fmt::Display for MultiMessageLimit<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::Decision;
-    use crate::report::Report;
+    use crate::algorithm::Decision;
+    use crate::policy::report::Report;
     use crate::time::Instant;
     use proptest::prelude::*;
     use std::string::{String, ToString};

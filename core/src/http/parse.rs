@@ -6,8 +6,7 @@ use super::HeaderError;
 use super::ascii::{NotDecimal, decimal, trim_ows};
 use super::date::HttpDate;
 use super::sf::{self, Bare, Member, SfError};
-use crate::pacer::ServerHints;
-use crate::time::{Duration, ticks_from_millis_ceil};
+use crate::time::Duration;
 
 /// The most buckets a summary keeps per form; further ones set
 /// [`truncated`](RateLimitSummary::truncated).
@@ -207,11 +206,6 @@ impl ResetKind {
         };
         Ok(Millis::from_ticks(ms))
     }
-}
-
-/// Milliseconds as ticks at `HZ`, rounded up, saturating at the end of time.
-fn millis_to_ticks<const HZ: u64>(ms: u64) -> Duration<HZ> {
-    Duration::<HZ>::from_ticks(ticks_from_millis_ceil(ms, HZ).unwrap_or(u64::MAX))
 }
 
 fn secs_to_millis(secs: u64) -> Result<u64, HeaderError> {
@@ -432,58 +426,6 @@ impl RateLimitSummary {
                 .filter_map(|b| b.reset)
                 .max()
         })
-    }
-
-    /// What the [`Pacer`](crate::Pacer) needs from this response, at its tick rate, with every
-    /// time rounded **up** to whole ticks.
-    ///
-    /// `retry_after` is [`retry_after`](Self::retry_after). `remaining` and `reset` come from
-    /// the most binding of [`buckets`](Self::buckets) that has both: among those with nothing
-    /// remaining, the one with the longest reset (the pacer's "exhausted window" rule); if none
-    /// is exhausted, the one with the largest `reset / remaining` (its "spread" rule). Without
-    /// such a bucket, `remaining` is the least one known and `reset` is `None`. Counts above
-    /// `u32::MAX` saturate.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Duration, RateLimitSummary};
-    ///
-    /// let s = RateLimitSummary::from_headers([
-    ///     ("X-RateLimit-Remaining", "10, 0, 3"),
-    ///     ("X-RateLimit-Reset", "600, 20, 900"),
-    /// ], Some(1_700_000_000_000));
-    /// let hints = s.server_hints::<32_768>();
-    /// assert_eq!((hints.remaining, hints.reset), (Some(0), Some(Duration::<32_768>::from_secs(20))));
-    /// ```
-    pub fn server_hints<const HZ: u64>(&self) -> ServerHints<HZ> {
-        let buckets = self.buckets();
-        let complete = buckets
-            .iter()
-            .filter_map(|b| Some((b.remaining?, b.reset?.as_ticks())));
-        let exhausted = complete
-            .clone()
-            .filter(|(n, _)| *n == 0)
-            .max_by_key(|(_, r)| *r);
-        // r₁ / n₁ < r₂ / n₂  ⇔  r₁·n₂ < r₂·n₁, in 128 bits (n > 0 here).
-        let binding = exhausted.or_else(|| {
-            complete.reduce(|a, b| {
-                let lhs = u128::from(a.1).saturating_mul(u128::from(b.0));
-                let rhs = u128::from(b.1).saturating_mul(u128::from(a.0));
-                if rhs > lhs { b } else { a }
-            })
-        });
-        let (remaining, reset) = match binding {
-            Some((n, r)) => (Some(n), Some(r)),
-            None => (buckets.iter().filter_map(|b| b.remaining).min(), None),
-        };
-        ServerHints {
-            retry_after: self
-                .retry_after
-                .map(|d| millis_to_ticks::<HZ>(d.as_ticks())),
-            remaining: remaining.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            reset: reset.map(millis_to_ticks::<HZ>),
-        }
     }
 
     fn apply_legacy(

@@ -50,7 +50,7 @@
 //! [`Algorithm::check`] admits without a permit; its caller knows the cost it passed and releases
 //! it with [`Concurrency::release`].
 
-use crate::decision::{Algorithm, Decision, NotUntil, fits};
+use crate::algorithm::{Algorithm, Decision, NotUntil, fits};
 use crate::error::{ConfigError, InsufficientCapacity, ReleaseError};
 use crate::time::{Duration, Instant};
 

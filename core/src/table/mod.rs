@@ -86,7 +86,7 @@ use core::fmt;
 use core::hash::{BuildHasher, Hash, Hasher};
 use core::num::NonZeroU32;
 
-use crate::decision::{Algorithm, Decision};
+use crate::algorithm::{Algorithm, Decision};
 use crate::error::{InsufficientCapacity, ReleaseError};
 use crate::policy::{ExceedsLimit, Limits, Overrides, Policy};
 use crate::time::{Duration, Instant};

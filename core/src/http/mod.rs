@@ -73,6 +73,7 @@
 use core::fmt;
 
 mod ascii;
+pub mod body;
 mod date;
 mod parse;
 mod render;
@@ -85,10 +86,10 @@ pub use parse::{
     RateLimitSummary, ResetKind,
 };
 pub use render::{
-    HeaderConfig, HeaderLines, HeaderSink, LimitValues, RenderError, ReportSet, ResetFormat,
-    WallClock, XRateLimit,
+    HeaderConfig, HeaderLines, HeaderSink, LimitValues, RenderError, ResetFormat, WallClock,
+    XRateLimit,
 };
-pub(crate) use render::{ceil_secs, least_remaining};
+pub(crate) use render::ceil_secs;
 pub use test_headers::TestHeaders;
 
 /// `X-RateLimit-Limit`.

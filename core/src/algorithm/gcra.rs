@@ -30,7 +30,7 @@
 //! overflow are denied, never wrapped. Such a request can never be admitted: its `retry_after` is
 //! the wait until the end of time, and `remaining` counts only what the schedule can still hold.
 
-use crate::decision::{Algorithm, Decision, NotUntil, fits};
+use crate::algorithm::{Algorithm, Decision, NotUntil, fits};
 use crate::error::InsufficientCapacity;
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};

@@ -117,7 +117,7 @@ use core::fmt;
 use core::hash::Hash;
 use core::marker::PhantomData;
 
-use crate::decision::{Algorithm, Decision, NotUntil, fits};
+use crate::algorithm::{Algorithm, Decision, NotUntil, fits};
 use crate::error::{ConfigError, InsufficientCapacity};
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};

@@ -72,7 +72,7 @@
 //!
 //! [`is_at_rest`]: SlidingWindow::is_at_rest
 
-use crate::decision::{Algorithm, Decision, NotUntil, fits};
+use crate::algorithm::{Algorithm, Decision, NotUntil, fits};
 use crate::error::{ConfigError, InsufficientCapacity};
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};
