@@ -62,19 +62,60 @@ impl fmt::Display for ConfigError {
 
 impl core::error::Error for ConfigError {}
 
-/// A request whose cost exceeds what the limit can ever admit at once.
+impl ConfigError {
+    /// Stops with this error's message: the failure branch of [`valid!`](crate::valid), for
+    /// configurations built in a `const` or `static`, where it becomes a **compile-time error**.
+    ///
+    /// # Panics
+    ///
+    /// Always. At run time, handle the `Result` instead (the constructors that return it are
+    /// the non-panicking twins).
+    #[track_caller]
+    #[allow(
+        clippy::panic,
+        reason = "compile-time validation of const configuration"
+    )]
+    pub const fn reject(self) -> ! {
+        match self {
+            Self::ZeroLimit => panic!("invalid tollgate configuration: the limit is zero"),
+            Self::ZeroWindow => panic!("invalid tollgate configuration: the window is zero ticks"),
+            Self::ZeroBurst => panic!("invalid tollgate configuration: the burst is zero"),
+            Self::RateTooFine => {
+                panic!("invalid tollgate configuration: the rate is finer than one clock tick")
+            }
+            Self::Overflow => {
+                panic!("invalid tollgate configuration: it overflows 64-bit tick arithmetic")
+            }
+            Self::WindowTooLong => panic!(
+                "invalid tollgate configuration: the window is longer than the time stamps hold"
+            ),
+            Self::CapacityTooSmall => {
+                panic!("invalid tollgate configuration: the state's capacity is too small")
+            }
+            Self::GranularityTooFine => panic!(
+                "invalid tollgate configuration: the sub-windows would be shorter than one tick"
+            ),
+        }
+    }
+}
+
+/// A request whose cost exceeds what a limit can ever admit at once.
 ///
-/// Distinct from a denial: waiting would never help, so no retry instant exists.
+/// Distinct from a denial: waiting would never help, so no retry instant exists and nothing was
+/// recorded. A single algorithm answers it with `index: None`; a [`Policy`](crate::Policy) names
+/// the limit, by its position in declaration order, with the smallest capacity (after test
+/// overrides; the first declared among equals).
 ///
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Gcra, Quota, Instant, InsufficientCapacity};
+/// use tollgate_core::{Algorithm, Gcra, Quota, Instant, InsufficientCapacity};
 ///
 /// let gcra = Gcra::new(Quota::<1_000>::per_second(5)?);
 /// let mut state = gcra.new_state();
 /// let err = gcra.check(&mut state, Instant::<1_000>::from_ticks(0), 6).unwrap_err();
-/// assert_eq!(err, InsufficientCapacity { cost: 6, capacity: 5 });
+/// assert_eq!(err, InsufficientCapacity::new(6, 5));
+/// assert_eq!((err.cost, err.capacity, err.index), (6, 5, None));
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,8 +123,31 @@ impl core::error::Error for ConfigError {}
 pub struct InsufficientCapacity {
     /// The cost asked for.
     pub cost: u32,
-    /// The most that can ever be admitted at once.
+    /// The most that can ever be admitted at once (a lowered value when a test override lowered
+    /// it).
     pub capacity: u32,
+    /// In a policy, the position of the limit that can never admit the cost.
+    pub index: Option<usize>,
+}
+
+impl InsufficientCapacity {
+    /// A cost that can never fit a single limit of `capacity`.
+    pub const fn new(cost: u32, capacity: u32) -> Self {
+        Self {
+            cost,
+            capacity,
+            index: None,
+        }
+    }
+
+    /// The same, naming the policy limit at `index`.
+    #[must_use]
+    pub const fn at(self, index: usize) -> Self {
+        Self {
+            index: Some(index),
+            ..self
+        }
+    }
 }
 
 impl fmt::Display for InsufficientCapacity {
@@ -92,7 +156,11 @@ impl fmt::Display for InsufficientCapacity {
             f,
             "a cost of {} can never fit a capacity of {}",
             self.cost, self.capacity
-        )
+        )?;
+        match self.index {
+            Some(i) => write!(f, " (limit {i})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -103,7 +171,7 @@ impl core::error::Error for InsufficientCapacity {}
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Concurrency, ReleaseError};
+/// use tollgate_core::{Algorithm, Concurrency, ReleaseError};
 ///
 /// let limit = Concurrency::<1_000>::new(4)?;
 /// let mut s = limit.new_state();
@@ -156,7 +224,11 @@ pub struct IndexOutOfRange {
 
 impl fmt::Display for IndexOutOfRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "index {} is out of range for {} elements", self.index, self.len)
+        write!(
+            f,
+            "index {} is out of range for {} elements",
+            self.index, self.len
+        )
     }
 }
 

@@ -93,12 +93,16 @@ pub mod quota;
 pub mod table;
 pub mod time;
 
-pub use algorithm::concurrency::{Concurrency, ConcurrencyState, Permit};
-pub use algorithm::gcra::{Gcra, GcraState};
-pub use algorithm::leaky_bucket::{Meter, MeterState, Reservation, Shaper, ShaperState};
-pub use algorithm::sliding_log::{LogState, Offset, SlidingLog};
-pub use algorithm::sliding_window::{Measurement, SlidingWindow, WindowState};
-pub use algorithm::{Algorithm, Decision, NotUntil};
+pub use algorithm::any::{AnyLimit, AnyState, AnyStep};
+pub use algorithm::concurrency::{Concurrency, ConcurrencyState, ConcurrencyStep, Permit};
+pub use algorithm::gcra::{Gcra, GcraState, GcraStep};
+pub use algorithm::leaky_bucket::{
+    Meter, MeterState, MeterStep, Reservation, Shaper, ShaperState, ShaperStep,
+};
+pub use algorithm::sliding_log::{LogState, LogStep, Offset, SlidingLog};
+pub use algorithm::sliding_window::{Measurement, SlidingWindow, WindowState, WindowStep};
+pub use algorithm::unlimited::Unlimited;
+pub use algorithm::{Algorithm, Allowance, Decision, NotUntil};
 pub use error::{ConfigError, IndexOutOfRange, InsufficientCapacity, ReleaseError};
 pub use http::body::{
     CodedError, Detail, JsonStr, MultiMessageLimit, ProblemDetails, RateSentence, TooManyRequests,
@@ -109,14 +113,55 @@ pub use http::{
     WallClock, XRateLimit,
 };
 pub use pacer::{BackoffError, GiveUpReason, Next, Outcome, Pacer, PacerState, ServerHints};
+pub use policy::decision::{PolicyDecision, Verdict};
+pub use policy::engine::{FixedLimits, Limits};
+pub use policy::named::Named;
 pub use policy::report::{Report, ReportSet};
-pub use policy::{
-    ExceedsLimit, Limits, Named, Overrides, Policy, PolicyDecision, Rendered, UNLIMITED, Unlimited,
-    Verdict,
-};
+pub use policy::{Overrides, Policy, PolicyStep};
 pub use quota::Quota;
 pub use table::{KeyLimits, KeyTable, Overflow, TableError, Tiers};
 pub use time::{Clock, Duration, Instant, ManualClock};
+
+/// A configuration that must be valid, checked when the program is built: one readable line for
+/// a limiter in a `static`.
+///
+/// `valid!(expr)` is the `Ok` value of a `Result<T, ConfigError>` (or of the pacer's
+/// `BackoffError`). Further arguments are methods applied in turn, each also returning a
+/// `Result`: `valid!(Quota::per_minute(300), with_burst(5))`. In a `const` or `static` an error is
+/// a compile error with its message; at run time it panics, so there prefer `?`.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Gcra, Quota, valid};
+///
+/// static API: Gcra<1_000> = Gcra::new(valid!(Quota::per_minute(300), with_burst(5)));
+/// assert_eq!(API.quota().burst(), 5);
+/// ```
+///
+/// A bad quota does not build:
+///
+/// ```compile_fail
+/// use tollgate_core::{Gcra, Quota, valid};
+///
+/// static NEVER: Gcra<1_000> = Gcra::new(valid!(Quota::per_minute(0))); // the limit is zero
+/// ```
+#[macro_export]
+macro_rules! valid {
+    ($first:expr $(, $method:ident ( $($arg:expr),* $(,)? ))* $(,)?) => {{
+        let value = match $first {
+            ::core::result::Result::Ok(value) => value,
+            ::core::result::Result::Err(error) => error.reject(),
+        };
+        $(
+            let value = match value.$method($($arg),*) {
+                ::core::result::Result::Ok(value) => value,
+                ::core::result::Result::Err(error) => error.reject(),
+            };
+        )*
+        value
+    }};
+}
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

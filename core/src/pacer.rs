@@ -413,6 +413,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(Pacer::<1_000_000_000>::from_millis(1, u64::MAX), Err(BackoffError::Overflow));
     /// # Ok::<(), BackoffError>(())
     /// ```
+    /// use tollgate_core::{Duration};
     pub const fn from_millis(base_ms: u64, cap_ms: u64) -> Result<Self, BackoffError> {
         match (
             ticks_from_millis_ceil(base_ms, HZ),
@@ -474,6 +475,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(next.at(), now + D::from_secs(86_400)); // still honoured for the next request
     /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
+    /// use tollgate_core::{Duration};
     pub const fn with_max_wait(self, max_wait: Duration<HZ>) -> Self {
         Self {
             max_wait: max_wait.as_ticks(),
@@ -529,6 +531,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(ceilings, [0, 1, 2, 4, 5, 5]);
     /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
+    /// use tollgate_core::{Duration};
     pub const fn backoff_ceiling(&self, k: u32) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.ceiling_ticks(k))
     }
@@ -549,6 +552,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(p.backoff(3, 1 << 63), D::from_ticks(2_000)); // the middle of [0, 4000]
     /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
+    /// use tollgate_core::{Instant, Duration};
     pub const fn backoff(&self, k: u32, random: u64) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(full_jitter(self.ceiling_ticks(k), random))
     }
@@ -604,6 +608,7 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(next, Next::GiveUp { attempts: 4, reason: GiveUpReason::RetriesExhausted, ready_at: now });
     /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
+    /// use tollgate_core::{Instant};
     pub fn on_response(
         &self,
         state: &mut PacerState,
@@ -728,6 +733,7 @@ impl RateLimitSummary {
     /// let hints = s.server_hints::<32_768>();
     /// assert_eq!((hints.remaining, hints.reset), (Some(0), Some(Duration::<32_768>::from_secs(20))));
     /// ```
+    /// use tollgate_core::{Duration};
     pub fn server_hints<const HZ: u64>(&self) -> ServerHints<HZ> {
         let buckets = self.buckets();
         let complete = buckets
@@ -759,7 +765,6 @@ impl RateLimitSummary {
     }
 }
 
-
 /// Milliseconds as ticks at `HZ`, rounded up, saturating at the end of time.
 fn millis_to_ticks<const HZ: u64>(ms: u64) -> Duration<HZ> {
     Duration::<HZ>::from_ticks(ticks_from_millis_ceil(ms, HZ).unwrap_or(u64::MAX))
@@ -774,6 +779,7 @@ fn millis_to_ticks<const HZ: u64>(ms: u64) -> Duration<HZ> {
 ///
 /// assert_eq!(Pacer::<1_000>::new(Duration::from_ticks(0), Duration::from_secs(1)), Err(BackoffError::ZeroBase));
 /// ```
+/// use tollgate_core::{Algorithm, Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -797,6 +803,27 @@ impl fmt::Display for BackoffError {
 }
 
 impl core::error::Error for BackoffError {}
+
+impl BackoffError {
+    /// Stops with this error's message: the failure branch of [`valid!`](crate::valid) for a
+    /// pacer built in a `const` or `static`, where it becomes a compile-time error.
+    ///
+    /// # Panics
+    ///
+    /// Always; at run time handle the `Result` instead.
+    #[track_caller]
+    #[allow(
+        clippy::panic,
+        reason = "compile-time validation of const configuration"
+    )]
+    pub const fn reject(self) -> ! {
+        match self {
+            Self::ZeroBase => panic!("invalid tollgate backoff: the base is zero ticks"),
+            Self::CapBelowBase => panic!("invalid tollgate backoff: the cap is below the base"),
+            Self::Overflow => panic!("invalid tollgate backoff: it overflows 64-bit ticks"),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,6 @@
 //! Quotas: how much, over how long, and how much at once. Validated once, at construction.
 
+use crate::algorithm::Allowance;
 use crate::error::ConfigError;
 use crate::time::Duration;
 
@@ -58,6 +59,7 @@ impl<const HZ: u64> Quota<HZ> {
     /// assert_eq!(Quota::<1_000>::new(20, Duration::<1_000>::from_millis(10)), Err(ConfigError::RateTooFine));
     /// # Ok::<(), ConfigError>(())
     /// ```
+    /// use tollgate_core::{Duration};
     pub const fn new(limit: u32, window: Duration<HZ>) -> Result<Self, ConfigError> {
         let window = window.as_ticks();
         if limit == 0 {
@@ -144,6 +146,7 @@ impl<const HZ: u64> Quota<HZ> {
     /// assert_eq!((q.burst(), q.interval().as_ticks()), (10, 1_000));
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
+    /// use tollgate_core::{Allowance, Duration};
     pub const fn with_burst(self, burst: u32) -> Result<Self, ConfigError> {
         if burst == 0 {
             return Err(ConfigError::ZeroBurst);
@@ -172,6 +175,14 @@ impl<const HZ: u64> Quota<HZ> {
     /// The emission interval: `window / limit`, rounded up to whole ticks.
     pub const fn interval(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.interval)
+    }
+
+    /// `limit` per `window`, as written.
+    pub const fn allowance(&self) -> Allowance<HZ> {
+        Allowance::PerWindow {
+            count: self.limit,
+            window: self.window(),
+        }
     }
 
     /// `burst * interval` in ticks; validated at construction not to overflow.

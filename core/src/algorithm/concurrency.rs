@@ -50,7 +50,7 @@
 //! [`Algorithm::check`] admits without a permit; its caller knows the cost it passed and releases
 //! it with [`Concurrency::release`].
 
-use crate::algorithm::{Algorithm, Decision, NotUntil, fits};
+use crate::algorithm::{Algorithm, Allowance, Decision, NotUntil, fits};
 use crate::error::{ConfigError, InsufficientCapacity, ReleaseError};
 use crate::time::{Duration, Instant};
 
@@ -195,14 +195,15 @@ impl<const HZ: u64> Concurrency<HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Concurrency, Duration};
+    /// use tollgate_core::{Instant, Algorithm, Concurrency, Duration};
     ///
     /// let c = Concurrency::<1_000>::new(2)?.with_retry_hint(Duration::<1_000>::from_millis(50));
     /// let mut s = c.new_state();
-    /// assert_eq!(c.check(&mut s, 2)?.reset, Duration::<1_000>::from_millis(50));
-    /// assert_eq!(c.check(&mut s, 1)?.retry_after, Some(Duration::<1_000>::from_millis(50)));
+    /// assert_eq!(c.check(&mut s, Instant::from_ticks(0), 2)?.reset, Duration::<1_000>::from_millis(50));
+    /// assert_eq!(c.check(&mut s, Instant::from_ticks(0), 1)?.retry_after, Some(Duration::<1_000>::from_millis(50)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    /// use tollgate_core::{Duration};
     pub const fn with_retry_hint(self, hint: Duration<HZ>) -> Self {
         Self {
             hint: hint.as_ticks(),
@@ -276,7 +277,7 @@ impl<const HZ: u64> Concurrency<HZ> {
     /// let mut s = c.new_state();
     /// let big = c.acquire(&mut s, 4)?.expect("4 of 5 fit");
     /// assert!(c.acquire(&mut s, 2)?.is_err()); // 4 + 2 > 5: busy, try later
-    /// assert_eq!(c.acquire(&mut s, 6).unwrap_err(), InsufficientCapacity { cost: 6, capacity: 5 });
+    /// assert_eq!(c.acquire(&mut s, 6).unwrap_err(), InsufficientCapacity::new(6, 5));
     /// assert_eq!(s.in_flight(), 4);
     /// c.release_permit(&mut s, big)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -300,100 +301,6 @@ impl<const HZ: u64> Concurrency<HZ> {
         })
     }
 
-    /// Decides a request of `cost` and records it if admitted; release the same cost when done.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds [`max`](Self::max).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Concurrency, Duration};
-    ///
-    /// let c = Concurrency::<1_000>::new(5)?;
-    /// let mut s = c.new_state();
-    /// let d = c.check(&mut s, 2)?;
-    /// assert_eq!((d.limit, d.remaining, d.reset), (5, 3, Duration::<1_000>::from_secs(1)));
-    /// assert!(d.is_allowed());
-    /// c.release(&mut s, 2)?;
-    /// assert_eq!(c.check(&mut s, 0)?.reset, Duration::<1_000>::from_ticks(0)); // at rest
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn check(
-        &self,
-        state: &mut ConcurrencyState,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        let (decision, next) = self.decide(state.in_flight, cost)?;
-        if let Some(next) = next {
-            state.in_flight = next;
-        }
-        Ok(decision)
-    }
-
-    /// Decides a request of `cost` without recording it.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds [`max`](Self::max).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::Concurrency;
-    ///
-    /// let c = Concurrency::<1_000>::new(5)?;
-    /// let s = c.new_state();
-    /// assert_eq!(c.peek(&s, 5)?.remaining, 0);
-    /// assert_eq!(s.in_flight(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn peek(
-        &self,
-        state: &ConcurrencyState,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        self.decide(state.in_flight, cost).map(|(d, _)| d)
-    }
-
-    /// Frees `cost` units that were admitted earlier.
-    ///
-    /// # Errors
-    ///
-    /// [`ReleaseError`] when `cost` is more than is in flight; the state is then unchanged, so a
-    /// double release can never make room that was not freed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Concurrency, ReleaseError};
-    ///
-    /// let c = Concurrency::<1_000>::new(5)?;
-    /// let mut s = c.new_state();
-    /// c.check(&mut s, 2)?;
-    /// assert_eq!(c.release(&mut s, 3), Err(ReleaseError { released: 3, in_flight: 2 }));
-    /// assert_eq!(s.in_flight(), 2);
-    /// c.release(&mut s, 2)?;
-    /// assert_eq!(s.in_flight(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn release(&self, state: &mut ConcurrencyState, cost: u32) -> Result<(), ReleaseError> {
-        match state.in_flight.checked_sub(cost) {
-            Some(rest) => {
-                state.in_flight = rest;
-                Ok(())
-            }
-            None => Err(ReleaseError {
-                released: cost,
-                in_flight: state.in_flight,
-            }),
-        }
-    }
-
     /// Frees exactly what `permit` took, consuming it.
     ///
     /// # Errors
@@ -405,27 +312,23 @@ impl<const HZ: u64> Concurrency<HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::Concurrency;
+    /// use tollgate_core::{Concurrency, Algorithm, Instant};
     ///
     /// let c = Concurrency::<1_000>::new(2)?;
     /// let mut s = c.new_state();
     /// let p = c.try_acquire(&mut s).expect("a slot is free");
     /// c.release_permit(&mut s, p)?;
-    /// assert!(c.is_at_rest(&s));
+    /// assert!(c.is_at_rest(&s, Instant::from_ticks(0)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    /// use tollgate_core::{Decision, Allowance, Duration};
     #[inline]
     pub fn release_permit(
         &self,
         state: &mut ConcurrencyState,
         permit: Permit,
     ) -> Result<(), ReleaseError> {
-        self.release(state, permit.cost)
-    }
-
-    /// Whether nothing is in flight, so `state` decides every request like a fresh one.
-    pub const fn is_at_rest(&self, state: &ConcurrencyState) -> bool {
-        state.in_flight == 0
+        Algorithm::<HZ>::release(self, state, permit.cost)
     }
 
     /// The cost in flight after admitting `cost`, or `None` if it does not fit.
@@ -443,23 +346,7 @@ impl<const HZ: u64> Concurrency<HZ> {
     }
 
     /// The decision and, if admitted with a non-zero cost, the new cost in flight.
-    #[inline]
-    fn decide(
-        &self,
-        in_flight: u32,
-        cost: u32,
-    ) -> Result<(Decision<HZ>, Option<u32>), InsufficientCapacity> {
-        fits(cost, self.max)?;
-        if cost == 0 {
-            return Ok((self.decision(in_flight, false), None));
-        }
-        Ok(match self.admit(in_flight, cost) {
-            Some(next) => (self.decision(next, false), Some(next)),
-            None => (self.decision(in_flight, true), None),
-        })
-    }
-
-    fn decision(&self, in_flight: u32, denied: bool) -> Decision<HZ> {
+    fn figures(&self, in_flight: u32, denied: bool) -> Decision<HZ> {
         let hint = Duration::<HZ>::from_ticks(self.hint);
         Decision {
             limit: self.max,
@@ -470,13 +357,22 @@ impl<const HZ: u64> Concurrency<HZ> {
                 hint
             },
             retry_after: if denied { Some(hint) } else { None },
+            delay: Duration::<HZ>::from_ticks(0),
         }
     }
 }
 
-/// Time is ignored: every method decides as the inherent one without `now` does.
+/// What one look at a concurrency limit found: what is in flight, and what would be after the
+/// request (`None` when it does not fit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcurrencyStep {
+    in_flight: u32,
+    after: Option<u32>,
+}
+
 impl<const HZ: u64> Algorithm<HZ> for Concurrency<HZ> {
     type State = ConcurrencyState;
+    type Step = ConcurrencyStep;
 
     fn new_state(&self) -> ConcurrencyState {
         ConcurrencyState::new()
@@ -486,30 +382,99 @@ impl<const HZ: u64> Algorithm<HZ> for Concurrency<HZ> {
         self.max
     }
 
-    fn check(
-        &self,
-        state: &mut ConcurrencyState,
-        _now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        Concurrency::check(self, state, cost)
+    fn allowance(&self) -> Allowance<HZ> {
+        Allowance::InFlight { count: self.max }
     }
 
-    fn peek(
+    /// Looks at what is in flight for a request of `cost`; `now` plays no part.
+    #[inline]
+    fn step(
         &self,
         state: &ConcurrencyState,
         _now: Instant<HZ>,
         cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        Concurrency::peek(self, state, cost)
+    ) -> Result<ConcurrencyStep, InsufficientCapacity> {
+        fits(cost, self.max)?;
+        let after = if cost == 0 {
+            Some(state.in_flight) // asks for the figures only
+        } else {
+            self.admit(state.in_flight, cost)
+        };
+        Ok(ConcurrencyStep {
+            in_flight: state.in_flight,
+            after,
+        })
     }
 
+    #[inline]
+    fn admits(&self, step: &ConcurrencyStep) -> bool {
+        step.after.is_some()
+    }
+
+    #[inline]
+    fn decision(
+        &self,
+        _state: &ConcurrencyState,
+        step: &ConcurrencyStep,
+        recorded: bool,
+    ) -> Decision<HZ> {
+        match step.after {
+            Some(after) if recorded => self.figures(after, false),
+            Some(_) => self.figures(step.in_flight, false),
+            None => self.figures(step.in_flight, true),
+        }
+    }
+
+    #[inline]
+    fn record(&self, state: &mut ConcurrencyState, step: &ConcurrencyStep) {
+        if let Some(after) = step.after {
+            state.in_flight = after;
+        }
+    }
+
+    /// Whether nothing is in flight, so `state` decides every request like a fresh one; `now`
+    /// plays no part.
     fn is_at_rest(&self, state: &ConcurrencyState, _now: Instant<HZ>) -> bool {
-        Concurrency::is_at_rest(self, state)
+        state.in_flight == 0
     }
 
+    fn can_release(&self, state: &ConcurrencyState, cost: u32) -> Result<(), ReleaseError> {
+        if cost > state.in_flight {
+            Err(ReleaseError {
+                released: cost,
+                in_flight: state.in_flight,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Frees `cost` units that were admitted earlier.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError`] when `cost` is more than is in flight; the state is then unchanged, so a
+    /// double release can never make room that was not freed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Instant, Algorithm, Concurrency, ReleaseError};
+    ///
+    /// let c = Concurrency::<1_000>::new(5)?;
+    /// let mut s = c.new_state();
+    /// c.check(&mut s, Instant::from_ticks(0), 2)?;
+    /// assert_eq!(c.release(&mut s, 3), Err(ReleaseError { released: 3, in_flight: 2 }));
+    /// assert_eq!(s.in_flight(), 2);
+    /// c.release(&mut s, 2)?;
+    /// assert_eq!(s.in_flight(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    /// use tollgate_core::{Decision, Duration};
     fn release(&self, state: &mut ConcurrencyState, cost: u32) -> Result<(), ReleaseError> {
-        Concurrency::release(self, state, cost)
+        Algorithm::<HZ>::can_release(self, state, cost)?;
+        state.in_flight = state.in_flight.saturating_sub(cost);
+        Ok(())
     }
 }
 
@@ -537,7 +502,7 @@ mod tests {
             })
         );
         assert_eq!(Algorithm::<1_000>::release(&c, &mut s, 3), Ok(()));
-        assert!(c.is_at_rest(&s));
+        assert!(c.is_at_rest(&s, I::from_ticks(0)));
     }
 
     #[test]
@@ -561,7 +526,7 @@ mod tests {
         let mut s = c.new_state();
         let held: [Permit; 5] = core::array::from_fn(|_| c.try_acquire(&mut s).unwrap());
         assert_eq!(s.in_flight(), 5);
-        let d = c.check(&mut s, 1).unwrap();
+        let d = c.check(&mut s, I::from_ticks(0), 1).unwrap();
         assert_eq!(
             d,
             Decision {
@@ -569,13 +534,14 @@ mod tests {
                 remaining: 0,
                 reset: D::from_millis(100),
                 retry_after: Some(D::from_millis(100)),
+                delay: D::from_ticks(0),
             }
         );
         assert_eq!(s.in_flight(), 5);
         for p in held {
             c.release_permit(&mut s, p).unwrap();
         }
-        assert!(c.is_at_rest(&s));
+        assert!(c.is_at_rest(&s, I::from_ticks(0)));
     }
 
     #[test]
@@ -583,33 +549,36 @@ mod tests {
         let c = five().with_retry_hint(D::from_millis(40));
         let mut s = c.new_state();
         assert_eq!(
-            c.peek(&s, 0).unwrap(),
+            c.peek(&s, I::from_ticks(0), 0).unwrap(),
             Decision {
                 limit: 5,
                 remaining: 5,
                 reset: D::from_ticks(0),
                 retry_after: None,
+                delay: D::from_ticks(0),
             }
         );
         assert_eq!(
-            c.check(&mut s, 3).unwrap(),
+            c.check(&mut s, I::from_ticks(0), 3).unwrap(),
             Decision {
                 limit: 5,
                 remaining: 2,
                 reset: D::from_millis(40),
                 retry_after: None,
+                delay: D::from_ticks(0),
             }
         );
         assert_eq!(
-            c.check(&mut s, 3).unwrap(),
+            c.check(&mut s, I::from_ticks(0), 3).unwrap(),
             Decision {
                 limit: 5,
                 remaining: 2,
                 reset: D::from_millis(40),
                 retry_after: Some(D::from_millis(40)),
+                delay: D::from_ticks(0),
             }
         );
-        assert_eq!(c.check(&mut s, 2).unwrap().remaining, 0);
+        assert_eq!(c.check(&mut s, I::from_ticks(0), 2).unwrap().remaining, 0);
         assert_eq!(s.in_flight(), 5);
     }
 
@@ -617,22 +586,19 @@ mod tests {
     fn a_cost_above_the_limit_is_an_error_not_a_denial() {
         let c = five();
         let mut s = c.new_state();
-        let too_big = InsufficientCapacity {
-            cost: 6,
-            capacity: 5,
-        };
-        assert_eq!(c.check(&mut s, 6), Err(too_big));
-        assert_eq!(c.peek(&s, 6), Err(too_big));
+        let too_big = InsufficientCapacity::new(6, 5);
+        assert_eq!(c.check(&mut s, I::from_ticks(0), 6), Err(too_big));
+        assert_eq!(c.peek(&s, I::from_ticks(0), 6), Err(too_big));
         assert_eq!(c.acquire(&mut s, 6), Err(too_big));
         assert_eq!(c.acquire(&mut s, u32::MAX).unwrap_err().cost, u32::MAX);
-        assert!(c.is_at_rest(&s));
+        assert!(c.is_at_rest(&s, I::from_ticks(0)));
     }
 
     #[test]
     fn a_zero_cost_is_admitted_and_records_nothing_even_when_full() {
         let c = five();
         let mut s = ConcurrencyState::from_raw(7); // even above the limit
-        assert!(c.check(&mut s, 0).unwrap().is_allowed());
+        assert!(c.check(&mut s, I::from_ticks(0), 0).unwrap().is_allowed());
         let p = c.acquire(&mut s, 0).unwrap().unwrap();
         assert_eq!((p.cost(), s.in_flight()), (0, 7));
         c.release_permit(&mut s, p).unwrap();
@@ -650,7 +616,7 @@ mod tests {
                 in_flight: 0
             })
         );
-        c.check(&mut s, 2).unwrap();
+        c.check(&mut s, I::from_ticks(0), 2).unwrap();
         assert_eq!(
             c.release(&mut s, u32::MAX),
             Err(ReleaseError {
@@ -673,7 +639,7 @@ mod tests {
         assert_eq!(s.in_flight(), 3);
         assert!(c.acquire(&mut s, 3).unwrap().is_err());
         c.release_permit(&mut s, b).unwrap();
-        assert!(c.is_at_rest(&s));
+        assert!(c.is_at_rest(&s, I::from_ticks(0)));
     }
 
     #[test]
@@ -681,7 +647,7 @@ mod tests {
         let c = Concurrency::<1_000>::new(2).unwrap();
         let mut s = ConcurrencyState::from_raw(u32::MAX);
         assert!(c.try_acquire(&mut s).is_err());
-        let d = c.check(&mut s, 1).unwrap();
+        let d = c.check(&mut s, I::from_ticks(0), 1).unwrap();
         assert_eq!((d.remaining, d.is_denied()), (0, true));
         c.release(&mut s, u32::MAX - 1).unwrap();
         assert!(c.try_acquire(&mut s).is_ok());
@@ -695,7 +661,7 @@ mod tests {
         let late = Algorithm::check(&c, &mut s, I::from_ticks(u64::MAX), 4).unwrap();
         let early = Algorithm::peek(&c, &s, I::from_ticks(0), 1).unwrap();
         assert!(late.is_allowed() && early.is_allowed());
-        assert_eq!(early, c.peek(&s, 1).unwrap());
+        assert_eq!(early, c.peek(&s, I::from_ticks(0), 1).unwrap());
         assert!(!Algorithm::is_at_rest(&c, &s, I::from_ticks(u64::MAX)));
         assert_eq!(Algorithm::capacity(&c), 5);
         c.release(&mut s, 4).unwrap();
@@ -710,7 +676,7 @@ mod tests {
             .with_retry_hint(D::from_ticks(0));
         let mut s = c.new_state();
         let _held = c.try_acquire(&mut s).unwrap();
-        let d = c.check(&mut s, 1).unwrap();
+        let d = c.check(&mut s, I::from_ticks(0), 1).unwrap();
         assert!(d.is_denied());
         assert_eq!(d.retry_after, Some(D::from_ticks(0)));
     }

@@ -30,7 +30,7 @@
 //! overflow are denied, never wrapped. Such a request can never be admitted: its `retry_after` is
 //! the wait until the end of time, and `remaining` counts only what the schedule can still hold.
 
-use crate::algorithm::{Algorithm, Decision, NotUntil, fits};
+use crate::algorithm::{Algorithm, Allowance, Decision, Go, NotUntil, fits};
 use crate::error::InsufficientCapacity;
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};
@@ -112,7 +112,7 @@ impl<const HZ: u64> Gcra<HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Gcra, Quota, Instant};
+    /// use tollgate_core::{Algorithm, Gcra, Quota, Instant};
     ///
     /// let q = Quota::<1_000>::per_second(4)?; // one per 250 ms, burst 4
     /// let gcra = Gcra::new(q);
@@ -183,6 +183,7 @@ impl<const HZ: u64> Gcra<HZ> {
     /// assert_eq!(gcra.try_acquire(&mut s, wait.earliest(t0)), Ok(()));
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
+    /// use tollgate_core::{Decision, Duration};
     #[inline]
     pub fn try_acquire(&self, state: &mut GcraState, now: Instant<HZ>) -> Result<(), NotUntil<HZ>> {
         let t = now.as_ticks();
@@ -205,117 +206,36 @@ impl<const HZ: u64> Gcra<HZ> {
         })
     }
 
-    /// Decides a request of `cost` at `now` and records it if admitted.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds the burst.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Gcra, Quota, Instant, Duration, Decision, InsufficientCapacity};
-    ///
-    /// let gcra = Gcra::new(Quota::<1_000>::per_second(4)?); // T = 250 ms, b = 4
-    /// let mut s = gcra.new_state();
-    /// let at = Instant::<1_000>::from_ticks;
-    /// let d = gcra.check(&mut s, at(1_000), 3)?;
-    /// assert_eq!(d, Decision { limit: 4, remaining: 1, reset: Duration::<1_000>::from_millis(750), retry_after: None });
-    /// let d = gcra.check(&mut s, at(1_100), 2)?; // 350 ms of slack, 500 ms needed
-    /// assert_eq!(d.retry_after, Some(Duration::<1_000>::from_millis(150)));
-    /// assert!(gcra.check(&mut s, at(1_250), 2)?.is_allowed());
-    /// assert_eq!(gcra.check(&mut s, at(9_000), 5), Err(InsufficientCapacity { cost: 5, capacity: 4 }));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Looks at `tat` for a request of `cost` at `t`.
     #[inline]
-    pub fn check(
-        &self,
-        state: &mut GcraState,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        let (decision, next) = self.decide(state.tat, now.as_ticks(), cost)?;
-        if let Some(next) = next {
-            state.tat = next;
-        }
-        Ok(decision)
-    }
-
-    /// Decides a request of `cost` at `now` without recording it.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds the burst.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Gcra, Quota, Instant};
-    ///
-    /// let gcra = Gcra::new(Quota::<1_000>::per_second(1)?);
-    /// let mut s = gcra.new_state();
-    /// let now = Instant::<1_000>::from_ticks(0);
-    /// let peeked = gcra.peek(&s, now, 1)?;
-    /// assert_eq!(s, gcra.new_state()); // nothing recorded
-    /// assert_eq!(peeked, gcra.check(&mut s, now, 1)?);
-    /// assert!(gcra.peek(&s, now, 1)?.is_denied());
-    /// assert!(gcra.peek(&s, now, 0)?.is_allowed()); // a zero cost asks for the figures only
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn peek(
-        &self,
-        state: &GcraState,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        self.decide(state.tat, now.as_ticks(), cost).map(|(d, _)| d)
-    }
-
-    /// Whether `state` is at rest at `now` (and so at every later instant).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Gcra, Quota, Instant};
-    ///
-    /// let gcra = Gcra::new(Quota::<1_000>::per_second(1)?);
-    /// let mut s = gcra.new_state();
-    /// gcra.try_acquire(&mut s, Instant::<1_000>::from_ticks(500)).unwrap();
-    /// assert!(!gcra.is_at_rest(&s, Instant::<1_000>::from_ticks(1_499)));
-    /// assert!(gcra.is_at_rest(&s, Instant::<1_000>::from_ticks(1_500))); // decides like a fresh state
-    /// # Ok::<(), tollgate_core::ConfigError>(())
-    /// ```
-    pub const fn is_at_rest(&self, state: &GcraState, now: Instant<HZ>) -> bool {
-        state.tat <= now.as_ticks()
-    }
-
-    /// The decision and, if admitted with a non-zero cost, the new `tat`.
-    #[inline]
-    fn decide(
-        &self,
-        tat: u64,
-        t: u64,
-        cost: u32,
-    ) -> Result<(Decision<HZ>, Option<u64>), InsufficientCapacity> {
+    fn look(&self, tat: u64, t: u64, cost: u32) -> Result<GcraStep, InsufficientCapacity> {
         fits(cost, self.quota.burst())?;
         let ahead = tat.saturating_sub(t);
+        if cost == 0 {
+            return Ok(GcraStep {
+                t,
+                ahead,
+                go: Go::Free,
+            });
+        }
         // cost ≤ burst, so cost·T ≤ b·T, which was checked not to overflow.
         let charge = self.t.saturating_mul(u64::from(cost));
-        if cost == 0 {
-            return Ok((self.decision(ahead, t, None), None));
-        }
         // Checked, not saturating: with `b·T = u64::MAX` a saturated sum would pass the test.
         if let Some(after) = ahead.checked_add(charge)
             && after <= self.bt
-            && let Some(next) = t.checked_add(after)
+            && t.checked_add(after).is_some()
         {
-            return Ok((self.decision(after, t, None), Some(next)));
+            return Ok(GcraStep {
+                t,
+                ahead,
+                go: Go::Admit(after),
+            });
         }
-        Ok((
-            self.decision(ahead, t, Some(self.wait(ahead, charge, t))),
-            None,
-        ))
+        Ok(GcraStep {
+            t,
+            ahead,
+            go: Go::Deny(self.wait(ahead, charge, t)),
+        })
     }
 
     /// The wait until `ahead + charge ≤ b·T`, or until the end of time if the schedule cannot
@@ -329,15 +249,39 @@ impl<const HZ: u64> Gcra<HZ> {
     }
 
     /// The decision at `t` with the schedule `ahead` of it (`t + ahead` never overflows).
-    fn decision(&self, ahead: u64, t: u64, retry: Option<u64>) -> Decision<HZ> {
+    fn figures(&self, ahead: u64, t: u64, retry: Option<u64>) -> Decision<HZ> {
         Decision {
             limit: self.quota.burst(),
             // Unit requests fit while the schedule stays within `b·T` and before the end of time.
             remaining: units_that_fit(self.bt, ahead, t, self.t),
             reset: Duration::<HZ>::from_ticks(ahead),
             retry_after: retry.map(Duration::<HZ>::from_ticks),
+            delay: Duration::<HZ>::from_ticks(0),
         }
     }
+}
+
+/// What one GCRA look found: the schedule's lead over `now` and the verdict.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Algorithm, Gcra, Instant, Quota};
+///
+/// let gcra = Gcra::new(Quota::<1_000>::per_second(1)?);
+/// let mut s = gcra.new_state();
+/// let step = gcra.step(&s, Instant::<1_000>::from_ticks(0), 1)?;
+/// assert!(gcra.admits(&step));
+/// gcra.record(&mut s, &step);
+/// assert_eq!(s.to_raw(), 1_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+/// use tollgate_core::{Decision};
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcraStep {
+    t: u64,
+    ahead: u64,
+    go: Go,
 }
 
 /// How many unit requests of `t` ticks each still fit at `now` when `used` ticks of a schedule of
@@ -357,6 +301,7 @@ pub(crate) fn units_that_fit(cap: u64, used: u64, now: u64, t: u64) -> u32 {
 
 impl<const HZ: u64> Algorithm<HZ> for Gcra<HZ> {
     type State = GcraState;
+    type Step = GcraStep;
 
     fn new_state(&self) -> GcraState {
         GcraState::new()
@@ -366,26 +311,46 @@ impl<const HZ: u64> Algorithm<HZ> for Gcra<HZ> {
         self.quota.burst()
     }
 
-    fn check(
-        &self,
-        state: &mut GcraState,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        Gcra::check(self, state, now, cost)
+    fn allowance(&self) -> Allowance<HZ> {
+        self.quota.allowance()
     }
 
-    fn peek(
+    #[inline]
+    fn step(
         &self,
         state: &GcraState,
         now: Instant<HZ>,
         cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        Gcra::peek(self, state, now, cost)
+    ) -> Result<GcraStep, InsufficientCapacity> {
+        self.look(state.tat, now.as_ticks(), cost)
     }
 
+    #[inline]
+    fn admits(&self, step: &GcraStep) -> bool {
+        !matches!(step.go, Go::Deny(_))
+    }
+
+    #[inline]
+    fn decision(&self, _state: &GcraState, step: &GcraStep, recorded: bool) -> Decision<HZ> {
+        match step.go {
+            Go::Admit(after) if recorded => self.figures(after, step.t, None),
+            Go::Deny(wait) => self.figures(step.ahead, step.t, Some(wait)),
+            Go::Free | Go::Admit(_) => self.figures(step.ahead, step.t, None),
+        }
+    }
+
+    #[inline]
+    fn record(&self, state: &mut GcraState, step: &GcraStep) {
+        if let Go::Admit(after) = step.go {
+            // `t + after` was checked to fit when the step was taken.
+            state.tat = step.t.saturating_add(after);
+        }
+    }
+
+    /// Whether `state` is at rest at `now` (and so at every later instant): its theoretical
+    /// arrival time has passed.
     fn is_at_rest(&self, state: &GcraState, now: Instant<HZ>) -> bool {
-        Gcra::is_at_rest(self, state, now)
+        state.tat <= now.as_ticks()
     }
 }
 
@@ -431,7 +396,8 @@ mod tests {
                 limit: 4,
                 remaining: 1,
                 reset: D::from_millis(750),
-                retry_after: None
+                retry_after: None,
+                delay: D::from_ticks(0),
             }
         );
         let d = g.check(&mut s, at(1_100), 2).unwrap();
@@ -442,7 +408,8 @@ mod tests {
                 limit: 4,
                 remaining: 1,
                 reset: D::from_millis(650),
-                retry_after: Some(D::from_millis(150))
+                retry_after: Some(D::from_millis(150)),
+                delay: D::from_ticks(0),
             }
         );
         assert!(g.check(&mut s, at(1_249), 2).unwrap().is_denied());
@@ -455,17 +422,11 @@ mod tests {
         let mut s = g.new_state();
         assert_eq!(
             g.check(&mut s, at(0), 5),
-            Err(InsufficientCapacity {
-                cost: 5,
-                capacity: 4
-            })
+            Err(InsufficientCapacity::new(5, 4))
         );
         assert_eq!(
             g.peek(&s, at(0), u32::MAX),
-            Err(InsufficientCapacity {
-                cost: u32::MAX,
-                capacity: 4
-            })
+            Err(InsufficientCapacity::new(u32::MAX, 4))
         );
         assert_eq!(s, GcraState::new());
     }
@@ -553,7 +514,8 @@ mod tests {
                 limit: 1,
                 remaining: 0,
                 reset: D::from_ticks(u64::MAX),
-                retry_after: Some(D::from_ticks(u64::MAX))
+                retry_after: Some(D::from_ticks(u64::MAX)),
+                delay: D::from_ticks(0),
             }
         );
         assert_eq!(s, GcraState::from_raw(u64::MAX));

@@ -103,13 +103,17 @@
 //! - `reset`: the time until the queue has drained and the state is at rest.
 //! - `retry_after`: `None` if accepted, else the exact wait after which this request is accepted.
 //!
-//! The shaper does not implement [`Algorithm`]: a bare [`Decision`] cannot carry the delay, and a
-//! caller that took "allowed" to mean "go now" would break the rate. Combine it with other limits
-//! all-or-nothing through [`Shaper::peek_reserve`] first, then [`Shaper::reserve`].
+//! - `delay`: how long an accepted request waits before it proceeds; zero for a denial.
+//!
+//! The shaper is an [`Algorithm`], so it fits wherever one limit does (a key table, a policy),
+//! and the [`Decision`]'s `delay` carries its queueing: a caller that took "allowed" to mean
+//! "go now" would break the rate, so every caller of a limit that may be a shaper must wait
+//! `delay` before proceeding. [`Shaper::reserve`] answers the same with the instant to proceed
+//! at, and for a denial the slot it would have needed.
 
-use crate::algorithm::{Algorithm, Decision, fits};
-use crate::error::{ConfigError, InsufficientCapacity};
 use crate::algorithm::gcra::units_that_fit;
+use crate::algorithm::{Algorithm, Allowance, Decision, Go, fits};
+use crate::error::{ConfigError, InsufficientCapacity};
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};
 
@@ -121,7 +125,7 @@ use crate::time::{Duration, Instant};
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Meter, Quota, Instant, Duration};
+/// use tollgate_core::{Algorithm, Meter, Quota, Instant, Duration};
 ///
 /// let meter = Meter::new(Quota::<1_000>::per_second(2)?); // T = 500 ms, capacity 1 000 ms of water
 /// let mut s = meter.new_state();
@@ -208,7 +212,7 @@ impl<const HZ: u64> Meter<HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Meter, Quota, Instant, Duration};
+    /// use tollgate_core::{Algorithm, Meter, Quota, Instant, Duration};
     ///
     /// // Seed 000: 300 per minute in bursts of 5, a bucket of 5 × 200 ms of water.
     /// const Q: Quota<1_000> = match Quota::per_minute(300) {
@@ -249,7 +253,7 @@ impl<const HZ: u64> Meter<HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Meter, MeterState, Quota, Instant};
+    /// use tollgate_core::{Algorithm, Meter, MeterState, Quota, Instant};
     ///
     /// let meter = Meter::new(Quota::<1_000>::per_second(1)?);
     /// assert_eq!(meter.new_state(), MeterState::new());
@@ -265,7 +269,7 @@ impl<const HZ: u64> Meter<HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Meter, Quota, Instant, Duration};
+    /// use tollgate_core::{Algorithm, Meter, Quota, Instant, Duration};
     ///
     /// let meter = Meter::new(Quota::<1_000>::per_second(4)?); // 250 ms of water per request
     /// let mut s = meter.new_state();
@@ -275,102 +279,27 @@ impl<const HZ: u64> Meter<HZ> {
     /// assert_eq!(meter.level(&s, Instant::<1_000>::from_ticks(9_000)), Duration::<1_000>::from_ticks(0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    /// use tollgate_core::{Decision, Duration};
     pub const fn level(&self, state: &MeterState, now: Instant<HZ>) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(state.level_at(now.as_ticks()))
     }
 
-    /// Decides a request of `cost` at `now` and records it if admitted.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds the burst.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Meter, Quota, Instant, Duration, Decision};
-    ///
-    /// let meter = Meter::new(Quota::<1_000>::per_second(4)?); // T = 250 ms, b = 4
-    /// let mut s = meter.new_state();
-    /// let d = meter.check(&mut s, Instant::<1_000>::from_ticks(0), 3)?;
-    /// assert_eq!(d, Decision { limit: 4, remaining: 1, reset: Duration::<1_000>::from_millis(750), retry_after: None });
-    /// let d = meter.check(&mut s, Instant::<1_000>::from_ticks(100), 2)?; // 650 ms of water, 500 more
-    /// assert_eq!(d.retry_after, Some(Duration::<1_000>::from_millis(150)));
-    /// assert!(meter.check(&mut s, Instant::<1_000>::from_ticks(250), 2)?.is_allowed());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Looks at the bucket for a request of `cost` at `now`.
     #[inline]
-    pub fn check(
-        &self,
-        state: &mut MeterState,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        let (decision, next) = self.decide(state, now.as_ticks(), cost)?;
-        if let Some(next) = next {
-            *state = next;
-        }
-        Ok(decision)
-    }
-
-    /// Decides a request of `cost` at `now` without recording it.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds the burst.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Meter, Quota, Instant};
-    ///
-    /// let meter = Meter::new(Quota::<1_000>::per_second(1)?);
-    /// let mut s = meter.new_state();
-    /// let now = Instant::<1_000>::from_ticks(0);
-    /// assert_eq!(meter.peek(&s, now, 1)?, meter.check(&mut s, now, 1)?);
-    /// assert!(meter.peek(&s, now, 1)?.is_denied());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn peek(
-        &self,
-        state: &MeterState,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        self.decide(state, now.as_ticks(), cost).map(|(d, _)| d)
-    }
-
-    /// Whether the bucket is empty at `now` (and so at every later instant).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Meter, Quota, Instant};
-    ///
-    /// let meter = Meter::new(Quota::<1_000>::per_second(1)?);
-    /// let mut s = meter.new_state();
-    /// meter.check(&mut s, Instant::<1_000>::from_ticks(500), 1)?;
-    /// assert!(!meter.is_at_rest(&s, Instant::<1_000>::from_ticks(1_499)));
-    /// assert!(meter.is_at_rest(&s, Instant::<1_000>::from_ticks(1_500)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub const fn is_at_rest(&self, state: &MeterState, now: Instant<HZ>) -> bool {
-        state.level_at(now.as_ticks()) == 0
-    }
-
-    /// The decision and, if admitted with a non-zero cost, the new state.
-    #[inline]
-    fn decide(
+    fn look(
         &self,
         state: &MeterState,
         now: u64,
         cost: u32,
-    ) -> Result<(Decision<HZ>, Option<MeterState>), InsufficientCapacity> {
+    ) -> Result<MeterStep, InsufficientCapacity> {
         fits(cost, self.quota.burst())?;
         let level = state.level_at(now);
         if cost == 0 {
-            return Ok((self.decision(level, now, None), None));
+            return Ok(MeterStep {
+                now,
+                level,
+                go: Go::Free,
+            });
         }
         // cost ≤ b, so cost·T ≤ b·T, which the quota checked not to overflow.
         let pour = self.t.saturating_mul(u64::from(cost));
@@ -380,11 +309,11 @@ impl<const HZ: u64> Meter<HZ> {
             // The bucket must be empty again by the end of time, or `last + level` would not
             // fit and backward extrapolation could not be exact.
             if now.checked_add(filled).is_some() {
-                let next = MeterState {
-                    level: filled,
-                    last: now,
-                };
-                return Ok((self.decision(filled, now, None), Some(next)));
+                return Ok(MeterStep {
+                    now,
+                    level,
+                    go: Go::Admit(filled),
+                });
             }
         }
         // A pour that would drain past the end of time can never be admitted: wait for the end.
@@ -392,22 +321,36 @@ impl<const HZ: u64> Meter<HZ> {
             Some(_) => level.saturating_add(pour).saturating_sub(self.capacity),
             None => u64::MAX.saturating_sub(now),
         };
-        Ok((self.decision(level, now, Some(wait)), None))
+        Ok(MeterStep {
+            now,
+            level,
+            go: Go::Deny(wait),
+        })
     }
 
-    fn decision(&self, level: u64, now: u64, retry: Option<u64>) -> Decision<HZ> {
+    fn figures(&self, level: u64, now: u64, retry: Option<u64>) -> Decision<HZ> {
         Decision {
             limit: self.quota.burst(),
             // Unit pours fit while the bucket has room and still drains by the end of time.
             remaining: units_that_fit(self.capacity, level, now, self.t),
             reset: Duration::<HZ>::from_ticks(level),
             retry_after: retry.map(Duration::<HZ>::from_ticks),
+            delay: Duration::<HZ>::from_ticks(0),
         }
     }
 }
 
+/// What one look at a leaky bucket found: the level at `now` and the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeterStep {
+    now: u64,
+    level: u64,
+    go: Go,
+}
+
 impl<const HZ: u64> Algorithm<HZ> for Meter<HZ> {
     type State = MeterState;
+    type Step = MeterStep;
 
     fn new_state(&self) -> MeterState {
         MeterState::new()
@@ -417,26 +360,47 @@ impl<const HZ: u64> Algorithm<HZ> for Meter<HZ> {
         self.quota.burst()
     }
 
-    fn check(
-        &self,
-        state: &mut MeterState,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        Meter::check(self, state, now, cost)
+    fn allowance(&self) -> Allowance<HZ> {
+        self.quota.allowance()
     }
 
-    fn peek(
+    #[inline]
+    fn step(
         &self,
         state: &MeterState,
         now: Instant<HZ>,
         cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        Meter::peek(self, state, now, cost)
+    ) -> Result<MeterStep, InsufficientCapacity> {
+        self.look(state, now.as_ticks(), cost)
     }
 
+    #[inline]
+    fn admits(&self, step: &MeterStep) -> bool {
+        !matches!(step.go, Go::Deny(_))
+    }
+
+    #[inline]
+    fn decision(&self, _state: &MeterState, step: &MeterStep, recorded: bool) -> Decision<HZ> {
+        match step.go {
+            Go::Admit(filled) if recorded => self.figures(filled, step.now, None),
+            Go::Deny(wait) => self.figures(step.level, step.now, Some(wait)),
+            Go::Free | Go::Admit(_) => self.figures(step.level, step.now, None),
+        }
+    }
+
+    #[inline]
+    fn record(&self, state: &mut MeterState, step: &MeterStep) {
+        if let Go::Admit(filled) = step.go {
+            *state = MeterState {
+                level: filled,
+                last: step.now,
+            };
+        }
+    }
+
+    /// Whether the bucket is empty at `now` (and so at every later instant).
     fn is_at_rest(&self, state: &MeterState, now: Instant<HZ>) -> bool {
-        Meter::is_at_rest(self, state, now)
+        state.level_at(now.as_ticks()) == 0
     }
 }
 
@@ -636,7 +600,7 @@ impl<const HZ: u64> Shaper<HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Shaper, Quota, Duration};
+    /// use tollgate_core::{Algorithm, Shaper, Quota, Duration};
     ///
     /// let rate = Quota::<1_000>::per_second(10)?; // 10r/s
     /// let s = Shaper::nginx_limit_req(rate, 20, 0)?; // burst=20
@@ -645,6 +609,7 @@ impl<const HZ: u64> Shaper<HZ> {
     /// assert_eq!((s.capacity(), s.max_delay(), s.limit()), (21, Duration::<1_000>::from_ticks(0), 21));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    /// use tollgate_core::{Duration};
     pub const fn nginx_limit_req(
         rate: Quota<HZ>,
         burst: u32,
@@ -700,26 +665,9 @@ impl<const HZ: u64> Shaper<HZ> {
     /// assert_eq!(delays, [Some(0), Some(1_000), Some(2_000), None]); // 3 s would be too long
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
+    /// use tollgate_core::{Decision, Duration};
     pub const fn max_delay(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.max_delay)
-    }
-
-    /// The largest cost that can ever be accepted at once: the burst, since a request proceeds
-    /// as a whole at one instant.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Shaper, Quota, Instant, Duration, InsufficientCapacity};
-    ///
-    /// let shaper = Shaper::new(Quota::<1_000>::per_second(2)?, Duration::<1_000>::from_secs(10))?;
-    /// assert_eq!(shaper.capacity(), 2); // however long the queue
-    /// let err = shaper.peek_reserve(&shaper.new_state(), Instant::<1_000>::from_ticks(0), 3);
-    /// assert_eq!(err, Err(InsufficientCapacity { cost: 3, capacity: 2 }));
-    /// # Ok::<(), tollgate_core::ConfigError>(())
-    /// ```
-    pub const fn capacity(&self) -> u32 {
-        self.quota.burst()
     }
 
     /// The most unit requests accepted at once from rest, `b + ⌊max_delay / T⌋`: every
@@ -748,7 +696,7 @@ impl<const HZ: u64> Shaper<HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Shaper, ShaperState, Quota, Instant, Duration};
+    /// use tollgate_core::{Algorithm, Shaper, ShaperState, Quota, Instant, Duration};
     ///
     /// let shaper = Shaper::new(Quota::<1_000>::per_second(1)?, Duration::<1_000>::from_secs(1))?;
     /// assert_eq!(shaper.new_state(), ShaperState::new());
@@ -778,7 +726,7 @@ impl<const HZ: u64> Shaper<HZ> {
     /// assert_eq!((r.delay.as_millis(), r.decision.remaining, r.decision.reset.as_millis()), (0, 2, 1_000));
     /// let r = shaper.reserve(&mut s, now, 2)?; // queued behind it
     /// assert_eq!((r.delay.as_millis(), r.decision.remaining), (1_000, 0));
-    /// assert_eq!(shaper.reserve(&mut s, now, 3), Err(InsufficientCapacity { cost: 3, capacity: 2 }));
+    /// assert_eq!(shaper.reserve(&mut s, now, 3), Err(InsufficientCapacity::new(3, 2)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
@@ -788,10 +736,9 @@ impl<const HZ: u64> Shaper<HZ> {
         now: Instant<HZ>,
         cost: u32,
     ) -> Result<Reservation<HZ>, InsufficientCapacity> {
-        let (reservation, next) = self.decide(state.tat, now.as_ticks(), cost)?;
-        if let Some(next) = next {
-            state.tat = next;
-        }
+        let step = self.look(state.tat, now.as_ticks(), cost)?;
+        let reservation = self.reservation(&step, true);
+        Algorithm::record(self, state, &step);
         Ok(reservation)
     }
 
@@ -815,6 +762,7 @@ impl<const HZ: u64> Shaper<HZ> {
     /// assert_eq!(peeked, shaper.reserve(&mut s, now, 1)?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    /// use tollgate_core::{Decision, Instant, Duration};
     #[inline]
     pub fn peek_reserve(
         &self,
@@ -822,64 +770,53 @@ impl<const HZ: u64> Shaper<HZ> {
         now: Instant<HZ>,
         cost: u32,
     ) -> Result<Reservation<HZ>, InsufficientCapacity> {
-        self.decide(state.tat, now.as_ticks(), cost).map(|(r, _)| r)
+        let step = self.look(state.tat, now.as_ticks(), cost)?;
+        Ok(self.reservation(&step, true))
     }
 
-    /// Whether the queue is empty at `now` (and so at every later instant): the state then
-    /// schedules every request like a fresh one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{Shaper, Quota, Instant, Duration};
-    ///
-    /// let shaper = Shaper::new(Quota::<1_000>::per_second(1)?, Duration::<1_000>::from_secs(5))?;
-    /// let mut s = shaper.new_state();
-    /// shaper.reserve(&mut s, Instant::<1_000>::from_ticks(0), 1)?;
-    /// shaper.reserve(&mut s, Instant::<1_000>::from_ticks(0), 1)?; // proceeds at 1 s
-    /// assert!(!shaper.is_at_rest(&s, Instant::<1_000>::from_ticks(1_999)));
-    /// assert!(shaper.is_at_rest(&s, Instant::<1_000>::from_ticks(2_000)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub const fn is_at_rest(&self, state: &ShaperState, now: Instant<HZ>) -> bool {
-        state.tat <= now.as_ticks()
-    }
-
-    /// The reservation and, if accepted with a non-zero cost, the new drain instant.
+    /// Looks at the queue for a request of `cost` arriving at `t`.
     #[inline]
-    fn decide(
-        &self,
-        tat: u64,
-        t: u64,
-        cost: u32,
-    ) -> Result<(Reservation<HZ>, Option<u64>), InsufficientCapacity> {
+    fn look(&self, tat: u64, t: u64, cost: u32) -> Result<ShaperStep, InsufficientCapacity> {
         fits(cost, self.quota.burst())?;
         let backlog = tat.saturating_sub(t);
         if cost == 0 {
-            return Ok((self.reservation(t, 0, backlog, None), None));
+            return Ok(ShaperStep {
+                t,
+                backlog,
+                delay: 0,
+                go: Go::Free,
+            });
         }
         // cost ≤ b, so cost·T ≤ b·T, which the quota checked not to overflow.
         let charge = self.t.saturating_mul(u64::from(cost));
         // proceed_at − t = max(tat + c·T − b·T − t, 0), exact since c·T ≤ b·T.
         let delay = backlog.saturating_sub(self.bt.saturating_sub(charge));
         // The queue's drain instant, max(tat, t), moves by c·T; it must not pass the end of time.
-        if delay <= self.max_delay
-            && let Some(next) = t.saturating_add(backlog).checked_add(charge)
-        {
+        let go = match t.saturating_add(backlog).checked_add(charge) {
             // t + backlog + c·T fits, hence so do the backlog after it and t + delay.
-            let after = backlog.saturating_add(charge);
-            return Ok((self.reservation(t, delay, after, None), Some(next)));
-        }
-        // As `Gcra::wait`: a request whose queue would drain past the end of time can never be
-        // accepted, however long it waits (the drain instant only grows), so it waits for the end.
-        let wait = match t.saturating_add(backlog).checked_add(charge) {
-            Some(_) => delay.saturating_sub(self.max_delay),
-            None => u64::MAX.saturating_sub(t),
+            Some(_) if delay <= self.max_delay => Go::Admit(backlog.saturating_add(charge)),
+            Some(_) => Go::Deny(delay.saturating_sub(self.max_delay)),
+            // As `Gcra::wait`: a request whose queue would drain past the end of time can never
+            // be accepted, however long it waits (the drain instant only grows): wait for the end.
+            None => Go::Deny(u64::MAX.saturating_sub(t)),
         };
-        Ok((self.reservation(t, delay, backlog, Some(wait)), None))
+        Ok(ShaperStep {
+            t,
+            backlog,
+            delay,
+            go,
+        })
     }
 
-    fn reservation(&self, t: u64, delay: u64, backlog: u64, retry: Option<u64>) -> Reservation<HZ> {
+    /// The reservation `step` makes, as recorded (when `recorded` and it is accepted) or as the
+    /// queue stands without it.
+    fn reservation(&self, step: &ShaperStep, recorded: bool) -> Reservation<HZ> {
+        let (delay, backlog, retry) = match step.go {
+            Go::Admit(after) if recorded => (step.delay, after, None),
+            Go::Deny(wait) => (step.delay, step.backlog, Some(wait)),
+            Go::Free | Go::Admit(_) => (0, step.backlog, None),
+        };
+        let t = step.t;
         Reservation {
             proceed_at: Instant::<HZ>::from_ticks(t.saturating_add(delay)),
             delay: Duration::<HZ>::from_ticks(delay),
@@ -889,8 +826,74 @@ impl<const HZ: u64> Shaper<HZ> {
                 remaining: units_that_fit(self.horizon, backlog, t, self.t),
                 reset: Duration::<HZ>::from_ticks(backlog),
                 retry_after: retry.map(Duration::<HZ>::from_ticks),
+                // A denial proceeds nowhere; its reservation says what it would have needed.
+                delay: Duration::<HZ>::from_ticks(if retry.is_some() { 0 } else { delay }),
             },
         }
+    }
+}
+
+/// What one look at a shaper's queue found: its backlog at `now`, the delay the request would
+/// get, and the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShaperStep {
+    t: u64,
+    backlog: u64,
+    delay: u64,
+    go: Go,
+}
+
+/// A shaper is an [`Algorithm`] whose admissions may be delayed: "admitted" means accepted, and
+/// the [`Decision`]'s `delay` says how long the request waits before it proceeds. A caller must
+/// honour the delay, or the rate is not kept.
+impl<const HZ: u64> Algorithm<HZ> for Shaper<HZ> {
+    type State = ShaperState;
+    type Step = ShaperStep;
+
+    fn new_state(&self) -> ShaperState {
+        ShaperState::new()
+    }
+
+    fn capacity(&self) -> u32 {
+        self.quota.burst()
+    }
+
+    fn allowance(&self) -> Allowance<HZ> {
+        self.quota.allowance()
+    }
+
+    #[inline]
+    fn step(
+        &self,
+        state: &ShaperState,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<ShaperStep, InsufficientCapacity> {
+        self.look(state.tat, now.as_ticks(), cost)
+    }
+
+    #[inline]
+    fn admits(&self, step: &ShaperStep) -> bool {
+        !matches!(step.go, Go::Deny(_))
+    }
+
+    #[inline]
+    fn decision(&self, _state: &ShaperState, step: &ShaperStep, recorded: bool) -> Decision<HZ> {
+        self.reservation(step, recorded).decision
+    }
+
+    #[inline]
+    fn record(&self, state: &mut ShaperState, step: &ShaperStep) {
+        if let Go::Admit(after) = step.go {
+            // `t + after` was checked to fit when the step was taken.
+            state.tat = step.t.saturating_add(after);
+        }
+    }
+
+    /// Whether the queue is empty at `now` (and so at every later instant): the state then
+    /// schedules every request like a fresh one.
+    fn is_at_rest(&self, state: &ShaperState, now: Instant<HZ>) -> bool {
+        state.tat <= now.as_ticks()
     }
 }
 
@@ -981,10 +984,7 @@ mod tests {
         let mut s = m.new_state();
         assert_eq!(
             m.check(&mut s, at(0), 5),
-            Err(InsufficientCapacity {
-                cost: 5,
-                capacity: 4
-            })
+            Err(InsufficientCapacity::new(5, 4))
         );
         m.check(&mut s, at(0), 2).unwrap();
         let before = s;
@@ -1215,10 +1215,7 @@ mod tests {
         assert_eq!(sh.reserve(&mut s, at(0), 1).unwrap().delay, ms(3_000));
         assert_eq!(
             sh.peek_reserve(&s, at(0), 3),
-            Err(InsufficientCapacity {
-                cost: 3,
-                capacity: 2
-            })
+            Err(InsufficientCapacity::new(3, 2))
         );
         let before = s;
         let r = sh.reserve(&mut s, at(0), 0).unwrap();

@@ -1,10 +1,19 @@
-//! What every check answers, and the trait every algorithm implements.
+//! The algorithms, the trait they all implement, and what every check answers.
+//!
+//! Every algorithm is a pure state machine: configuration in `&self`, state passed in, time
+//! passed in. [`Algorithm::step`] looks at a state without changing it and says what a request
+//! would do; [`Algorithm::record`] applies an admitting step. `check` and `peek` are those two
+//! put together, and [`Algorithm::transition`] is the same from a state *value* to the next one,
+//! for stores that swap whole states (an atomic compare-and-swap, a Redis script, a flash record).
 
+pub mod any;
 pub mod concurrency;
 pub mod gcra;
 pub mod leaky_bucket;
 pub mod sliding_log;
 pub mod sliding_window;
+pub mod storage;
+pub mod unlimited;
 
 use crate::error::{InsufficientCapacity, ReleaseError};
 use crate::time::{Duration, Instant};
@@ -14,7 +23,9 @@ use crate::time::{Duration, Instant};
 /// The fields mean the same for every algorithm:
 ///
 /// - `limit`: the most unit-cost requests that can be admitted at once from rest (GCRA: the
-///   burst; a sliding window: the limit per window; a concurrency limit: the most in flight).
+///   burst; a sliding window: the limit per window; a concurrency limit: the most in flight; a
+///   shaper: its burst plus what it may queue). What the user wrote ("900 per 15 minutes") is
+///   the limit's [`Allowance`].
 /// - `remaining`: how many more unit-cost requests would be admitted at this same instant,
 ///   counting the effect of this request if it was admitted.
 /// - `reset`: the time until the state is at rest again (indistinguishable from a fresh one)
@@ -24,11 +35,14 @@ use crate::time::{Duration, Instant};
 /// - `retry_after`: `None` when admitted; when denied, the exact wait after which this same
 ///   request would be admitted if nothing else arrives (a concurrency limit, which cannot know
 ///   when holders release, gives its configured hint instead).
+/// - `delay`: how long an admitted request waits before it proceeds. Only a
+///   [`Shaper`](crate::Shaper), which queues instead of refusing, ever answers more than zero;
+///   a denial's delay is zero.
 ///
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Gcra, Quota, Instant, Duration};
+/// use tollgate_core::{Algorithm, Gcra, Quota, Instant, Duration};
 ///
 /// let gcra = Gcra::new(Quota::<1_000>::per_second(2)?); // burst 2, one per 500 ms
 /// let mut s = gcra.new_state();
@@ -52,9 +66,58 @@ pub struct Decision<const HZ: u64> {
     pub reset: Duration<HZ>,
     /// `None` if admitted; otherwise how long until this request would be.
     pub retry_after: Option<Duration<HZ>>,
+    /// How long an admitted request waits before it proceeds (a shaper's queue); zero otherwise.
+    pub delay: Duration<HZ>,
 }
 
 impl<const HZ: u64> Decision<HZ> {
+    /// An admission that proceeds at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Decision, Duration};
+    ///
+    /// let d = Decision::<1_000>::allowed(10, 9, Duration::<1_000>::from_secs(6));
+    /// assert!(d.is_allowed() && d.delay.as_ticks() == 0);
+    /// ```
+    /// use tollgate_core::{Duration};
+    pub const fn allowed(limit: u32, remaining: u32, reset: Duration<HZ>) -> Self {
+        Self {
+            limit,
+            remaining,
+            reset,
+            retry_after: None,
+            delay: Duration::<HZ>::from_ticks(0),
+        }
+    }
+
+    /// A denial that may be retried after `retry_after`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Decision, Duration};
+    ///
+    /// let d = Decision::<1_000>::denied(10, 0, Duration::<1_000>::from_secs(6), Duration::<1_000>::from_secs(1));
+    /// assert_eq!(d.retry_after, Some(Duration::<1_000>::from_secs(1)));
+    /// ```
+    /// use tollgate_core::{Duration};
+    pub const fn denied(
+        limit: u32,
+        remaining: u32,
+        reset: Duration<HZ>,
+        retry_after: Duration<HZ>,
+    ) -> Self {
+        Self {
+            limit,
+            remaining,
+            reset,
+            retry_after: Some(retry_after),
+            delay: Duration::<HZ>::from_ticks(0),
+        }
+    }
+
     /// Whether the request was (or, from a peek, would be) admitted.
     #[inline]
     pub const fn is_allowed(&self) -> bool {
@@ -65,6 +128,64 @@ impl<const HZ: u64> Decision<HZ> {
     #[inline]
     pub const fn is_denied(&self) -> bool {
         self.retry_after.is_some()
+    }
+}
+
+/// What a limit allows, as its user wrote it: "900 per 15 minutes", "5 at once", or nothing.
+///
+/// A [`Decision`]'s `limit` is what passes at once from rest (for GCRA, the burst); the
+/// allowance is the promise behind it, which headers such as the IETF `RateLimit-Policy` quote.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Algorithm, Allowance, Concurrency, Duration, Gcra, Quota, Unlimited};
+///
+/// let gcra = Gcra::new(Quota::<1_000>::per_seconds(900, 900)?.with_burst(5)?);
+/// assert_eq!(gcra.allowance(), Allowance::PerWindow { count: 900, window: Duration::from_secs(900) });
+/// assert_eq!(Algorithm::<1_000>::allowance(&Concurrency::<1_000>::new(5)?), Allowance::InFlight { count: 5 });
+/// assert_eq!(Algorithm::<1_000>::allowance(&Unlimited), Allowance::Unlimited);
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Allowance<const HZ: u64> {
+    /// `count` per `window`: a rate, a sliding log or a sliding window.
+    PerWindow {
+        /// Requests per window.
+        count: u32,
+        /// The window.
+        window: Duration<HZ>,
+    },
+    /// At most `count` in flight at once.
+    InFlight {
+        /// The most in flight.
+        count: u32,
+    },
+    /// No limit at all: every request is admitted.
+    Unlimited,
+}
+
+impl<const HZ: u64> Allowance<HZ> {
+    /// The count (`None` when unlimited).
+    pub const fn count(&self) -> Option<u32> {
+        match *self {
+            Self::PerWindow { count, .. } | Self::InFlight { count } => Some(count),
+            Self::Unlimited => None,
+        }
+    }
+
+    /// The window (`None` for a concurrency limit or no limit).
+    pub const fn window(&self) -> Option<Duration<HZ>> {
+        match *self {
+            Self::PerWindow { window, .. } => Some(window),
+            Self::InFlight { .. } | Self::Unlimited => None,
+        }
+    }
+
+    /// Whether this is no limit at all.
+    pub const fn is_unlimited(&self) -> bool {
+        matches!(self, Self::Unlimited)
     }
 }
 
@@ -80,10 +201,11 @@ impl<const HZ: u64> Decision<HZ> {
 /// let t0 = Instant::<1_000>::from_ticks(0);
 /// assert_eq!(gcra.try_acquire(&mut s, t0), Ok(()));
 /// let wait = gcra.try_acquire(&mut s, t0).unwrap_err();
-/// assert_eq!(wait.retry_after(), Duration::<1_000>::from_secs(1));
+/// assert_eq!(wait, NotUntil::new(Duration::<1_000>::from_secs(1)));
 /// assert_eq!(wait.earliest(t0), Instant::<1_000>::from_ticks(1_000));
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
+/// use tollgate_core::{Instant, Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NotUntil<const HZ: u64> {
@@ -91,6 +213,14 @@ pub struct NotUntil<const HZ: u64> {
 }
 
 impl<const HZ: u64> NotUntil<HZ> {
+    /// A denial that may be retried after `retry_after` (for adapters and stores that decide
+    /// elsewhere, such as a server-side script).
+    pub const fn new(retry_after: Duration<HZ>) -> Self {
+        Self {
+            wait: retry_after.as_ticks(),
+        }
+    }
+
     /// The exact wait after which the same request would be admitted if nothing else arrives
     /// (for a [`Concurrency`](crate::Concurrency) limit: its configured hint).
     pub const fn retry_after(&self) -> Duration<HZ> {
@@ -110,7 +240,22 @@ impl<const HZ: u64> NotUntil<HZ> {
 /// likes (a field, a `static` behind a mutex, a key table, flash, a remote store). Every method
 /// takes `now` rather than reading a clock.
 ///
-/// Contract, for every implementation:
+/// # The pure step
+///
+/// A decision is made in two parts, so that any store can apply it:
+///
+/// 1. [`step`](Algorithm::step) looks at a state (`&`, never changed) and works out what a
+///    request would do: whether it is admitted ([`admits`](Algorithm::admits)) and what it would
+///    record. The step is a small `Copy` value.
+/// 2. [`record`](Algorithm::record) applies an admitting step to the state it was taken from.
+///
+/// [`decision`](Algorithm::decision) turns a step into the figures a server reports, either as
+/// recorded or as if it had not been (a policy denied by another limit reports every limit
+/// without the request). [`check`](Algorithm::check), [`peek`](Algorithm::peek) and
+/// [`transition`](Algorithm::transition) are provided on top; a policy decides each of its limits
+/// with exactly one step.
+///
+/// # Contract, for every implementation
 ///
 /// - `peek` returns exactly what `check` would, without recording anything.
 /// - `check` records the request only if it is admitted; a denied check leaves the state as it
@@ -129,9 +274,35 @@ impl<const HZ: u64> NotUntil<HZ> {
 /// `now` may be admitted and a `retry_after` points at the end of time rather than being exact;
 /// and a [`Concurrency`](crate::Concurrency) limit, which cannot know when holders release,
 /// answers a configured hint as `retry_after` and `reset`.
+///
+/// # Examples
+///
+/// The same decision made in place and as a transition between state values:
+///
+/// ```
+/// use tollgate_core::{Algorithm, Gcra, Instant, Quota};
+///
+/// let gcra = Gcra::new(Quota::<1_000>::per_second(2)?);
+/// let now = Instant::<1_000>::from_ticks(0);
+/// let before = gcra.new_state();
+/// let (decision, after) = gcra.transition(&before, now, 1)?; // `before` is untouched
+/// let mut in_place = before;
+/// assert_eq!(gcra.check(&mut in_place, now, 1)?, decision);
+/// assert_eq!(in_place, after);
+///
+/// let step = gcra.step(&after, now, 2)?; // look, then decide what to do
+/// assert!(!gcra.admits(&step));
+/// assert_eq!(gcra.decision(&after, &step, false).retry_after.map(|d| d.as_ticks()), Some(500));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Algorithm<const HZ: u64> {
     /// The per-key state.
     type State;
+
+    /// What one look at a state found: enough to record the request if it is admitted and to
+    /// report on it either way. Small and `Copy`; only meaningful with the state it was taken
+    /// from.
+    type Step: Copy;
 
     /// A state at rest.
     fn new_state(&self) -> Self::State;
@@ -139,32 +310,45 @@ pub trait Algorithm<const HZ: u64> {
     /// The largest cost that can ever be admitted at once.
     fn capacity(&self) -> u32;
 
-    /// Decides a request of `cost` at `now` and records it if admitted.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds [`capacity`](Algorithm::capacity).
-    fn check(
-        &self,
-        state: &mut Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity>;
+    /// What this limit allows, as its user wrote it.
+    fn allowance(&self) -> Allowance<HZ>;
 
-    /// Decides a request of `cost` at `now` without recording it.
+    /// Looks at `state` for a request of `cost` at `now`, changing nothing.
     ///
     /// # Errors
     ///
     /// [`InsufficientCapacity`] when `cost` exceeds [`capacity`](Algorithm::capacity).
-    fn peek(
+    fn step(
         &self,
         state: &Self::State,
         now: Instant<HZ>,
         cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity>;
+    ) -> Result<Self::Step, InsufficientCapacity>;
+
+    /// Whether `step` admits its request.
+    fn admits(&self, step: &Self::Step) -> bool;
+
+    /// The figures to report for `step`, taken from `state` (which must still be the state the
+    /// step was taken from): as recorded when `recorded` is true and the step admits, else as
+    /// the state stands without the request.
+    fn decision(&self, state: &Self::State, step: &Self::Step, recorded: bool) -> Decision<HZ>;
+
+    /// Records an admitting `step` into `state`, the state it was taken from. Recording a step
+    /// that does not admit changes nothing.
+    fn record(&self, state: &mut Self::State, step: &Self::Step);
 
     /// Whether `state` is indistinguishable from a fresh one at `now` and at every later instant.
     fn is_at_rest(&self, state: &Self::State, now: Instant<HZ>) -> bool;
+
+    /// Whether [`release`](Algorithm::release) of `cost` would succeed, changing nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError`] when more would be released than is held.
+    fn can_release(&self, state: &Self::State, cost: u32) -> Result<(), ReleaseError> {
+        let _ = (state, cost);
+        Ok(())
+    }
 
     /// Gives back `cost` admitted earlier, for limits that count what is in flight.
     ///
@@ -175,16 +359,85 @@ pub trait Algorithm<const HZ: u64> {
     ///
     /// [`ReleaseError`] when more is released than is held; the state is then unchanged.
     fn release(&self, state: &mut Self::State, cost: u32) -> Result<(), ReleaseError> {
-        let _ = (state, cost);
-        Ok(())
+        self.can_release(state, cost)
     }
+
+    /// Decides a request of `cost` at `now` and records it if admitted.
+    ///
+    /// # Errors
+    ///
+    /// [`InsufficientCapacity`] when `cost` exceeds [`capacity`](Algorithm::capacity).
+    #[inline]
+    fn check(
+        &self,
+        state: &mut Self::State,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<Decision<HZ>, InsufficientCapacity> {
+        let step = self.step(state, now, cost)?;
+        let admitted = self.admits(&step);
+        let decision = self.decision(state, &step, admitted);
+        if admitted {
+            self.record(state, &step);
+        }
+        Ok(decision)
+    }
+
+    /// Decides a request of `cost` at `now` without recording it: exactly what
+    /// [`check`](Algorithm::check) would answer.
+    ///
+    /// # Errors
+    ///
+    /// [`InsufficientCapacity`] when `cost` exceeds [`capacity`](Algorithm::capacity).
+    #[inline]
+    fn peek(
+        &self,
+        state: &Self::State,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<Decision<HZ>, InsufficientCapacity> {
+        let step = self.step(state, now, cost)?;
+        Ok(self.decision(state, &step, self.admits(&step)))
+    }
+
+    /// The pure transition: the decision on a request of `cost` at `now`, and the state after
+    /// it (a copy of `state` when nothing is recorded). For stores that replace whole states.
+    ///
+    /// # Errors
+    ///
+    /// [`InsufficientCapacity`] when `cost` exceeds [`capacity`](Algorithm::capacity).
+    fn transition(
+        &self,
+        state: &Self::State,
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<(Decision<HZ>, Self::State), InsufficientCapacity>
+    where
+        Self::State: Clone,
+    {
+        let mut next = state.clone();
+        let decision = self.check(&mut next, now, cost)?;
+        Ok((decision, next))
+    }
+}
+
+/// The verdict of a step of the time-based algorithms, with what an admission records or how
+/// long a denial waits, in ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Go {
+    /// A cost of zero: admitted, records nothing.
+    Free,
+    /// Admitted; the state's lead over `now` after recording.
+    Admit(u64),
+    /// Denied; the exact wait.
+    Deny(u64),
 }
 
 /// Rejects a cost that can never fit.
 #[inline(always)]
 pub(crate) const fn fits(cost: u32, capacity: u32) -> Result<(), InsufficientCapacity> {
     if cost > capacity {
-        Err(InsufficientCapacity { cost, capacity })
+        Err(InsufficientCapacity::new(cost, capacity))
     } else {
         Ok(())
     }

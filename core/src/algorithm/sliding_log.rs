@@ -117,7 +117,8 @@ use core::fmt;
 use core::hash::Hash;
 use core::marker::PhantomData;
 
-use crate::algorithm::{Algorithm, Decision, NotUntil, fits};
+use crate::algorithm::storage::{Inline, Storage};
+use crate::algorithm::{Algorithm, Allowance, Decision, NotUntil, fits};
 use crate::error::{ConfigError, InsufficientCapacity};
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};
@@ -142,7 +143,7 @@ mod sealed {
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{SlidingLog, Quota, ConfigError, sliding_log::Offset};
+/// use tollgate_core::{SlidingLog, Quota, ConfigError, Offset};
 ///
 /// assert_eq!(<u32 as Offset>::MAX_WINDOW, 1 << 32);
 /// // An hour of microseconds is 3.6e9 ticks: it fits a u32 (4.29e9), a day does not.
@@ -151,7 +152,7 @@ mod sealed {
 /// assert!(SlidingLog::<1_000_000, 50, u64>::new(Quota::per_day(50)?).is_ok());
 /// # Ok::<(), ConfigError>(())
 /// ```
-pub trait Offset: sealed::Sealed + Copy + Eq + Hash + fmt::Debug {
+pub trait Offset: sealed::Sealed + Copy + Default + Eq + Hash + fmt::Debug {
     /// The longest window, in ticks, whose time stamps this type can hold: `2^bits` (for `u64`,
     /// `u64::MAX`, which every window fits).
     const MAX_WINDOW: u64;
@@ -184,23 +185,32 @@ offset!(u16, 1 << 16);
 offset!(u32, 1 << 32);
 offset!(u64, u64::MAX);
 
-/// Sliding-log configuration: at most `limit` per `window`, exactly, for states of `CAP` entries
-/// with time stamps of type `O`. Shared, immutable, `const`-built.
+/// Sliding-log configuration: at most `limit` per `window`, exactly, over a ring of entries
+/// whose time stamps are of type `O` and which live in storage `S`. Shared, immutable.
+///
+/// Most code names the fixed-capacity form, [`SlidingLog<HZ, CAP, O>`](SlidingLog), whose
+/// constructors are `const`. A capacity chosen at run time uses the same type with another
+/// [`Storage`] (see [`with_capacity`](Self::with_capacity)); both run the same decision code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlidingLogIn<const HZ: u64, O: Offset, S: Storage> {
+    limit: u32,
+    window: u64,
+    entries: u32,
+    marker: PhantomData<fn() -> (O, S)>,
+}
+
+/// A sliding log whose state holds `CAP` entries inline (time stamps of type `O`, `u32` unless
+/// given).
 ///
 /// # Examples
 ///
-/// Seed 004's rolling hour of 50 requests:
+/// A rolling hour of 50 requests ("the number of requests made over the past hour as of the
+/// time you send the request", not reset on the hour):
 ///
 /// ```
-/// use tollgate_core::{SlidingLog, Quota, Instant, Duration};
+/// use tollgate_core::{Algorithm, SlidingLog, Quota, Instant, Duration, valid};
 ///
-/// const HOURLY: SlidingLog<1_000, 50> = match Quota::per_hour(50) {
-///     Ok(q) => match SlidingLog::new(q) {
-///         Ok(log) => log,
-///         Err(_) => panic!("CAP too small or window too long"), // caught at compile time
-///     },
-///     Err(_) => panic!("invalid quota"),
-/// };
+/// static HOURLY: SlidingLog<1_000, 50> = valid!(SlidingLog::new(valid!(Quota::per_hour(50))));
 /// let mut s = HOURLY.new_state();
 /// let minute = Duration::<1_000>::from_secs(60);
 /// let t0 = Instant::<1_000>::from_ticks(0);
@@ -213,26 +223,43 @@ offset!(u64, u64::MAX);
 /// assert!(HOURLY.check(&mut s, t0 + minute * 60, 1)?.is_allowed());
 /// # Ok::<(), tollgate_core::InsufficientCapacity>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SlidingLog<const HZ: u64, const CAP: usize, O: Offset = u32> {
-    quota: Quota<HZ>,
-    offset: PhantomData<O>,
-}
+pub type SlidingLog<const HZ: u64, const CAP: usize, O = u32> = SlidingLogIn<HZ, O, Inline<CAP>>;
 
 #[cfg(feature = "defmt")]
-impl<const HZ: u64, const CAP: usize, O: Offset> defmt::Format for SlidingLog<HZ, CAP, O> {
+impl<const HZ: u64, O: Offset, S: Storage> defmt::Format for SlidingLogIn<HZ, O, S> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
             f,
-            "SlidingLog {{ quota: {}, capacity: {=usize} }}",
-            self.quota,
-            CAP
+            "SlidingLog {{ limit: {=u32}, window: {=u64}, entries: {=u32} }}",
+            self.limit,
+            self.window,
+            self.entries
         );
     }
 }
 
-/// Sliding-log state: a ring of up to `CAP` admission instants (as offsets of type `O`) with
-/// their costs. Plain integers, `Copy`, all zero when fresh.
+/// Sliding-log state: a ring of admission instants (as offsets of type `O`) with their costs,
+/// kept in storage `S`. Plain integers, all zero when fresh.
+///
+/// Most code names the inline form, [`LogState<CAP, O>`](LogState).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogStateIn<O: Offset, S: Storage> {
+    /// The instant of the newest entry, in ticks: the base the offsets are read against.
+    newest: u64,
+    /// The running total of admitted cost just before the oldest entry, modulo 2^32.
+    before: u32,
+    /// The ring index of the oldest entry.
+    head: u32,
+    /// The number of entries.
+    len: u32,
+    /// Each entry's instant, modulo `2^bits` of `O`.
+    stamps: S::Buf<O>,
+    /// The running total of admitted cost through each entry, modulo 2^32.
+    totals: S::Buf<u32>,
+}
+
+/// A sliding-log state of `CAP` entries kept inline: `Copy`, all zero when fresh, fit for a
+/// `static`.
 ///
 /// It takes `20 + CAP × (size_of::<O>() + 4)` bytes, rounded up to a multiple of
 /// `align_of::<u64>()` (see [the module docs](self#storage)).
@@ -253,30 +280,33 @@ impl<const HZ: u64, const CAP: usize, O: Offset> defmt::Format for SlidingLog<HZ
 /// ```compile_fail
 /// let _ = tollgate_core::LogState::<0>::new();
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct LogState<const CAP: usize, O: Offset = u32> {
-    /// The instant of the newest entry, in ticks: the base the offsets are read against.
-    newest: u64,
-    /// The running total of admitted cost just before the oldest entry, modulo 2^32.
-    before: u32,
-    /// The ring index of the oldest entry.
-    head: u32,
-    /// The number of entries.
-    len: u32,
-    /// Each entry's instant, modulo `2^bits` of `O`.
-    stamps: [O; CAP],
-    /// The running total of admitted cost through each entry, modulo 2^32.
-    totals: [u32; CAP],
+pub type LogState<const CAP: usize, O = u32> = LogStateIn<O, Inline<CAP>>;
+
+impl<O: Offset, const CAP: usize> Copy for LogStateIn<O, Inline<CAP>> {}
+
+#[cfg(feature = "defmt")]
+impl<O: Offset + defmt::Format, S: Storage> defmt::Format for LogStateIn<O, S> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "LogState {{ newest: {=u64}, before: {=u32}, head: {=u32}, len: {=u32}, stamps: {}, totals: {} }}",
+            self.newest,
+            self.before,
+            self.head,
+            self.len,
+            self.stamps.as_ref(),
+            self.totals.as_ref()
+        );
+    }
 }
 
-impl<const CAP: usize, O: Offset> LogState<CAP, O> {
+impl<O: Offset, const CAP: usize> LogStateIn<O, Inline<CAP>> {
     /// A fresh state, with no entries. Fails to compile if `CAP` is zero (or above `u32::MAX`).
     ///
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{LogState, SlidingLog, Quota, Instant};
+    /// use tollgate_core::{Algorithm, LogState, SlidingLog, Quota, Instant};
     ///
     /// let log = SlidingLog::<1_000, 4>::new(Quota::per_second(4)?)?;
     /// let s = LogState::<4>::new();
@@ -300,13 +330,57 @@ impl<const CAP: usize, O: Offset> LogState<CAP, O> {
             totals: [0; CAP],
         }
     }
+}
 
+impl<O: Offset, const CAP: usize> Default for LogStateIn<O, Inline<CAP>> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<O: Offset, S: Storage> LogStateIn<O, S> {
+    /// A fresh state for a ring of `entries`.
+    fn fresh(entries: u32) -> Self {
+        let n = entries as usize;
+        Self {
+            newest: 0,
+            before: 0,
+            head: 0,
+            len: 0,
+            stamps: S::buffer(n),
+            totals: S::buffer(n),
+        }
+    }
+
+    /// The number of entries in the ring (whatever the window).
+    pub const fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether the ring holds no entry.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The ring of a state, as a ring of `cap` entries (the configuration's, never more than the
+/// storage holds): every read goes through here.
+#[derive(Clone, Copy)]
+struct Ring<'s, O> {
+    newest: u64,
+    before: u32,
+    head: u32,
+    len: u32,
+    cap: u32,
+    stamps: &'s [O],
+    totals: &'s [u32],
+}
+
+impl<O: Offset> Ring<'_, O> {
     /// The ring index of logical entry `i` (0 is the oldest).
     #[inline(always)]
     fn slot(&self, i: u32) -> usize {
-        // head < CAP and i ≤ CAP, so the sum is below 2·CAP and one subtraction wraps it.
-        let p = (self.head as usize).wrapping_add(i as usize);
-        if p >= CAP { p.wrapping_sub(CAP) } else { p }
+        slot(self.head, i, self.cap)
     }
 
     /// How many ticks entry `i` lies behind the newest one.
@@ -332,14 +406,17 @@ impl<const CAP: usize, O: Offset> LogState<CAP, O> {
     }
 }
 
-impl<const CAP: usize, O: Offset> Default for LogState<CAP, O> {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The ring index of logical entry `i` of a ring of `cap` starting at `head`.
+#[inline(always)]
+fn slot(head: u32, i: u32, cap: u32) -> usize {
+    // head < cap and i ≤ cap, so the sum is below 2·cap and one subtraction wraps it.
+    let p = (head as usize).wrapping_add(i as usize);
+    let cap = cap as usize;
+    if p >= cap { p.wrapping_sub(cap) } else { p }
 }
 
 /// The state as seen from one request's instant.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct View {
     /// The instant the request is decided (and recorded) at: `now`, or the newest entry's instant
     /// if `now` is earlier.
@@ -358,14 +435,22 @@ struct View {
     merge: bool,
 }
 
-impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
-    /// A sliding log enforcing `quota`'s limit per window, exactly. Its burst is ignored.
+/// What one look at a sliding log found: the window as seen from the request's instant, the
+/// cost, and whether it fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStep {
+    view: View,
+    cost: u32,
+    admitted: bool,
+}
+
+impl<const HZ: u64, O: Offset, const CAP: usize> SlidingLogIn<HZ, O, Inline<CAP>> {
+    /// A sliding log of `CAP` entries enforcing `quota`'s limit per window, exactly. Its burst
+    /// and interval play no part: see [`per_window`](Self::per_window).
     ///
     /// # Errors
     ///
-    /// [`ConfigError::CapacityTooSmall`] when `CAP` is below the limit (see
-    /// [`new_undersized`](Self::new_undersized)), [`ConfigError::WindowTooLong`] when the window
-    /// exceeds [`O::MAX_WINDOW`](Offset::MAX_WINDOW) ticks.
+    /// As [`per_window`](Self::per_window).
     ///
     /// # Examples
     ///
@@ -378,10 +463,39 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
     /// # Ok::<(), ConfigError>(())
     /// ```
     pub const fn new(quota: Quota<HZ>) -> Result<Self, ConfigError> {
-        if (CAP as u64) < quota.limit() as u64 {
+        Self::per_window(quota.limit(), quota.window())
+    }
+
+    /// A sliding log of `CAP` entries admitting at most `limit` in every window of `window`,
+    /// exactly. Only the count and the window matter, so "100 per 10 ms" is fine on a 1 kHz
+    /// clock although it is no rate of whole ticks.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroLimit`], [`ConfigError::ZeroWindow`],
+    /// [`ConfigError::CapacityTooSmall`] when `CAP` is below the limit (see
+    /// [`new_undersized`](Self::new_undersized)), [`ConfigError::WindowTooLong`] when the window
+    /// exceeds [`O::MAX_WINDOW`](Offset::MAX_WINDOW) ticks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Algorithm, ConfigError, Duration, Instant, Quota, SlidingLog};
+    ///
+    /// let ten_ms = Duration::<1_000>::from_millis(10);
+    /// assert_eq!(Quota::new(100, ten_ms), Err(ConfigError::RateTooFine)); // no whole-tick rate
+    /// let log = SlidingLog::<1_000, 100>::per_window(100, ten_ms)?;
+    /// let mut s = log.new_state();
+    /// assert!(log.check(&mut s, Instant::from_ticks(0), 100)?.is_allowed());
+    /// assert!(log.check(&mut s, Instant::from_ticks(9), 1)?.is_denied());
+    /// assert!(log.check(&mut s, Instant::from_ticks(10), 100)?.is_allowed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const fn per_window(limit: u32, window: Duration<HZ>) -> Result<Self, ConfigError> {
+        if (CAP as u64) < limit as u64 {
             return Err(ConfigError::CapacityTooSmall);
         }
-        Self::new_undersized(quota)
+        Self::undersized_per_window(limit, window)
     }
 
     /// A sliding log whose ring may hold fewer entries than the limit.
@@ -392,16 +506,12 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::WindowTooLong`] when the window exceeds
-    /// [`O::MAX_WINDOW`](Offset::MAX_WINDOW) ticks; [`ConfigError::CapacityTooSmall`] when
-    /// `CAP` is zero (no state could be built for it), or one while the limit is above one (a
-    /// full ring of one entry denies even a request at its own tick, so only one unit request
-    /// could pass at once from rest, not the `limit` every decision reports).
+    /// As [`with_capacity`](Self::with_capacity) with `CAP` entries.
     ///
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{SlidingLog, Quota, Instant, Duration};
+    /// use tollgate_core::{Algorithm, SlidingLog, Quota, Instant, Duration};
     ///
     /// // 100 per second, but at most 2 distinct milliseconds per second.
     /// let log = SlidingLog::<1_000, 2>::new_undersized(Quota::per_second(100)?)?;
@@ -414,31 +524,14 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub const fn new_undersized(quota: Quota<HZ>) -> Result<Self, ConfigError> {
-        if CAP == 0 || (CAP == 1 && quota.limit() > 1) {
-            return Err(ConfigError::CapacityTooSmall);
-        }
-        if quota.window().as_ticks() > O::MAX_WINDOW {
-            return Err(ConfigError::WindowTooLong);
-        }
-        Ok(Self {
-            quota,
-            offset: PhantomData,
-        })
+        Self::undersized_per_window(quota.limit(), quota.window())
     }
 
-    /// The quota this log enforces.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{SlidingLog, Quota};
-    ///
-    /// let log = SlidingLog::<1, 10>::new(Quota::per_minute(10)?)?;
-    /// assert_eq!(log.quota().limit(), 10);
-    /// # Ok::<(), tollgate_core::ConfigError>(())
-    /// ```
-    pub const fn quota(&self) -> Quota<HZ> {
-        self.quota
+    const fn undersized_per_window(limit: u32, window: Duration<HZ>) -> Result<Self, ConfigError> {
+        if CAP as u64 > u32::MAX as u64 {
+            return Err(ConfigError::Overflow);
+        }
+        validate::<HZ, O, Inline<CAP>>(limit, window.as_ticks(), CAP as u32)
     }
 
     /// A fresh state.
@@ -454,6 +547,86 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
     /// ```
     pub const fn new_state(&self) -> LogState<CAP, O> {
         LogState::new()
+    }
+}
+
+/// Checks a configuration of `limit` per `window` ticks over `entries` ring entries.
+const fn validate<const HZ: u64, O: Offset, S: Storage>(
+    limit: u32,
+    window: u64,
+    entries: u32,
+) -> Result<SlidingLogIn<HZ, O, S>, ConfigError> {
+    if limit == 0 {
+        return Err(ConfigError::ZeroLimit);
+    }
+    if window == 0 {
+        return Err(ConfigError::ZeroWindow);
+    }
+    if entries == 0 || (entries == 1 && limit > 1) {
+        return Err(ConfigError::CapacityTooSmall);
+    }
+    if window > O::MAX_WINDOW {
+        return Err(ConfigError::WindowTooLong);
+    }
+    Ok(SlidingLogIn {
+        limit,
+        window,
+        entries,
+        marker: PhantomData,
+    })
+}
+
+impl<const HZ: u64, O: Offset, S: Storage> SlidingLogIn<HZ, O, S> {
+    /// A sliding log of `limit` per `window` over a ring of `entries` chosen at run time, in
+    /// storage `S` (which must hold that many). With `entries ≥ limit` the limit is exact; fewer
+    /// entries make it [undersized](self#capacity).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroLimit`], [`ConfigError::ZeroWindow`], [`ConfigError::WindowTooLong`]
+    /// when the window exceeds [`O::MAX_WINDOW`](Offset::MAX_WINDOW) ticks;
+    /// [`ConfigError::CapacityTooSmall`] when `S` cannot hold `entries`, when `entries` is zero,
+    /// or one while the limit is above one (a full ring of one entry denies even a request at its
+    /// own tick, so only one unit request could pass at once from rest, not the `limit` every
+    /// decision reports).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::algorithm::{sliding_log::SlidingLogIn, storage::Inline};
+    /// use tollgate_core::{ConfigError, Duration};
+    ///
+    /// type Log = SlidingLogIn<1_000, u32, Inline<16>>;
+    /// assert_eq!(Log::with_capacity(10, Duration::from_secs(1), 10)?.entries(), 10);
+    /// assert_eq!(Log::with_capacity(10, Duration::from_secs(1), 17).err(), Some(ConfigError::CapacityTooSmall));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    /// use tollgate_core::{Duration};
+    pub fn with_capacity(
+        limit: u32,
+        window: Duration<HZ>,
+        entries: usize,
+    ) -> Result<Self, ConfigError> {
+        if !S::holds(entries) {
+            return Err(ConfigError::CapacityTooSmall);
+        }
+        let entries = u32::try_from(entries).map_err(|_| ConfigError::Overflow)?;
+        validate::<HZ, O, S>(limit, window.as_ticks(), entries)
+    }
+
+    /// The most admitted in any window.
+    pub const fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// The window.
+    pub const fn window(&self) -> Duration<HZ> {
+        Duration::<HZ>::from_ticks(self.window)
+    }
+
+    /// The number of ring entries a state of this log uses.
+    pub const fn entries(&self) -> u32 {
+        self.entries
     }
 
     /// The fast path: admit one unit-cost request at `now` or say how long to wait.
@@ -476,122 +649,40 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
     /// assert_eq!(wait.earliest(at(700)), at(1_100)); // when the request of 100 ms expires
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
+    /// use tollgate_core::{Decision, Allowance, Instant, Duration};
     #[inline]
     pub fn try_acquire(
         &self,
-        state: &mut LogState<CAP, O>,
+        state: &mut LogStateIn<O, S>,
         now: Instant<HZ>,
     ) -> Result<(), NotUntil<HZ>> {
-        let v = self.view(state, now.as_ticks());
+        let v = self.view(&self.ring(state), now.as_ticks());
         if self.admits(&v, 1) {
-            record(state, &v, 1);
+            self.record_view(state, &v, 1);
             Ok(())
         } else {
             Err(NotUntil {
-                wait: self.wait(state, &v, 1),
+                wait: self.wait(&self.ring(state), &v, 1),
             })
         }
     }
 
-    /// Decides a request of `cost` at `now` and records it if admitted.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds the limit.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{SlidingLog, Quota, Instant, Duration, Decision};
-    ///
-    /// let log = SlidingLog::<1_000, 10>::new(Quota::per_second(10)?)?;
-    /// let mut s = log.new_state();
-    /// let at = Instant::<1_000>::from_ticks;
-    /// let ms = Duration::<1_000>::from_millis;
-    /// log.check(&mut s, at(0), 4)?;
-    /// log.check(&mut s, at(300), 4)?;
-    /// let d = log.check(&mut s, at(600), 3)?;
-    /// // 8 of 10 used; 3 more fit once the 4 of 0 ms leave the window at 1000 ms.
-    /// assert_eq!(d, Decision { limit: 10, remaining: 2, reset: ms(700), retry_after: Some(ms(400)) });
-    /// assert!(log.check(&mut s, at(999), 3)?.is_denied());
-    /// assert!(log.check(&mut s, at(1_000), 3)?.is_allowed());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn check(
-        &self,
-        state: &mut LogState<CAP, O>,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        fits(cost, self.quota.limit())?;
-        let v = self.view(state, now.as_ticks());
-        let decision = self.decision(state, &v, cost);
-        if cost > 0 && decision.is_allowed() {
-            record(state, &v, cost);
+    /// The state's ring, read as this configuration's.
+    #[inline(always)]
+    fn ring<'s>(&self, s: &'s LogStateIn<O, S>) -> Ring<'s, O> {
+        Ring {
+            newest: s.newest,
+            before: s.before,
+            head: s.head,
+            len: s.len,
+            cap: self.entries,
+            stamps: s.stamps.as_ref(),
+            totals: s.totals.as_ref(),
         }
-        Ok(decision)
     }
 
-    /// Decides a request of `cost` at `now` without recording it.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds the limit.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{SlidingLog, Quota, Instant};
-    ///
-    /// let log = SlidingLog::<1_000, 5>::new(Quota::per_second(5)?)?;
-    /// let mut s = log.new_state();
-    /// let t = Instant::<1_000>::from_ticks(42);
-    /// let peeked = log.peek(&s, t, 5)?;
-    /// assert_eq!(log.check(&mut s, t, 5)?, peeked);
-    /// assert!(log.peek(&s, t, 1)?.is_denied());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     #[inline]
-    pub fn peek(
-        &self,
-        state: &LogState<CAP, O>,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        fits(cost, self.quota.limit())?;
-        let v = self.view(state, now.as_ticks());
-        Ok(self.decision(state, &v, cost))
-    }
-
-    /// Whether no entry is in the window at `now`, so `state` decides every request at `now` or
-    /// later like a fresh one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{SlidingLog, Quota, Instant};
-    ///
-    /// let log = SlidingLog::<1_000, 3>::new(Quota::per_second(3)?)?;
-    /// let mut s = log.new_state();
-    /// let at = Instant::<1_000>::from_ticks;
-    /// log.check(&mut s, at(500), 1)?;
-    /// assert!(!log.is_at_rest(&s, at(1_499)));
-    /// assert!(log.is_at_rest(&s, at(1_500)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub const fn is_at_rest(&self, state: &LogState<CAP, O>, now: Instant<HZ>) -> bool {
-        // The newest entry is the last to leave; past the end of time it never does.
-        state.len == 0
-            || match state.newest.checked_add(self.quota.window().as_ticks()) {
-                Some(expiry) => expiry <= now.as_ticks(),
-                None => false,
-            }
-    }
-
-    /// Looks at the state from `now`: which entries have expired and what the window holds.
-    #[inline]
-    fn view(&self, s: &LogState<CAP, O>, now: u64) -> View {
+    fn view(&self, s: &Ring<'_, O>, now: u64) -> View {
         if s.len == 0 {
             return View {
                 t: now,
@@ -606,7 +697,7 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
         let t = if now < s.newest { s.newest } else { now };
         let gap = t.saturating_sub(s.newest);
         // Entry i has expired at t iff its age behind the newest entry plus `gap` reaches W.
-        let expired = match self.quota.window().as_ticks().checked_sub(gap) {
+        let expired = match self.window.checked_sub(gap) {
             Some(left) if left > 0 => leading(s.len, |i| s.age(i) >= left),
             _ => s.len,
         };
@@ -624,47 +715,51 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
         }
     }
 
-    /// Whether the ring has a free entry at the view's instant.
     #[inline(always)]
-    fn has_room(v: &View) -> bool {
-        (v.live as u64) < CAP as u64
+    fn has_room(&self, v: &View) -> bool {
+        v.live < self.entries
     }
 
-    /// The admission rule: the cost fits the window and the ring has a free entry.
     #[inline(always)]
     fn admits(&self, v: &View, cost: u32) -> bool {
-        Self::has_room(v)
-            && u64::from(v.used).saturating_add(u64::from(cost)) <= u64::from(self.quota.limit())
+        self.has_room(v)
+            && u64::from(v.used).saturating_add(u64::from(cost)) <= u64::from(self.limit)
     }
 
-    /// The full answer for a cost that fits the limit.
-    fn decision(&self, s: &LogState<CAP, O>, v: &View, cost: u32) -> Decision<HZ> {
-        let window = self.quota.window().as_ticks();
+    /// The figures for a request of `cost` seen as `v`, as recorded when `recorded` (and it
+    /// fits), else as the state stands without it.
+    fn figures(
+        &self,
+        s: &Ring<'_, O>,
+        v: &View,
+        cost: u32,
+        admitted: bool,
+        recorded: bool,
+    ) -> Decision<HZ> {
         // Until the newest entry expires, counted from the caller's `now`.
         let reset = if v.live == 0 {
             0
         } else {
-            window.saturating_sub(v.gap).saturating_add(v.back)
+            self.window.saturating_sub(v.gap).saturating_add(v.back)
         };
-        if cost == 0 {
+        if cost == 0 || (admitted && !recorded) {
             return self.answer(v.used, v.live, v.merge, reset, None);
         }
-        if self.admits(v, cost) {
+        if admitted {
             let live = if v.merge {
                 v.live
             } else {
                 v.live.saturating_add(1)
             };
             // The newest entry is now at t, so the reset is a whole window from t.
-            let reset = window.saturating_add(v.back);
+            let reset = self.window.saturating_add(v.back);
             return self.answer(v.used.saturating_add(cost), live, true, reset, None);
         }
         let wait = self.wait(s, v, cost);
         self.answer(v.used, v.live, v.merge, reset, Some(wait))
     }
 
-    /// Assembles a decision; `remaining` counts the unit requests that would still be admitted
-    /// at the same instant, one after another.
+    /// The decision for `used` cost in `live` entries (`merge`: one of them is at this instant).
     fn answer(
         &self,
         used: u32,
@@ -673,12 +768,10 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
         reset: u64,
         retry: Option<u64>,
     ) -> Decision<HZ> {
-        let left = self.quota.limit().saturating_sub(used);
-        let cap = CAP as u64;
-        let live = u64::from(live);
-        let remaining = if live >= cap {
+        let left = self.limit.saturating_sub(used);
+        let remaining = if live >= self.entries {
             0
-        } else if merge || live.saturating_add(1) < cap {
+        } else if merge || live.saturating_add(1) < self.entries {
             // Every further unit joins one entry at this instant.
             left
         } else {
@@ -686,19 +779,19 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
             left.min(1)
         };
         Decision {
-            limit: self.quota.limit(),
+            limit: self.limit,
             remaining,
             reset: Duration::<HZ>::from_ticks(reset),
             retry_after: retry.map(Duration::<HZ>::from_ticks),
+            delay: Duration::<HZ>::from_ticks(0),
         }
     }
 
-    /// The exact wait, from the caller's `now`, until a denied request of `cost` is admitted.
-    fn wait(&self, s: &LogState<CAP, O>, v: &View, cost: u32) -> u64 {
-        let limit = u64::from(self.quota.limit());
+    /// The exact wait before a request of `cost`, denied as seen in `v`, is admitted.
+    fn wait(&self, s: &Ring<'_, O>, v: &View, cost: u32) -> u64 {
         let excess = u64::from(v.used)
             .saturating_add(u64::from(cost))
-            .saturating_sub(limit);
+            .saturating_sub(u64::from(self.limit));
         // The live entry whose expiry frees enough: the oldest one when only room is missing,
         // else the first whose running total (from the oldest live one) reaches the excess.
         let j = if excess == 0 {
@@ -712,41 +805,44 @@ impl<const HZ: u64, const CAP: usize, O: Offset> SlidingLog<HZ, CAP, O> {
         };
         let j = j.min(s.len.saturating_sub(1));
         // Entry j leaves the window W ticks after its instant, newest − age(j).
-        let window = self.quota.window().as_ticks();
-        window
+        self.window
             .saturating_sub(v.gap.saturating_add(s.age(j)))
             .saturating_add(v.back)
     }
+
+    /// Records an admission of `cost` seen as `v`: drops the expired entries, then adds the cost
+    /// to the newest entry (same tick) or appends one.
+    fn record_view(&self, s: &mut LogStateIn<O, S>, v: &View, cost: u32) {
+        let cap = self.entries;
+        if v.expired > 0 {
+            s.before = self.ring(s).total_before(v.expired);
+            s.head = slot(s.head, v.expired, cap) as u32;
+            s.len = s.len.saturating_sub(v.expired);
+        }
+        if v.merge {
+            let newest = slot(s.head, s.len.saturating_sub(1), cap);
+            if let Some(total) = s.totals.as_mut().get_mut(newest) {
+                *total = total.wrapping_add(cost);
+            }
+        } else if s.len < cap {
+            let total = self.ring(s).total_before(s.len).wrapping_add(cost);
+            let free = slot(s.head, s.len, cap);
+            if let (Some(stamp), Some(slot_total)) = (
+                s.stamps.as_mut().get_mut(free),
+                s.totals.as_mut().get_mut(free),
+            ) {
+                *stamp = O::truncate(v.t);
+                *slot_total = total;
+                s.len = s.len.saturating_add(1);
+                s.newest = v.t;
+            }
+        }
+    }
 }
 
-/// Records an admitted request of `cost > 0` seen through `v`: drops the expired entries, then
-/// adds the cost to the newest entry (same tick) or appends one.
-fn record<const CAP: usize, O: Offset>(s: &mut LogState<CAP, O>, v: &View, cost: u32) {
-    if v.expired > 0 {
-        s.before = s.total_before(v.expired);
-        s.head = s.slot(v.expired) as u32;
-        s.len = s.len.saturating_sub(v.expired);
-    }
-    if v.merge {
-        let newest = s.slot(s.len.saturating_sub(1));
-        if let Some(total) = s.totals.get_mut(newest) {
-            *total = total.wrapping_add(cost);
-        }
-    } else if (s.len as u64) < CAP as u64 {
-        let total = s.total_before(s.len).wrapping_add(cost);
-        let free = s.slot(s.len);
-        if let (Some(stamp), Some(slot_total)) = (s.stamps.get_mut(free), s.totals.get_mut(free)) {
-            *stamp = O::truncate(v.t);
-            *slot_total = total;
-            s.len = s.len.saturating_add(1);
-            s.newest = v.t;
-        }
-    }
-}
-
-/// How many of `0..n` satisfy `pred`, for a `pred` that holds on a prefix and then never again.
-///
-/// Gallops from the start, then bisects: O(log k) calls for an answer of k.
+/// The number of leading indices in `0..n` for which `pred` holds, assuming it holds on a
+/// prefix: a galloping search (1, 2, 4, … from the start), then a binary search in the last
+/// step. O(log k) for a prefix of length k, so cheap when few entries have expired.
 #[inline]
 fn leading(n: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
     // Invariant: pred holds below `lo`; it fails at `hi`, or `hi == n`.
@@ -777,37 +873,72 @@ fn leading(n: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
     lo
 }
 
-impl<const HZ: u64, const CAP: usize, O: Offset> Algorithm<HZ> for SlidingLog<HZ, CAP, O> {
-    type State = LogState<CAP, O>;
+impl<const HZ: u64, O: Offset, S: Storage> Algorithm<HZ> for SlidingLogIn<HZ, O, S> {
+    type State = LogStateIn<O, S>;
+    type Step = LogStep;
 
-    fn new_state(&self) -> LogState<CAP, O> {
-        LogState::new()
+    fn new_state(&self) -> LogStateIn<O, S> {
+        LogStateIn::fresh(self.entries)
     }
 
     fn capacity(&self) -> u32 {
-        self.quota.limit()
+        self.limit
     }
 
-    fn check(
+    fn allowance(&self) -> Allowance<HZ> {
+        Allowance::PerWindow {
+            count: self.limit,
+            window: self.window(),
+        }
+    }
+
+    #[inline]
+    fn step(
         &self,
-        state: &mut LogState<CAP, O>,
+        state: &LogStateIn<O, S>,
         now: Instant<HZ>,
         cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        SlidingLog::check(self, state, now, cost)
+    ) -> Result<LogStep, InsufficientCapacity> {
+        fits(cost, self.limit)?;
+        let view = self.view(&self.ring(state), now.as_ticks());
+        Ok(LogStep {
+            view,
+            cost,
+            admitted: cost == 0 || self.admits(&view, cost),
+        })
     }
 
-    fn peek(
-        &self,
-        state: &LogState<CAP, O>,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        SlidingLog::peek(self, state, now, cost)
+    #[inline]
+    fn admits(&self, step: &LogStep) -> bool {
+        step.admitted
     }
 
-    fn is_at_rest(&self, state: &LogState<CAP, O>, now: Instant<HZ>) -> bool {
-        SlidingLog::is_at_rest(self, state, now)
+    #[inline]
+    fn decision(&self, state: &LogStateIn<O, S>, step: &LogStep, recorded: bool) -> Decision<HZ> {
+        self.figures(
+            &self.ring(state),
+            &step.view,
+            step.cost,
+            step.admitted,
+            recorded,
+        )
+    }
+
+    #[inline]
+    fn record(&self, state: &mut LogStateIn<O, S>, step: &LogStep) {
+        if step.admitted && step.cost > 0 {
+            self.record_view(state, &step.view, step.cost);
+        }
+    }
+
+    /// Whether every entry has left the window at `now` (and so at every later instant).
+    fn is_at_rest(&self, state: &LogStateIn<O, S>, now: Instant<HZ>) -> bool {
+        // The newest entry is the last to leave; past the end of time it never does.
+        state.len == 0
+            || match state.newest.checked_add(self.window) {
+                Some(expiry) => expiry <= now.as_ticks(),
+                None => false,
+            }
     }
 }
 
@@ -873,6 +1004,7 @@ mod tests {
                 remaining: 0,
                 reset: D::from_secs(3_528 + 3_600 - 3_599),
                 retry_after: Some(D::from_secs(1)),
+                delay: D::from_ticks(0),
             }
         );
         // 11:00:00 is not a reset: exactly one request has left the window, so one is admitted.
@@ -900,17 +1032,11 @@ mod tests {
         let mut s = l.new_state();
         assert_eq!(
             l.check(&mut s, at(0), 5),
-            Err(InsufficientCapacity {
-                cost: 5,
-                capacity: 4
-            })
+            Err(InsufficientCapacity::new(5, 4))
         );
         assert_eq!(
             l.peek(&s, at(0), u32::MAX),
-            Err(InsufficientCapacity {
-                cost: u32::MAX,
-                capacity: 4
-            })
+            Err(InsufficientCapacity::new(u32::MAX, 4))
         );
         assert_eq!(s, LogState::new());
         // The ring's size does not matter: one entry holds any cost up to the limit.
@@ -948,7 +1074,7 @@ mod tests {
         for _ in 0..5 {
             assert!(l.check(&mut s, at(7), 1).unwrap().is_allowed());
         }
-        assert_eq!((s.len, s.total(0)), (1, 5));
+        assert_eq!((s.len, s.totals[s.head as usize]), (1, 5));
         assert!(l.check(&mut s, at(8), 5).unwrap().is_allowed());
         assert_eq!(s.len, 2);
         assert_eq!(
@@ -1022,7 +1148,7 @@ mod tests {
         }
         assert!(l.is_at_rest(&s, at(u64::MAX)));
         let d = l.check(&mut s, at(u64::MAX / 2), 8).unwrap();
-        assert_eq!((d.remaining, s.len, s.before, s.total(0)), (0, 1, 8, 16));
+        assert_eq!((d.remaining, s.len, s.before, s.totals[s.head as usize]), (0, 1, 8, 16));
     }
 
     #[test]
@@ -1129,11 +1255,8 @@ mod tests {
             assert_eq!(core::mem::size_of::<LogState<50, u16>>(), 320);
             assert_eq!(core::mem::size_of::<LogState<50, u64>>(), 624);
         }
-        // The configuration is just the quota.
-        assert_eq!(
-            core::mem::size_of::<SlidingLog<1_000, 50>>(),
-            core::mem::size_of::<Quota<1_000>>()
-        );
+        // The configuration: the limit, the window and the number of entries.
+        assert_eq!(core::mem::size_of::<SlidingLog<1_000, 50>>(), 16);
     }
 
     #[test]

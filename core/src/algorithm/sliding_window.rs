@@ -70,34 +70,51 @@
 //! worst and `O(1)` in steady use. A denial, a zero-cost check and [`is_at_rest`] scan at most
 //! `B` counters to find the exact retry and reset instants.
 //!
-//! [`is_at_rest`]: SlidingWindow::is_at_rest
+//! [`is_at_rest`]: crate::Algorithm::is_at_rest
 
-use crate::algorithm::{Algorithm, Decision, NotUntil, fits};
+use core::marker::PhantomData;
+
+use crate::algorithm::storage::{Inline, Storage};
+use crate::algorithm::{Algorithm, Allowance, Decision, NotUntil, fits};
 use crate::error::{ConfigError, InsufficientCapacity};
 use crate::quota::Quota;
 use crate::time::{Duration, Instant};
 
-/// Sliding window counter configuration: `N` per `W` counted in `B` buckets. Shared, immutable,
-/// `const`-built.
+/// Sliding window counter configuration: `N` per `W` counted in buckets kept in storage `S`.
+/// Shared, immutable.
+///
+/// Most code names the fixed form, [`SlidingWindow<HZ, B>`](SlidingWindow), whose constructor is
+/// `const`. A bucket count chosen at run time uses the same type with another [`Storage`] (see
+/// [`with_buckets`](Self::with_buckets)); both run the same decision code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlidingWindowIn<const HZ: u64, S: Storage> {
+    /// `N`, the limit per window.
+    limit: u32,
+    /// `W`, the window in ticks.
+    window: u64,
+    /// `B`, the number of buckets (at least two).
+    buckets: u32,
+    /// `g`, the bucket length in ticks (at least one).
+    g: u64,
+    /// `S = B·g`, the longest time an admission keeps counting.
+    span: u64,
+    storage: PhantomData<fn() -> S>,
+}
+
+/// A sliding window counter of `B` buckets kept inline.
 ///
 /// Only the quota's [`limit`](Quota::limit) and [`window`](Quota::window) matter; its burst is
 /// irrelevant here, because a window counter admits up to the whole limit at once from rest.
 ///
 /// # Examples
 ///
-/// Seed 002's daily bucket, 105,600 calls per 24 hours, counted in 25 one-hour buckets: 120 bytes
+/// A daily bucket of 105,600 calls per 24 hours, counted in 25 one-hour buckets: 120 bytes
 /// of state instead of 105,600 time stamps.
 ///
 /// ```
-/// use tollgate_core::{SlidingWindow, WindowState, Quota, Instant, Duration};
+/// use tollgate_core::{Algorithm, SlidingWindow, WindowState, Quota, Instant, Duration, valid};
 ///
-/// const DAY: SlidingWindow<1_000, 25> = match Quota::per_day(105_600) {
-///     Ok(q) => match SlidingWindow::new(q) {
-///         Ok(w) => w,
-///         Err(_) => panic!("invalid window"),
-///     },
-///     Err(_) => panic!("invalid quota"),
-/// };
+/// static DAY: SlidingWindow<1_000, 25> = valid!(SlidingWindow::new(valid!(Quota::per_day(105_600))));
 /// assert_eq!(DAY.granularity(), Duration::<1_000>::from_secs(3_600));
 /// assert_eq!(DAY.span(), Duration::<1_000>::from_secs(25 * 3_600));
 /// assert_eq!(core::mem::size_of::<WindowState<25>>(), 120);
@@ -107,21 +124,39 @@ use crate::time::{Duration, Instant};
 /// assert_eq!((d.limit, d.remaining), (105_600, 0));
 /// # Ok::<(), tollgate_core::InsufficientCapacity>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct SlidingWindow<const HZ: u64, const B: usize> {
-    quota: Quota<HZ>,
-    /// `N`, the limit per window.
-    limit: u32,
-    /// `g`, the bucket length in ticks (at least one).
-    g: u64,
-    /// `S = B·g`, the longest time an admission keeps counting.
-    span: u64,
+pub type SlidingWindow<const HZ: u64, const B: usize> = SlidingWindowIn<HZ, Inline<B>>;
+
+#[cfg(feature = "defmt")]
+impl<const HZ: u64, S: Storage> defmt::Format for SlidingWindowIn<HZ, S> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "SlidingWindow {{ limit: {=u32}, window: {=u64}, buckets: {=u32}, g: {=u64} }}",
+            self.limit,
+            self.window,
+            self.buckets,
+            self.g
+        );
+    }
 }
 
-/// Sliding window counter state: `B` bucket counters, the current bucket's start and ring
-/// position, and their running total. `Copy`, all zeros when fresh, and the same size whatever
-/// the limit.
+/// Sliding window counter state: bucket counters, the current bucket's start and ring position,
+/// and their running total, kept in storage `S`. All zeros when fresh, and the same size whatever
+/// the limit. Most code names the inline form, [`WindowState<B>`](WindowState).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WindowStateIn<S: Storage> {
+    /// Admitted cost per bucket; `counts[head]` is the current bucket, `counts[head − i]` (mod
+    /// `B`) the bucket `i` before it.
+    counts: S::Buf<u32>,
+    /// Start of the current bucket, in ticks (a multiple of `g`).
+    start: u64,
+    /// Ring position of the current bucket.
+    head: u32,
+    /// Sum of `counts`; never more than `N`.
+    total: u32,
+}
+
+/// A sliding window counter state of `B` buckets kept inline: `Copy`, all zeros when fresh.
 ///
 /// `B` must be at least 2 (and fit a `u32`); anything else fails to compile:
 ///
@@ -138,21 +173,25 @@ pub struct SlidingWindow<const HZ: u64, const B: usize> {
 /// assert_eq!(FRESH, WindowState::default());
 /// assert_eq!(core::mem::size_of::<WindowState<4>>(), 32); // 4·B + 16 bytes, 8-byte aligned
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct WindowState<const B: usize> {
-    /// Admitted cost per bucket; `counts[head]` is the current bucket, `counts[head − i]` (mod
-    /// `B`) the bucket `i` before it.
-    counts: [u32; B],
-    /// Start of the current bucket, in ticks (a multiple of `g`).
-    start: u64,
-    /// Ring position of the current bucket.
-    head: u32,
-    /// Sum of `counts`; never more than `N`.
-    total: u32,
+pub type WindowState<const B: usize> = WindowStateIn<Inline<B>>;
+
+impl<const B: usize> Copy for WindowStateIn<Inline<B>> {}
+
+#[cfg(feature = "defmt")]
+impl<S: Storage> defmt::Format for WindowStateIn<S> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "WindowState {{ counts: {}, start: {=u64}, head: {=u32}, total: {=u32} }}",
+            self.counts.as_ref(),
+            self.start,
+            self.head,
+            self.total
+        );
+    }
 }
 
-impl<const B: usize> WindowState<B> {
+impl<const B: usize> WindowStateIn<Inline<B>> {
     const VALID: () = assert!(
         B >= 2 && B <= u32::MAX as usize,
         "a sliding window needs at least 2 buckets"
@@ -163,7 +202,7 @@ impl<const B: usize> WindowState<B> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{SlidingWindow, WindowState, Quota, Instant};
+    /// use tollgate_core::{Algorithm, SlidingWindow, WindowState, Quota, Instant};
     ///
     /// let w = SlidingWindow::<1_000, 4>::new(Quota::per_minute(60)?)?;
     /// assert!(w.is_at_rest(&WindowState::new(), Instant::<1_000>::from_ticks(0)));
@@ -180,7 +219,7 @@ impl<const B: usize> WindowState<B> {
     }
 }
 
-impl<const B: usize> Default for WindowState<B> {
+impl<const B: usize> Default for WindowStateIn<Inline<B>> {
     fn default() -> Self {
         Self::new()
     }
@@ -261,7 +300,7 @@ impl<const HZ: u64> Measurement<HZ> {
 
 /// Where `now` falls relative to a state: the start of its bucket and how many buckets that is
 /// past the state's current one.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Position {
     /// Start of the bucket holding the effective instant `max(now, state.start)`.
     start: u64,
@@ -269,23 +308,31 @@ struct Position {
     moved: u64,
 }
 
-impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
-    /// A window counter enforcing `quota`'s limit per window with `B` buckets (the burst is
-    /// ignored).
+/// What one look at a window counter found: where the request falls, what is counted there,
+/// and whether its cost fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowStep {
+    t: u64,
+    pos: Position,
+    counted: u32,
+    cost: u32,
+    admitted: bool,
+}
+
+impl<const HZ: u64, const B: usize> SlidingWindowIn<HZ, Inline<B>> {
+    /// A window counter enforcing `quota`'s limit per window with `B` buckets (the burst and the
+    /// interval are ignored: see [`per_window`](Self::per_window)).
     ///
     /// # Errors
     ///
-    /// - [`ConfigError::CapacityTooSmall`] when `B < 2`;
-    /// - [`ConfigError::GranularityTooFine`] when `B` exceeds the window's ticks, so a bucket
-    ///   would be shorter than one tick;
-    /// - [`ConfigError::Overflow`] when `B` does not fit a `u32` or `B·g` a `u64`.
+    /// As [`per_window`](Self::per_window).
     ///
     /// # Examples
     ///
     /// ```
     /// use tollgate_core::{SlidingWindow, Quota, Duration, ConfigError};
     ///
-    /// // Seed 003: 1 per second, averaged over 10 s, in one-second buckets.
+    /// // 1 per second, averaged over 10 s, in one-second buckets.
     /// let w = SlidingWindow::<1_000, 11>::new(Quota::per_seconds(10, 10)?)?;
     /// assert_eq!(w.granularity(), Duration::<1_000>::from_secs(1));
     /// let tiny = Quota::<1_000>::new(1, Duration::<1_000>::from_ticks(3))?;
@@ -294,49 +341,125 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
     /// # Ok::<(), ConfigError>(())
     /// ```
     pub const fn new(quota: Quota<HZ>) -> Result<Self, ConfigError> {
-        if B < 2 {
-            return Err(ConfigError::CapacityTooSmall);
-        }
+        Self::per_window(quota.limit(), quota.window())
+    }
+
+    /// A window counter of `limit` per `window` with `B` buckets. Only the count and the window
+    /// matter, so "100 per 10 ms" is fine on a 1 kHz clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_buckets`](Self::with_buckets) with `B` buckets.
+    pub const fn per_window(limit: u32, window: Duration<HZ>) -> Result<Self, ConfigError> {
         if B as u64 > u32::MAX as u64 {
             return Err(ConfigError::Overflow);
         }
-        let b = B as u64;
-        let window = quota.window().as_ticks();
-        if b > window {
-            return Err(ConfigError::GranularityTooFine);
-        }
-        // 2 ≤ B ≤ W, so W − 1 ≥ 1, B − 1 ≥ 1 and g ≥ 1.
-        let g = window.saturating_sub(1).div_ceil(b.saturating_sub(1));
-        let span = match b.checked_mul(g) {
-            Some(span) => span,
-            None => return Err(ConfigError::Overflow),
-        };
-        Ok(Self {
-            quota,
-            limit: quota.limit(),
-            g,
-            span,
-        })
+        geometry::<HZ, Inline<B>>(limit, window.as_ticks(), B as u32)
     }
 
-    /// The quota this window enforces (its burst is ignored).
+    /// A state at rest.
     ///
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{SlidingWindow, Quota, Instant};
+    /// use tollgate_core::{Algorithm, SlidingWindow, WindowState, Quota, Instant};
     ///
-    /// let q = Quota::<1_000>::per_seconds(10, 10)?.with_burst(3)?;
-    /// let w = SlidingWindow::<1_000, 11>::new(q)?;
-    /// assert_eq!(w.quota(), q);
-    /// // The burst plays no part: all 10 of the window may come at once.
-    /// let mut s = w.new_state();
-    /// let now = Instant::<1_000>::from_ticks(0);
-    /// assert_eq!((0..12).filter(|_| w.try_acquire(&mut s, now).is_ok()).count(), 10);
+    /// let w = SlidingWindow::<1_000, 11>::new(Quota::per_seconds(10, 10)?)?;
+    /// assert_eq!(w.new_state(), WindowState::<11>::new());
+    /// assert!(w.is_at_rest(&w.new_state(), Instant::<1_000>::from_ticks(0)));
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
-    pub const fn quota(&self) -> Quota<HZ> {
-        self.quota
+    pub const fn new_state(&self) -> WindowState<B> {
+        WindowState::new()
+    }
+}
+
+/// The bucket geometry of `limit` per `window` ticks in `buckets` buckets.
+const fn geometry<const HZ: u64, S: Storage>(
+    limit: u32,
+    window: u64,
+    buckets: u32,
+) -> Result<SlidingWindowIn<HZ, S>, ConfigError> {
+    if limit == 0 {
+        return Err(ConfigError::ZeroLimit);
+    }
+    if window == 0 {
+        return Err(ConfigError::ZeroWindow);
+    }
+    if buckets < 2 {
+        return Err(ConfigError::CapacityTooSmall);
+    }
+    let b = buckets as u64;
+    if b > window {
+        return Err(ConfigError::GranularityTooFine);
+    }
+    // 2 ≤ B ≤ W, so W − 1 ≥ 1, B − 1 ≥ 1 and g ≥ 1.
+    let g = window.saturating_sub(1).div_ceil(b.saturating_sub(1));
+    let span = match b.checked_mul(g) {
+        Some(span) => span,
+        None => return Err(ConfigError::Overflow),
+    };
+    Ok(SlidingWindowIn {
+        limit,
+        window,
+        buckets,
+        g,
+        span,
+        storage: PhantomData,
+    })
+}
+
+impl<const HZ: u64, S: Storage> SlidingWindowIn<HZ, S> {
+    /// A window counter of `limit` per `window` with `buckets` chosen at run time, in storage
+    /// `S` (which must hold that many).
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError::ZeroLimit`], [`ConfigError::ZeroWindow`];
+    /// - [`ConfigError::CapacityTooSmall`] when `buckets < 2` or `S` cannot hold them;
+    /// - [`ConfigError::GranularityTooFine`] when `buckets` exceeds the window's ticks, so a
+    ///   bucket would be shorter than one tick;
+    /// - [`ConfigError::Overflow`] when `buckets` does not fit a `u32` or `B·g` a `u64`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::algorithm::{sliding_window::SlidingWindowIn, storage::Inline};
+    /// use tollgate_core::{Algorithm, Duration, Instant};
+    ///
+    /// // Up to 32 buckets; this one uses 11, as a configuration file said.
+    /// let w = SlidingWindowIn::<1_000, Inline<32>>::with_buckets(10, Duration::from_secs(10), 11)?;
+    /// assert_eq!(w.granularity(), Duration::<1_000>::from_secs(1));
+    /// let mut s = w.new_state();
+    /// assert!(w.check(&mut s, Instant::from_ticks(0), 10)?.is_allowed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    /// use tollgate_core::{Duration};
+    pub fn with_buckets(
+        limit: u32,
+        window: Duration<HZ>,
+        buckets: usize,
+    ) -> Result<Self, ConfigError> {
+        if !S::holds(buckets) {
+            return Err(ConfigError::CapacityTooSmall);
+        }
+        let buckets = u32::try_from(buckets).map_err(|_| ConfigError::Overflow)?;
+        geometry::<HZ, S>(limit, window.as_ticks(), buckets)
+    }
+
+    /// The most admitted per window.
+    pub const fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// The window `W`.
+    pub const fn window(&self) -> Duration<HZ> {
+        Duration::<HZ>::from_ticks(self.window)
+    }
+
+    /// The number of buckets `B`.
+    pub const fn buckets(&self) -> u32 {
+        self.buckets
     }
 
     /// The bucket length `g = ⌈(W − 1) / (B − 1)⌉`.
@@ -346,11 +469,12 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
     /// ```
     /// use tollgate_core::{SlidingWindow, Quota, Duration};
     ///
-    /// // Seed 002: 2,300 per 15 minutes in 16 buckets of one minute.
+    /// // 2,300 per 15 minutes in 16 buckets of one minute.
     /// let w = SlidingWindow::<1_000, 16>::new(Quota::new(2_300, Duration::<1_000>::from_secs(900))?)?;
     /// assert_eq!(w.granularity(), Duration::<1_000>::from_secs(60));
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
+    /// use tollgate_core::{Duration};
     pub const fn granularity(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.g)
     }
@@ -367,24 +491,9 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
     /// assert_eq!(w.span(), Duration::<1_000>::from_secs(1_200)); // 15 min + one 5-min bucket
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
+    /// use tollgate_core::{Duration};
     pub const fn span(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.span)
-    }
-
-    /// A state at rest.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{SlidingWindow, WindowState, Quota, Instant};
-    ///
-    /// let w = SlidingWindow::<1_000, 11>::new(Quota::per_seconds(10, 10)?)?;
-    /// assert_eq!(w.new_state(), WindowState::<11>::new());
-    /// assert!(w.is_at_rest(&w.new_state(), Instant::<1_000>::from_ticks(0)));
-    /// # Ok::<(), tollgate_core::ConfigError>(())
-    /// ```
-    pub const fn new_state(&self) -> WindowState<B> {
-        WindowState::new()
     }
 
     /// The fast path: admit one unit-cost request at `now` or say how long to wait.
@@ -411,14 +520,14 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
     #[inline]
     pub fn try_acquire(
         &self,
-        state: &mut WindowState<B>,
+        state: &mut WindowStateIn<S>,
         now: Instant<HZ>,
     ) -> Result<(), NotUntil<HZ>> {
         let t = now.as_ticks();
         let pos = self.position(state, t);
-        let counted = counted(state, pos);
+        let counted = self.counted(state, pos);
         if counted < self.limit {
-            self.record(state, pos, 1);
+            self.record_at(state, pos, 1);
             Ok(())
         } else {
             Err(NotUntil {
@@ -427,100 +536,14 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
         }
     }
 
-    /// Decides a request of `cost` at `now` and records it if admitted.
-    ///
-    /// Only an admitted request of non-zero cost changes the state.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds the limit `N`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{SlidingWindow, Quota, Instant, Duration, Decision};
-    ///
-    /// let w = SlidingWindow::<1_000, 3>::new(Quota::per_seconds(4, 2)?)?; // g = 1 s, S = 3 s
-    /// let mut s = w.new_state();
-    /// let at = Instant::<1_000>::from_ticks;
-    /// let d = w.check(&mut s, at(500), 3)?;
-    /// assert_eq!(d, Decision { limit: 4, remaining: 1, reset: Duration::<1_000>::from_millis(2_500), retry_after: None });
-    /// let d = w.check(&mut s, at(1_200), 2)?;
-    /// assert_eq!(d.retry_after, Some(Duration::<1_000>::from_millis(1_800))); // bucket 0 expires at 3 s
-    /// assert!(w.check(&mut s, at(2_999), 2)?.is_denied());
-    /// assert!(w.check(&mut s, at(3_000), 2)?.is_allowed());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn check(
-        &self,
-        state: &mut WindowState<B>,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        let (decision, admit) = self.decide(state, now.as_ticks(), cost)?;
-        if let Some(pos) = admit {
-            self.record(state, pos, cost);
-        }
-        Ok(decision)
-    }
-
-    /// Decides a request of `cost` at `now` without recording it.
-    ///
-    /// # Errors
-    ///
-    /// [`InsufficientCapacity`] when `cost` exceeds the limit `N`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{SlidingWindow, Quota, Instant};
-    ///
-    /// let w = SlidingWindow::<1_000, 4>::new(Quota::per_minute(2)?)?;
-    /// let mut s = w.new_state();
-    /// let t = Instant::<1_000>::from_ticks(0);
-    /// let peeked = w.peek(&s, t, 2)?;
-    /// assert_eq!(w.check(&mut s, t, 2)?, peeked);
-    /// assert!(w.peek(&s, t, 1)?.is_denied());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn peek(
-        &self,
-        state: &WindowState<B>,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        self.decide(state, now.as_ticks(), cost).map(|(d, _)| d)
-    }
-
-    /// Whether `state` is at rest at `now` (and so at every later instant): every bucket counted
-    /// at `now` is empty.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::{SlidingWindow, Quota, Instant};
-    ///
-    /// let w = SlidingWindow::<1_000, 11>::new(Quota::per_seconds(10, 10)?)?;
-    /// let mut s = w.new_state();
-    /// w.check(&mut s, Instant::<1_000>::from_ticks(500), 1)?;
-    /// assert!(!w.is_at_rest(&s, Instant::<1_000>::from_ticks(10_999)));
-    /// assert!(w.is_at_rest(&s, Instant::<1_000>::from_ticks(11_000)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn is_at_rest(&self, state: &WindowState<B>, now: Instant<HZ>) -> bool {
-        state.total == 0 || counted(state, self.position(state, now.as_ticks())) == 0
-    }
-
     /// The cost counted at `now` and the window `W` to average it over (see [`Measurement`]).
     ///
     /// # Examples
     ///
-    /// Seed 003's 403 body, "Your rate is: 1.1", for the 11th message in 10 seconds:
+    /// An SMS carrier's 403 body, "Your rate is: 1.1", for the 11th message in 10 seconds:
     ///
     /// ```
-    /// use tollgate_core::{SlidingWindow, Quota, Instant, Duration};
+    /// use tollgate_core::{Algorithm, SlidingWindow, Quota, Instant, Duration};
     ///
     /// let w = SlidingWindow::<1_000, 11>::new(Quota::per_seconds(10, 10)?)?;
     /// let mut s = w.new_state();
@@ -534,17 +557,18 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
     /// assert_eq!(m.with_attempt(1).per_second_thousandths(), Some(1_100));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn measure(&self, state: &WindowState<B>, now: Instant<HZ>) -> Measurement<HZ> {
+    /// use tollgate_core::{Decision, Allowance, Instant, Duration};
+    pub fn measure(&self, state: &WindowStateIn<S>, now: Instant<HZ>) -> Measurement<HZ> {
         Measurement {
-            cost: u64::from(counted(state, self.position(state, now.as_ticks()))),
-            span: self.quota.window(),
+            cost: u64::from(self.counted(state, self.position(state, now.as_ticks()))),
+            span: self.window(),
         }
     }
 
     /// Where `t` falls: `max(t, state.start)` is the effective instant. Divides only when `t`
     /// is two or more buckets past the state's current one.
     #[inline(always)]
-    fn position(&self, state: &WindowState<B>, t: u64) -> Position {
+    fn position(&self, state: &WindowStateIn<S>, t: u64) -> Position {
         let d = t.saturating_sub(state.start);
         if d < self.g {
             return Position {
@@ -566,57 +590,37 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
         }
     }
 
-    /// The decision and, if admitted with a non-zero cost, where to record it.
-    #[inline]
-    fn decide(
-        &self,
-        state: &WindowState<B>,
-        t: u64,
-        cost: u32,
-    ) -> Result<(Decision<HZ>, Option<Position>), InsufficientCapacity> {
-        fits(cost, self.limit)?;
-        let pos = self.position(state, t);
-        let counted = counted(state, pos);
-        if cost == 0 {
-            let reset = self.reset_instant(state, pos, counted);
-            return Ok((self.decision(counted, reset, t, None), None));
-        }
-        match counted.checked_add(cost) {
-            Some(after) if after <= self.limit => {
-                // The current bucket is about to be non-empty: it expires last.
-                let reset = pos.start.saturating_add(self.span);
-                Ok((self.decision(after, reset, t, None), Some(pos)))
-            }
-            _ => {
-                let retry = self.retry_instant(state, pos, counted, cost);
-                let reset = self.reset_instant(state, pos, counted);
-                Ok((self.decision(counted, reset, t, Some(retry)), None))
-            }
-        }
-    }
-
-    fn decision(&self, counted: u32, reset: u64, t: u64, retry: Option<u64>) -> Decision<HZ> {
+    fn figures(&self, counted: u32, reset: u64, t: u64, retry: Option<u64>) -> Decision<HZ> {
         Decision {
             limit: self.limit,
             remaining: self.limit.saturating_sub(counted),
             reset: Duration::<HZ>::from_ticks(reset.saturating_sub(t)),
             retry_after: retry.map(|at| Duration::<HZ>::from_ticks(at.saturating_sub(t))),
+            delay: Duration::<HZ>::from_ticks(0),
         }
     }
 
     /// The instant `j` buckets after `pos`'s (saturating at the end of time).
     #[inline(always)]
-    fn after_buckets(&self, pos: Position, j: usize) -> u64 {
-        pos.start.saturating_add((j as u64).saturating_mul(self.g))
+    fn after_buckets(&self, pos: Position, j: u32) -> u64 {
+        pos.start
+            .saturating_add(u64::from(j).saturating_mul(self.g))
     }
 
     /// The first instant at which enough of the oldest counted buckets have expired for `cost`
     /// to fit. Scans at most `B` buckets.
-    fn retry_instant(&self, state: &WindowState<B>, pos: Position, counted: u32, cost: u32) -> u64 {
+    fn retry_instant(
+        &self,
+        state: &WindowStateIn<S>,
+        pos: Position,
+        counted: u32,
+        cost: u32,
+    ) -> u64 {
+        let b = self.buckets;
         let mut left = counted;
-        for j in 1..=B {
+        for j in 1..=b {
             // j buckets later, the bucket of age B − j (relative to pos) has expired.
-            left = left.saturating_sub(count_at(state, pos, B.saturating_sub(j)));
+            left = left.saturating_sub(self.count_at(state, pos, b.saturating_sub(j)));
             // In u64: left + cost may exceed u32::MAX when N is near it.
             if u64::from(left).saturating_add(u64::from(cost)) <= u64::from(self.limit) {
                 return self.after_buckets(pos, j);
@@ -628,13 +632,13 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
 
     /// The instant the newest non-empty counted bucket expires (instant 0, long past, if none).
     /// Scans at most `B` buckets.
-    fn reset_instant(&self, state: &WindowState<B>, pos: Position, counted: u32) -> u64 {
+    fn reset_instant(&self, state: &WindowStateIn<S>, pos: Position, counted: u32) -> u64 {
         if counted == 0 {
             return 0;
         }
-        for age in 0..B {
-            if count_at(state, pos, age) > 0 {
-                return self.after_buckets(pos, B.saturating_sub(age));
+        for age in 0..self.buckets {
+            if self.count_at(state, pos, age) > 0 {
+                return self.after_buckets(pos, self.buckets.saturating_sub(age));
             }
         }
         0
@@ -643,107 +647,165 @@ impl<const HZ: u64, const B: usize> SlidingWindow<HZ, B> {
     /// Moves the state to `pos` (clearing the buckets that expired) and records `cost` in the
     /// current bucket.
     #[inline]
-    fn record(&self, state: &mut WindowState<B>, pos: Position, cost: u32) {
-        if pos.moved >= B as u64 {
+    fn record_at(&self, state: &mut WindowStateIn<S>, pos: Position, cost: u32) {
+        let b = self.buckets;
+        let counts = state.counts.as_mut();
+        if pos.moved >= u64::from(b) {
             // A gap of the whole ring or more: everything expired, no loop needed.
-            state.counts = [0; B];
+            counts.iter_mut().for_each(|c| *c = 0);
             state.total = 0;
             state.start = pos.start;
         } else if pos.moved > 0 {
-            let mut slot = state.head as usize;
+            let mut slot = state.head;
             for _ in 0..pos.moved {
-                slot = next_slot::<B>(slot);
-                if let Some(c) = state.counts.get_mut(slot) {
+                slot = next_slot(slot, b);
+                if let Some(c) = counts.get_mut(slot as usize) {
                     state.total = state.total.saturating_sub(*c);
                     *c = 0;
                 }
             }
-            state.head = u32::try_from(slot).unwrap_or(0);
+            state.head = slot;
             state.start = pos.start;
         }
-        if let Some(c) = state.counts.get_mut(state.head as usize) {
+        if let Some(c) = counts.get_mut(state.head as usize) {
             // counted + cost ≤ N was checked, so neither sum can overflow.
             *c = c.saturating_add(cost);
             state.total = state.total.saturating_add(cost);
         }
     }
+
+    /// The count of the bucket `age` buckets before `pos`'s (`age < B`). Buckets newer than the
+    /// state's current one are empty.
+    #[inline(always)]
+    fn count_at(&self, state: &WindowStateIn<S>, pos: Position, age: u32) -> u32 {
+        let age = u64::from(age);
+        if age < pos.moved {
+            return 0;
+        }
+        // back < B, because age < B.
+        let back = u32::try_from(age.saturating_sub(pos.moved)).unwrap_or(self.buckets);
+        let head = state.head;
+        let slot = if back <= head {
+            head.saturating_sub(back)
+        } else {
+            head.saturating_add(self.buckets).saturating_sub(back)
+        };
+        state
+            .counts
+            .as_ref()
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The cost counted at `pos`: everything except the `moved` oldest buckets.
+    #[inline(always)]
+    fn counted(&self, state: &WindowStateIn<S>, pos: Position) -> u32 {
+        if pos.moved == 0 {
+            return state.total;
+        }
+        let b = self.buckets;
+        if pos.moved >= u64::from(b) {
+            return 0;
+        }
+        let counts = state.counts.as_ref();
+        let mut expired = 0u32;
+        let mut slot = state.head;
+        for _ in 0..pos.moved {
+            slot = next_slot(slot, b);
+            expired = expired.saturating_add(counts.get(slot as usize).copied().unwrap_or(0));
+        }
+        state.total.saturating_sub(expired)
+    }
 }
 
-/// The slot after `slot` in a ring of `B`.
+/// The slot after `slot` in a ring of `b`.
 #[inline(always)]
-fn next_slot<const B: usize>(slot: usize) -> usize {
+fn next_slot(slot: u32, b: u32) -> u32 {
     let next = slot.saturating_add(1);
-    if next >= B { 0 } else { next }
+    if next >= b { 0 } else { next }
 }
 
-/// The count of the bucket `age` buckets before `pos`'s (`age < B`). Buckets newer than the
-/// state's current one are empty.
-#[inline(always)]
-fn count_at<const B: usize>(state: &WindowState<B>, pos: Position, age: usize) -> u32 {
-    let age = age as u64;
-    if age < pos.moved {
-        return 0;
-    }
-    // back < B, because age < B.
-    let back = usize::try_from(age.saturating_sub(pos.moved)).unwrap_or(B);
-    let head = state.head as usize;
-    let slot = if back <= head {
-        head.saturating_sub(back)
-    } else {
-        head.saturating_add(B).saturating_sub(back)
-    };
-    state.counts.get(slot).copied().unwrap_or(0)
-}
+impl<const HZ: u64, S: Storage> Algorithm<HZ> for SlidingWindowIn<HZ, S> {
+    type State = WindowStateIn<S>;
+    type Step = WindowStep;
 
-/// The cost counted at `pos`: everything except the `moved` oldest buckets.
-#[inline(always)]
-fn counted<const B: usize>(state: &WindowState<B>, pos: Position) -> u32 {
-    if pos.moved == 0 {
-        return state.total;
-    }
-    if pos.moved >= B as u64 {
-        return 0;
-    }
-    let mut expired = 0u32;
-    let mut slot = state.head as usize;
-    for _ in 0..pos.moved {
-        slot = next_slot::<B>(slot);
-        expired = expired.saturating_add(state.counts.get(slot).copied().unwrap_or(0));
-    }
-    state.total.saturating_sub(expired)
-}
-
-impl<const HZ: u64, const B: usize> Algorithm<HZ> for SlidingWindow<HZ, B> {
-    type State = WindowState<B>;
-
-    fn new_state(&self) -> WindowState<B> {
-        WindowState::new()
+    fn new_state(&self) -> WindowStateIn<S> {
+        WindowStateIn {
+            counts: S::buffer(self.buckets as usize),
+            start: 0,
+            head: 0,
+            total: 0,
+        }
     }
 
     fn capacity(&self) -> u32 {
         self.limit
     }
 
-    fn check(
-        &self,
-        state: &mut WindowState<B>,
-        now: Instant<HZ>,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        SlidingWindow::check(self, state, now, cost)
+    fn allowance(&self) -> Allowance<HZ> {
+        Allowance::PerWindow {
+            count: self.limit,
+            window: self.window(),
+        }
     }
 
-    fn peek(
+    #[inline]
+    fn step(
         &self,
-        state: &WindowState<B>,
+        state: &WindowStateIn<S>,
         now: Instant<HZ>,
         cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        SlidingWindow::peek(self, state, now, cost)
+    ) -> Result<WindowStep, InsufficientCapacity> {
+        fits(cost, self.limit)?;
+        let t = now.as_ticks();
+        let pos = self.position(state, t);
+        let counted = self.counted(state, pos);
+        let admitted = cost == 0 || counted.checked_add(cost).is_some_and(|a| a <= self.limit);
+        Ok(WindowStep {
+            t,
+            pos,
+            counted,
+            cost,
+            admitted,
+        })
     }
 
-    fn is_at_rest(&self, state: &WindowState<B>, now: Instant<HZ>) -> bool {
-        SlidingWindow::is_at_rest(self, state, now)
+    #[inline]
+    fn admits(&self, step: &WindowStep) -> bool {
+        step.admitted
+    }
+
+    fn decision(
+        &self,
+        state: &WindowStateIn<S>,
+        step: &WindowStep,
+        recorded: bool,
+    ) -> Decision<HZ> {
+        let WindowStep {
+            t, pos, counted, ..
+        } = *step;
+        if step.admitted && recorded && step.cost > 0 {
+            // The current bucket is about to be non-empty: it expires last.
+            let reset = pos.start.saturating_add(self.span);
+            return self.figures(counted.saturating_add(step.cost), reset, t, None);
+        }
+        let reset = self.reset_instant(state, pos, counted);
+        let retry = (!step.admitted).then(|| self.retry_instant(state, pos, counted, step.cost));
+        self.figures(counted, reset, t, retry)
+    }
+
+    #[inline]
+    fn record(&self, state: &mut WindowStateIn<S>, step: &WindowStep) {
+        if step.admitted && step.cost > 0 {
+            self.record_at(state, step.pos, step.cost);
+        }
+    }
+
+    /// Whether `state` is at rest at `now` (and so at every later instant): every bucket counted
+    /// at `now` is empty.
+    fn is_at_rest(&self, state: &WindowStateIn<S>, now: Instant<HZ>) -> bool {
+        state.total == 0 || self.counted(state, self.position(state, now.as_ticks())) == 0
     }
 }
 
@@ -836,6 +898,7 @@ mod tests {
                 remaining: 0,
                 reset: D::from_millis(10_600),
                 retry_after: Some(D::from_millis(10_600)),
+                delay: D::from_ticks(0),
             }
         );
         assert!(w.check(&mut s, at(20_999), 1).unwrap().is_denied());
@@ -907,10 +970,7 @@ mod tests {
         let mut s = w.new_state();
         assert_eq!(
             w.check(&mut s, at(0), 11),
-            Err(InsufficientCapacity {
-                cost: 11,
-                capacity: 10
-            })
+            Err(InsufficientCapacity::new(11, 10))
         );
         assert_eq!(Algorithm::capacity(&w), 10);
         assert_eq!(s, WindowState::new());
@@ -929,7 +989,8 @@ mod tests {
                 limit: 10,
                 remaining: 0,
                 reset: D::from_secs(4),
-                retry_after: None
+                retry_after: None,
+                delay: D::from_ticks(0),
             }
         );
         assert_eq!(s, before);

@@ -98,15 +98,15 @@ impl<W: fmt::Write + ?Sized> fmt::Write for Escaping<'_, W> {
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Decision, Duration, Instant, Report, ReportSet, TooManyRequests};
+/// use tollgate_core::{Allowance, Decision, Duration, Instant, Report, ReportSet, TooManyRequests};
 /// type D = Duration<1_000>;
 ///
 /// let denied = Decision { limit: 50, remaining: 0, reset: D::from_secs(60),
-///                         retry_after: Some(D::from_secs(72)) };
-/// let open = Decision { limit: 600, remaining: 550, reset: D::from_secs(600), retry_after: None };
+///                         retry_after: Some(D::from_secs(72)), delay: D::from_ticks(0)  };
+/// let open = Decision { limit: 600, remaining: 550, reset: D::from_secs(600), retry_after: None, delay: D::from_ticks(0)  };
 /// let reports = [
-///     Report { name: "hour", window: D::from_secs(3_600), decision: denied },
-///     Report { name: "day", window: D::from_secs(86_400), decision: open },
+///     Report { name: "hour", allowance: Allowance::PerWindow { count: 50, window: D::from_secs(3_600) }, decision: denied },
+///     Report { name: "day", allowance: Allowance::PerWindow { count: 600, window: D::from_secs(86_400) }, decision: open },
 /// ];
 /// let set = ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &reports);
 /// let body = TooManyRequests::new(set, "Too many requests for this hour.");
@@ -177,12 +177,12 @@ impl<const HZ: u64> fmt::Display for TooManyRequests<'_, HZ> {
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Decision, Duration, Instant, ProblemDetails, Report, ReportSet};
+/// use tollgate_core::{Allowance, Decision, Duration, Instant, ProblemDetails, Report, ReportSet};
 /// type D = Duration<1_000>;
 ///
 /// let decision = Decision { limit: 50, remaining: 0, reset: D::from_secs(60),
-///                           retry_after: Some(D::from_millis(44_001)) };
-/// let reports = [Report { name: "hour", window: D::from_secs(3_600), decision }];
+///                           retry_after: Some(D::from_millis(44_001)), delay: D::from_ticks(0)  };
+/// let reports = [Report { name: "hour", allowance: Allowance::PerWindow { count: 50, window: D::from_secs(3_600) }, decision }];
 /// let set = ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &reports);
 /// let body = ProblemDetails::quota_exceeded(set).with_detail("50 requests per hour");
 /// let mut s = heapless::String::<320>::new();
@@ -192,6 +192,7 @@ impl<const HZ: u64> fmt::Display for TooManyRequests<'_, HZ> {
 ///     r#""title":"Quota Exceeded","status":429,"detail":"50 requests per hour","#,
 ///     r#""limit_exceeded":"hour","retry_after":45,"violated-policies":["hour"]}"#));
 /// ```
+/// use tollgate_core::{Algorithm};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ProblemDetails<'a, const HZ: u64> {
@@ -301,6 +302,7 @@ impl<const HZ: u64> fmt::Display for ProblemDetails<'_, HZ> {
 /// assert_eq!(out, "You can send 1 messages per 1 seconds, calculated as the average over 10 seconds. Your rate is: 1.1");
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
+/// use tollgate_core::{Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RateSentence<'a> {
@@ -476,13 +478,14 @@ fn write_details(f: &mut fmt::Formatter<'_>, details: &[Detail<'_>]) -> fmt::Res
 /// use tollgate_core::{Detail, InsufficientCapacity, MultiMessageLimit};
 ///
 /// let details = [Detail { name: "requestMethod", value: "POST" }];
-/// let body = MultiMessageLimit::new(InsufficientCapacity { cost: 12, capacity: 10 }, &details);
+/// let body = MultiMessageLimit::new(InsufficientCapacity::new(12, 10), &details);
 /// let mut s = heapless::String::<256>::new();
 /// core::fmt::write(&mut s, format_args!("{body}")).unwrap();
 /// assert_eq!(s, concat!(r#"{"category":"limit","code":"multi-message-limit","#,
 ///     r#""message":"The number of messages [12] in the multi message request is greater than the limit [10].","#,
 ///     r#""details":[{"name":"requestMethod","value":"POST"}]}"#));
 /// ```
+/// use tollgate_core::{Allowance};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MultiMessageLimit<'a> {
@@ -518,7 +521,7 @@ impl fmt::Display for MultiMessageLimit<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algorithm::Decision;
+    use crate::algorithm::{Allowance, Decision};
     use crate::policy::report::Report;
     use crate::time::Instant;
     use proptest::prelude::*;
@@ -686,12 +689,13 @@ mod tests {
     fn report(name: &str, limit: u32, retry_ms: Option<u64>) -> Report<'_, 1_000> {
         Report {
             name,
-            window: D::from_secs(3_600),
+            allowance: Allowance::PerWindow { count: limit, window: D::from_secs(3_600) },
             decision: Decision {
                 limit,
                 remaining: 0,
                 reset: D::from_secs(60),
                 retry_after: retry_ms.map(D::from_millis),
+                delay: D::from_ticks(0),
             },
         }
     }
@@ -801,13 +805,7 @@ mod tests {
             name: "requestPath",
             value: "users/u-asdf/messages",
         }];
-        let body = MultiMessageLimit::new(
-            InsufficientCapacity {
-                cost: u32::MAX,
-                capacity: 0,
-            },
-            &details,
-        );
+        let body = MultiMessageLimit::new(InsufficientCapacity::new(u32::MAX, 0), &details);
         assert_eq!(
             json(body),
             concat!(
@@ -816,13 +814,7 @@ mod tests {
                 r#""details":[{"name":"requestPath","value":"users/u-asdf/messages"}]}"#
             )
         );
-        let none = MultiMessageLimit::new(
-            InsufficientCapacity {
-                cost: 2,
-                capacity: 1,
-            },
-            &[],
-        );
+        let none = MultiMessageLimit::new(InsufficientCapacity::new(2, 1), &[]);
         assert!(json(none).ends_with(r#""details":[]}"#));
     }
 

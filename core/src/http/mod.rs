@@ -43,13 +43,13 @@
 //! A server answering with seed 002's four buckets, and a client reading the answer:
 //!
 //! ```
-//! use tollgate_core::{Decision, Duration, HeaderConfig, HeaderLines, Instant, RateLimitSummary,
+//! use tollgate_core::{Allowance, Decision, Duration, HeaderConfig, HeaderLines, Instant, RateLimitSummary,
 //!                     Report, ReportSet, ResetFormat, LimitValues, XRateLimit};
 //! type D = Duration<1_000>;
 //!
 //! let limit = |name, mins: u64, limit, remaining| Report {
-//!     name, window: D::from_secs(mins * 60),
-//!     decision: Decision { limit, remaining, reset: D::from_secs(mins * 30), retry_after: None },
+//!     name, allowance: Allowance::PerWindow { count: limit, window: D::from_secs(mins * 60) },
+//!     decision: Decision { limit, remaining, reset: D::from_secs(mins * 30), retry_after: None, delay: D::from_ticks(0)  },
 //! };
 //! let reports = [limit("15min", 15, 2300, 2290), limit("30min", 30, 4500, 4490),
 //!                limit("1hr", 60, 8800, 8790), limit("24hrs", 1440, 105_600, 105_590)];
@@ -85,11 +85,11 @@ pub use parse::{
     BucketInfo, HeaderField, MAX_BUCKETS, MAX_NAME_LEN, Millis, PolicyName, QuotaUnit,
     RateLimitSummary, ResetKind,
 };
+pub(crate) use render::ceil_secs;
 pub use render::{
     HeaderConfig, HeaderLines, HeaderSink, LimitValues, RenderError, ResetFormat, WallClock,
     XRateLimit,
 };
-pub(crate) use render::ceil_secs;
 pub use test_headers::TestHeaders;
 
 /// `X-RateLimit-Limit`.

@@ -7,6 +7,7 @@ use super::{
     RATELIMIT, RATELIMIT_POLICY, RETRY_AFTER, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING,
     X_RATELIMIT_RESET,
 };
+use crate::algorithm::Allowance;
 use crate::policy::report::{Report, ReportSet};
 use crate::time::{Duration, Instant};
 
@@ -98,6 +99,7 @@ impl<W: fmt::Write> HeaderSink for HeaderLines<W> {
 /// let clock = WallClock::new(Instant::<1_000>::from_ticks(5_000), 1_742_377_000_000);
 /// assert_eq!(clock.unix_millis_at(Instant::<1_000>::from_ticks(7_500)), Some(1_742_377_002_500));
 /// ```
+/// use tollgate_core::{Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct WallClock<const HZ: u64> {
@@ -258,12 +260,12 @@ impl<const HZ: u64> HeaderConfig<HZ> {
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Decision, Duration, HeaderConfig, HeaderLines, Instant, RenderError, Report, ReportSet};
+/// use tollgate_core::{Allowance, Decision, Duration, HeaderConfig, HeaderLines, Instant, RenderError, Report, ReportSet};
 /// type D = Duration<1_000>;
 ///
 /// let now = Instant::<1_000>::from_ticks(0);
-/// let decision = Decision { limit: 10, remaining: 9, reset: D::from_secs(6), retry_after: None };
-/// let reports = [Report { name: "per minute", window: D::from_secs(60), decision }];
+/// let decision = Decision { limit: 10, remaining: 9, reset: D::from_secs(6), retry_after: None, delay: D::from_ticks(0)  };
+/// let reports = [Report { name: "per minute", allowance: Allowance::PerWindow { count: 10, window: D::from_secs(60) }, decision }];
 ///
 /// let set = ReportSet::first_denied(now, &reports);
 /// let ietf = HeaderConfig::none().with_ietf();
@@ -318,7 +320,6 @@ impl From<fmt::Error> for RenderError {
     }
 }
 
-
 impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// [`retry_after`](Self::retry_after) in whole seconds, rounded **up**.
     pub fn retry_after_secs(&self) -> Option<u64> {
@@ -337,12 +338,12 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Decision, Duration, HeaderConfig, HeaderLines, Instant, LimitValues, Report,
+    /// use tollgate_core::{Allowance, Decision, Duration, HeaderConfig, HeaderLines, Instant, LimitValues, Report,
     ///                     ReportSet, ResetFormat, XRateLimit};
     /// type D = Duration<1_000>;
     ///
-    /// let reports = [Report { name: "minute", window: D::from_secs(60), decision: Decision {
-    ///     limit: 60, remaining: 0, reset: D::from_millis(59_001), retry_after: Some(D::from_millis(1_001)) } }];
+    /// let reports = [Report { name: "minute", allowance: Allowance::PerWindow { count: 60, window: D::from_secs(60) }, decision: Decision {
+    ///     limit: 60, remaining: 0, reset: D::from_millis(59_001), retry_after: Some(D::from_millis(1_001)), delay: D::from_ticks(0)  } }];
     /// let set = ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &reports);
     /// let config = HeaderConfig::none()
     ///     .with_x_ratelimit(XRateLimit::new(ResetFormat::DeltaSeconds, LimitValues::Single))
@@ -389,14 +390,14 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// Seed 003's epoch-millisecond reset, one value per limit:
     ///
     /// ```
-    /// use tollgate_core::{Decision, Duration, HeaderLines, Instant, LimitValues, Report, ReportSet,
+    /// use tollgate_core::{Allowance, Decision, Duration, HeaderLines, Instant, LimitValues, Report, ReportSet,
     ///                     ResetFormat, WallClock, XRateLimit};
     /// type D = Duration<1_000>;
     ///
     /// let now = Instant::<1_000>::from_ticks(10_000);
     /// let clock = WallClock::new(now, 1_479_308_590_000);
-    /// let limit = |name, secs, limit, remaining, reset| Report { name, window: D::from_secs(secs),
-    ///     decision: Decision { limit, remaining, reset: D::from_millis(reset), retry_after: None } };
+    /// let limit = |name, secs, limit, remaining, reset| Report { name, allowance: Allowance::PerWindow { count: limit, window: D::from_secs(secs) },
+    ///     decision: Decision { limit, remaining, reset: D::from_millis(reset), retry_after: None, delay: D::from_ticks(0)  } };
     /// let reports = [limit("second", 1, 1, 0, 1_000), limit("ten", 10, 10, 6, 8_680)];
     /// let style = XRateLimit::new(ResetFormat::EpochMillis(clock), LimitValues::PerLimit);
     /// let mut out = HeaderLines(heapless::String::<256>::new());
@@ -405,6 +406,7 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     ///                    X-RateLimit-Reset: 1479308591000, 1479308598680\r\n");
     /// # Ok::<(), tollgate_core::RenderError>(())
     /// ```
+    /// use tollgate_core::{Report};
     pub fn write_x_ratelimit<S: HeaderSink + ?Sized>(
         &self,
         style: &XRateLimit<HZ>,
@@ -412,7 +414,7 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     ) -> Result<(), RenderError> {
         self.check_x_ratelimit(style)?;
         let (_, shown) = self.shown(style.values);
-        if shown.is_empty() {
+        if !shown.iter().any(Report::counts) {
             return Ok(());
         }
         let reset = |r: &Report<'_, HZ>| self.reset_value(&style.reset, r.decision.reset);
@@ -441,9 +443,10 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// Writes the IETF fields, one item per report in policy order (draft-ietf-httpapi-ratelimit-
     /// headers): `RateLimit-Policy: "minute";q=300;w=60, …` and `RateLimit: "minute";r=12;t=30, …`.
     ///
-    /// `q` is the decision's `limit`, `w` the window in seconds rounded up (a limit with a zero
-    /// window, a concurrency limit, gets `qu="concurrent-requests"` instead), `r` the remaining
-    /// and `t` the reset in seconds rounded up. Names are sf-strings with `"` and `\` escaped.
+    /// `q` is the count of the limit's [`Allowance`] as its user wrote it (900 for "900 per 15
+    /// minutes", whatever its burst), `w` the window in seconds rounded up (a concurrency limit
+    /// gets `qu="concurrent-requests"` instead), `r` the remaining and `t` the reset in seconds
+    /// rounded up. Unlimited limits are left out. Names are sf-strings with `"` and `\` escaped.
     /// Integers beyond the structured-field range saturate at 999,999,999,999,999.
     ///
     /// # Errors
@@ -453,14 +456,14 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Decision, Duration, HeaderLines, Instant, Report, ReportSet};
+    /// use tollgate_core::{Allowance, Decision, Duration, HeaderLines, Instant, Report, ReportSet};
     /// type D = Duration<1_000>;
     ///
     /// let reports = [
-    ///     Report { name: "in flight", window: D::from_ticks(0), decision: Decision {
-    ///         limit: 5, remaining: 4, reset: D::from_ticks(0), retry_after: None } },
-    ///     Report { name: "per \"minute\"", window: D::from_secs(60), decision: Decision {
-    ///         limit: 300, remaining: 299, reset: D::from_millis(200), retry_after: None } },
+    ///     Report { name: "in flight", allowance: Allowance::InFlight { count: 5 }, decision: Decision {
+    ///         limit: 5, remaining: 4, reset: D::from_ticks(0), retry_after: None, delay: D::from_ticks(0)  } },
+    ///     Report { name: "per \"minute\"", allowance: Allowance::PerWindow { count: 300, window: D::from_secs(60) }, decision: Decision {
+    ///         limit: 300, remaining: 299, reset: D::from_millis(200), retry_after: None, delay: D::from_ticks(0)  } },
     /// ];
     /// let mut out = HeaderLines(heapless::String::<256>::new());
     /// ReportSet::first_denied(Instant::<1_000>::from_ticks(0), &reports).write_ietf(&mut out)?;
@@ -469,9 +472,10 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     ///                    RateLimit: \"in flight\";r=4;t=0, \"per \\\"minute\\\"\";r=299;t=1\r\n");
     /// # Ok::<(), tollgate_core::RenderError>(())
     /// ```
+    /// use tollgate_core::{Report};
     pub fn write_ietf<S: HeaderSink + ?Sized>(&self, sink: &mut S) -> Result<(), RenderError> {
         self.check_names()?;
-        if self.reports().is_empty() {
+        if !self.reports().iter().any(Report::counts) {
             return Ok(());
         }
         sink.header(
@@ -491,11 +495,11 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// # Examples
     ///
     /// ```
-    /// use tollgate_core::{Decision, Duration, HeaderLines, Instant, Report, ReportSet};
+    /// use tollgate_core::{Allowance, Decision, Duration, HeaderLines, Instant, Report, ReportSet};
     /// type D = Duration<1_000>;
     ///
-    /// let denied = Decision { limit: 1, remaining: 0, reset: D::from_millis(400), retry_after: Some(D::from_millis(400)) };
-    /// let reports = [Report { name: "second", window: D::from_secs(1), decision: denied }];
+    /// let denied = Decision { limit: 1, remaining: 0, reset: D::from_millis(400), retry_after: Some(D::from_millis(400)), delay: D::from_ticks(0)  };
+    /// let reports = [Report { name: "second", allowance: Allowance::PerWindow { count: 1, window: D::from_secs(1) }, decision: denied }];
     /// let now = Instant::<1_000>::from_ticks(0);
     /// let mut out = HeaderLines(heapless::String::<64>::new());
     /// ReportSet::first_denied(now, &reports).write_retry_after(&mut out)?;
@@ -507,6 +511,7 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// assert!(out.0.is_empty());
     /// # Ok::<(), tollgate_core::RenderError>(())
     /// ```
+    /// use tollgate_core::{Allowance};
     pub fn write_retry_after<S: HeaderSink + ?Sized>(
         &self,
         sink: &mut S,
@@ -517,7 +522,8 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
         Ok(())
     }
 
-    /// The reports an `X-RateLimit-*` header shows, and the index of the first.
+    /// The reports an `X-RateLimit-*` header shows (those of them that count: unlimited ones
+    /// are never rendered), and the index of the first.
     fn shown(&self, values: LimitValues) -> (usize, &'a [Report<'a, HZ>]) {
         match values {
             LimitValues::PerLimit => (0, self.reports()),
@@ -530,7 +536,7 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
 
     fn check_x_ratelimit(&self, style: &XRateLimit<HZ>) -> Result<(), RenderError> {
         let (first, shown) = self.shown(style.values);
-        for (i, r) in shown.iter().enumerate() {
+        for (i, r) in shown.iter().enumerate().filter(|(_, r)| r.counts()) {
             if self.reset_value(&style.reset, r.decision.reset).is_none() {
                 return Err(RenderError::EpochOutOfRange {
                     index: first.saturating_add(i),
@@ -541,7 +547,11 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     }
 
     fn check_names(&self) -> Result<(), RenderError> {
-        match self.reports().iter().position(|r| !is_sf_string(r.name)) {
+        match self
+            .reports()
+            .iter()
+            .position(|r| r.counts() && !is_sf_string(r.name))
+        {
             Some(index) => Err(RenderError::NameNotSfString { index }),
             None => Ok(()),
         }
@@ -574,7 +584,7 @@ struct Joined<'a, const HZ: u64, F>(&'a [Report<'a, HZ>], F);
 
 impl<const HZ: u64, F: Fn(&Report<'_, HZ>) -> Option<u64>> fmt::Display for Joined<'_, HZ, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, r) in self.0.iter().enumerate() {
+        for (i, r) in self.0.iter().filter(|r| r.counts()).enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -588,16 +598,24 @@ struct PolicyList<'a, const HZ: u64>(&'a [Report<'a, HZ>]);
 
 impl<const HZ: u64> fmt::Display for PolicyList<'_, HZ> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, r) in self.0.iter().enumerate() {
+        for (i, r) in self.0.iter().filter(|r| r.counts()).enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{};q={}", SfString(r.name), r.decision.limit)?;
-            let w = ceil_secs(r.window).min(SF_INTEGER_MAX);
-            if w == 0 {
-                f.write_str(";qu=\"concurrent-requests\"")?;
-            } else {
-                write!(f, ";w={w}")?;
+            // The quota as the user wrote it ("900 per 15 minutes"), not a GCRA burst.
+            match r.allowance {
+                Allowance::PerWindow { count, window } => write!(
+                    f,
+                    "{};q={count};w={}",
+                    SfString(r.name),
+                    ceil_secs(window).min(SF_INTEGER_MAX)
+                )?,
+                Allowance::InFlight { count } => write!(
+                    f,
+                    "{};q={count};qu=\"concurrent-requests\"",
+                    SfString(r.name)
+                )?,
+                Allowance::Unlimited => {}
             }
         }
         Ok(())
@@ -608,7 +626,7 @@ struct LimitList<'a, const HZ: u64>(&'a [Report<'a, HZ>]);
 
 impl<const HZ: u64> fmt::Display for LimitList<'_, HZ> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, r) in self.0.iter().enumerate() {
+        for (i, r) in self.0.iter().filter(|r| r.counts()).enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }

@@ -20,10 +20,10 @@ use crate::policy::Overrides;
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Duration, Instant, Named, Policy, Quota, SlidingLog, TestHeaders};
+/// use tollgate_core::{Algorithm, Duration, Instant, Named, Policy, Quota, SlidingLog, TestHeaders};
 ///
 /// let hour = Quota::<1_000>::per_hour(50)?;
-/// let policy = Policy::new((Named::new("hour", hour.window(), SlidingLog::<1_000, 50>::new(hour)?),));
+/// let policy = Policy::new((Named::new("hour", SlidingLog::<1_000, 50>::new(hour)?),));
 /// let mut state = policy.new_state();
 /// let now = Instant::<1_000>::from_ticks(0);
 ///

@@ -1,7 +1,7 @@
 //! Unit tests: the seeds' literal examples, each header form, and every error path.
 
 use super::*;
-use crate::algorithm::Decision;
+use crate::algorithm::{Allowance, Decision};
 use crate::policy::report::{Report, ReportSet};
 use crate::time::{Duration, Instant};
 use std::string::String;
@@ -19,12 +19,13 @@ fn report(
 ) -> Report<'_, 1_000> {
     Report {
         name,
-        window: D::from_secs(window_s),
+        allowance: Allowance::PerWindow { count: limit, window: D::from_secs(window_s) },
         decision: Decision {
             limit,
             remaining,
             reset: D::from_millis(reset_ms),
             retry_after: None,
+            delay: D::from_ticks(0),
         },
     }
 }
@@ -121,12 +122,13 @@ fn seed_003_reset_renders_in_epoch_milliseconds_rounded_up() {
     let clock = WallClock::new(Instant::<32_768>::from_ticks(0), 1_479_308_598_679);
     let reports = [Report {
         name: "account",
-        window: Duration::<32_768>::from_secs(1),
+        allowance: Allowance::PerWindow { count: 1, window: Duration::<32_768>::from_secs(1) },
         decision: Decision {
             limit: 1,
             remaining: 0,
             reset: Duration::<32_768>::from_ticks(1),
             retry_after: Some(Duration::<32_768>::from_ticks(1)),
+            delay: Duration::<32_768>::from_ticks(0),
         },
     }];
     let set = ReportSet::first_denied(Instant::<32_768>::from_ticks(0), &reports);
@@ -192,12 +194,13 @@ fn a_name_that_cannot_be_an_sf_string_is_an_error_before_anything_is_written() {
 fn a_concurrency_limit_has_no_window_but_a_quota_unit() {
     let reports = [Report {
         name: "concurrent",
-        window: D::from_ticks(0),
+        allowance: Allowance::InFlight { count: 5 },
         decision: Decision {
             limit: 5,
             remaining: 2,
             reset: D::from_ticks(0),
             retry_after: None,
+            delay: D::from_ticks(0),
         },
     }];
     let set = ReportSet::first_denied(I::from_ticks(0), &reports);
@@ -312,12 +315,13 @@ fn no_reports_render_no_headers() {
 fn integers_beyond_the_structured_field_range_saturate() {
     let reports = [Report {
         name: "eon",
-        window: Duration::<1>::from_ticks(u64::MAX),
+        allowance: Allowance::PerWindow { count: 1, window: Duration::<1>::from_ticks(u64::MAX) },
         decision: Decision {
             limit: 1,
             remaining: 0,
             reset: Duration::<1>::from_ticks(u64::MAX),
             retry_after: None,
+            delay: Duration::<1>::from_ticks(0),
         },
     }];
     let set = ReportSet::first_denied(Instant::<1>::from_ticks(0), &reports);

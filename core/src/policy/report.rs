@@ -1,6 +1,6 @@
 //! One named limit's part in an answer, the common input of header and body rendering.
 
-use crate::algorithm::Decision;
+use crate::algorithm::{Allowance, Decision};
 use crate::error::IndexOutOfRange;
 use crate::time::{Duration, Instant};
 
@@ -12,33 +12,51 @@ use crate::time::{Duration, Instant};
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Gcra, Quota, Instant, Report};
+/// use tollgate_core::{Algorithm, Gcra, Quota, Instant, Report};
 ///
-/// let q = Quota::<1_000>::per_minute(300)?;
-/// let gcra = Gcra::new(q);
+/// let gcra = Gcra::new(Quota::<1_000>::per_minute(300)?);
 /// let mut s = gcra.new_state();
-/// let r = Report { name: "minute", window: q.window(), decision: gcra.check(&mut s, Instant::<1_000>::from_ticks(0), 1)? };
-/// assert_eq!((r.name, r.decision.remaining), ("minute", 299));
+/// let decision = gcra.check(&mut s, Instant::<1_000>::from_ticks(0), 1)?;
+/// let r = Report { name: "minute", allowance: gcra.allowance(), decision };
+/// assert_eq!((r.name, r.decision.remaining, r.allowance.count()), ("minute", 299, Some(300)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+/// use tollgate_core::{Decision, Report, Allowance, Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Report<'a, const HZ: u64> {
     /// The limit's name as clients see it (`"minute"`, `"hour"`, `"concurrent"`).
     pub name: &'a str,
-    /// The window the limit is counted over (a concurrency limit: zero).
-    pub window: Duration<HZ>,
+    /// What the limit allows, as its user wrote it ("300 per minute", "5 at once", unlimited).
+    pub allowance: Allowance<HZ>,
     /// What the limit decided.
     pub decision: Decision<HZ>,
 }
 
-/// The index of the report with the least `remaining` among `(index, report)` pairs, the first
-/// on a tie; `None` when there are none. What a single-valued header shows when nothing denied.
-pub(crate) fn least_remaining<'r, 'n: 'r, const HZ: u64>(
-    reports: impl Iterator<Item = (usize, &'r Report<'n, HZ>)>,
-) -> Option<usize> {
+impl<const HZ: u64> Report<'_, HZ> {
+    /// A report of nothing, to fill a buffer before a policy writes into it.
+    pub const EMPTY: Report<'static, HZ> = Report {
+        name: "",
+        allowance: Allowance::Unlimited,
+        decision: Decision::allowed(0, 0, Duration::<HZ>::from_ticks(0)),
+    };
+
+    /// Whether this limit counts anything (it is not [unlimited](Allowance::Unlimited)): only
+    /// such reports are rendered as headers.
+    pub const fn counts(&self) -> bool {
+        !self.allowance.is_unlimited()
+    }
+}
+
+/// The index of the report with the least `remaining` among those that count something, the
+/// first on a tie; `None` when there are none. What a single-valued header shows when nothing
+/// denied.
+pub(crate) fn least_remaining<const HZ: u64>(reports: &[Report<'_, HZ>]) -> Option<usize> {
     // `min_by_key` returns the first of several equal minima.
     reports
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.counts())
         .min_by_key(|(_, r)| r.decision.remaining)
         .map(|(i, _)| i)
 }
@@ -51,17 +69,17 @@ pub(crate) fn least_remaining<'r, 'n: 'r, const HZ: u64>(
 /// Seed 000's two limits, the per-minute one exhausted:
 ///
 /// ```
-/// use tollgate_core::{Decision, Duration, HeaderConfig, HeaderLines, Instant, Report, ReportSet,
+/// use tollgate_core::{Allowance, Decision, Duration, HeaderConfig, HeaderLines, Instant, Report, ReportSet,
 ///                     ResetFormat, LimitValues, WallClock, XRateLimit};
 /// type D = Duration<1_000>;
 ///
 /// let now = Instant::<1_000>::from_ticks(60_000);
 /// let reports = [
-///     Report { name: "minute", window: D::from_secs(60), decision: Decision {
+///     Report { name: "minute", allowance: Allowance::PerWindow { count: 300, window: D::from_secs(60) }, decision: Decision {
 ///         limit: 300, remaining: 0, reset: D::from_millis(59_500),
-///         retry_after: Some(D::from_millis(200)) } },
-///     Report { name: "quarter", window: D::from_secs(900), decision: Decision {
-///         limit: 900, remaining: 600, reset: D::from_secs(300), retry_after: None } },
+///         retry_after: Some(D::from_millis(200)), delay: D::from_ticks(0)  } },
+///     Report { name: "quarter", allowance: Allowance::PerWindow { count: 900, window: D::from_secs(900) }, decision: Decision {
+///         limit: 900, remaining: 600, reset: D::from_secs(300), retry_after: None, delay: D::from_ticks(0)  } },
 /// ];
 /// let set = ReportSet::new(now, &reports, Some(0))?;
 /// let clock = WallClock::new(Instant::<1_000>::from_ticks(0), 1_742_377_140_000);
@@ -72,7 +90,7 @@ pub(crate) fn least_remaining<'r, 'n: 'r, const HZ: u64>(
 /// set.write_headers(&config, &mut out)?;
 /// assert_eq!(out.0, "X-RateLimit-Limit: 300\r\nX-RateLimit-Remaining: 0\r\n\
 ///                    X-RateLimit-Reset: 1742377260\r\nRetry-After: 1\r\n");
-/// # Ok::<(), tollgate_core::RenderError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -156,8 +174,7 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
 
     /// The index of [`applicable`](Self::applicable).
     pub fn applicable_index(&self) -> Option<usize> {
-        self.denied
-            .or_else(|| least_remaining(self.reports.iter().enumerate()))
+        self.denied.or_else(|| least_remaining(self.reports))
     }
 
     /// How long a denied client must wait: the longest `retry_after` among the reports (all of a

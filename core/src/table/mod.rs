@@ -68,10 +68,10 @@
 //! Seed 003: one message per second per phone number, averaged over 10 s:
 //!
 //! ```
-//! use tollgate_core::{Gcra, Quota, Instant, KeyTable, Overflow, TableError};
+//! use tollgate_core::{Algorithm, Gcra, Quota, Instant, KeyTable, Overflow, TableError};
 //!
 //! let per_number = Gcra::new(Quota::<1_000>::per_second(1)?.with_burst(10)?);
-//! let mut table = KeyTable::<u64, _, 1024>::new(Overflow::Deny);
+//! let mut table = KeyTable::<u64, _, 1024>::new();
 //! let now = Instant::<1_000>::from_ticks(0);
 //! for _ in 0..10 {
 //!     assert!(table.check(&per_number, 15_551_234_567, now, 1)?.is_allowed());
@@ -84,38 +84,44 @@
 
 use core::fmt;
 use core::hash::{BuildHasher, Hash, Hasher};
+use core::marker::PhantomData;
 use core::num::NonZeroU32;
 
 use crate::algorithm::{Algorithm, Decision};
 use crate::error::{InsufficientCapacity, ReleaseError};
-use crate::policy::{ExceedsLimit, Limits, Overrides, Policy};
+use crate::policy::decision::{PolicyDecision, Verdict};
+use crate::policy::engine::FixedLimits;
+use crate::policy::{Overrides, Policy};
 use crate::time::{Duration, Instant};
 
 /// Slots examined (besides any removed) each time a key is inserted.
 const SWEEP: usize = 2;
 
-/// What to do when a new key must be recorded and every entry is still active.
+/// What to do when a new key must be recorded and every entry is still active: the value of a
+/// table's [`OverflowPolicy`].
+///
+/// The policy is part of the table's type ([`Deny`] or [`EvictLeastLoss`]), not a field, so that
+/// a table in a `static` is all zeros until used whatever its policy, and lands in `.bss` rather
+/// than in an initialised image copied from flash.
 ///
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Gcra, Quota, Instant, KeyTable, Overflow, TableError};
+/// use tollgate_core::{Algorithm, Gcra, Quota, Instant, KeyTable, Overflow, TableError};
+/// use tollgate_core::table::EvictLeastLoss;
 ///
 /// let limit = Gcra::new(Quota::<1_000>::per_second(1)?.with_burst(3)?);
 /// let t0 = Instant::<1_000>::from_ticks(0);
-/// for overflow in [Overflow::Deny, Overflow::EvictLeastLoss] {
-///     let mut table = KeyTable::<u8, _, 2>::new(overflow);
-///     table.check(&limit, 1, t0, 3)?; // at rest in 3 s
-///     table.check(&limit, 2, t0, 1)?; // at rest in 1 s: the least to lose
-///     let third = table.check(&limit, 3, t0, 1);
-///     match overflow {
-///         Overflow::Deny => assert!(matches!(third, Err(TableError::Full { .. }))),
-///         Overflow::EvictLeastLoss => {
-///             assert!(third?.is_allowed());
-///             assert!(table.get(&2).is_none() && table.get(&1).is_some());
-///         }
-///     }
-/// }
+/// let mut denying = KeyTable::<u8, _, 2>::new();
+/// let mut evicting = KeyTable::<u8, _, 2, EvictLeastLoss>::evicting();
+/// assert_eq!((denying.overflow(), evicting.overflow()), (Overflow::Deny, Overflow::EvictLeastLoss));
+/// denying.check(&limit, 1, t0, 3)?; // at rest in 3 s
+/// denying.check(&limit, 2, t0, 1)?; // at rest in 1 s: the least to lose
+/// assert!(matches!(denying.check(&limit, 3, t0, 1), Err(TableError::Full { .. })));
+/// evicting.check(&limit, 1, t0, 3)?;
+/// evicting.check(&limit, 2, t0, 1)?;
+/// assert!(evicting.check(&limit, 3, t0, 1)?.is_allowed());
+/// assert!(evicting.get(&2).is_none() && evicting.get(&1).is_some());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -130,6 +136,37 @@ pub enum Overflow {
     /// that waiting alone never brings to rest): when every entry does, refuses the new key with
     /// [`TableError::Full`] as `Deny` does.
     EvictLeastLoss,
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A table's overflow policy, as a type: [`Deny`] (the default) or [`EvictLeastLoss`]. Sealed.
+pub trait OverflowPolicy: sealed::Sealed {
+    /// The policy as a value.
+    const MODE: Overflow;
+}
+
+/// Refuse a new key when every entry is active: [`Overflow::Deny`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Deny;
+
+/// Evict the entry closest to rest to make room: [`Overflow::EvictLeastLoss`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct EvictLeastLoss;
+
+impl sealed::Sealed for Deny {}
+impl sealed::Sealed for EvictLeastLoss {}
+
+impl OverflowPolicy for Deny {
+    const MODE: Overflow = Overflow::Deny;
+}
+
+impl OverflowPolicy for EvictLeastLoss {
+    const MODE: Overflow = Overflow::EvictLeastLoss;
 }
 
 /// Why a key table could not answer.
@@ -150,10 +187,13 @@ pub enum TableError<const HZ: u64> {
     },
     /// The configuration has no limit for this key (for [`Tiers`]: an unknown plan).
     NoLimit,
-    /// The cost can never fit the key's limit.
+    /// The cost can never fit the key's limit (for a policy: the limit it names).
     InsufficientCapacity(InsufficientCapacity),
-    /// The cost can never fit one of the key's policy limits.
-    ExceedsLimit(ExceedsLimit),
+    /// The same key was given twice in one all-or-nothing check over several keys.
+    DuplicateKey {
+        /// The position of its second occurrence.
+        index: usize,
+    },
     /// More was released than the key has in flight; nothing changed.
     Release(ReleaseError),
 }
@@ -168,7 +208,7 @@ impl<const HZ: u64> fmt::Display for TableError<HZ> {
             ),
             Self::NoLimit => f.write_str("no limit is configured for this key"),
             Self::InsufficientCapacity(e) => e.fmt(f),
-            Self::ExceedsLimit(e) => e.fmt(f),
+            Self::DuplicateKey { index } => write!(f, "key {index} was given twice"),
             Self::Release(e) => e.fmt(f),
         }
     }
@@ -179,12 +219,6 @@ impl<const HZ: u64> core::error::Error for TableError<HZ> {}
 impl<const HZ: u64> From<InsufficientCapacity> for TableError<HZ> {
     fn from(e: InsufficientCapacity) -> Self {
         Self::InsufficientCapacity(e)
-    }
-}
-
-impl<const HZ: u64> From<ExceedsLimit> for TableError<HZ> {
-    fn from(e: ExceedsLimit) -> Self {
-        Self::ExceedsLimit(e)
     }
 }
 
@@ -204,7 +238,7 @@ impl<const HZ: u64> From<ReleaseError> for TableError<HZ> {
 /// Seed 003: calls are limited per phone number and per account, in one table:
 ///
 /// ```
-/// use tollgate_core::{Gcra, Quota, Instant, KeyLimits, KeyTable, Overflow};
+/// use tollgate_core::{Algorithm, Gcra, Quota, Instant, KeyLimits, KeyTable, Overflow};
 ///
 /// #[derive(PartialEq, Eq, Hash)]
 /// enum Caller { Number(u64), Account(u32) }
@@ -226,7 +260,7 @@ impl<const HZ: u64> From<ReleaseError> for TableError<HZ> {
 ///     per_number: Gcra::new(one_per_second.with_burst(10)?), // averaged over 10 s
 ///     per_account: Gcra::new(one_per_second),
 /// };
-/// let mut table = KeyTable::<Caller, _, 256>::new(Overflow::Deny);
+/// let mut table = KeyTable::<Caller, _, 256>::new();
 /// let now = Instant::<1_000>::from_ticks(0);
 /// assert_eq!(table.check(&calls, Caller::Number(15_551_234_567), now, 1)?.remaining, 9);
 /// assert_eq!(table.check(&calls, Caller::Account(42), now, 1)?.remaining, 0);
@@ -265,16 +299,16 @@ impl<K, const HZ: u64, A: Algorithm<HZ>> KeyLimits<K, HZ> for A {
 /// enum Plan { Free, Agency }
 ///
 /// type Limit = Option<Gcra<1_000>>;
-/// fn plan(minute: u32, day: Option<u32>) -> Policy<(Named<Limit, 1_000>, Named<Limit, 1_000>)> {
+/// fn plan(minute: u32, day: Option<u32>) -> Policy<(Named<Limit>, Named<Limit>)> {
 ///     let m = Quota::per_minute(minute).unwrap();
 ///     let d = Quota::<1_000>::per_day(2_000).unwrap();
 ///     Policy::new((
-///         Named::new("minute", m.window(), Some(Gcra::new(m))),
-///         Named::new("day", d.window(), day.map(|n| Gcra::new(Quota::per_day(n).unwrap()))),
+///         Named::new("minute", Some(Gcra::new(m))),
+///         Named::new("day", day.map(|n| Gcra::new(Quota::per_day(n).unwrap()))),
 ///     ))
 /// }
 /// let tiers = Tiers::new([(Plan::Free, plan(30, Some(2_000))), (Plan::Agency, plan(2_000, None))]);
-/// let mut table = KeyTable::<(Plan, u64), _, 64>::new(Overflow::Deny);
+/// let mut table = KeyTable::<(Plan, u64), _, 64>::new();
 /// let now = Instant::<1_000>::from_ticks(0);
 /// let free = table.check_policy(&tiers, (Plan::Free, 7), now, 1, &Overrides::NONE)?;
 /// let agency = table.check_policy(&tiers, (Plan::Agency, 7), now, 1, &Overrides::NONE)?;
@@ -381,10 +415,10 @@ struct Slot<K, V> {
 /// # Examples
 ///
 /// ```
-/// use tollgate_core::{Gcra, Quota, Instant, KeyTable, Overflow, TableError};
+/// use tollgate_core::{Algorithm, Gcra, Quota, Instant, KeyTable, Overflow, TableError};
 ///
 /// let limit = Gcra::new(Quota::<1_000>::per_second(1)?);
-/// let mut table = KeyTable::<u32, _, 4>::new(Overflow::Deny); // 4 slots, 4 entries
+/// let mut table = KeyTable::<u32, _, 4>::new(); // 4 slots, 4 entries
 /// let t0 = Instant::<1_000>::from_ticks(0);
 /// for key in 0..4 {
 ///     table.check(&limit, key, t0, 1)?;
@@ -399,8 +433,9 @@ struct Slot<K, V> {
 /// assert!(table.check(&limit, 4, Instant::<1_000>::from_ticks(1_000), 1)?.is_allowed());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+/// use tollgate_core::{Duration};
 #[derive(Clone)]
-pub struct KeyTable<K, V, const N: usize, S = Fnv1a> {
+pub struct KeyTable<K, V, const N: usize, O = Deny, S = Fnv1a> {
     slots: [Option<Slot<K, V>>; N],
     len: usize,
     /// Where the amortised sweep resumes.
@@ -408,34 +443,43 @@ pub struct KeyTable<K, V, const N: usize, S = Fnv1a> {
     /// Nonzero only while the table is full and no room can be made before this tick: no entry
     /// comes to rest before it (or, under `EvictLeastLoss`, none can be evicted before it).
     quiet_until: u64,
-    overflow: Overflow,
+    overflow: PhantomData<O>,
     hasher: S,
 }
 
-impl<K, V, const N: usize, S> fmt::Debug for KeyTable<K, V, N, S> {
+impl<K, V, const N: usize, O: OverflowPolicy, S> fmt::Debug for KeyTable<K, V, N, O, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyTable")
             .field("len", &self.len)
             .field("capacity", &Self::CAPACITY)
-            .field("overflow", &self.overflow)
+            .field("overflow", &O::MODE)
             .finish_non_exhaustive()
     }
 }
 
-impl<K, V, const N: usize> KeyTable<K, V, N, Fnv1a> {
-    /// An empty table with the FNV-1a hasher. `N` must be a power of two (checked at compile time).
-    pub const fn new(overflow: Overflow) -> Self {
-        Self::with_hasher(overflow, Fnv1a)
+impl<K, V, const N: usize> KeyTable<K, V, N, Deny, Fnv1a> {
+    /// An empty table that refuses new keys when full ([`Deny`]), with the FNV-1a hasher. `N`
+    /// must be a power of two (checked at compile time).
+    pub const fn new() -> Self {
+        Self::with_hasher(Fnv1a)
     }
 }
 
-impl<K, V, const N: usize> Default for KeyTable<K, V, N, Fnv1a> {
+impl<K, V, const N: usize> KeyTable<K, V, N, EvictLeastLoss, Fnv1a> {
+    /// An empty table that evicts the entry closest to rest when full ([`EvictLeastLoss`]), with
+    /// the FNV-1a hasher.
+    pub const fn evicting() -> Self {
+        Self::with_hasher(Fnv1a)
+    }
+}
+
+impl<K, V, const N: usize> Default for KeyTable<K, V, N, Deny, Fnv1a> {
     fn default() -> Self {
-        Self::new(Overflow::Deny)
+        Self::new()
     }
 }
 
-impl<K, V, const N: usize, S> KeyTable<K, V, N, S> {
+impl<K, V, const N: usize, O: OverflowPolicy, S> KeyTable<K, V, N, O, S> {
     /// The most entries the table holds: `N − N/8`, a load of at most 7/8.
     pub const CAPACITY: usize = N.saturating_sub(N / 8);
 
@@ -443,7 +487,7 @@ impl<K, V, const N: usize, S> KeyTable<K, V, N, S> {
 
     /// An empty table hashing keys with `hasher`. `N` must be a power of two (checked at compile
     /// time).
-    pub const fn with_hasher(overflow: Overflow, hasher: S) -> Self {
+    pub const fn with_hasher(hasher: S) -> Self {
         const {
             assert!(
                 N.is_power_of_two(),
@@ -455,7 +499,7 @@ impl<K, V, const N: usize, S> KeyTable<K, V, N, S> {
             len: 0,
             cursor: 0,
             quiet_until: 0,
-            overflow,
+            overflow: PhantomData,
             hasher,
         }
     }
@@ -477,7 +521,7 @@ impl<K, V, const N: usize, S> KeyTable<K, V, N, S> {
 
     /// What the table does when full of active entries.
     pub const fn overflow(&self) -> Overflow {
-        self.overflow
+        O::MODE
     }
 
     /// Removes every entry.
@@ -559,7 +603,7 @@ impl<K, V, const N: usize, S> KeyTable<K, V, N, S> {
     }
 }
 
-impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
+impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTable<K, V, N, O, S> {
     fn hash(&self, key: &K) -> NonZeroU32 {
         let h = self.hasher.hash_one(key);
         NonZeroU32::new((h ^ h.rotate_left(32)) as u32).unwrap_or(NonZeroU32::MIN)
@@ -605,17 +649,17 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
     /// # Errors
     ///
     /// [`TableError::NoLimit`] (before `f` runs) and [`TableError::Full`].
-    pub fn update<C, R, F, const HZ: u64>(
+    pub fn update<'c, C, R, F, const HZ: u64>(
         &mut self,
-        limits: &C,
+        limits: &'c C,
         key: K,
         now: Instant<HZ>,
         f: F,
     ) -> Result<R, TableError<HZ>>
     where
         C: KeyLimits<K, HZ>,
-        C::Limit: Algorithm<HZ, State = V>,
-        F: FnOnce(&C::Limit, &mut V) -> R,
+        C::Limit: Algorithm<HZ, State = V> + 'c,
+        F: FnOnce(&'c C::Limit, &mut V) -> R,
     {
         let limit = limits.limit_for(&key).ok_or(TableError::NoLimit)?;
         let hash = self.hash(&key);
@@ -629,7 +673,7 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
                 // The state may have moved closer to rest (a release): keep the bound a bound.
                 // Under `EvictLeastLoss` an entry that waiting will bring to rest can be evicted
                 // at once.
-                let rest = match (rest_tick(limit, &slot.value, now), self.overflow) {
+                let rest = match (rest_tick(limit, &slot.value, now), O::MODE) {
                     (None, _) => u64::MAX,
                     (Some(rest), Overflow::Deny) => rest,
                     (Some(_), Overflow::EvictLeastLoss) => 0,
@@ -643,7 +687,7 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
         if limit.is_at_rest(&fresh, now) {
             return Ok(r);
         }
-        self.make_room(limits, now)?;
+        self.make_room(limits, now, 1, |_| false)?;
         self.insert_new(Slot {
             hash,
             key,
@@ -675,23 +719,23 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
     }
 
     /// Decides a request for `key` against its [`Policy`], with test [`Overrides`], and records it
-    /// in every limit if all admit it.
+    /// in every limit if all admit it: the policy's whole decision, one report per limit.
     ///
     /// # Errors
     ///
-    /// As [`check`](Self::check), with [`TableError::ExceedsLimit`] naming the limit.
-    pub fn check_policy<C, L, const HZ: u64>(
+    /// As [`check`](Self::check), with [`TableError::InsufficientCapacity`] naming the limit.
+    #[allow(clippy::type_complexity)]
+    pub fn check_policy<'c, C, L, const HZ: u64>(
         &mut self,
-        limits: &C,
+        limits: &'c C,
         key: K,
         now: Instant<HZ>,
         cost: u32,
         overrides: &Overrides<'_>,
-    ) -> Result<L::Decision, TableError<HZ>>
+    ) -> Result<PolicyDecision<HZ, L::Reports<'c>>, TableError<HZ>>
     where
         C: KeyLimits<K, HZ, Limit = Policy<L>>,
-        L: Limits<HZ, State = V>,
-        V: Clone,
+        L: FixedLimits<HZ, State = V> + 'c,
     {
         Ok(self.update(limits, key, now, |p, s| {
             p.check_with(s, now, cost, overrides)
@@ -749,13 +793,20 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
         C::Limit: Algorithm<HZ, State = V>,
     {
         let before = self.len;
-        self.sweep(limits, now, N);
+        self.sweep(limits, now, N, &|_| false);
         before.saturating_sub(self.len)
     }
 
-    /// Visits `visits` slots from the cursor, dropping entries at rest (or without a limit).
-    fn sweep<C, const HZ: u64>(&mut self, limits: &C, now: Instant<HZ>, visits: usize)
-    where
+    /// Visits `visits` slots from the cursor, dropping entries at rest (or without a limit),
+    /// except those `pinned` says to keep.
+    fn sweep<C, P, const HZ: u64>(
+        &mut self,
+        limits: &C,
+        now: Instant<HZ>,
+        visits: usize,
+        pinned: &P,
+    ) where
+        P: Fn(&K) -> bool,
         C: KeyLimits<K, HZ>,
         C::Limit: Algorithm<HZ, State = V>,
     {
@@ -766,9 +817,12 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
             steps = steps.saturating_sub(1);
             let i = self.cursor;
             let idle = match self.slots.get(i) {
-                Some(Some(s)) => limits
-                    .limit_for(&s.key)
-                    .is_none_or(|a| a.is_at_rest(&s.value, now)),
+                Some(Some(s)) => {
+                    !pinned(&s.key)
+                        && limits
+                            .limit_for(&s.key)
+                            .is_none_or(|a| a.is_at_rest(&s.value, now))
+                }
                 _ => false,
             };
             if idle {
@@ -781,18 +835,23 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
         }
     }
 
-    /// Makes room for one new entry, or says why not.
-    fn make_room<C, const HZ: u64>(
+    /// Makes room for `need` new entries, or says why not. Entries that `pinned` names are
+    /// neither dropped nor evicted (their states are in use).
+    fn make_room<C, P, const HZ: u64>(
         &mut self,
         limits: &C,
         now: Instant<HZ>,
+        need: usize,
+        pinned: P,
     ) -> Result<(), TableError<HZ>>
     where
         C: KeyLimits<K, HZ>,
         C::Limit: Algorithm<HZ, State = V>,
+        P: Fn(&K) -> bool,
     {
-        self.sweep(limits, now, SWEEP);
-        if self.len < Self::CAPACITY {
+        let room = |t: &Self| t.len.saturating_add(need) <= Self::CAPACITY;
+        self.sweep(limits, now, SWEEP, &pinned);
+        if room(self) {
             return Ok(());
         }
         let t = now.as_ticks();
@@ -801,37 +860,255 @@ impl<K: Eq + Hash, V, const N: usize, S: BuildHasher> KeyTable<K, V, N, S> {
                 retry_after: Duration::<HZ>::from_ticks(self.quiet_until.saturating_sub(t)),
             });
         }
-        self.sweep(limits, now, N);
-        if self.len < Self::CAPACITY {
-            return Ok(());
+        self.sweep(limits, now, N, &pinned);
+        while !room(self) {
+            // Every entry is active: find the first to come to rest, among those that waiting
+            // alone brings to rest (the others hold admitted requests that evicting would
+            // forget), and the one to evict, which must not be pinned.
+            let mut first: Option<u64> = None;
+            let mut evict: Option<(usize, u64)> = None;
+            for (i, slot) in self.slots.iter().enumerate() {
+                if let Some(s) = slot
+                    && let Some(limit) = limits.limit_for(&s.key)
+                    && let Some(rest) = rest_tick(limit, &s.value, now)
+                {
+                    first = Some(first.map_or(rest, |r| r.min(rest)));
+                    if !pinned(&s.key) && evict.is_none_or(|(_, r)| rest < r) {
+                        evict = Some((i, rest));
+                    }
+                }
+            }
+            match (O::MODE, evict) {
+                (Overflow::EvictLeastLoss, Some((i, _))) => {
+                    self.remove_at(i);
+                }
+                _ => {
+                    // No entry rests before `rest` (the end of time if none ever does by
+                    // waiting): until then, or until a release or removal, new keys are refused
+                    // in O(1).
+                    let rest = first.unwrap_or(u64::MAX);
+                    self.quiet_until = rest;
+                    return Err(TableError::Full {
+                        retry_after: Duration::<HZ>::from_ticks(rest.saturating_sub(t)),
+                    });
+                }
+            }
         }
-        // Every entry is active: find the one closest to rest, among those that waiting alone
-        // brings to rest. The others hold admitted requests that evicting would forget.
-        let mut first: Option<(usize, u64)> = None;
-        for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(s) = slot
-                && let Some(limit) = limits.limit_for(&s.key)
-                && let Some(rest) = rest_tick(limit, &s.value, now)
-                && first.is_none_or(|(_, r)| rest < r)
+        Ok(())
+    }
+
+    /// Decides a request of `cost` at `now` for several keys at once, all or nothing: it is
+    /// admitted only when every key's limit admits it, and then recorded for every key; when
+    /// any key's limit denies it, nothing is recorded for any key.
+    ///
+    /// This is "1 call per second per number **and** per account": the number and the account
+    /// are two keys (of one key type, such as an enum), each with its own limit through
+    /// [`KeyLimits`]. A denial names the key with the longest wait, as a
+    /// [`Policy`] names its limit. Room for the keys that are new is made before anything is
+    /// recorded, without dropping or evicting any of the request's own keys.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError::DuplicateKey`] when a key is given twice, [`TableError::NoLimit`],
+    /// [`TableError::InsufficientCapacity`] (its `index` is the key's position),
+    /// [`TableError::Full`] when the new keys do not fit. Nothing is recorded on an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Instant, KeyLimits, KeyTable, Quota};
+    ///
+    /// #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    /// enum Caller { Number(u64), Account(u32) }
+    /// struct Calls { per_number: Gcra<1_000>, per_account: Gcra<1_000> }
+    /// impl KeyLimits<Caller, 1_000> for Calls {
+    ///     type Limit = Gcra<1_000>;
+    ///     fn limit_for(&self, key: &Caller) -> Option<&Gcra<1_000>> {
+    ///         Some(match key { Caller::Number(_) => &self.per_number, Caller::Account(_) => &self.per_account })
+    ///     }
+    /// }
+    /// let q = Quota::<1_000>::per_second(1)?.with_burst(10)?; // 1/s averaged over 10 s
+    /// let calls = Calls { per_number: Gcra::new(q), per_account: Gcra::new(q) };
+    /// let mut table = KeyTable::<Caller, _, 64>::new();
+    /// let now = Instant::<1_000>::from_ticks(0);
+    /// for n in 0..10 {
+    ///     assert!(table.check_keys(&calls, [Caller::Number(n), Caller::Account(7)], now, 1)?.is_allowed());
+    /// }
+    /// // The account is spent: a call from a fresh number is denied, and that number is not charged.
+    /// let d = table.check_keys(&calls, [Caller::Number(99), Caller::Account(7)], now, 1)?;
+    /// assert_eq!(d.denied_index(), Some(1));
+    /// assert!(table.get(&Caller::Number(99)).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    /// use tollgate_core::{Decision, Instant, Duration};
+    pub fn check_keys<C, const M: usize, const HZ: u64>(
+        &mut self,
+        limits: &C,
+        keys: [K; M],
+        now: Instant<HZ>,
+        cost: u32,
+    ) -> Result<KeysDecision<HZ, M>, TableError<HZ>>
+    where
+        C: KeyLimits<K, HZ>,
+        C::Limit: Algorithm<HZ, State = V>,
+    {
+        // The limits, the keys' states (a fresh one for a new key) and their steps: nothing is
+        // written until every key has been decided.
+        let mut found = [None; M];
+        let mut fresh: [Option<V>; M] = core::array::from_fn(|_| None);
+        for (i, key) in keys.iter().enumerate() {
+            if keys.iter().take(i).any(|k| k == key) {
+                return Err(TableError::DuplicateKey { index: i });
+            }
+            let limit = limits.limit_for(key).ok_or(TableError::NoLimit)?;
+            let slot = self.find(key, self.hash(key));
+            if slot.is_none()
+                && let Some(f) = fresh.get_mut(i)
             {
-                first = Some((i, rest));
+                *f = Some(limit.new_state());
+            }
+            if let Some(f) = found.get_mut(i) {
+                *f = slot;
             }
         }
-        match (self.overflow, first) {
-            (Overflow::EvictLeastLoss, Some((i, _))) => {
-                self.remove_at(i);
-                Ok(())
-            }
-            (_, first) => {
-                // No entry rests before `rest` (the end of time if none ever does by waiting):
-                // until then, or until a release or removal, new keys are refused in O(1).
-                let rest = first.map_or(u64::MAX, |(_, r)| r);
-                self.quiet_until = rest;
-                Err(TableError::Full {
-                    retry_after: Duration::<HZ>::from_ticks(rest.saturating_sub(t)),
-                })
+        fn state_of<'t, K, V, const N: usize>(
+            slots: &'t [Option<Slot<K, V>>; N],
+            found: Option<usize>,
+            fresh: Option<&'t Option<V>>,
+        ) -> Option<&'t V> {
+            match found {
+                Some(slot) => slots.get(slot)?.as_ref().map(|s| &s.value),
+                None => fresh?.as_ref(),
             }
         }
+        let mut steps: [Option<<C::Limit as Algorithm<HZ>>::Step>; M] = [None; M];
+        let mut decisions = [Decision::allowed(0, 0, Duration::<HZ>::from_ticks(0)); M];
+        let mut worst: Option<(usize, Option<Duration<HZ>>)> = None;
+        for (i, key) in keys.iter().enumerate() {
+            let (Some(limit), Some(state)) = (
+                limits.limit_for(key),
+                state_of(&self.slots, found.get(i).copied().flatten(), fresh.get(i)),
+            ) else {
+                return Err(TableError::NoLimit);
+            };
+            let step = limit
+                .step(state, now, cost)
+                .map_err(|e| TableError::InsufficientCapacity(e.at(i)))?;
+            if !limit.admits(&step) {
+                let d = limit.decision(state, &step, false);
+                if worst.is_none_or(|(_, w)| d.retry_after > w) {
+                    worst = Some((i, d.retry_after));
+                }
+                if let Some(slot) = decisions.get_mut(i) {
+                    *slot = d;
+                }
+            }
+            if let Some(slot) = steps.get_mut(i) {
+                *slot = Some(step);
+            }
+        }
+        let outcome = match worst {
+            Some((index, _)) => Verdict::Denied { index },
+            None => Verdict::Allowed,
+        };
+        let admitted = worst.is_none();
+        for (i, key) in keys.iter().enumerate() {
+            if let (Some(limit), Some(state), Some(Some(step))) = (
+                limits.limit_for(key),
+                state_of(&self.slots, found.get(i).copied().flatten(), fresh.get(i)),
+                steps.get(i),
+            ) && limit.admits(step)
+                && let Some(slot) = decisions.get_mut(i)
+            {
+                *slot = limit.decision(state, step, admitted);
+            }
+        }
+        if !admitted || cost == 0 {
+            return Ok(KeysDecision { outcome, decisions });
+        }
+        // Room for the new keys first, keeping the request's own entries where they are.
+        let new = fresh.iter().filter(|f| f.is_some()).count();
+        if new > 0 {
+            self.make_room(limits, now, new, |k| keys.contains(k))?;
+        }
+        for (i, key) in keys.into_iter().enumerate() {
+            let (Some(limit), Some(Some(step))) = (limits.limit_for(&key), steps.get(i)) else {
+                continue;
+            };
+            let hash = self.hash(&key);
+            match fresh.get_mut(i).and_then(Option::take) {
+                Some(mut state) => {
+                    limit.record(&mut state, step);
+                    if !limit.is_at_rest(&state, now) {
+                        self.insert_new(Slot {
+                            hash,
+                            key,
+                            value: state,
+                        });
+                    }
+                }
+                None => {
+                    // Pinned while room was made, so still in the table (maybe moved).
+                    if let Some(slot) = self.find(&key, hash)
+                        && let Some(Some(entry)) = self.slots.get_mut(slot)
+                    {
+                        limit.record(&mut entry.value, step);
+                        if limit.is_at_rest(&entry.value, now) {
+                            self.remove_at(slot);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(KeysDecision { outcome, decisions })
+    }
+}
+
+/// The answer to a check over several keys: the verdict (a denial names the key's position)
+/// and each key's decision, in the order the keys were given. Keys that would have admitted a
+/// denied request report their state without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct KeysDecision<const HZ: u64, const M: usize> {
+    /// Admitted, or denied by the key at `index`.
+    pub outcome: Verdict,
+    /// Each key's decision.
+    pub decisions: [Decision<HZ>; M],
+}
+
+impl<const HZ: u64, const M: usize> KeysDecision<HZ, M> {
+    /// Whether every key admitted the request (and it was recorded for all).
+    pub const fn is_allowed(&self) -> bool {
+        matches!(self.outcome, Verdict::Allowed)
+    }
+
+    /// Whether some key denied it (and nothing was recorded).
+    pub const fn is_denied(&self) -> bool {
+        !self.is_allowed()
+    }
+
+    /// The position of the key that denied, the one with the longest wait.
+    pub const fn denied_index(&self) -> Option<usize> {
+        match self.outcome {
+            Verdict::Denied { index } => Some(index),
+            Verdict::Allowed | Verdict::Forced => None,
+        }
+    }
+
+    /// `None` if admitted, else the longest wait of the keys that denied: after it, with nothing
+    /// else arriving, every key admits the request.
+    pub fn retry_after(&self) -> Option<Duration<HZ>> {
+        self.decisions.get(self.denied_index()?)?.retry_after
+    }
+
+    /// How long the admitted request waits before it proceeds: the longest delay (a key limited
+    /// by a [`Shaper`](crate::Shaper)).
+    pub fn delay(&self) -> Duration<HZ> {
+        self.decisions
+            .iter()
+            .map(|d| d.delay)
+            .max()
+            .unwrap_or(Duration::<HZ>::from_ticks(0))
     }
 }
 
@@ -860,7 +1137,6 @@ fn rest_tick<A: Algorithm<HZ>, const HZ: u64>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::tests::fake::FixedWindow;
     use crate::{Concurrency, ConcurrencyState, Gcra, GcraState, Named, Quota};
     use core::mem::size_of;
 
@@ -906,10 +1182,15 @@ mod tests {
             size_of::<Option<Slot<u64, (GcraState, GcraState, GcraState)>>>(),
             40
         );
-        // The whole table: its slots plus four words (len, cursor, quiet_until, overflow).
+        // The whole table: its slots plus three words (len, cursor, quiet_until); the overflow
+        // policy is in the type.
         assert_eq!(
             size_of::<KeyTable<u64, GcraState, 1024>>(),
-            1024 * 24 + 4 * 8
+            1024 * 24 + 3 * 8
+        );
+        assert_eq!(
+            size_of::<KeyTable<u64, GcraState, 1024, EvictLeastLoss>>(),
+            1024 * 24 + 3 * 8
         );
         assert_eq!(KeyTable::<u64, GcraState, 1024>::CAPACITY, 896);
         assert_eq!(KeyTable::<u64, GcraState, 1>::CAPACITY, 1);
@@ -918,19 +1199,18 @@ mod tests {
     #[test]
     fn denials_zero_costs_and_peeks_never_take_a_slot() {
         let g = per_second(1);
-        let mut t = KeyTable::<u64, GcraState, 8>::new(Overflow::Deny);
+        let mut t = KeyTable::<u64, GcraState, 8>::new();
         assert!(t.check(&g, 1, at(0), 0).unwrap().is_allowed());
         assert!(t.peek(&g, &2, at(0), 1).unwrap().is_allowed());
         assert_eq!(
             t.check(&g, 3, at(0), 2),
-            Err(TableError::InsufficientCapacity(InsufficientCapacity {
-                cost: 2,
-                capacity: 1
-            }))
+            Err(TableError::InsufficientCapacity(InsufficientCapacity::new(
+                2, 1
+            )))
         );
         assert!(t.is_empty());
-        let mut t = KeyTable::<u64, (GcraState,), 8>::new(Overflow::Deny);
-        let p = Policy::new((Named::new("s", D::from_secs(1), g),));
+        let mut t = KeyTable::<u64, (GcraState,), 8>::new();
+        let p = Policy::new((Named::new("s", g),));
         let forced = t.check_policy(&p, 4, at(0), 1, &Overrides::deny());
         assert!(forced.unwrap().is_denied());
         assert!(t.is_empty());
@@ -939,7 +1219,7 @@ mod tests {
     #[test]
     fn an_entry_that_comes_to_rest_is_dropped_when_next_touched() {
         let g = per_second(1);
-        let mut t = KeyTable::<u64, GcraState, 8>::new(Overflow::Deny);
+        let mut t = KeyTable::<u64, GcraState, 8>::new();
         t.check(&g, 1, at(0), 1).unwrap();
         assert_eq!(t.get(&1), Some(&GcraState::from_raw(1_000)));
         t.check(&g, 1, at(5_000), 0).unwrap();
@@ -949,7 +1229,7 @@ mod tests {
     #[test]
     fn a_full_table_drops_entries_at_rest_before_refusing() {
         let g = per_second(1);
-        let mut t = KeyTable::<u64, GcraState, 8>::new(Overflow::Deny);
+        let mut t = KeyTable::<u64, GcraState, 8>::new();
         for k in 0..7 {
             t.check(&g, k, at(k * 100), 1).unwrap();
         }
@@ -981,7 +1261,7 @@ mod tests {
     fn removing_an_entry_forgets_the_cached_wait_of_a_full_table() {
         // One request per 100 ms, bursts of 10.
         let g = Gcra::new(Quota::per_second(10).unwrap());
-        let mut t = KeyTable::<u64, GcraState, 2>::new(Overflow::Deny);
+        let mut t = KeyTable::<u64, GcraState, 2>::new();
         t.check(&g, 1, at(0), 10).unwrap();
         t.check(&g, 2, at(0), 10).unwrap();
         let full = Err(TableError::Full {
@@ -997,7 +1277,7 @@ mod tests {
     #[test]
     fn evict_least_loss_evicts_the_entry_closest_to_rest() {
         let g = Gcra::new(Quota::per_second(1).unwrap().with_burst(5).unwrap());
-        let mut t = KeyTable::<u64, GcraState, 4>::new(Overflow::EvictLeastLoss);
+        let mut t = KeyTable::<u64, GcraState, 4, EvictLeastLoss>::evicting();
         for (k, cost) in [(0, 5), (1, 2), (2, 4), (3, 3)] {
             t.check(&g, k, at(0), cost).unwrap();
         }
@@ -1014,7 +1294,7 @@ mod tests {
     #[test]
     fn colliding_keys_survive_any_order_of_removals() {
         let g = per_second(1);
-        let mut t = KeyTable::<u64, GcraState, 16, Collide>::with_hasher(Overflow::Deny, Collide);
+        let mut t = KeyTable::<u64, GcraState, 16, Deny, Collide>::with_hasher(Collide);
         for k in 0..14 {
             t.check(&g, k, at(k), 1).unwrap();
         }
@@ -1043,7 +1323,7 @@ mod tests {
     #[test]
     fn a_release_that_brings_an_entry_to_rest_drops_it_and_reopens_a_full_table() {
         let c = concurrency(2).with_retry_hint(D::from_ticks(10));
-        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new(Overflow::Deny);
+        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new();
         t.check(&c, 1, at(0), 1).unwrap();
         t.check(&c, 2, at(0), 2).unwrap();
         // Both entries hold in-flight requests: waiting alone frees nothing.
@@ -1078,7 +1358,7 @@ mod tests {
         // The real limit reports its one-second hint as `reset` while anything is in flight,
         // but waiting never frees a slot: only a release does.
         let c = concurrency(2);
-        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new(Overflow::Deny);
+        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new();
         t.check(&c, 1, at(0), 2).unwrap();
         t.check(&c, 2, at(0), 1).unwrap();
         let never = |now: u64| {
@@ -1101,7 +1381,7 @@ mod tests {
     #[test]
     fn evict_least_loss_never_evicts_real_in_flight_requests() {
         let c = concurrency(2);
-        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new(Overflow::EvictLeastLoss);
+        let mut t = KeyTable::<u8, ConcurrencyState, 2, EvictLeastLoss>::evicting();
         t.check(&c, 1, at(0), 2).unwrap();
         t.check(&c, 2, at(0), 1).unwrap();
         // Evicting key 1 would forget two admitted requests: the key could then hold four.
@@ -1125,10 +1405,10 @@ mod tests {
         // A rate limit and a concurrency limit per key: an entry whose requests have all been
         // released can be evicted (it only loses rate history), one with requests in flight not.
         let p = Policy::new((
-            Named::new("rate", D::from_secs(1), per_second(1)),
-            Named::new("concurrent", D::from_ticks(0), concurrency(1)),
+            Named::new("rate", per_second(1)),
+            Named::new("concurrent", concurrency(1)),
         ));
-        let mut t = KeyTable::<u8, (GcraState, ConcurrencyState), 2>::new(Overflow::EvictLeastLoss);
+        let mut t = KeyTable::<u8, (GcraState, ConcurrencyState), 2, EvictLeastLoss>::evicting();
         t.check(&p, 1, at(0), 1).unwrap(); // in flight, rate at rest at 1 000 ms
         t.check(&p, 2, at(500), 1).unwrap(); // in flight, rate at rest at 1 500 ms
         let full = t.check(&p, 3, at(600), 1);
@@ -1146,7 +1426,7 @@ mod tests {
         assert_eq!(t.get(&2), None);
         assert!(t.get(&1).is_some_and(|s| s.1.in_flight() == 1));
         // Under Deny, the same table waits for key 2's rate to rest, since key 1 never will.
-        let mut t = KeyTable::<u8, (GcraState, ConcurrencyState), 2>::new(Overflow::Deny);
+        let mut t = KeyTable::<u8, (GcraState, ConcurrencyState), 2>::new();
         t.check(&p, 1, at(0), 1).unwrap();
         t.check(&p, 2, at(500), 1).unwrap();
         t.release(&p, 2, at(600), 1).unwrap();
@@ -1164,83 +1444,12 @@ mod tests {
     enum Plan {
         Free,
         Pro,
-        Business,
-        Agency,
-        Legacy,
-    }
-
-    type Tier = Policy<(
-        Named<Option<FixedWindow>, 1_000>,
-        Named<Option<FixedWindow>, 1_000>,
-        Named<Option<FixedWindow>, 1_000>,
-    )>;
-
-    fn tier(minute: u32, hour: u32, day: Option<u32>) -> Tier {
-        let fw = |limit, window| Some(FixedWindow { limit, window });
-        Policy::new((
-            Named::new("minute", D::from_secs(60), fw(minute, 60_000)),
-            Named::new("hour", D::from_secs(3_600), fw(hour, 3_600_000)),
-            Named::new(
-                "day",
-                D::from_secs(86_400),
-                day.and_then(|d| fw(d, 86_400_000)),
-            ),
-        ))
-    }
-
-    #[test]
-    fn seed_001_tiers_share_one_table_and_differ_only_in_configuration() {
-        let tiers = Tiers::new([
-            (Plan::Free, tier(30, 500, Some(2_000))),
-            (Plan::Pro, tier(120, 5_000, Some(50_000))),
-            (Plan::Business, tier(600, 20_000, Some(200_000))),
-            (Plan::Agency, tier(2_000, 100_000, None)),
-        ]);
-        let mut t = KeyTable::<(Plan, u32), _, 64>::new(Overflow::Deny);
-        let none = Overrides::NONE;
-        for (plan, minute) in [
-            (Plan::Free, 30),
-            (Plan::Pro, 120),
-            (Plan::Business, 600),
-            (Plan::Agency, 2_000),
-        ] {
-            let key = (plan, 42);
-            let d = t.check_policy(&tiers, key, at(0), minute, &none).unwrap();
-            assert!(d.is_allowed(), "{plan:?}");
-            let d = t.check_policy(&tiers, key, at(0), 1, &none).unwrap();
-            assert_eq!(
-                (d.limit_exceeded(), d.retry_after()),
-                (Some("minute"), Some(D::from_secs(60)))
-            );
-            let header = d.applicable().unwrap();
-            assert_eq!(
-                (
-                    header.name,
-                    header.decision.limit,
-                    header.decision.remaining
-                ),
-                ("minute", minute, 0)
-            );
-        }
-        let agency = t
-            .check_policy(&tiers, (Plan::Agency, 42), at(60_000), 1, &none)
-            .unwrap();
-        assert_eq!(agency.reports[2].decision.limit, crate::UNLIMITED);
-        assert_eq!(agency.limited().count(), 2);
-        assert_eq!(t.len(), 4);
-        // Per-key memory is the state (3 × 16 bytes), the key (8) and the hash (4), whatever the plan.
-        type State = <Tier as Algorithm<1_000>>::State;
-        assert_eq!(size_of::<Option<Slot<(Plan, u32), State>>>(), 64);
-        assert_eq!(
-            t.check_policy(&tiers, (Plan::Legacy, 1), at(0), 1, &none),
-            Err(TableError::NoLimit)
-        );
     }
 
     #[test]
     fn entries_whose_key_lost_its_limit_are_swept() {
         let tiers = Tiers::new([(Plan::Free, per_second(1)), (Plan::Pro, per_second(1))]);
-        let mut t = KeyTable::<(Plan, u8), GcraState, 2>::new(Overflow::Deny);
+        let mut t = KeyTable::<(Plan, u8), GcraState, 2>::new();
         t.check(&tiers, (Plan::Free, 1), at(0), 1).unwrap();
         t.check(&tiers, (Plan::Pro, 1), at(0), 1).unwrap();
         let fewer = Tiers::new([(Plan::Free, per_second(1))]);

@@ -35,8 +35,8 @@
 use std::fmt::Debug;
 
 use tollgate_core::{
-    Algorithm, Concurrency, Decision, Gcra, Instant, InsufficientCapacity, Meter, SlidingLog,
-    SlidingWindow, Unlimited, Offset,
+    Algorithm, Concurrency, Decision, Gcra, Instant, InsufficientCapacity, Meter, Offset,
+    SlidingLog, SlidingWindow, Unlimited,
 };
 
 /// A broken promise, described for a human: what was expected, what came back.
