@@ -4,7 +4,9 @@
 #   2. builds tollgate-core for thumbv6m, thumbv7em and riscv32imc, without and with defmt;
 #   3. links and runs tests/nostd-check (a freestanding no_std, no-alloc host binary);
 #   4. builds tests/firmware for a Cortex-M3 and runs it under QEMU, without and with defmt;
-#   5. prints the firmware's flash and RAM use.
+#   5. prints the firmware's flash and RAM use;
+#   6. measures a 64-number keyed GCRA (tests/footprint, thumbv7em) against an empty firmware and
+#      fails if it costs more than 2 KiB of flash or puts any of its table in `.data`.
 # Quiet on success (a line per stage); any failure prints its output and exits non-zero.
 set -euo pipefail
 
@@ -19,6 +21,8 @@ stage="setup"
 trap 'echo "embedded: FAILED during: $stage" >&2' ERR
 
 core_targets=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+footprint_target=thumbv7em-none-eabihf
+footprint_budget=2048 # bytes of flash for the keyed limiter's code and constants
 firmware_target=thumbv7m-none-eabi
 qemu_timeout=60 # seconds; the firmware itself finishes in well under one
 
@@ -107,5 +111,32 @@ elf=tests/firmware/target/$firmware_target/release/tollgate-firmware
         printf "  %-7d %-7d %-7d %-7d %-7d | %-7d %-7d\n", vt, text, ro, data, bss + uninit, vt + text + ro + data, data + bss + uninit
         printf "  flash = .vector_table + .text + .rodata + .data; RAM = .data + .bss (+ .uninit), stack not counted\n"
     }'
+
+# 6. Footprint of a keyed limiter ---------------------------------------------------------------
+stage="measuring tests/footprint"
+(cd tests/footprint && cargo build -q --release)
+sizes() { # $1: binary; prints "flash data bss"
+    "${llvm_size[0]}" -A "tests/footprint/target/$footprint_target/release/$1" | awk '
+        { size[$1] = $2 }
+        END { printf "%d %d %d\n", size[".vector_table"] + size[".text"] + size[".rodata"] + size[".data"],
+                                   size[".data"], size[".bss"] + size[".uninit"] }'
+}
+read -r base_flash base_data base_bss < <(sizes empty)
+echo "embedded: 64-number keyed GCRA in a static, $footprint_target (opt-level s, LTO), bytes beyond an empty cortex-m-rt firmware:"
+printf '  %-12s %-7s %-7s %-7s\n' overflow "+flash" "+.data" "+.bss"
+for bin in keyed keyed-evict; do
+    read -r flash data bss < <(sizes "$bin")
+    printf '  %-12s %-7d %-7d %-7d\n' "$bin" $((flash - base_flash)) $((data - base_data)) $((bss - base_bss))
+    if ((flash - base_flash > footprint_budget)); then
+        echo "embedded: $bin costs $((flash - base_flash)) B of flash, over the $footprint_budget B budget" >&2
+        exit 1
+    fi
+    if ((data != base_data)); then
+        echo "embedded: $bin puts $((data - base_data)) B in .data: its static table is not all zeros" >&2
+        exit 1
+    fi
+done
+lap
+echo "embedded: keyed limiter footprint within ${footprint_budget} B of flash, table in .bss ($took)"
 
 echo "embedded: all stages passed in $((SECONDS - start)) s"

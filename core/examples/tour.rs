@@ -22,19 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let minute = Quota::<HZ>::per_minute(300)?;
     let quarter = Quota::<HZ>::new(900, D::from_secs(15 * 60))?;
     let policy = Policy::new((
-        Named::new("concurrent", D::from_ticks(0), Concurrency::<HZ>::new(5)?),
-        // Exact rolling minute: a log of up to 300 admissions (2,420 bytes of state).
-        Named::new(
-            "minute",
-            minute.window(),
-            SlidingLog::<HZ, 300>::new(minute)?,
-        ),
+        Named::new("concurrent", Concurrency::<HZ>::new(5)?),
+        // Exact rolling minute: a log of up to 300 admissions (2,424 bytes of state).
+        Named::new("minute", SlidingLog::<HZ, 300>::new(minute)?),
         // 900 per 15 minutes in 16 one-minute buckets (80 bytes of state, whatever the limit).
-        Named::new(
-            "quarter",
-            quarter.window(),
-            SlidingWindow::<HZ, 16>::new(quarter)?,
-        ),
+        Named::new("quarter", SlidingWindow::<HZ, 16>::new(quarter)?),
     ));
     let mut state = policy.new_state();
     println!("policy state: {} bytes", core::mem::size_of_val(&state));
@@ -61,8 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The 429: headers with epoch-second resets (the server knows the wall clock) and a body.
     let wall = WallClock::new(start, 1_742_377_200_000); // `start` is 2025-03-19T09:40:00Z
-    let rendered = denied.rendered();
-    let set = rendered.set(now);
+    let set = denied.report_set(now);
     let config = HeaderConfig::none()
         .with_x_ratelimit(XRateLimit::new(
             ResetFormat::EpochSeconds(wall),

@@ -63,7 +63,7 @@ impl fmt::Display for ConfigError {
 impl core::error::Error for ConfigError {}
 
 impl ConfigError {
-    /// Stops with this error's message: the failure branch of [`valid!`](crate::valid), for
+    /// Stops with this error's message: the failure branch of the `valid!` macro, for
     /// configurations built in a `const` or `static`, where it becomes a **compile-time error**.
     ///
     /// # Panics
@@ -233,3 +233,44 @@ impl fmt::Display for IndexOutOfRange {
 }
 
 impl core::error::Error for IndexOutOfRange {}
+
+/// A configuration that must be valid, checked when the program is built: one readable line for
+/// a limiter in a `static`.
+///
+/// `valid!(expr)` is the `Ok` value of a `Result<T, ConfigError>` (or of the pacer's
+/// `BackoffError`). Further arguments are methods applied in turn, each also returning a
+/// `Result`: `valid!(Quota::per_minute(300), with_burst(5))`. In a `const` or `static` an error is
+/// a compile error with its message; at run time it panics, so there prefer `?`.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Gcra, Quota, valid};
+///
+/// static API: Gcra<1_000> = Gcra::new(valid!(Quota::per_minute(300), with_burst(5)));
+/// assert_eq!(API.quota().burst(), 5);
+/// ```
+///
+/// A bad quota does not build:
+///
+/// ```compile_fail
+/// use tollgate_core::{Gcra, Quota, valid};
+///
+/// static NEVER: Gcra<1_000> = Gcra::new(valid!(Quota::per_minute(0))); // the limit is zero
+/// ```
+#[macro_export]
+macro_rules! valid {
+    ($first:expr $(, $method:ident ( $($arg:expr),* $(,)? ))* $(,)?) => {{
+        let value = match $first {
+            ::core::result::Result::Ok(value) => value,
+            ::core::result::Result::Err(error) => error.reject(),
+        };
+        $(
+            let value = match value.$method($($arg),*) {
+                ::core::result::Result::Ok(value) => value,
+                ::core::result::Result::Err(error) => error.reject(),
+            };
+        )*
+        value
+    }};
+}

@@ -22,13 +22,10 @@
 //! caller keeps wherever it likes (GCRA: one `u64`), and time comes in as an argument.
 //!
 //! ```
-//! use tollgate_core::{Duration, Gcra, Instant, Quota};
+//! use tollgate_core::{Duration, Gcra, Instant, Quota, valid};
 //!
-//! // 300 per minute, 5 at once, on a 1 kHz tick.
-//! static LIMIT: Gcra<1_000> = Gcra::new(match Quota::per_minute(300) {
-//!     Ok(q) => match q.with_burst(5) { Ok(q) => q, Err(_) => panic!() },
-//!     Err(_) => panic!(),
-//! });
+//! // 300 per minute, 5 at once, on a 1 kHz tick; a bad quota here would not compile.
+//! static LIMIT: Gcra<1_000> = Gcra::new(valid!(Quota::per_minute(300), with_burst(5)));
 //! let mut state = LIMIT.new_state(); // 8 bytes
 //! let now = Instant::<1_000>::from_ticks(0);
 //! for _ in 0..5 {
@@ -38,27 +35,37 @@
 //! assert_eq!(wait.retry_after(), Duration::<1_000>::from_millis(200));
 //! ```
 //!
-//! # A tour
+//! # A tour, from the ground up
+//!
+//! Every module depends only on those listed before it.
 //!
 //! - **Time** ([`time`]): [`Instant<HZ>`](Instant) and [`Duration<HZ>`](Duration) are fugit's
 //!   `u64` tick types at a const-generic rate, so embassy's `TICK_HZ`, a 1 kHz systick and
 //!   nanosecond host clocks all fit. A [`Clock`] lives at the edges; [`ManualClock`] drives tests.
-//! - **Configuration** ([`quota`]): a [`Quota`] is validated once; the interval rounds up, so
-//!   rounding only ever makes a limiter stricter.
-//! - **Decisions** ([`decision`]): every algorithm implements [`Algorithm`] and answers a
-//!   [`Decision`] (limit, remaining, reset, retry-after) whose fields mean the same everywhere.
-//!   A cost that can never fit is [`InsufficientCapacity`], not a denial.
-//! - **Algorithms**, each stating its exact guarantee in its module docs, proven by property tests
-//!   against naive reference models:
-//!   [`Gcra`] (rate with burst, the cheapest), the leaky-bucket [`Meter`] (decides exactly like
-//!   GCRA) and [`Shaper`] (delays instead of refusing, like nginx `limit_req`), [`SlidingLog`]
-//!   (exactly N in every rolling window), [`SlidingWindow`] (never more than N per window, memory
-//!   independent of N, measured rates), and [`Concurrency`] (requests in flight).
-//! - **Composition**: a [`Policy`] enforces several [`Named`] limits all-or-nothing, with test
-//!   [`Overrides`]; a [`KeyTable`] keeps one state per key in fixed memory and [`Tiers`] map plans
-//!   to policies.
-//! - **HTTP** ([`headers`], [`body`]): rate-limit headers and JSON bodies rendered into any sink
-//!   without allocating, and parsed back from untrusted bytes ([`RateLimitSummary`]).
+//! - **Errors** ([`error`]): typed, `Copy`, no strings. [`valid!`] turns a bad configuration
+//!   in a `const` or `static` into a compile error.
+//! - **Records** ([`codec`]): every state written as a small versioned, checksummed record and
+//!   read back, for flash, files and shared stores.
+//! - **Quotas** ([`quota`]): a [`Quota`] is validated once; the interval rounds up, so rounding
+//!   only ever makes a limiter stricter. An [`Allowance`] is a limit's promise as its user wrote it.
+//! - **Algorithms** ([`algorithm`]): each implements [`Algorithm`] as a pure step (look at a state,
+//!   then record) and answers a [`Decision`] (limit, remaining, reset, retry-after, delay) whose
+//!   fields mean the same everywhere; a cost that can never fit is [`InsufficientCapacity`], not a
+//!   denial. Each states its exact guarantee in its module docs, proven by property tests against
+//!   naive reference models: [`Gcra`] (rate with burst, the cheapest), the leaky-bucket [`Meter`]
+//!   (decides exactly like GCRA) and [`Shaper`] (delays instead of refusing, like nginx
+//!   `limit_req`), [`SlidingLog`] (exactly N in every rolling window), [`SlidingWindow`] (never
+//!   more than N per window, memory independent of N, measured rates), [`Concurrency`] (requests
+//!   in flight), [`Unlimited`], and [`AnyLimit`], any of them chosen at run time. Sliding logs and
+//!   windows keep their elements in a [`Storage`](algorithm::storage::Storage): inline, or sized at
+//!   run time.
+//! - **Policies** ([`policy`]): several [`Named`] limits decided all-or-nothing in one pass, as a
+//!   tuple, an array or a runtime list, with test [`Overrides`]; the answer is a
+//!   [`PolicyDecision`] of one [`Report`] per limit.
+//! - **Key tables** ([`table`]): a [`KeyTable`] keeps one state per key in fixed memory, checks
+//!   several keys all-or-nothing, and [`Tiers`] map plans to policies.
+//! - **HTTP** ([`http`]): rate-limit headers and JSON bodies rendered from a [`ReportSet`] into any
+//!   sink without allocating, and parsed back from untrusted bytes ([`RateLimitSummary`]).
 //! - **Clients** ([`pacer`]): a [`Pacer`] says when the next request may go.
 //!
 //! # Choosing an algorithm
@@ -85,6 +92,7 @@
 //! Rust 1.88.
 
 pub mod algorithm;
+pub mod codec;
 pub mod error;
 pub mod http;
 pub mod pacer;
@@ -103,6 +111,7 @@ pub use algorithm::sliding_log::{LogState, LogStep, Offset, SlidingLog};
 pub use algorithm::sliding_window::{Measurement, SlidingWindow, WindowState, WindowStep};
 pub use algorithm::unlimited::Unlimited;
 pub use algorithm::{Algorithm, Allowance, Decision, NotUntil};
+pub use codec::{Codec, CodecError};
 pub use error::{ConfigError, IndexOutOfRange, InsufficientCapacity, ReleaseError};
 pub use http::body::{
     CodedError, Detail, JsonStr, MultiMessageLimit, ProblemDetails, RateSentence, TooManyRequests,
@@ -121,47 +130,6 @@ pub use policy::{Overrides, Policy, PolicyStep};
 pub use quota::Quota;
 pub use table::{KeyLimits, KeyTable, Overflow, TableError, Tiers};
 pub use time::{Clock, Duration, Instant, ManualClock};
-
-/// A configuration that must be valid, checked when the program is built: one readable line for
-/// a limiter in a `static`.
-///
-/// `valid!(expr)` is the `Ok` value of a `Result<T, ConfigError>` (or of the pacer's
-/// `BackoffError`). Further arguments are methods applied in turn, each also returning a
-/// `Result`: `valid!(Quota::per_minute(300), with_burst(5))`. In a `const` or `static` an error is
-/// a compile error with its message; at run time it panics, so there prefer `?`.
-///
-/// # Examples
-///
-/// ```
-/// use tollgate_core::{Gcra, Quota, valid};
-///
-/// static API: Gcra<1_000> = Gcra::new(valid!(Quota::per_minute(300), with_burst(5)));
-/// assert_eq!(API.quota().burst(), 5);
-/// ```
-///
-/// A bad quota does not build:
-///
-/// ```compile_fail
-/// use tollgate_core::{Gcra, Quota, valid};
-///
-/// static NEVER: Gcra<1_000> = Gcra::new(valid!(Quota::per_minute(0))); // the limit is zero
-/// ```
-#[macro_export]
-macro_rules! valid {
-    ($first:expr $(, $method:ident ( $($arg:expr),* $(,)? ))* $(,)?) => {{
-        let value = match $first {
-            ::core::result::Result::Ok(value) => value,
-            ::core::result::Result::Err(error) => error.reject(),
-        };
-        $(
-            let value = match value.$method($($arg),*) {
-                ::core::result::Result::Ok(value) => value,
-                ::core::result::Result::Err(error) => error.reject(),
-            };
-        )*
-        value
-    }};
-}
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

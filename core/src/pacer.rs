@@ -55,7 +55,7 @@
 //!
 //! - the outcome is [`Failed`](Outcome::Failed), which retrying would not fix;
 //! - the failure is the `(max_retries + 1)`-th in a row: at most `max_retries` retries follow
-//!   the first send (`0` is seed 004's "fail fast"; `u32::MAX` retries for ever);
+//!   the first send (`0` is "fail fast"; `u32::MAX` retries for ever);
 //! - the retry would have to wait longer than [`with_max_wait`](Pacer::with_max_wait) allows.
 //!
 //! Giving up ends the request: the failure count goes back to zero and the next request starts a
@@ -83,7 +83,7 @@
 //! # Examples
 //!
 //! Exponential backoff from one second, three retries, with Retry-After honoured when the
-//! server sends it (seed 001's advice):
+//! server sends it (as API documentation advises):
 //!
 //! ```
 //! use tollgate_core::{Duration, Instant, Next, Outcome, Pacer, ServerHints};
@@ -122,8 +122,8 @@ use crate::time::{Duration, Instant, ticks_from_millis_ceil};
 pub enum Outcome {
     /// The server answered and the request is done (a 1xx–3xx status).
     Success,
-    /// The server refused for rate: a 429, or a 403 whose body says it is a rate limit (seed
-    /// 003's `message-rate-limit`).
+    /// The server refused for rate: a 429, or a 403 whose body says it is a rate limit (an SMS
+    /// carrier's `message-rate-limit`).
     RateLimited,
     /// A failure that may pass on retry: 408, 500, 502, 503, 504, a timeout or a transport error.
     Retryable,
@@ -166,8 +166,8 @@ impl Outcome {
 
 /// What the server said about its limits in one response, relative to that response's `now`.
 ///
-/// A minimal, normalised summary: absent headers are `None`. An absolute reset (seed 000's epoch
-/// seconds, seed 003's epoch milliseconds) must be turned into a duration from `now` first.
+/// A minimal, normalised summary: absent headers are `None`. An absolute reset (in epoch
+/// seconds or epoch milliseconds) must be turned into a duration from `now` first.
 ///
 /// # Examples
 ///
@@ -253,7 +253,7 @@ impl fmt::Display for GiveUpReason {
 /// ```
 /// use tollgate_core::{Duration, GiveUpReason, Instant, Next, Outcome, Pacer, ServerHints};
 ///
-/// // Seed 004's "fail fast": no retries at all.
+/// // "Fail fast": no retries at all.
 /// let pacer = Pacer::new(Duration::<1_000>::from_secs(1), Duration::<1_000>::from_secs(8))?
 ///     .with_max_retries(0);
 /// let mut s = pacer.new_state();
@@ -329,7 +329,7 @@ impl PacerState {
 /// Client pacing configuration: exponential backoff with full jitter, a retry budget, and
 /// optional spreading of the remaining requests over the time to the reset.
 ///
-/// Defaults: three retries after the first send, no spreading, no maximum wait. (Seed 001's loop
+/// Defaults: three retries after the first send, no spreading, no maximum wait. (A plan-tier API's loop
 /// with `maxRetries = 3` makes three attempts in all, i.e. `with_max_retries(2)`.) The builders
 /// are `const fn`, so a pacer can live in a `static`.
 ///
@@ -413,7 +413,6 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(Pacer::<1_000_000_000>::from_millis(1, u64::MAX), Err(BackoffError::Overflow));
     /// # Ok::<(), BackoffError>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn from_millis(base_ms: u64, cap_ms: u64) -> Result<Self, BackoffError> {
         match (
             ticks_from_millis_ceil(base_ms, HZ),
@@ -441,7 +440,7 @@ impl<const HZ: u64> Pacer<HZ> {
     ///
     /// # Examples
     ///
-    /// Seed 000's "send at most 1 request per second", from the server's own numbers:
+    /// "Send at most 1 request per second", from the server's own numbers:
     ///
     /// ```
     /// use tollgate_core::{Duration, Instant, Next, Outcome, Pacer, ServerHints};
@@ -475,7 +474,6 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(next.at(), now + D::from_secs(86_400)); // still honoured for the next request
     /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn with_max_wait(self, max_wait: Duration<HZ>) -> Self {
         Self {
             max_wait: max_wait.as_ticks(),
@@ -531,7 +529,6 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(ceilings, [0, 1, 2, 4, 5, 5]);
     /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn backoff_ceiling(&self, k: u32) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.ceiling_ticks(k))
     }
@@ -552,7 +549,6 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(p.backoff(3, 1 << 63), D::from_ticks(2_000)); // the middle of [0, 4000]
     /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
-    /// use tollgate_core::{Instant, Duration};
     pub const fn backoff(&self, k: u32, random: u64) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(full_jitter(self.ceiling_ticks(k), random))
     }
@@ -588,7 +584,7 @@ impl<const HZ: u64> Pacer<HZ> {
     ///
     /// # Examples
     ///
-    /// Seed 001's backoff schedule without Retry-After, waits of 1 s, 2 s and 4 s, as three
+    /// A documented backoff schedule without Retry-After, waits of 1 s, 2 s and 4 s, as three
     /// retries after the first send, then give up (with `u64::MAX` as the random word, which
     /// takes the top of each jitter range).
     ///
@@ -608,7 +604,6 @@ impl<const HZ: u64> Pacer<HZ> {
     /// assert_eq!(next, Next::GiveUp { attempts: 4, reason: GiveUpReason::RetriesExhausted, ready_at: now });
     /// # Ok::<(), tollgate_core::BackoffError>(())
     /// ```
-    /// use tollgate_core::{Instant};
     pub fn on_response(
         &self,
         state: &mut PacerState,
@@ -711,7 +706,7 @@ const fn max(a: u64, b: u64) -> u64 {
 }
 
 impl RateLimitSummary {
-    /// What the [`Pacer`](crate::Pacer) needs from this response, at its tick rate, with every
+    /// What the [`Pacer`] needs from this response, at its tick rate, with every
     /// time rounded **up** to whole ticks.
     ///
     /// `retry_after` is [`retry_after`](Self::retry_after). `remaining` and `reset` come from
@@ -733,7 +728,6 @@ impl RateLimitSummary {
     /// let hints = s.server_hints::<32_768>();
     /// assert_eq!((hints.remaining, hints.reset), (Some(0), Some(Duration::<32_768>::from_secs(20))));
     /// ```
-    /// use tollgate_core::{Duration};
     pub fn server_hints<const HZ: u64>(&self) -> ServerHints<HZ> {
         let buckets = self.buckets();
         let complete = buckets
@@ -779,7 +773,6 @@ fn millis_to_ticks<const HZ: u64>(ms: u64) -> Duration<HZ> {
 ///
 /// assert_eq!(Pacer::<1_000>::new(Duration::from_ticks(0), Duration::from_secs(1)), Err(BackoffError::ZeroBase));
 /// ```
-/// use tollgate_core::{Algorithm, Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -805,7 +798,7 @@ impl fmt::Display for BackoffError {
 impl core::error::Error for BackoffError {}
 
 impl BackoffError {
-    /// Stops with this error's message: the failure branch of [`valid!`](crate::valid) for a
+    /// Stops with this error's message: the failure branch of the `valid!` macro for a
     /// pacer built in a `const` or `static`, where it becomes a compile-time error.
     ///
     /// # Panics

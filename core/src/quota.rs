@@ -1,6 +1,6 @@
-//! Quotas: how much, over how long, and how much at once. Validated once, at construction.
+//! Quotas: how much, over how long, and how much at once, validated once, at construction; and
+//! the [`Allowance`] every limit reports, its promise as its user wrote it.
 
-use crate::algorithm::Allowance;
 use crate::error::ConfigError;
 use crate::time::Duration;
 
@@ -59,7 +59,6 @@ impl<const HZ: u64> Quota<HZ> {
     /// assert_eq!(Quota::<1_000>::new(20, Duration::<1_000>::from_millis(10)), Err(ConfigError::RateTooFine));
     /// # Ok::<(), ConfigError>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn new(limit: u32, window: Duration<HZ>) -> Result<Self, ConfigError> {
         let window = window.as_ticks();
         if limit == 0 {
@@ -146,7 +145,6 @@ impl<const HZ: u64> Quota<HZ> {
     /// assert_eq!((q.burst(), q.interval().as_ticks()), (10, 1_000));
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
-    /// use tollgate_core::{Allowance, Duration};
     pub const fn with_burst(self, burst: u32) -> Result<Self, ConfigError> {
         if burst == 0 {
             return Err(ConfigError::ZeroBurst);
@@ -189,6 +187,64 @@ impl<const HZ: u64> Quota<HZ> {
     pub(crate) const fn burst_ticks(&self) -> u64 {
         // Checked at construction by `with_burst`.
         self.interval.saturating_mul(self.burst as u64)
+    }
+}
+
+/// What a limit allows, as its user wrote it: "900 per 15 minutes", "5 at once", or nothing.
+///
+/// A [`Decision`](crate::Decision)'s `limit` is what passes at once from rest (for GCRA, the burst); the
+/// allowance is the promise behind it, which headers such as the IETF `RateLimit-Policy` quote.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Algorithm, Allowance, Concurrency, Duration, Gcra, Quota, Unlimited};
+///
+/// let gcra = Gcra::new(Quota::<1_000>::per_seconds(900, 900)?.with_burst(5)?);
+/// assert_eq!(gcra.allowance(), Allowance::PerWindow { count: 900, window: Duration::from_secs(900) });
+/// assert_eq!(Algorithm::<1_000>::allowance(&Concurrency::<1_000>::new(5)?), Allowance::InFlight { count: 5 });
+/// assert_eq!(Algorithm::<1_000>::allowance(&Unlimited), Allowance::Unlimited);
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Allowance<const HZ: u64> {
+    /// `count` per `window`: a rate, a sliding log or a sliding window.
+    PerWindow {
+        /// Requests per window.
+        count: u32,
+        /// The window.
+        window: Duration<HZ>,
+    },
+    /// At most `count` in flight at once.
+    InFlight {
+        /// The most in flight.
+        count: u32,
+    },
+    /// No limit at all: every request is admitted.
+    Unlimited,
+}
+
+impl<const HZ: u64> Allowance<HZ> {
+    /// The count (`None` when unlimited).
+    pub const fn count(&self) -> Option<u32> {
+        match *self {
+            Self::PerWindow { count, .. } | Self::InFlight { count } => Some(count),
+            Self::Unlimited => None,
+        }
+    }
+
+    /// The window (`None` for a concurrency limit or no limit).
+    pub const fn window(&self) -> Option<Duration<HZ>> {
+        match *self {
+            Self::PerWindow { window, .. } => Some(window),
+            Self::InFlight { .. } | Self::Unlimited => None,
+        }
+    }
+
+    /// Whether this is no limit at all.
+    pub const fn is_unlimited(&self) -> bool {
+        matches!(self, Self::Unlimited)
     }
 }
 

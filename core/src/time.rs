@@ -63,7 +63,6 @@ impl<const HZ: u64, C: Clock<HZ> + ?Sized> Clock<HZ> for &C {
 /// clock.set(Instant::<1_000_000>::from_ticks(3)); // going backwards is allowed: it is test input
 /// assert_eq!(clock.now().as_ticks(), 3);
 /// ```
-/// use tollgate_core::{Instant, Duration};
 #[derive(Debug, Default)]
 pub struct ManualClock<const HZ: u64> {
     ticks: Cell<u64>,

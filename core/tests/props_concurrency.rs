@@ -1,19 +1,17 @@
 //! Property tests for the concurrency limit against a naive counter model.
 //!
-//! The model is a plain `u64` of cost in flight, decided by `models/concurrency.rs` (shared with
-//! the `concurrency` fuzz target), plus, for the permit property, a plain list of what each
-//! holder took: admit `c` iff `c == 0` or `in_flight + c ≤ max`, release `c` iff
-//! `c ≤ in_flight`. Sequences mix acquires, checks, peeks and releases at arbitrary (also
-//! backwards) instants, with zero costs, costs above the limit, and over-releases.
+//! The model is a plain `u64` of cost in flight, decided by `tollgate_testkit::models::concurrency`
+//! (shared with the `concurrency` fuzz target), plus, for the permit property, a plain list of what
+//! each holder took: admit `c` iff `c == 0` or `in_flight + c ≤ max`, release `c` iff `c ≤
+//! in_flight`. Sequences mix acquires, checks, peeks and releases at arbitrary (also backwards)
+//! instants, with zero costs, costs above the limit, and over-releases.
 
 use proptest::prelude::*;
 use tollgate_core::{
     Algorithm, Concurrency, ConcurrencyState, Duration, Instant, Permit, ReleaseError,
 };
 
-#[path = "models/concurrency.rs"]
-mod model;
-use model::model_decide;
+use tollgate_testkit::models::concurrency::model_decide;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -76,7 +74,7 @@ fn run_against_counter<const HZ: u64>(
         match *op {
             Op::Check { cost, now } => {
                 let now = Instant::<HZ>::from_ticks(now);
-                let peeked = limit.peek(&state, cost);
+                let peeked = limit.peek(&state, now, cost);
                 // Time is irrelevant: any other instant, earlier or later, answers the same.
                 let peeked_elsewhere =
                     Algorithm::peek(&limit, &state, Instant::<HZ>::from_ticks(0), cost);
@@ -170,7 +168,7 @@ fn run_against_counter<const HZ: u64>(
         let at_rest = Algorithm::is_at_rest(&limit, &state, now);
         prop_assert_eq!(at_rest, model == 0);
         for probe in probes {
-            let same = limit.peek(&state, probe) == limit.peek(&fresh, probe);
+            let same = limit.peek(&state, now, probe) == limit.peek(&fresh, now, probe);
             if at_rest {
                 prop_assert!(same, "an at-rest state decides unlike a fresh one");
             } else if probe == 0 {
@@ -194,6 +192,8 @@ fn holders_account_for_everything<const HZ: u64>(
     let mut costs: Vec<u32> = Vec::new();
     let mut admitted = 0u64;
     let mut released = 0u64;
+    // Time plays no part in a concurrency limit: every check is at one instant.
+    let now = Instant::<HZ>::from_ticks(0);
 
     for &(take, cost, pick) in ops {
         if take {
@@ -202,7 +202,10 @@ fn holders_account_for_everything<const HZ: u64>(
                     admitted += u64::from(p.cost());
                     permits.push(p);
                 }
-            } else if limit.check(&mut state, cost).is_ok_and(|d| d.is_allowed()) {
+            } else if limit
+                .check(&mut state, now, cost)
+                .is_ok_and(|d| d.is_allowed())
+            {
                 admitted += u64::from(cost);
                 costs.push(cost);
             }
@@ -228,7 +231,7 @@ fn holders_account_for_everything<const HZ: u64>(
         prop_assert_eq!(limit.release(&mut state, c), Ok(()));
     }
     prop_assert_eq!(state, limit.new_state());
-    prop_assert!(limit.is_at_rest(&state));
+    prop_assert!(limit.is_at_rest(&state, now));
     Ok(())
 }
 

@@ -1,17 +1,18 @@
 //! Property tests for GCRA against a naive reference model.
 //!
-//! The model, in `models/gcra.rs` (shared with the `gcra` fuzz target), keeps a plain list of admitted `(time, cost)` pairs, in admission order, and admits a
-//! request of cost `c` at `t` iff `c ≤ b` and, for every admitted entry `j`,
+//! The model, in `tollgate_testkit::models::gcra` (shared with the `gcra` fuzz target), keeps a
+//! plain list of admitted `(time, cost)` pairs, in admission order, and admits a request of cost
+//! `c` at `t` iff `c ≤ b` and, for every admitted entry `j`,
 //!
 //! ```text
 //! S_j + c ≤ b + ⌊(t − t_j) / T⌋        (S_j: the cost admitted from j on, j included)
 //! ```
 //!
 //! computed in `i128` with floor division, so a backwards `t` is decided as at that earlier
-//! instant. Near the end of time it also denies what GCRA's schedule could not hold:
-//! `t + c·T` or some `t_j + (S_j + c)·T` beyond `u64::MAX`. Everything else the tests know (waits,
-//! remaining, reset, being at rest) is derived from that rule alone, by search or by the same
-//! sums, never from GCRA's theoretical arrival time.
+//! instant. Near the end of time it also denies what GCRA's schedule could not hold: `t + c·T` or
+//! some `t_j + (S_j + c)·T` beyond `u64::MAX`. Everything else the tests know (waits, remaining,
+//! reset, being at rest) is derived from that rule alone, by search or by the same sums, never from
+//! GCRA's theoretical arrival time.
 //!
 //! Sequences mix zero steps, steps of a fraction of an interval, steps of whole intervals ± one
 //! tick, huge steps, backwards steps and starts near the end of time, with zero costs and costs
@@ -19,11 +20,9 @@
 //! window exactly and quotas where it rounds up.
 
 use proptest::prelude::*;
-use tollgate_core::{Duration, Gcra, GcraState, Instant, InsufficientCapacity, Quota};
+use tollgate_core::{Algorithm, Duration, Gcra, GcraState, Instant, InsufficientCapacity, Quota};
 
-#[path = "models/gcra.rs"]
-mod model;
-use model::Model;
+use tollgate_testkit::models::gcra::Model;
 
 /// One step of the clock, decoded against the quota so its sizes are meaningful at every rate.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +149,7 @@ fn run<const HZ: u64>(
         let before = state;
 
         if cost > b {
-            let err = Err(InsufficientCapacity { cost, capacity: b });
+            let err = Err(InsufficientCapacity::new(cost, b));
             prop_assert_eq!(gcra.peek(&state, at(now), cost), err);
             prop_assert_eq!(gcra.check(&mut state, at(now), cost), err);
             prop_assert_eq!(state, before);

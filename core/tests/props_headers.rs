@@ -1,18 +1,16 @@
 //! Property tests for rate-limit headers: every form tollgate writes parses back to the same
 //! figures (checked against a naive model of the expected figures in wide integers, in
-//! `models/headers.rs`, shared with the `render` fuzz target), and the parser survives arbitrary
-//! bytes without panicking and without half-applied lines.
+//! `tollgate_testkit::models::headers`, shared with the `render` fuzz target), and the parser
+//! survives arbitrary bytes without panicking and without half-applied lines.
 
 use proptest::prelude::*;
 use tollgate_core::http::MAX_BUCKETS;
 use tollgate_core::{
-    Decision, Duration, HeaderConfig, HeaderLines, HttpDate, Instant, LimitValues,
+    Allowance, Decision, Duration, HeaderConfig, HeaderLines, HttpDate, Instant, LimitValues,
     RateLimitSummary, Report, ReportSet, ResetFormat, WallClock, XRateLimit,
 };
 
-#[path = "models/headers.rs"]
-mod model;
-use model::Lim;
+use tollgate_testkit::models::headers::{self as model, Lim};
 
 /// Ten years of seconds: the longest window, reset or wait generated.
 const TEN_YEARS_S: u64 = 315_360_000;
@@ -105,12 +103,21 @@ fn round_trip<const HZ: u64>(c: &Case) -> Result<(), TestCaseError> {
         .iter()
         .map(|l| Report {
             name: &l.name,
-            window: Duration::<HZ>::from_ticks(l.window),
+            // A zero window is a concurrency limit.
+            allowance: if l.window == 0 {
+                Allowance::InFlight { count: l.limit }
+            } else {
+                Allowance::PerWindow {
+                    count: l.limit,
+                    window: Duration::<HZ>::from_ticks(l.window),
+                }
+            },
             decision: Decision {
                 limit: l.limit,
                 remaining: l.remaining,
                 reset: Duration::<HZ>::from_ticks(l.reset),
                 retry_after: l.retry.map(Duration::<HZ>::from_ticks),
+                delay: Duration::<HZ>::from_ticks(0),
             },
         })
         .collect();

@@ -1,6 +1,7 @@
 //! Property tests for the leaky bucket: the meter against `Gcra` and a naive list of admissions,
-//! the shaper against a naive list of scheduled slots (both models in `models/leaky_bucket.rs`,
-//! shared with the `meter` and `shaper` fuzz targets), and the documented guarantees of both.
+//! the shaper against a naive list of scheduled slots (both models in
+//! `tollgate_testkit::models::leaky_bucket`, shared with the `meter` and `shaper` fuzz targets),
+//! and the documented guarantees of both.
 
 use proptest::prelude::*;
 use std::fmt::Debug;
@@ -9,9 +10,7 @@ use tollgate_core::{
     MeterState, Quota, Shaper, ShaperState,
 };
 
-#[path = "models/leaky_bucket.rs"]
-mod model;
-use model::{AdmittedList, SlotList, count_limit};
+use tollgate_testkit::models::leaky_bucket::{AdmittedList, SlotList, count_limit};
 
 const HZ: u64 = 1_000;
 type I = Instant<HZ>;
@@ -153,13 +152,7 @@ where
     match checked {
         Err(e) => {
             prop_assert!(cost > alg.capacity());
-            prop_assert_eq!(
-                e,
-                InsufficientCapacity {
-                    cost,
-                    capacity: alg.capacity()
-                }
-            );
+            prop_assert_eq!(e, InsufficientCapacity::new(cost, alg.capacity()));
             prop_assert_eq!(*state, before);
         }
         Ok(d) => {
@@ -307,7 +300,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Every reservation (peeked and made) equals the slot list's: proceed instant, delay,
-    /// limit, remaining, reset and retry_after; and the limit is what a fresh list accepts.
+    /// limit, remaining, reset and retry_after; and the limit is what a fresh list accepts. As an
+    /// `Algorithm`, the shaper answers the reservation's decision (whose `delay` is the queueing
+    /// delay of an accepted request) and records exactly what the reservation does.
     #[test]
     fn the_shaper_schedules_exactly_like_a_naive_list_of_slots(sh in shaper(), ops in ops(any_step())) {
         let mut model = SlotList::new(&sh);
@@ -318,7 +313,12 @@ proptest! {
             now = step.apply(now);
             let expected = model.reserve(now, cost, false);
             prop_assert_eq!(sh.peek_reserve(&s, at(now), cost), expected);
+            let decided = expected.map(|r| r.decision);
+            prop_assert_eq!(Algorithm::peek(&sh, &s, at(now), cost), decided);
+            let mut by_check = s;
+            prop_assert_eq!(Algorithm::check(&sh, &mut by_check, at(now), cost), decided);
             prop_assert_eq!(sh.reserve(&mut s, at(now), cost), model.reserve(now, cost, true));
+            prop_assert_eq!(by_check, s, "check records what reserve records");
         }
     }
 

@@ -1,18 +1,16 @@
 //! Property tests for the client pacer against a naive reference model.
 //!
-//! The model (in `models/pacer.rs`, shared with the `pacer` fuzz target) keeps every lower bound
-//! any response ever imposed as an exact `u128` instant, in a plain list, and computes the backoff
-//! ceiling by repeated doubling; the pacer keeps one saturating `u64` and shifts. They must agree
-//! on every answer.
+//! The model (in `tollgate_testkit::models::pacer`, shared with the `pacer` fuzz target) keeps
+//! every lower bound any response ever imposed as an exact `u128` instant, in a plain list, and
+//! computes the backoff ceiling by repeated doubling; the pacer keeps one saturating `u64` and
+//! shifts. They must agree on every answer.
 
 use proptest::prelude::*;
 use tollgate_core::{
     Duration, GiveUpReason, Instant, Next, Outcome, Pacer, PacerState, ServerHints,
 };
 
-#[path = "models/pacer.rs"]
-mod model;
-use model::{Config, Model, model_ceiling, model_jitter};
+use tollgate_testkit::models::pacer::{Config, Model, model_ceiling, model_jitter};
 
 const HZ: u64 = 1_000;
 type I = Instant<HZ>;

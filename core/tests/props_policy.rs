@@ -8,31 +8,32 @@
 //! them or none, name the limit with the longest wait, and let test overrides only ever make a
 //! decision stricter.
 //!
-//! Being at rest is judged from decisions alone (`policy_support::like_fresh_at`), not from the
-//! library: `is_at_rest` holds exactly when the policy answers like a fresh one, and a policy
-//! holding requests in flight (counted here from its own answers) is not at rest even at the end
-//! of time, so no table drops or evicts it.
-
-mod policy_support;
+//! Being at rest is judged from decisions alone (`tollgate_testkit::fakes::like_fresh_at`), not
+//! from the library: `is_at_rest` holds exactly when the policy answers like a fresh one, and a
+//! policy holding requests in flight (counted here from its own answers) is not at rest even at the
+//! end of time, so no table drops or evicts it.
 
 use core::fmt::Debug;
 
-use policy_support::strategy::{any_step, cost};
-use policy_support::{
-    Count, D, FixedWindow, HZ, I, InFlight, Step, like_fresh_at, like_fresh_from,
-};
 use proptest::prelude::*;
 use tollgate_core::{
-    Algorithm, Concurrency, ConcurrencyState, Decision, ExceedsLimit, Gcra, GcraState,
-    InsufficientCapacity, Limits, LogState, Named, Overrides, Policy, PolicyDecision, Quota,
-    ReleaseError, SlidingLog, SlidingWindow, UNLIMITED, Unlimited, Verdict, WindowState,
+    Algorithm, Concurrency, ConcurrencyState, Decision, FixedLimits, Gcra, GcraState,
+    InsufficientCapacity, Limits, LogState, Named, Overrides, Policy, Quota, ReleaseError, Report,
+    SlidingLog, SlidingWindow, Unlimited, Verdict, WindowState,
 };
+use tollgate_testkit::fakes::strategy::{any_step, cost};
+use tollgate_testkit::fakes::{
+    Count, D, FixedWindow, HZ, I, InFlight, Step, like_fresh_at, like_fresh_from,
+};
+
+/// What an unlimited limit reports as its `limit`, `remaining` and capacity.
+const UNLIMITED: u32 = u32::MAX;
 
 type Alone<const N: usize> = [Result<Decision<HZ>, InsufficientCapacity>; N];
 
 /// A policy of `N` limits under test, and each of its limits on its own.
 trait Setup<const N: usize> {
-    type L: Limits<HZ, State = Self::S, Decision = PolicyDecision<HZ, N>>;
+    type L: for<'n> FixedLimits<HZ, State = Self::S, Reports<'n> = [Report<'n, HZ>; N]>;
     type S: Copy + PartialEq + Debug;
 
     /// The limits' names, then one that no limit has.
@@ -63,11 +64,11 @@ type Window = SlidingWindow<HZ, 3>;
 type Log = SlidingLog<HZ, 4>;
 
 type RealLimits = (
-    Named<Gcra<HZ>, HZ>,
-    Named<Window, HZ>,
-    Named<Concurrency<HZ>, HZ>,
-    Named<Option<Log>, HZ>,
-    Named<Unlimited, HZ>,
+    Named<Gcra<HZ>>,
+    Named<Window>,
+    Named<Concurrency<HZ>>,
+    Named<Option<Log>>,
+    Named<Unlimited>,
 );
 type RealState = (GcraState, WindowState<3>, ConcurrencyState, LogState<4>, ());
 
@@ -128,11 +129,11 @@ fn build_real(x: RealParams) -> Real {
         .with_retry_hint(D::from_ticks(x.hint));
     let l = x.log.map(|(n, w)| Log::new(quota(n, w)).unwrap());
     let p = Policy::new((
-        Named::new("rate", D::from_secs(1), g),
-        Named::new("window", w.quota().window(), w),
-        Named::new("concurrent", D::from_ticks(0), c),
-        Named::new("log", D::from_secs(1), l),
-        Named::new("forever", D::from_secs(1), Unlimited),
+        Named::new("rate", g),
+        Named::new("window", w),
+        Named::new("concurrent", c),
+        Named::new("log", l),
+        Named::new("forever", Unlimited),
     ));
     Real { g, w, c, l, p }
 }
@@ -185,10 +186,10 @@ impl Setup<5> for Real {
         ]
     }
     fn own_limits(&self) -> [u32; 5] {
-        let log = self.l.map_or(UNLIMITED, |l| l.quota().limit());
+        let log = self.l.map_or(UNLIMITED, |l| l.limit());
         [
             self.g.quota().burst(),
-            self.w.quota().limit(),
+            self.w.limit(),
             self.c.max(),
             log,
             UNLIMITED,
@@ -199,7 +200,7 @@ impl Setup<5> for Real {
     }
     fn counting(&self, s: &RealState, t: I) -> (usize, u32, u32) {
         // The window's own count: what its plain peek says is used.
-        let limit = self.w.quota().limit();
+        let limit = self.w.limit();
         let used = limit - self.w.peek(&s.1, t, 0).unwrap().remaining;
         (1, limit, used)
     }
@@ -210,10 +211,10 @@ impl Setup<5> for Real {
 // ---------------------------------------------------------------------------------------------
 
 type FakeLimits = (
-    Named<Gcra<HZ>, HZ>,
-    Named<FixedWindow, HZ>,
-    Named<InFlight, HZ>,
-    Named<Unlimited, HZ>,
+    Named<Gcra<HZ>>,
+    Named<FixedWindow>,
+    Named<InFlight>,
+    Named<Unlimited>,
 );
 type FakeState = (GcraState, Count, u32, ());
 
@@ -269,10 +270,10 @@ fn build(x: Params) -> Fake {
         hint: x.hint,
     };
     let p = Policy::new((
-        Named::new("gcra", D::from_secs(1), g),
-        Named::new("window", D::from_ticks(x.window), fw),
-        Named::new("inflight", D::from_ticks(0), inf),
-        Named::new("forever", D::from_secs(1), Unlimited),
+        Named::new("gcra", g),
+        Named::new("window", fw),
+        Named::new("inflight", inf),
+        Named::new("forever", Unlimited),
     ));
     Fake { g, fw, inf, p }
 }
@@ -410,13 +411,12 @@ fn plain_check<const N: usize, U: Setup<N>>(
             let min = *caps.iter().min().unwrap();
             let first = caps.iter().position(|c| *c == min).unwrap();
             prop_assert!(cost > min);
+            // The limit with the smallest capacity, the first among equals.
+            prop_assert_eq!(e, InsufficientCapacity::new(cost, min).at(first));
             prop_assert_eq!(
-                e,
-                ExceedsLimit {
-                    limit: u.names()[first],
-                    cost,
-                    capacity: min
-                }
+                Limits::<HZ>::name(u.p().limits(), first),
+                Some(u.names()[first]),
+                "the error names the limit"
             );
             prop_assert!(alone.iter().any(|d| d.is_err()));
         }
@@ -437,7 +437,7 @@ fn plain_check<const N: usize, U: Setup<N>>(
                     .iter()
                     .find(|&&i| alone[i].retry_after == wait)
                     .unwrap();
-                prop_assert_eq!(d.outcome, Verdict::Denied { limit: named });
+                prop_assert_eq!(d.outcome, Verdict::Denied { index: named });
                 prop_assert_eq!(d.retry_after(), wait);
                 let bare = u.alone(&s0, t, 0);
                 for i in 0..N {
@@ -642,7 +642,9 @@ where
         match got {
             Err(e) => {
                 let capacity = Algorithm::capacity(p);
-                prop_assert_eq!(e, InsufficientCapacity { cost, capacity });
+                let caps = u.capacities();
+                let first = caps.iter().position(|c| *c == capacity).unwrap();
+                prop_assert_eq!(e, InsufficientCapacity::new(cost, capacity).at(first));
                 prop_assert_eq!(s, s0);
             }
             Ok(d) => {

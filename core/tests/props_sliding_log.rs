@@ -1,5 +1,5 @@
 //! Property tests for the sliding log against a naive log: a plain list of every admission (in
-//! `models/sliding_log.rs`, shared with the `sliding_log` fuzz target).
+//! `tollgate_testkit::models::sliding_log`, shared with the `sliding_log` fuzz target).
 //!
 //! Over arbitrary sequences of (clock step, cost), with zero, tiny, window-sized, huge and
 //! backwards steps, zero costs and costs above the limit, rings from one entry up to the limit
@@ -19,9 +19,7 @@ use tollgate_core::{
     Algorithm, ConfigError, Duration, Instant, LogState, Offset, Quota, SlidingLog,
 };
 
-#[path = "models/sliding_log.rs"]
-mod model;
-use model::Naive;
+use tollgate_testkit::models::sliding_log::Naive;
 
 const HZ: u64 = 1_000;
 

@@ -1,13 +1,11 @@
 //! Property tests for the sliding window counter against a naive reference model: a plain list
 //! of admitted `(bucket, cost, instant)` entries, re-summed from scratch for every question (in
-//! `models/sliding_window.rs`, shared with the `sliding_window` fuzz target).
+//! `tollgate_testkit::models::sliding_window`, shared with the `sliding_window` fuzz target).
 
 use proptest::prelude::*;
 use tollgate_core::{Algorithm, Duration, Instant, Quota, SlidingWindow, WindowState};
 
-#[path = "models/sliding_window.rs"]
-mod model;
-use model::Model;
+use tollgate_testkit::models::sliding_window::Model;
 
 const HZ: u64 = 1_000;
 type I = Instant<HZ>;

@@ -4,7 +4,7 @@
 //! Two references are kept beside the table: the **mirror**, what the table must hold (every
 //! state it recorded, minus the entries it dropped or evicted), and the **unbounded map**, which
 //! never drops anything. What the table may drop is judged by the tests alone, from decisions
-//! (`policy_support::like_fresh_at`): never by the library's `is_at_rest` or `reset`. So:
+//! (`tollgate_testkit::fakes::like_fresh_at`): never by the library's `is_at_rest` or `reset`. So:
 //!
 //! - every entry the table holds is the mirror's state, and every decision is the mirror's;
 //! - with a clock that never goes back, every decision is also the unbounded map's;
@@ -18,22 +18,20 @@
 //!   computed;
 //! - a key never holds more in flight than its concurrency limit.
 
-mod policy_support;
-
 use core::fmt::Debug;
 use core::hash::{BuildHasher, Hash, Hasher};
 use std::collections::{BTreeMap, HashMap};
 
-use policy_support::strategy::{any_step, cost, forward};
-use policy_support::{
-    Count, D, FixedWindow, HZ, I, InFlight, Observe, Step, first_rest, like_fresh_at,
-    like_fresh_from,
-};
 use proptest::prelude::*;
-use tollgate_core::table::Fnv1a;
+use tollgate_core::table::{Deny, EvictLeastLoss, Fnv1a, OverflowPolicy};
 use tollgate_core::{
     Algorithm, Concurrency, ConcurrencyState, Gcra, GcraState, KeyLimits, KeyTable, Meter, Named,
     Overflow, Overrides, Policy, Quota, SlidingLog, SlidingWindow, TableError, Tiers, Unlimited,
+};
+use tollgate_testkit::fakes::strategy::{any_step, cost, forward};
+use tollgate_testkit::fakes::{
+    Count, D, FixedWindow, HZ, I, InFlight, Observe, Step, first_rest, like_fresh_at,
+    like_fresh_from,
 };
 
 /// Every key hashes alike: one long cluster, the worst case for probing and deletion.
@@ -98,10 +96,10 @@ fn overflow() -> impl Strategy<Value = Overflow> {
 trait St: Clone + PartialEq + Debug {}
 impl<T: Clone + PartialEq + Debug> St for T {}
 
-/// Runs `ops` on table `t` and checks it against the mirror and the unbounded map (see the
-/// module docs). `forward`: the clock never goes back (backward steps stand still).
-fn run<K, C, V, const N: usize, S>(
-    mut t: KeyTable<K, V, N, S>,
+/// [`run`] on a table of `N` entries with `hasher`, under the `over` overflow policy.
+fn run_with<K, C, V, const N: usize, S>(
+    over: Overflow,
+    hasher: S,
     limits: &C,
     ops: Vec<Op>,
     key_of: impl Fn(u8) -> K,
@@ -112,6 +110,61 @@ where
     C: KeyLimits<K, HZ>,
     C::Limit: Observe + Algorithm<HZ, State = V>,
     V: St,
+    S: BuildHasher,
+{
+    match over {
+        Overflow::Deny => {
+            let t = KeyTable::<K, V, N, Deny, S>::with_hasher(hasher);
+            run(t, limits, ops, key_of, forward)
+        }
+        Overflow::EvictLeastLoss => {
+            let t = KeyTable::<K, V, N, EvictLeastLoss, S>::with_hasher(hasher);
+            run(t, limits, ops, key_of, forward)
+        }
+    }
+}
+
+/// [`run`] on a table of `N` entries with the default hasher, made by `new` or `evicting`.
+fn run_default<K, C, V, const N: usize>(
+    over: Overflow,
+    limits: &C,
+    ops: Vec<Op>,
+    key_of: impl Fn(u8) -> K,
+    forward: bool,
+) -> Result<(), TestCaseError>
+where
+    K: Copy + Eq + Hash + Ord + Debug,
+    C: KeyLimits<K, HZ>,
+    C::Limit: Observe + Algorithm<HZ, State = V>,
+    V: St,
+{
+    match over {
+        Overflow::Deny => run(KeyTable::<K, V, N>::new(), limits, ops, key_of, forward),
+        Overflow::EvictLeastLoss => run(
+            KeyTable::<K, V, N, EvictLeastLoss>::evicting(),
+            limits,
+            ops,
+            key_of,
+            forward,
+        ),
+    }
+}
+
+/// Runs `ops` on table `t` and checks it against the mirror and the unbounded map (see the
+/// module docs). `forward`: the clock never goes back (backward steps stand still).
+fn run<K, C, V, const N: usize, O, S>(
+    mut t: KeyTable<K, V, N, O, S>,
+    limits: &C,
+    ops: Vec<Op>,
+    key_of: impl Fn(u8) -> K,
+    forward: bool,
+) -> Result<(), TestCaseError>
+where
+    K: Copy + Eq + Hash + Ord + Debug,
+    C: KeyLimits<K, HZ>,
+    C::Limit: Observe + Algorithm<HZ, State = V>,
+    V: St,
+    O: OverflowPolicy,
     S: BuildHasher,
 {
     let overflow = t.overflow();
@@ -346,24 +399,20 @@ fn meter() -> impl Strategy<Value = Meter<HZ>> {
     gcra().prop_map(|g| Meter::new(g.quota()))
 }
 
-type Pair = Policy<(Named<Gcra<HZ>, HZ>, Named<Concurrency<HZ>, HZ>)>;
+type Pair = Policy<(Named<Gcra<HZ>>, Named<Concurrency<HZ>>)>;
 
 fn pair() -> impl Strategy<Value = Pair> {
-    (gcra(), concurrency()).prop_map(|(g, c)| {
-        Policy::new((
-            Named::new("rate", D::from_secs(1), g),
-            Named::new("concurrent", D::from_ticks(0), c),
-        ))
-    })
+    (gcra(), concurrency())
+        .prop_map(|(g, c)| Policy::new((Named::new("rate", g), Named::new("concurrent", c))))
 }
 
 /// Every real kind of limit in one plan, the optional ones present or not.
 type Plan = Policy<(
-    Named<Window, HZ>,
-    Named<Option<Gcra<HZ>>, HZ>,
-    Named<Option<Concurrency<HZ>>, HZ>,
-    Named<Unlimited, HZ>,
-    Named<Option<Log>, HZ>,
+    Named<Window>,
+    Named<Option<Gcra<HZ>>>,
+    Named<Option<Concurrency<HZ>>>,
+    Named<Unlimited>,
+    Named<Option<Log>>,
 )>;
 type PlanState = <Plan as Algorithm<HZ>>::State;
 
@@ -376,33 +425,104 @@ fn plan() -> impl Strategy<Value = Plan> {
     )
         .prop_map(|(w, g, c, l)| {
             Policy::new((
-                Named::new("window", w.quota().window(), w),
-                Named::new("rate", D::from_secs(1), g),
-                Named::new("concurrent", D::from_ticks(0), c),
-                Named::new("day", D::from_secs(86_400), Unlimited),
-                Named::new("log", D::from_secs(1), l),
+                Named::new("window", w),
+                Named::new("rate", g),
+                Named::new("concurrent", c),
+                Named::new("day", Unlimited),
+                Named::new("log", l),
             ))
         })
 }
 
-type Fakes = Policy<(
-    Named<Gcra<HZ>, HZ>,
-    Named<FixedWindow, HZ>,
-    Named<InFlight, HZ>,
-)>;
+type Fakes = Policy<(Named<Gcra<HZ>>, Named<FixedWindow>, Named<InFlight>)>;
 
 fn fakes() -> impl Strategy<Value = Fakes> {
     (gcra(), 1u32..=3, window(), 1u32..=3, 0u64..=300).prop_map(|(g, limit, window, max, hint)| {
         Policy::new((
-            Named::new("rate", D::from_secs(1), g),
-            Named::new(
-                "window",
-                D::from_ticks(window),
-                FixedWindow { limit, window },
-            ),
-            Named::new("concurrent", D::from_ticks(0), InFlight { max, hint }),
+            Named::new("rate", g),
+            Named::new("window", FixedWindow { limit, window }),
+            Named::new("concurrent", InFlight { max, hint }),
         ))
     })
+}
+
+/// Acquires and releases on a table of two concurrency entries: a key never holds more in flight
+/// than its limit, counted from the table's own answers.
+fn in_flight_is_never_lost<O: OverflowPolicy>(
+    mut t: KeyTable<u8, ConcurrencyState, 2, O>,
+    c: &Concurrency<HZ>,
+    ops: Vec<(u8, bool, u32)>,
+) -> Result<(), TestCaseError> {
+    let mut held: HashMap<u8, u32> = HashMap::new();
+    let now = I::from_ticks(0);
+    for (key, acquire, cost) in ops {
+        let h = held.entry(key).or_default();
+        if acquire {
+            if let Ok(d) = t.check(c, key, now, cost)
+                && d.is_allowed()
+            {
+                *h += cost;
+            }
+        } else if t.release(c, key, now, cost).is_ok() {
+            *h -= cost; // a release of more than is held is refused
+        }
+        prop_assert!(*h <= c.max(), "key {} holds {} of {}", key, h, c.max());
+        let stored = t.get(&key).map_or(0, |s| s.in_flight());
+        prop_assert_eq!(stored, *h, "the table forgot requests in flight");
+    }
+    Ok(())
+}
+
+type Op2 = (u8, Step, u32, u8, Option<(u32, bool)>);
+
+/// Any sequence of every operation on a small table of a policy with test-only limits: the table
+/// never holds more than its capacity, and nothing panics.
+fn never_over_capacity<O: OverflowPolicy>(
+    mut t: KeyTable<u8, (GcraState, Count, u32), 4, O, Fnv1a>,
+    g: Gcra<HZ>,
+    window: u64,
+    ops: Vec<Op2>,
+) -> Result<(), TestCaseError> {
+    let p = Policy::new((
+        Named::new("rate", g),
+        Named::new("window", FixedWindow { limit: 3, window }),
+        Named::new("concurrent", InFlight { max: 2, hint: 7 }),
+    ));
+    let mut now = 0u64;
+    for (key, step, cost, kind, lower) in ops {
+        now = step.apply(now);
+        let t_now = I::from_ticks(now);
+        let len = t.len();
+        match kind {
+            0 | 1 => {
+                let _ = t.check(&p, key, t_now, cost);
+            }
+            2 => {
+                let lowered = lower.map(|(v, _)| [("window", v)]);
+                let ov = Overrides {
+                    deny: lower.is_some_and(|(_, d)| d),
+                    lower: lowered.as_ref().map_or(&[][..], |l| &l[..]),
+                };
+                let r = t.check_policy(&p, key, t_now, cost, &ov);
+                if let Ok(d) = r {
+                    prop_assert_eq!(d.reports.len(), 3);
+                }
+            }
+            3 => {
+                let _ = t.release(&p, key, t_now, cost);
+            }
+            4 => {
+                let _ = t.peek(&p, &key, t_now, cost);
+                prop_assert_eq!(t.len(), len);
+            }
+            _ => {
+                t.purge(&p, t_now);
+            }
+        }
+        prop_assert!(t.len() <= t.capacity());
+        prop_assert_eq!(t.len(), t.iter().count());
+    }
+    Ok(())
 }
 
 fn id(k: u8) -> u8 {
@@ -416,50 +536,49 @@ proptest! {
     fn a_gcra_table_keeps_to_the_references(
         g in gcra(), over in overflow(), fwd in any::<bool>(), ops in ops(21, 120),
     ) {
-        run(KeyTable::<u8, GcraState, 8>::new(over), &g, ops, id, fwd)?;
+        run_default::<u8, _, GcraState, 8>(over, &g, ops, id, fwd)?;
     }
 
     #[test]
     fn with_colliding_hashes_a_table_still_keeps_to_the_references(
         g in gcra(), over in overflow(), fwd in any::<bool>(), ops in ops(21, 120),
     ) {
-        let t = KeyTable::<u8, GcraState, 8, Collide>::with_hasher(over, Collide);
-        run(t, &g, ops, id, fwd)?;
+        run_with::<u8, _, GcraState, 8, _>(over, Collide, &g, ops, id, fwd)?;
     }
 
     #[test]
     fn a_sliding_log_table_keeps_to_the_references(
         l in log(), over in overflow(), fwd in any::<bool>(), ops in ops(10, 80),
     ) {
-        run(KeyTable::<u8, _, 4>::new(over), &l, ops, id, fwd)?;
+        run_default::<u8, _, _, 4>(over, &l, ops, id, fwd)?;
     }
 
     #[test]
     fn a_sliding_window_table_keeps_to_the_references(
         w in sliding_window(), over in overflow(), fwd in any::<bool>(), ops in ops(10, 80),
     ) {
-        run(KeyTable::<u8, _, 4>::new(over), &w, ops, id, fwd)?;
+        run_default::<u8, _, _, 4>(over, &w, ops, id, fwd)?;
     }
 
     #[test]
     fn a_meter_table_keeps_to_the_references(
         m in meter(), over in overflow(), fwd in any::<bool>(), ops in ops(10, 80),
     ) {
-        run(KeyTable::<u8, _, 4>::new(over), &m, ops, id, fwd)?;
+        run_default::<u8, _, _, 4>(over, &m, ops, id, fwd)?;
     }
 
     #[test]
     fn a_concurrency_table_keeps_to_the_references(
         c in concurrency(), over in overflow(), fwd in any::<bool>(), ops in ops(8, 80),
     ) {
-        run(KeyTable::<u8, ConcurrencyState, 4>::new(over), &c, ops, id, fwd)?;
+        run_default::<u8, _, ConcurrencyState, 4>(over, &c, ops, id, fwd)?;
     }
 
     #[test]
     fn a_rate_and_concurrency_policy_table_keeps_to_the_references(
         p in pair(), over in overflow(), fwd in any::<bool>(), ops in ops(8, 80),
     ) {
-        run(KeyTable::<u8, _, 4>::new(over), &p, ops, id, fwd)?;
+        run_default::<u8, _, _, 4>(over, &p, ops, id, fwd)?;
     }
 
     #[test]
@@ -468,15 +587,14 @@ proptest! {
     ) {
         // Two plans; keys of a third plan have no limit.
         let tiers = Tiers::new([(0u8, a), (1u8, b)]);
-        let t = KeyTable::<(u8, u8), PlanState, 8>::new(over);
-        run(t, &tiers, ops, |k| (k % 3, k / 3), fwd)?;
+        run_default::<(u8, u8), _, PlanState, 8>(over, &tiers, ops, |k| (k % 3, k / 3), fwd)?;
     }
 
     #[test]
     fn a_table_of_test_only_limits_keeps_to_the_references(
         p in fakes(), over in overflow(), fwd in any::<bool>(), ops in ops(8, 80),
     ) {
-        run(KeyTable::<u8, (GcraState, Count, u32), 4>::new(over), &p, ops, id, fwd)?;
+        run_default::<u8, _, (GcraState, Count, u32), 4>(over, &p, ops, id, fwd)?;
     }
 
     /// The reviewer's finding: an eviction must never forget requests in flight, or a key could
@@ -487,21 +605,9 @@ proptest! {
         over in overflow(),
         ops in prop::collection::vec((0u8..6, any::<bool>(), 0u32..=3), 0..120),
     ) {
-        let mut t = KeyTable::<u8, ConcurrencyState, 2>::new(over);
-        let mut held: HashMap<u8, u32> = HashMap::new();
-        let now = I::from_ticks(0);
-        for (key, acquire, cost) in ops {
-            let h = held.entry(key).or_default();
-            if acquire {
-                if let Ok(d) = t.check(&c, key, now, cost) && d.is_allowed() {
-                    *h += cost;
-                }
-            } else if t.release(&c, key, now, cost).is_ok() {
-                *h -= cost; // a release of more than is held is refused
-            }
-            prop_assert!(*h <= c.max(), "key {} holds {} of {}", key, h, c.max());
-            let stored = t.get(&key).map_or(0, |s| s.in_flight());
-            prop_assert_eq!(stored, *h, "the table forgot requests in flight");
+        match over {
+            Overflow::Deny => in_flight_is_never_lost(KeyTable::new(), &c, ops)?,
+            Overflow::EvictLeastLoss => in_flight_is_never_lost(KeyTable::evicting(), &c, ops)?,
         }
     }
 
@@ -512,32 +618,10 @@ proptest! {
         evict in any::<bool>(),
         ops in prop::collection::vec((0u8..12, any_step(), cost(), 0u8..6, prop::option::of((0u32..=4, any::<bool>()))), 0..120),
     ) {
-        let p = Policy::new((
-            Named::new("rate", D::from_secs(1), g),
-            Named::new("window", D::from_ticks(window), FixedWindow { limit: 3, window }),
-            Named::new("concurrent", D::from_ticks(0), InFlight { max: 2, hint: 7 }),
-        ));
-        let overflow = if evict { Overflow::EvictLeastLoss } else { Overflow::Deny };
-        let mut t = KeyTable::<u8, (GcraState, Count, u32), 4, Fnv1a>::new(overflow);
-        let mut now = 0u64;
-        for (key, step, cost, kind, lower) in ops {
-            now = step.apply(now);
-            let t_now = I::from_ticks(now);
-            let len = t.len();
-            match kind {
-                0 | 1 => { let _ = t.check(&p, key, t_now, cost); }
-                2 => {
-                    let lowered = lower.map(|(v, _)| [("window", v)]);
-                    let ov = Overrides { deny: lower.is_some_and(|(_, d)| d), lower: lowered.as_ref().map_or(&[][..], |l| &l[..]) };
-                    let r = t.check_policy(&p, key, t_now, cost, &ov);
-                    if let Ok(d) = r { prop_assert_eq!(d.reports.len(), 3); }
-                }
-                3 => { let _ = t.release(&p, key, t_now, cost); }
-                4 => { let _ = t.peek(&p, &key, t_now, cost); prop_assert_eq!(t.len(), len); }
-                _ => { t.purge(&p, t_now); }
-            }
-            prop_assert!(t.len() <= t.capacity());
-            prop_assert_eq!(t.len(), t.iter().count());
+        if evict {
+            never_over_capacity(KeyTable::evicting(), g, window, ops)?;
+        } else {
+            never_over_capacity(KeyTable::new(), g, window, ops)?;
         }
     }
 }

@@ -4,15 +4,15 @@
 //! second) replayed against those limits.
 
 use tollgate_core::{
-    Concurrency, HeaderConfig, LimitValues, Named, Policy, PolicyDecision, Quota, ResetFormat,
-    SlidingLog, WallClock, XRateLimit,
+    Concurrency, HeaderConfig, LimitValues, Named, Policy, PolicyDecision, Quota, Report,
+    ResetFormat, SlidingLog, WallClock, XRateLimit,
 };
 use tollgate_tests::{D, HZ, I, ms, respond, secs};
 
 type Api = Policy<(
-    Named<Concurrency<HZ>, HZ>,
-    Named<SlidingLog<HZ, 300>, HZ>,
-    Named<SlidingLog<HZ, 900>, HZ>,
+    Named<Concurrency<HZ>>,
+    Named<SlidingLog<HZ, 300>>,
+    Named<SlidingLog<HZ, 900>>,
 )>;
 
 /// The seed's limits. Sliding logs count exactly: never more than 300 requests in any 60 s or
@@ -22,9 +22,9 @@ fn api() -> Api {
     let minute = Quota::per_minute(300).unwrap();
     let quarter = Quota::per_seconds(900, 15 * 60).unwrap();
     Policy::new((
-        Named::new("concurrent", D::from_ticks(0), Concurrency::new(5).unwrap()),
-        Named::new("minute", minute.window(), SlidingLog::new(minute).unwrap()),
-        Named::new("15min", quarter.window(), SlidingLog::new(quarter).unwrap()),
+        Named::new("concurrent", Concurrency::new(5).unwrap()),
+        Named::new("minute", SlidingLog::new(minute).unwrap()),
+        Named::new("15min", SlidingLog::new(quarter).unwrap()),
     ))
 }
 
@@ -40,12 +40,12 @@ const HEADERS: HeaderConfig<HZ> = HeaderConfig::none()
     ))
     .with_retry_after();
 
-type Answer = PolicyDecision<HZ, 3>;
+type Answer<'a> = PolicyDecision<HZ, [Report<'a, HZ>; 3]>;
 type State = <Api as tollgate_core::Algorithm<HZ>>::State;
 
 /// One request at `t` that completes at once: admitted, it holds a concurrency slot only until
 /// it is answered.
-fn request(api: &Api, state: &mut State, t: I) -> Answer {
+fn request<'a>(api: &'a Api, state: &mut State, t: I) -> Answer<'a> {
     let d = api.check(state, t, 1).unwrap();
     if d.is_allowed() {
         api.release(state, 1).unwrap();
@@ -65,11 +65,11 @@ fn admit_all(api: &Api, state: &mut State, schedule: impl IntoIterator<Item = I>
 
 /// Sends a request at every instant of `schedule` until one is denied: how many were admitted
 /// before it, its instant and the denial.
-fn first_denial(
-    api: &Api,
+fn first_denial<'a>(
+    api: &'a Api,
     state: &mut State,
     schedule: impl IntoIterator<Item = I>,
-) -> (usize, I, Answer) {
+) -> (usize, I, Answer<'a>) {
     for (admitted, t) in schedule.into_iter().enumerate() {
         let d = request(api, state, t);
         if d.is_denied() {

@@ -2,10 +2,11 @@
 //! served by one key table; rate-limit headers on every response; and the client's retry loop,
 //! exponential backoff that honours `Retry-After`.
 
+use std::sync::LazyLock;
 use tollgate_core::{
     Algorithm, ConfigError, GiveUpReason, HeaderConfig, KeyTable, LimitValues, Named, Next,
-    Outcome, Overflow, Overrides, Pacer, Policy, PolicyDecision, Quota, RateLimitSummary,
-    ResetFormat, SlidingWindow, Tiers, UNLIMITED, WallClock, XRateLimit,
+    Outcome, Overrides, Pacer, Policy, PolicyDecision, Quota, RateLimitSummary, Report,
+    ResetFormat, SlidingWindow, Tiers, WallClock, XRateLimit,
 };
 use tollgate_tests::{D, HZ, I, respond, secs};
 
@@ -21,11 +22,7 @@ enum Plan {
 /// than the limit in any window, and a request stops counting between one window and one window
 /// plus a bucket after it was made. 260 bytes per window, whatever the limit.
 type Window = SlidingWindow<HZ, 61>;
-type PlanLimits = Policy<(
-    Named<Window, HZ>,
-    Named<Window, HZ>,
-    Named<Option<Window>, HZ>,
-)>;
+type PlanLimits = Policy<(Named<Window>, Named<Window>, Named<Option<Window>>)>;
 
 /// One plan's limits; a day of `None` is unlimited (and keeps the state type of the others).
 fn plan(minute: u32, hour: u32, day: Option<u32>) -> PlanLimits {
@@ -34,9 +31,9 @@ fn plan(minute: u32, hour: u32, day: Option<u32>) -> PlanLimits {
     let h = window(Quota::per_hour(hour));
     let d = day.map(|n| window(Quota::per_day(n)));
     Policy::new((
-        Named::new("minute", D::from_secs(60), m),
-        Named::new("hour", D::from_secs(3_600), h),
-        Named::new("day", D::from_secs(86_400), d),
+        Named::new("minute", m),
+        Named::new("hour", h),
+        Named::new("day", d),
     ))
 }
 
@@ -48,13 +45,13 @@ const PLANS: [(Plan, u32, u32, Option<u32>); 4] = [
     (Plan::Agency, 2_000, 100_000, None),
 ];
 
-fn tiers() -> Tiers<Plan, PlanLimits, 4> {
-    Tiers::new(PLANS.map(|(p, minute, hour, day)| (p, plan(minute, hour, day))))
-}
+/// Every plan's limits, built once: decisions borrow the limits' names from them.
+static TIERS: LazyLock<Tiers<Plan, PlanLimits, 4>> =
+    LazyLock::new(|| Tiers::new(PLANS.map(|(p, minute, hour, day)| (p, plan(minute, hour, day)))));
 
 /// One table for every plan's API keys: keys are `(plan, key id)`.
 type Table = KeyTable<(Plan, u64), <PlanLimits as Algorithm<HZ>>::State, 16>;
-type Answer = PolicyDecision<HZ, 3>;
+type Answer = PolicyDecision<HZ, [Report<'static, HZ>; 3]>;
 
 /// The scenario starts at 2025-03-19T09:38:59Z: the seed's sample reset (1742377200) is then
 /// 61 s in, when a minute's one-second bucket at 0 s stops counting.
@@ -70,7 +67,7 @@ const HEADERS: HeaderConfig<HZ> = HeaderConfig::none()
 
 fn check(table: &mut Table, plan: Plan, t: I, cost: u32) -> Answer {
     table
-        .check_policy(&tiers(), (plan, 1), t, cost, &Overrides::NONE)
+        .check_policy(&*TIERS, (plan, 1), t, cost, &Overrides::NONE)
         .unwrap()
 }
 
@@ -85,7 +82,7 @@ struct Run {
 /// least one), and waits out every denial's exact `retry_after`, until the limit `until` denies
 /// or `horizon` passes.
 fn greedy(plan: Plan, until: &str, horizon: I) -> Run {
-    let mut table = Table::new(Overflow::Deny);
+    let mut table = Table::new();
     let (mut t, mut cost, mut admitted) = (secs(0), 1, 0);
     while t < horizon {
         let d = check(&mut table, plan, t, cost);
@@ -111,13 +108,13 @@ fn greedy(plan: Plan, until: &str, horizon: I) -> Run {
 
 #[test]
 fn seed_001_one_table_serves_every_plan_and_enforces_each_minute_limit() {
-    let mut table = Table::new(Overflow::Deny);
+    let mut table = Table::new();
     let t = secs(0);
     for (plan, minute, hour, day) in PLANS {
         let d = check(&mut table, plan, t, minute);
         assert!(d.is_allowed(), "{plan:?}");
         let remaining = d.reports.map(|r| r.decision.remaining);
-        let day_left = day.map_or(UNLIMITED, |day| day - minute);
+        let day_left = day.map_or(u32::MAX, |day| day - minute);
         assert_eq!(remaining, [0, hour - minute, day_left], "{plan:?}");
         let d = check(&mut table, plan, t, 1);
         assert_eq!(d.limit_exceeded(), Some("minute"), "{plan:?}");
@@ -169,9 +166,10 @@ fn seed_001_agency_has_no_daily_limit() {
     // Only the hour paces it: 100,000 per 61 minutes (24 full hours, then 36 minutes' worth of
     // the 25th), far beyond any other plan's day.
     assert_eq!(run.admitted, 24 * 100_000 + 36 * 2_000);
-    let mut table = Table::new(Overflow::Deny);
+    let mut table = Table::new();
     let d = check(&mut table, Plan::Agency, secs(0), 1);
-    assert_eq!(d.reports[2].decision.limit, UNLIMITED);
+    assert!(d.reports[2].allowance.is_unlimited());
+    assert_eq!(d.reports[2].decision.limit, u32::MAX);
     assert_eq!(
         d.limited().map(|r| r.name).collect::<Vec<_>>(),
         ["minute", "hour"]
@@ -180,7 +178,7 @@ fn seed_001_agency_has_no_daily_limit() {
 
 #[test]
 fn seed_001_every_response_carries_the_seeds_headers() {
-    let mut table = Table::new(Overflow::Deny);
+    let mut table = Table::new();
     let d = check(&mut table, Plan::Pro, secs(0), 25);
     let h = respond(&d, secs(0), &HEADERS);
     assert_eq!(
@@ -220,7 +218,7 @@ const NO_JITTER: u64 = u64::MAX;
 
 #[test]
 fn seed_001_the_client_waits_the_45_seconds_of_retry_after_and_then_succeeds() {
-    let mut table = Table::new(Overflow::Deny);
+    let mut table = Table::new();
     check(&mut table, Plan::Pro, secs(0), 120);
     let pacer = seed_pacer();
     let mut client = pacer.new_state();

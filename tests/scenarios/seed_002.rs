@@ -6,15 +6,15 @@
 use serde_json::Value;
 use tollgate_core::{
     Algorithm, HeaderConfig, HttpDate, JsonStr, LimitValues, Named, Next, Outcome, Pacer, Policy,
-    PolicyDecision, Quota, ResetFormat, SlidingLog, SlidingWindow, WallClock, XRateLimit,
+    PolicyDecision, Quota, Report, ResetFormat, SlidingLog, SlidingWindow, WallClock, XRateLimit,
 };
 use tollgate_tests::{D, HZ, I, ms, respond, secs};
 
 type Buckets = Policy<(
-    Named<SlidingLog<HZ, 2_300>, HZ>,
-    Named<SlidingLog<HZ, 4_500>, HZ>,
-    Named<SlidingLog<HZ, 8_800>, HZ>,
-    Named<SlidingWindow<HZ, 1_441>, HZ>,
+    Named<SlidingLog<HZ, 2_300>>,
+    Named<SlidingLog<HZ, 4_500>>,
+    Named<SlidingLog<HZ, 8_800>>,
+    Named<SlidingWindow<HZ, 1_441>>,
 )>;
 
 /// The seed's buckets, in its order. The three shorter ones are sliding logs: a call is freed
@@ -31,15 +31,15 @@ fn buckets() -> Buckets {
         q(105_600, 86_400),
     );
     Policy::new((
-        Named::new("15mins", min15.window(), SlidingLog::new(min15).unwrap()),
-        Named::new("30mins", min30.window(), SlidingLog::new(min30).unwrap()),
-        Named::new("1hr", hour.window(), SlidingLog::new(hour).unwrap()),
-        Named::new("24hrs", day.window(), SlidingWindow::new(day).unwrap()),
+        Named::new("15mins", SlidingLog::new(min15).unwrap()),
+        Named::new("30mins", SlidingLog::new(min30).unwrap()),
+        Named::new("1hr", SlidingLog::new(hour).unwrap()),
+        Named::new("24hrs", SlidingWindow::new(day).unwrap()),
     ))
 }
 
 type State = <Buckets as Algorithm<HZ>>::State;
-type Answer = PolicyDecision<HZ, 4>;
+type Answer<'a> = PolicyDecision<HZ, [Report<'a, HZ>; 4]>;
 
 /// The scenario starts at 2024-06-03T12:07:00Z.
 const START_UNIX_MS: u64 = 1_717_416_420_000;
@@ -64,7 +64,7 @@ fn fresh(api: &Buckets) -> Box<State> {
 }
 
 /// `calls` calls at `t`, which must all be admitted.
-fn calls(api: &Buckets, s: &mut State, t: I, calls: u32) -> Answer {
+fn calls<'a>(api: &'a Buckets, s: &mut State, t: I, calls: u32) -> Answer<'a> {
     let d = api.check(s, t, calls).unwrap();
     assert!(d.is_allowed(), "{calls} calls at {t}");
     d

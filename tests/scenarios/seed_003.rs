@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 use tollgate_core::{
-    Algorithm, CodedError, Decision, Detail, HeaderConfig, InsufficientCapacity, KeyTable,
-    LimitValues, Measurement, MultiMessageLimit, Named, Next, Outcome, Overflow, Overrides, Pacer,
+    Algorithm, CodedError, Decision, Detail, HeaderConfig, InsufficientCapacity, KeyLimits,
+    KeyTable, LimitValues, Measurement, MultiMessageLimit, Named, Next, Outcome, Overrides, Pacer,
     Policy, Quota, RateSentence, ResetFormat, ResetKind, ServerHints, SlidingLog, SlidingWindow,
     TableError, WallClock, XRateLimit,
 };
@@ -44,7 +44,7 @@ struct Messaging {
 
 impl Messaging {
     fn new() -> Self {
-        let numbers = KeyTable::new(Overflow::Deny);
+        let numbers = KeyTable::new();
         Self {
             limit: ten_per_ten_seconds(),
             numbers,
@@ -64,6 +64,24 @@ enum Caller {
     Account(u32),
 }
 type Calls = KeyTable<Caller, <TenPerTenSeconds as Algorithm<HZ>>::State, 64>;
+
+/// The seed's two call limits, "Outbound Calls Per Number" and "Per Account": both 1 per 1 s
+/// over a 10 s sample, each key decided by the limit of its kind.
+struct CallLimits {
+    per_number: TenPerTenSeconds,
+    per_account: TenPerTenSeconds,
+}
+
+impl KeyLimits<Caller, HZ> for CallLimits {
+    type Limit = TenPerTenSeconds;
+
+    fn limit_for(&self, key: &Caller) -> Option<&TenPerTenSeconds> {
+        Some(match key {
+            Caller::Number(_) => &self.per_number,
+            Caller::Account(_) => &self.per_account,
+        })
+    }
+}
 
 const NUMBER: u64 = 19_195_551_234;
 const OTHER_NUMBER: u64 = 19_195_556_789;
@@ -163,7 +181,8 @@ fn seed_003_a_multi_message_request_above_the_limit_is_a_typed_error_and_a_multi
         exceeded,
         InsufficientCapacity {
             cost: 12,
-            capacity: 10
+            capacity: 10,
+            index: None,
         }
     );
     assert!(messaging.numbers.get(&NUMBER).is_none()); // nothing recorded
@@ -190,31 +209,30 @@ fn seed_003_a_multi_message_request_above_the_limit_is_a_typed_error_and_a_multi
     assert_eq!(rate_milli(&d, 2), 1_200);
 }
 
-/// A call is placed only if both its number and its account admit it, and then both record it.
-/// A key table decides one key at a time, so the two are peeked first, then checked.
+/// A call is placed only if both its number and its account admit it, and then both record it:
+/// one all-or-nothing check over the two keys. A denial names the key with the longer wait, and
+/// nothing is recorded for either.
 fn place_call(
     calls: &mut Calls,
     account: u32,
     number: u64,
     now: I,
 ) -> Result<(), (Caller, Decision<HZ>)> {
-    let limit = ten_per_ten_seconds();
+    let limits = CallLimits {
+        per_number: ten_per_ten_seconds(),
+        per_account: ten_per_ten_seconds(),
+    };
     let keys = [Caller::Number(number), Caller::Account(account)];
-    for key in keys {
-        let d = calls.peek(&limit, &key, now, 1).unwrap();
-        if d.is_denied() {
-            return Err((key, d));
-        }
+    let d = calls.check_keys(&limits, keys, now, 1).unwrap();
+    match d.denied_index() {
+        None => Ok(()),
+        Some(i) => Err((keys[i], d.decisions[i])),
     }
-    for key in keys {
-        assert!(calls.check(&limit, key, now, 1).unwrap().is_allowed());
-    }
-    Ok(())
 }
 
 #[test]
 fn seed_003_calls_are_limited_per_number_and_per_account() {
-    let mut calls = Calls::new(Overflow::Deny);
+    let mut calls = Calls::new();
     let (account, other_account) = (42, 7);
     for i in 0..6 {
         place_call(&mut calls, account, NUMBER, ms(i * 100)).unwrap();
@@ -245,7 +263,7 @@ fn seed_003_calls_are_limited_per_number_and_per_account() {
 
 /// Every other endpoint: here 10 requests per 10 s per account, answered with a 429 whose
 /// `X-RateLimit-Reset` is a unix time in milliseconds.
-type Account = Policy<(Named<TenPerTenSeconds, HZ>,)>;
+type Account = Policy<(Named<TenPerTenSeconds>,)>;
 
 /// The scenario starts 1.32 s before 2016-11-16T15:03:10Z, so the seed's sample reset,
 /// 1479308598680, is 10 s in.
@@ -260,8 +278,8 @@ const HEADERS: HeaderConfig<HZ> = HeaderConfig::none().with_x_ratelimit(XRateLim
 #[test]
 fn seed_003_other_endpoints_answer_429_with_the_reset_in_epoch_milliseconds() {
     let per_account = ten_per_ten_seconds();
-    let account: Account = Policy::new((Named::new("account", D::from_secs(10), per_account),));
-    let mut table = KeyTable::<u32, <Account as Algorithm<HZ>>::State, 16>::new(Overflow::Deny);
+    let account: Account = Policy::new((Named::new("account", per_account),));
+    let mut table = KeyTable::<u32, <Account as Algorithm<HZ>>::State, 16>::new();
     let mut get = |t: I| {
         table
             .check_policy(&account, 42, t, 1, &Overrides::NONE)

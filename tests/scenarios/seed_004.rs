@@ -8,27 +8,24 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use tollgate_core::{
     Algorithm, GiveUpReason, Named, Next, Outcome, Overrides, Pacer, Policy, PolicyDecision, Quota,
-    SlidingLog, TestHeaders, TooManyRequests, Verdict,
+    Report, SlidingLog, TestHeaders, TooManyRequests, Verdict,
 };
 use tollgate_tests::{D, HZ, I, ms};
 
-type Endpoint = Policy<(
-    Named<SlidingLog<HZ, 50>, HZ>,
-    Named<SlidingLog<HZ, 600>, HZ>,
-)>;
+type Endpoint = Policy<(Named<SlidingLog<HZ, 50>>, Named<SlidingLog<HZ, 600>>)>;
 
 /// 50 per rolling hour and 600 per rolling day, as in the seed's sample body. Sliding logs:
 /// a request stops counting exactly one hour (one day) after it was made.
 fn endpoint() -> Endpoint {
     let (hour, day) = (Quota::per_hour(50).unwrap(), Quota::per_day(600).unwrap());
     Policy::new((
-        Named::new("hour", hour.window(), SlidingLog::new(hour).unwrap()),
-        Named::new("day", day.window(), SlidingLog::new(day).unwrap()),
+        Named::new("hour", SlidingLog::new(hour).unwrap()),
+        Named::new("day", SlidingLog::new(day).unwrap()),
     ))
 }
 
 type State = <Endpoint as Algorithm<HZ>>::State;
-type Answer = PolicyDecision<HZ, 2>;
+type Answer<'a> = PolicyDecision<HZ, [Report<'a, HZ>; 2]>;
 
 /// The scenario's clock reads 10:20 at its start: `at(11, 0)` is 11:00.
 fn at(hour: u64, minute: u64) -> I {
@@ -36,7 +33,7 @@ fn at(hour: u64, minute: u64) -> I {
 }
 
 /// The seed's 429 body.
-fn body(d: &Answer, now: I) -> Value {
+fn body(d: &Answer<'_>, now: I) -> Value {
     let body = TooManyRequests::new(d.report_set(now), "Rate limit exceeded.")
         .with_more_info("https://www.prayerletters.com/dev/errors/429");
     serde_json::from_str(&body.to_string()).unwrap()
@@ -44,12 +41,12 @@ fn body(d: &Answer, now: I) -> Value {
 
 /// Decides a request carrying `request` headers: its test headers (`X-RateLimit`,
 /// `X-RateLimit-<Interval>`) become the check's overrides.
-fn request(api: &Endpoint, s: &mut State, now: I, request: &[(&str, &str)]) -> Answer {
+fn request<'a>(api: &'a Endpoint, s: &mut State, now: I, request: &[(&str, &str)]) -> Answer<'a> {
     let test: TestHeaders<'_, 4> = TestHeaders::from_headers(request.iter().copied());
     api.check_with(s, now, 1, &test.overrides()).unwrap()
 }
 
-fn plain(api: &Endpoint, s: &mut State, now: I) -> Answer {
+fn plain<'a>(api: &'a Endpoint, s: &mut State, now: I) -> Answer<'a> {
     request(api, s, now, &[])
 }
 

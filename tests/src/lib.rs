@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use tollgate_core::{
-    Duration, HeaderConfig, HeaderSink, Instant, PolicyDecision, RateLimitSummary,
+    Duration, HeaderConfig, HeaderSink, Instant, PolicyDecision, RateLimitSummary, Report,
 };
 
 /// The tick rate of every scenario: milliseconds.
@@ -65,8 +65,8 @@ impl Headers {
 /// # Panics
 ///
 /// If rendering fails, which a scenario treats as a test failure.
-pub fn respond<const N: usize>(
-    decision: &PolicyDecision<HZ, N>,
+pub fn respond<'n, R: AsRef<[Report<'n, HZ>]>>(
+    decision: &PolicyDecision<HZ, R>,
     now: I,
     config: &HeaderConfig<HZ>,
 ) -> Headers {

@@ -68,6 +68,7 @@ pub enum AnyLimit<const HZ: u64, S: Storage, O: Offset = u64> {
 
 /// The state of an [`AnyLimit`]: the state of whichever algorithm it is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AnyState<S: Storage, O: Offset = u64> {
     /// A [`Gcra`] state.
     Gcra(GcraState),
@@ -87,6 +88,7 @@ pub enum AnyState<S: Storage, O: Offset = u64> {
 
 /// What one look at an [`AnyLimit`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AnyStep {
     /// A [`Gcra`] step.
     Gcra(GcraStep),
@@ -224,22 +226,22 @@ impl<const HZ: u64, S: Storage, O: Offset> Algorithm<HZ> for AnyLimit<HZ, S, O> 
     }
 
     fn decision(&self, state: &AnyState<S, O>, step: &AnyStep, recorded: bool) -> Decision<HZ> {
-        // A state of another kind is a fresh one (see `step`).
+        // A state of another kind decides as a fresh one (see `step`).
+        macro_rules! decide {
+            ($a:expr, $variant:ident, $st:expr) => {
+                match state {
+                    AnyState::$variant(s) => $a.decision(s, $st, recorded),
+                    _ => $a.decision(&Algorithm::<HZ>::new_state($a), $st, recorded),
+                }
+            };
+        }
         match (self, step) {
-            (Self::Gcra(a), AnyStep::Gcra(st)) => a.decision(&GcraState::new(), st, recorded),
-            (Self::Meter(a), AnyStep::Meter(st)) => a.decision(&MeterState::new(), st, recorded),
-            (Self::Shaper(a), AnyStep::Shaper(st)) => a.decision(&ShaperState::new(), st, recorded),
-            (Self::Concurrency(a), AnyStep::Concurrency(st)) => {
-                a.decision(&ConcurrencyState::new(), st, recorded)
-            }
-            (Self::SlidingLog(a), AnyStep::SlidingLog(st)) => match state {
-                AnyState::SlidingLog(s) => a.decision(s, st, recorded),
-                _ => a.decision(&Algorithm::<HZ>::new_state(a), st, recorded),
-            },
-            (Self::SlidingWindow(a), AnyStep::SlidingWindow(st)) => match state {
-                AnyState::SlidingWindow(s) => a.decision(s, st, recorded),
-                _ => a.decision(&Algorithm::<HZ>::new_state(a), st, recorded),
-            },
+            (Self::Gcra(a), AnyStep::Gcra(st)) => decide!(a, Gcra, st),
+            (Self::Meter(a), AnyStep::Meter(st)) => decide!(a, Meter, st),
+            (Self::Shaper(a), AnyStep::Shaper(st)) => decide!(a, Shaper, st),
+            (Self::SlidingLog(a), AnyStep::SlidingLog(st)) => decide!(a, SlidingLog, st),
+            (Self::SlidingWindow(a), AnyStep::SlidingWindow(st)) => decide!(a, SlidingWindow, st),
+            (Self::Concurrency(a), AnyStep::Concurrency(st)) => decide!(a, Concurrency, st),
             _ => Algorithm::<HZ>::decision(&Unlimited, &(), &(), recorded),
         }
     }
@@ -314,5 +316,57 @@ impl<const HZ: u64, S: Storage, O: Offset> AnyLimit<HZ, S, O> {
                 | (Self::Concurrency(_), AnyState::Concurrency(_))
                 | (Self::Unlimited, AnyState::Unlimited)
         )
+    }
+}
+
+/// An `AnyState` is written as the record of the state it holds, and read back only into a state
+/// of the same kind (make it with the limit's `new_state`).
+impl<S: Storage, O: Offset> crate::codec::Codec for AnyState<S, O> {
+    fn encoded_len(&self) -> usize {
+        match self {
+            Self::Gcra(s) => s.encoded_len(),
+            Self::Meter(s) => s.encoded_len(),
+            Self::Shaper(s) => s.encoded_len(),
+            Self::SlidingLog(s) => s.encoded_len(),
+            Self::SlidingWindow(s) => s.encoded_len(),
+            Self::Concurrency(s) => s.encoded_len(),
+            Self::Unlimited => ().encoded_len(),
+        }
+    }
+
+    fn encode(&self, out: &mut [u8]) -> Result<usize, crate::codec::CodecError> {
+        match self {
+            Self::Gcra(s) => s.encode(out),
+            Self::Meter(s) => s.encode(out),
+            Self::Shaper(s) => s.encode(out),
+            Self::SlidingLog(s) => s.encode(out),
+            Self::SlidingWindow(s) => s.encode(out),
+            Self::Concurrency(s) => s.encode(out),
+            Self::Unlimited => ().encode(out),
+        }
+    }
+
+    fn check(&self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        match self {
+            Self::Gcra(s) => s.check(bytes),
+            Self::Meter(s) => s.check(bytes),
+            Self::Shaper(s) => s.check(bytes),
+            Self::SlidingLog(s) => s.check(bytes),
+            Self::SlidingWindow(s) => s.check(bytes),
+            Self::Concurrency(s) => s.check(bytes),
+            Self::Unlimited => ().check(bytes),
+        }
+    }
+
+    fn decode_into(&mut self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        match self {
+            Self::Gcra(s) => s.decode_into(bytes),
+            Self::Meter(s) => s.decode_into(bytes),
+            Self::Shaper(s) => s.decode_into(bytes),
+            Self::SlidingLog(s) => s.decode_into(bytes),
+            Self::SlidingWindow(s) => s.decode_into(bytes),
+            Self::Concurrency(s) => s.decode_into(bytes),
+            Self::Unlimited => ().decode_into(bytes),
+        }
     }
 }

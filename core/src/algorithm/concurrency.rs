@@ -1,7 +1,7 @@
 //! A concurrency limit: at most `max` units in flight at once.
 //!
 //! Where the other algorithms count requests over time, this one counts requests that have
-//! started and not yet finished, as in seed 000's "Maximum of 5 concurrent requests at any given
+//! started and not yet finished, as in an API's "Maximum of 5 concurrent requests at any given
 //! time". State is one `u32`, the cost in flight. A request of cost `c` is admitted when
 //!
 //! ```text
@@ -59,7 +59,7 @@ use crate::time::{Duration, Instant};
 ///
 /// # Examples
 ///
-/// Seed 000's "Maximum of 5 concurrent requests at any given time":
+/// "Maximum of 5 concurrent requests at any given time":
 ///
 /// ```
 /// use tollgate_core::{Concurrency, Duration};
@@ -203,7 +203,6 @@ impl<const HZ: u64> Concurrency<HZ> {
     /// assert_eq!(c.check(&mut s, Instant::from_ticks(0), 1)?.retry_after, Some(Duration::<1_000>::from_millis(50)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn with_retry_hint(self, hint: Duration<HZ>) -> Self {
         Self {
             hint: hint.as_ticks(),
@@ -321,7 +320,6 @@ impl<const HZ: u64> Concurrency<HZ> {
     /// assert!(c.is_at_rest(&s, Instant::from_ticks(0)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Decision, Allowance, Duration};
     #[inline]
     pub fn release_permit(
         &self,
@@ -365,6 +363,7 @@ impl<const HZ: u64> Concurrency<HZ> {
 /// What one look at a concurrency limit found: what is in flight, and what would be after the
 /// request (`None` when it does not fit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConcurrencyStep {
     in_flight: u32,
     after: Option<u32>,
@@ -409,6 +408,13 @@ impl<const HZ: u64> Algorithm<HZ> for Concurrency<HZ> {
     #[inline]
     fn admits(&self, step: &ConcurrencyStep) -> bool {
         step.after.is_some()
+    }
+
+    #[inline]
+    fn wait(&self, _state: &ConcurrencyState, step: &ConcurrencyStep) -> Option<Duration<HZ>> {
+        step.after
+            .is_none()
+            .then(|| Duration::<HZ>::from_ticks(self.hint))
     }
 
     #[inline]
@@ -470,11 +476,37 @@ impl<const HZ: u64> Algorithm<HZ> for Concurrency<HZ> {
     /// assert_eq!(s.in_flight(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Decision, Duration};
     fn release(&self, state: &mut ConcurrencyState, cost: u32) -> Result<(), ReleaseError> {
         Algorithm::<HZ>::can_release(self, state, cost)?;
         state.in_flight = state.in_flight.saturating_sub(cost);
         Ok(())
+    }
+}
+
+impl crate::codec::Codec for ConcurrencyState {
+    fn encoded_len(&self) -> usize {
+        crate::codec::OVERHEAD.saturating_add(4)
+    }
+
+    fn encode(&self, out: &mut [u8]) -> Result<usize, crate::codec::CodecError> {
+        crate::codec::write_record(out, crate::codec::kind::CONCURRENCY, 4, |w| {
+            w.u32(self.in_flight);
+        })
+    }
+
+    fn check(&self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        let (mut r, n) = crate::codec::read_record(bytes, crate::codec::kind::CONCURRENCY)?;
+        r.u32()?;
+        r.finish()?;
+        Ok(n)
+    }
+
+    fn decode_into(&mut self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        let (mut r, n) = crate::codec::read_record(bytes, crate::codec::kind::CONCURRENCY)?;
+        let in_flight = r.u32()?;
+        r.finish()?;
+        self.in_flight = in_flight;
+        Ok(n)
     }
 }
 

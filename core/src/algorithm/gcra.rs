@@ -39,7 +39,7 @@ use crate::time::{Duration, Instant};
 ///
 /// # Examples
 ///
-/// Seed 000's steady advice, "at most 1 request per second", against a quota of 900 per 15
+/// An API's steady advice, "at most 1 request per second", against a quota of 900 per 15
 /// minutes with a burst of 5:
 ///
 /// ```
@@ -183,7 +183,6 @@ impl<const HZ: u64> Gcra<HZ> {
     /// assert_eq!(gcra.try_acquire(&mut s, wait.earliest(t0)), Ok(()));
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
-    /// use tollgate_core::{Decision, Duration};
     #[inline]
     pub fn try_acquire(&self, state: &mut GcraState, now: Instant<HZ>) -> Result<(), NotUntil<HZ>> {
         let t = now.as_ticks();
@@ -207,35 +206,24 @@ impl<const HZ: u64> Gcra<HZ> {
     }
 
     /// Looks at `tat` for a request of `cost` at `t`.
-    #[inline]
+    #[inline(always)]
     fn look(&self, tat: u64, t: u64, cost: u32) -> Result<GcraStep, InsufficientCapacity> {
         fits(cost, self.quota.burst())?;
         let ahead = tat.saturating_sub(t);
-        if cost == 0 {
-            return Ok(GcraStep {
-                t,
-                ahead,
-                go: Go::Free,
-            });
-        }
         // cost ≤ burst, so cost·T ≤ b·T, which was checked not to overflow.
         let charge = self.t.saturating_mul(u64::from(cost));
-        // Checked, not saturating: with `b·T = u64::MAX` a saturated sum would pass the test.
-        if let Some(after) = ahead.checked_add(charge)
-            && after <= self.bt
-            && t.checked_add(after).is_some()
-        {
-            return Ok(GcraStep {
-                t,
-                ahead,
-                go: Go::Admit(after),
-            });
-        }
-        Ok(GcraStep {
-            t,
-            ahead,
-            go: Go::Deny(self.wait(ahead, charge, t)),
-        })
+        let go = if cost == 0 {
+            Go::Free
+        } else {
+            // Checked, not saturating: with `b·T = u64::MAX` a saturated sum would pass the test.
+            match ahead.checked_add(charge) {
+                Some(after) if after <= self.bt && t.checked_add(after).is_some() => {
+                    Go::Admit(after)
+                }
+                _ => Go::Deny(self.wait(ahead, charge, t)),
+            }
+        };
+        Ok(GcraStep { t, ahead, go })
     }
 
     /// The wait until `ahead + charge ≤ b·T`, or until the end of time if the schedule cannot
@@ -276,8 +264,8 @@ impl<const HZ: u64> Gcra<HZ> {
 /// assert_eq!(s.to_raw(), 1_000);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-/// use tollgate_core::{Decision};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GcraStep {
     t: u64,
     ahead: u64,
@@ -331,6 +319,11 @@ impl<const HZ: u64> Algorithm<HZ> for Gcra<HZ> {
     }
 
     #[inline]
+    fn wait(&self, _state: &GcraState, step: &GcraStep) -> Option<Duration<HZ>> {
+        step.go.wait()
+    }
+
+    #[inline]
     fn decision(&self, _state: &GcraState, step: &GcraStep, recorded: bool) -> Decision<HZ> {
         match step.go {
             Go::Admit(after) if recorded => self.figures(after, step.t, None),
@@ -353,6 +346,8 @@ impl<const HZ: u64> Algorithm<HZ> for Gcra<HZ> {
         state.tat <= now.as_ticks()
     }
 }
+
+crate::codec::u64_codec!(GcraState, crate::codec::kind::GCRA, tat);
 
 #[cfg(test)]
 mod tests {

@@ -214,7 +214,7 @@ impl<const HZ: u64> Meter<HZ> {
     /// ```
     /// use tollgate_core::{Algorithm, Meter, Quota, Instant, Duration};
     ///
-    /// // Seed 000: 300 per minute in bursts of 5, a bucket of 5 × 200 ms of water.
+    /// // 300 per minute in bursts of 5, a bucket of 5 × 200 ms of water.
     /// const Q: Quota<1_000> = match Quota::per_minute(300) {
     ///     Ok(q) => match q.with_burst(5) { Ok(q) => q, Err(_) => panic!("invalid burst") },
     ///     Err(_) => panic!("invalid quota"), // a compile-time error, never a run-time panic
@@ -279,7 +279,6 @@ impl<const HZ: u64> Meter<HZ> {
     /// assert_eq!(meter.level(&s, Instant::<1_000>::from_ticks(9_000)), Duration::<1_000>::from_ticks(0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Decision, Duration};
     pub const fn level(&self, state: &MeterState, now: Instant<HZ>) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(state.level_at(now.as_ticks()))
     }
@@ -342,6 +341,7 @@ impl<const HZ: u64> Meter<HZ> {
 
 /// What one look at a leaky bucket found: the level at `now` and the verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MeterStep {
     now: u64,
     level: u64,
@@ -377,6 +377,11 @@ impl<const HZ: u64> Algorithm<HZ> for Meter<HZ> {
     #[inline]
     fn admits(&self, step: &MeterStep) -> bool {
         !matches!(step.go, Go::Deny(_))
+    }
+
+    #[inline]
+    fn wait(&self, _state: &MeterState, step: &MeterStep) -> Option<Duration<HZ>> {
+        step.go.wait()
     }
 
     #[inline]
@@ -545,7 +550,7 @@ impl<const HZ: u64> Shaper<HZ> {
     ///
     /// # Examples
     ///
-    /// Seed 000's "at most 5 requests per second", enforced by queueing instead of refusing:
+    /// "At most 5 requests per second", enforced by queueing instead of refusing:
     ///
     /// ```
     /// use tollgate_core::{Shaper, Quota, Instant, Duration};
@@ -609,7 +614,6 @@ impl<const HZ: u64> Shaper<HZ> {
     /// assert_eq!((s.capacity(), s.max_delay(), s.limit()), (21, Duration::<1_000>::from_ticks(0), 21));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn nginx_limit_req(
         rate: Quota<HZ>,
         burst: u32,
@@ -665,7 +669,6 @@ impl<const HZ: u64> Shaper<HZ> {
     /// assert_eq!(delays, [Some(0), Some(1_000), Some(2_000), None]); // 3 s would be too long
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
-    /// use tollgate_core::{Decision, Duration};
     pub const fn max_delay(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.max_delay)
     }
@@ -762,7 +765,6 @@ impl<const HZ: u64> Shaper<HZ> {
     /// assert_eq!(peeked, shaper.reserve(&mut s, now, 1)?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Decision, Instant, Duration};
     #[inline]
     pub fn peek_reserve(
         &self,
@@ -836,6 +838,7 @@ impl<const HZ: u64> Shaper<HZ> {
 /// What one look at a shaper's queue found: its backlog at `now`, the delay the request would
 /// get, and the verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ShaperStep {
     t: u64,
     backlog: u64,
@@ -878,6 +881,11 @@ impl<const HZ: u64> Algorithm<HZ> for Shaper<HZ> {
     }
 
     #[inline]
+    fn wait(&self, _state: &ShaperState, step: &ShaperStep) -> Option<Duration<HZ>> {
+        step.go.wait()
+    }
+
+    #[inline]
     fn decision(&self, _state: &ShaperState, step: &ShaperStep, recorded: bool) -> Decision<HZ> {
         self.reservation(step, recorded).decision
     }
@@ -895,6 +903,43 @@ impl<const HZ: u64> Algorithm<HZ> for Shaper<HZ> {
     fn is_at_rest(&self, state: &ShaperState, now: Instant<HZ>) -> bool {
         state.tat <= now.as_ticks()
     }
+}
+
+crate::codec::u64_codec!(ShaperState, crate::codec::kind::SHAPER, tat);
+
+impl crate::codec::Codec for MeterState {
+    fn encoded_len(&self) -> usize {
+        crate::codec::OVERHEAD.saturating_add(16)
+    }
+
+    fn encode(&self, out: &mut [u8]) -> Result<usize, crate::codec::CodecError> {
+        crate::codec::write_record(out, crate::codec::kind::METER, 16, |w| {
+            w.u64(self.level);
+            w.u64(self.last);
+        })
+    }
+
+    fn check(&self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        read_meter(bytes).map(|(_, n)| n)
+    }
+
+    fn decode_into(&mut self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        let (state, n) = read_meter(bytes)?;
+        *self = state;
+        Ok(n)
+    }
+}
+
+/// A meter record: its level must drain by the end of time (`last + level` fits a `u64`), as
+/// every state the meter makes does.
+fn read_meter(bytes: &[u8]) -> Result<(MeterState, usize), crate::codec::CodecError> {
+    let (mut r, n) = crate::codec::read_record(bytes, crate::codec::kind::METER)?;
+    let (level, last) = (r.u64()?, r.u64()?);
+    r.finish()?;
+    if last.checked_add(level).is_none() {
+        return Err(crate::codec::CodecError::Invalid);
+    }
+    Ok((MeterState { level, last }, n))
 }
 
 #[cfg(test)]
@@ -1170,7 +1215,7 @@ mod tests {
         assert_eq!(sh.limit(), 905);
         let r = sh.reserve(&mut s, at(0), 1).unwrap();
         assert!(r.is_accepted()); // the 901st proceeds at 179.2 s
-        // Every second burst pattern from the seed goes through without a single delay.
+        // Every second burst pattern from the documentation goes through without a single delay.
         let mut s = sh.new_state();
         for round in 0..3u64 {
             for i in 0..900u64 {

@@ -16,6 +16,7 @@ pub mod storage;
 pub mod unlimited;
 
 use crate::error::{InsufficientCapacity, ReleaseError};
+pub use crate::quota::Allowance;
 use crate::time::{Duration, Instant};
 
 /// The answer to one check: allowed or not, and everything a server needs to say so.
@@ -81,7 +82,6 @@ impl<const HZ: u64> Decision<HZ> {
     /// let d = Decision::<1_000>::allowed(10, 9, Duration::<1_000>::from_secs(6));
     /// assert!(d.is_allowed() && d.delay.as_ticks() == 0);
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn allowed(limit: u32, remaining: u32, reset: Duration<HZ>) -> Self {
         Self {
             limit,
@@ -102,7 +102,6 @@ impl<const HZ: u64> Decision<HZ> {
     /// let d = Decision::<1_000>::denied(10, 0, Duration::<1_000>::from_secs(6), Duration::<1_000>::from_secs(1));
     /// assert_eq!(d.retry_after, Some(Duration::<1_000>::from_secs(1)));
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn denied(
         limit: u32,
         remaining: u32,
@@ -131,64 +130,6 @@ impl<const HZ: u64> Decision<HZ> {
     }
 }
 
-/// What a limit allows, as its user wrote it: "900 per 15 minutes", "5 at once", or nothing.
-///
-/// A [`Decision`]'s `limit` is what passes at once from rest (for GCRA, the burst); the
-/// allowance is the promise behind it, which headers such as the IETF `RateLimit-Policy` quote.
-///
-/// # Examples
-///
-/// ```
-/// use tollgate_core::{Algorithm, Allowance, Concurrency, Duration, Gcra, Quota, Unlimited};
-///
-/// let gcra = Gcra::new(Quota::<1_000>::per_seconds(900, 900)?.with_burst(5)?);
-/// assert_eq!(gcra.allowance(), Allowance::PerWindow { count: 900, window: Duration::from_secs(900) });
-/// assert_eq!(Algorithm::<1_000>::allowance(&Concurrency::<1_000>::new(5)?), Allowance::InFlight { count: 5 });
-/// assert_eq!(Algorithm::<1_000>::allowance(&Unlimited), Allowance::Unlimited);
-/// # Ok::<(), tollgate_core::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Allowance<const HZ: u64> {
-    /// `count` per `window`: a rate, a sliding log or a sliding window.
-    PerWindow {
-        /// Requests per window.
-        count: u32,
-        /// The window.
-        window: Duration<HZ>,
-    },
-    /// At most `count` in flight at once.
-    InFlight {
-        /// The most in flight.
-        count: u32,
-    },
-    /// No limit at all: every request is admitted.
-    Unlimited,
-}
-
-impl<const HZ: u64> Allowance<HZ> {
-    /// The count (`None` when unlimited).
-    pub const fn count(&self) -> Option<u32> {
-        match *self {
-            Self::PerWindow { count, .. } | Self::InFlight { count } => Some(count),
-            Self::Unlimited => None,
-        }
-    }
-
-    /// The window (`None` for a concurrency limit or no limit).
-    pub const fn window(&self) -> Option<Duration<HZ>> {
-        match *self {
-            Self::PerWindow { window, .. } => Some(window),
-            Self::InFlight { .. } | Self::Unlimited => None,
-        }
-    }
-
-    /// Whether this is no limit at all.
-    pub const fn is_unlimited(&self) -> bool {
-        matches!(self, Self::Unlimited)
-    }
-}
-
 /// A denial on the fast path: only the wait, nothing computed that the caller did not ask for.
 ///
 /// # Examples
@@ -205,7 +146,6 @@ impl<const HZ: u64> Allowance<HZ> {
 /// assert_eq!(wait.earliest(t0), Instant::<1_000>::from_ticks(1_000));
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
-/// use tollgate_core::{Instant, Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NotUntil<const HZ: u64> {
@@ -328,10 +268,24 @@ pub trait Algorithm<const HZ: u64> {
     /// Whether `step` admits its request.
     fn admits(&self, step: &Self::Step) -> bool;
 
-    /// The figures to report for `step`, taken from `state` (which must still be the state the
-    /// step was taken from): as recorded when `recorded` is true and the step admits, else as
-    /// the state stands without the request.
+    /// The figures to report for `step`: as recorded when `recorded` is true and the step
+    /// admits, else as `state` stands without the request. Unrecorded figures are read from
+    /// `state`, which must then still be the state the step was taken from; recorded figures come
+    /// from the step alone, so they may be asked before or after [`record`](Algorithm::record).
     fn decision(&self, state: &Self::State, step: &Self::Step, recorded: bool) -> Decision<HZ>;
+
+    /// How long a request that `step` denies must wait: exactly the `retry_after` of its
+    /// [`decision`](Algorithm::decision), `None` when the step admits. The default asks the
+    /// decision; algorithms that know the wait from the step alone answer without its other
+    /// figures (a policy compares waits before it builds any report).
+    #[inline]
+    fn wait(&self, state: &Self::State, step: &Self::Step) -> Option<Duration<HZ>> {
+        if self.admits(step) {
+            None
+        } else {
+            self.decision(state, step, false).retry_after
+        }
+    }
 
     /// Records an admitting `step` into `state`, the state it was taken from. Recording a step
     /// that does not admit changes nothing.
@@ -424,6 +378,7 @@ pub trait Algorithm<const HZ: u64> {
 /// The verdict of a step of the time-based algorithms, with what an admission records or how
 /// long a denial waits, in ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) enum Go {
     /// A cost of zero: admitted, records nothing.
     Free,
@@ -431,6 +386,17 @@ pub(crate) enum Go {
     Admit(u64),
     /// Denied; the exact wait.
     Deny(u64),
+}
+
+impl Go {
+    /// The wait of a denial, as a duration.
+    #[inline(always)]
+    pub(crate) const fn wait<const HZ: u64>(self) -> Option<Duration<HZ>> {
+        match self {
+            Self::Deny(wait) => Some(Duration::<HZ>::from_ticks(wait)),
+            Self::Free | Self::Admit(_) => None,
+        }
+    }
 }
 
 /// Rejects a cost that can never fit.

@@ -11,7 +11,7 @@
 //! is the number of ring entries in that window, `N` is the quota's [`limit`](Quota::limit) and `W`
 //! its [`window`](Quota::window). An admitted request is recorded at `t`. Nothing is ever reset
 //! at a boundary: each admission leaves the window exactly `W` ticks after it was made, which is
-//! the "rolling hour" of seed 004 ("the number of requests made over the past hour as of the time
+//! the "rolling hour" of APIs that document it ("the number of requests made over the past hour as of the time
 //! you send the request, rather than having the limit reset for each hour").
 //!
 //! The quota's [`burst`](Quota::burst) plays no part: a sliding log admits the whole limit at once
@@ -77,11 +77,13 @@
 //! it is less than `W ≤ 2^bits` ticks behind it. A window longer than `2^bits` ticks
 //! ([`Offset::MAX_WINDOW`]) is [`ConfigError::WindowTooLong`]; `u64` offsets take any window.
 //!
-//! `size_of::<LogState<CAP, O>>()` is exactly `20 + CAP × (size_of::<O>() + 4)` bytes rounded up
+//! `size_of::<LogState<CAP, O>>()` is exactly `24 + CAP × (size_of::<O>() + 4)` bytes rounded up
 //! to a multiple of `align_of::<u64>()` (8 on 64-bit, Arm and RISC-V targets): 8 for the newest
-//! instant, 4 each for the total before the oldest entry, the ring's head and its length, and then
-//! the two arrays. For example `LogState<50>` (50 per hour, `u32` offsets) takes 424 bytes,
-//! `LogState<50, u16>` 320 and `LogState<50, u64>` 624; a plain `(u64, u32)` log would need 800.
+//! instant, 4 each for the ring's size, the total before the oldest entry, the ring's head and its
+//! length, and then the two arrays. For example `LogState<50>` (50 per hour, `u32` offsets) takes
+//! 424 bytes, `LogState<50, u16>` 328 and `LogState<50, u64>` 624; a plain `(u64, u32)` log would
+//! need 800. The same state with a ring whose size is chosen at run time keeps the two arrays
+//! wherever its [`Storage`] puts them.
 //! A `u32` offset holds windows up to 2^32 ticks: 49.7 days at 1 kHz, 71.6 minutes at 1 MHz.
 //!
 //! # Cost
@@ -132,6 +134,10 @@ mod sealed {
         fn truncate(ticks: u64) -> Self;
         /// How many ticks `older` lies behind `self`, modulo `2^bits`.
         fn since(self, older: Self) -> u64;
+        /// The width in bytes, as records store it.
+        const WIDTH: u8;
+        /// The stamp as a `u64`.
+        fn widen(self) -> u64;
     }
 }
 
@@ -172,6 +178,13 @@ macro_rules! offset {
             #[inline(always)]
             fn since(self, older: Self) -> u64 {
                 u64::from(self.wrapping_sub(older))
+            }
+
+            const WIDTH: u8 = core::mem::size_of::<$t>() as u8;
+
+            #[inline(always)]
+            fn widen(self) -> u64 {
+                u64::from(self)
             }
         }
 
@@ -242,10 +255,13 @@ impl<const HZ: u64, O: Offset, S: Storage> defmt::Format for SlidingLogIn<HZ, O,
 /// kept in storage `S`. Plain integers, all zero when fresh.
 ///
 /// Most code names the inline form, [`LogState<CAP, O>`](LogState).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct LogStateIn<O: Offset, S: Storage> {
     /// The instant of the newest entry, in ticks: the base the offsets are read against.
     newest: u64,
+    /// The number of ring entries in use when fewer than the storage holds; zero for all of
+    /// them, so that a fresh inline state is all zeros and a `static` of it lands in `.bss`.
+    cap: u32,
     /// The running total of admitted cost just before the oldest entry, modulo 2^32.
     before: u32,
     /// The ring index of the oldest entry.
@@ -261,7 +277,7 @@ pub struct LogStateIn<O: Offset, S: Storage> {
 /// A sliding-log state of `CAP` entries kept inline: `Copy`, all zero when fresh, fit for a
 /// `static`.
 ///
-/// It takes `20 + CAP × (size_of::<O>() + 4)` bytes, rounded up to a multiple of
+/// It takes `24 + CAP × (size_of::<O>() + 4)` bytes, rounded up to a multiple of
 /// `align_of::<u64>()` (see [the module docs](self#storage)).
 ///
 /// # Examples
@@ -323,6 +339,7 @@ impl<O: Offset, const CAP: usize> LogStateIn<O, Inline<CAP>> {
         }
         Self {
             newest: 0,
+            cap: 0,
             before: 0,
             head: 0,
             len: 0,
@@ -342,12 +359,15 @@ impl<O: Offset, S: Storage> LogStateIn<O, S> {
     /// A fresh state for a ring of `entries`.
     fn fresh(entries: u32) -> Self {
         let n = entries as usize;
+        let stamps: S::Buf<O> = S::buffer(n);
+        let whole = stamps.as_ref().len() == n;
         Self {
             newest: 0,
+            cap: if whole { 0 } else { entries },
             before: 0,
             head: 0,
             len: 0,
-            stamps: S::buffer(n),
+            stamps,
             totals: S::buffer(n),
         }
     }
@@ -361,9 +381,67 @@ impl<O: Offset, S: Storage> LogStateIn<O, S> {
     pub const fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The ring of this state.
+    #[inline(always)]
+    fn ring(&self) -> Ring<'_, O> {
+        let (stamps, totals) = (self.stamps.as_ref(), self.totals.as_ref());
+        let held = u32::try_from(stamps.len().min(totals.len())).unwrap_or(u32::MAX);
+        Ring {
+            newest: self.newest,
+            before: self.before,
+            head: self.head,
+            len: self.len,
+            cap: if self.cap == 0 {
+                held
+            } else {
+                self.cap.min(held)
+            },
+            stamps,
+            totals,
+        }
+    }
+
+    /// Every entry in the window's order, oldest first: `(stamp, running total)`.
+    fn entries(&self) -> impl Iterator<Item = (O, u32)> + '_ {
+        let ring = self.ring();
+        (0..ring.len).map(move |i| {
+            let at = ring.slot(i);
+            (
+                ring.stamps.get(at).copied().unwrap_or(O::ZERO),
+                ring.totals.get(at).copied().unwrap_or(0),
+            )
+        })
+    }
 }
 
-/// The ring of a state, as a ring of `cap` entries (the configuration's, never more than the
+/// Two logs are equal when they hold the same entries in the same order with the same totals
+/// (where in the ring they sit, and what unused slots hold, does not matter); two empty logs of
+/// one capacity are equal.
+impl<O: Offset, S: Storage> PartialEq for LogStateIn<O, S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ring().cap == other.ring().cap
+            && self.len == other.len
+            && (self.len == 0
+                || (self.newest == other.newest
+                    && self.before == other.before
+                    && self.entries().eq(other.entries())))
+    }
+}
+
+impl<O: Offset, S: Storage> Eq for LogStateIn<O, S> {}
+
+impl<O: Offset, S: Storage> core::hash::Hash for LogStateIn<O, S> {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        (self.ring().cap, self.len).hash(h);
+        if self.len > 0 {
+            (self.newest, self.before).hash(h);
+            self.entries().for_each(|e| e.hash(h));
+        }
+    }
+}
+
+/// The ring of a state, as a ring of `cap` entries (the state's, never more than the
 /// storage holds): every read goes through here.
 #[derive(Clone, Copy)]
 struct Ring<'s, O> {
@@ -417,6 +495,7 @@ fn slot(head: u32, i: u32, cap: u32) -> usize {
 
 /// The state as seen from one request's instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct View {
     /// The instant the request is decided (and recorded) at: `now`, or the newest entry's instant
     /// if `now` is earlier.
@@ -438,6 +517,7 @@ struct View {
 /// What one look at a sliding log found: the window as seen from the request's instant, the
 /// cost, and whether it fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LogStep {
     view: View,
     cost: u32,
@@ -601,7 +681,6 @@ impl<const HZ: u64, O: Offset, S: Storage> SlidingLogIn<HZ, O, S> {
     /// assert_eq!(Log::with_capacity(10, Duration::from_secs(1), 17).err(), Some(ConfigError::CapacityTooSmall));
     /// # Ok::<(), ConfigError>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub fn with_capacity(
         limit: u32,
         window: Duration<HZ>,
@@ -649,7 +728,6 @@ impl<const HZ: u64, O: Offset, S: Storage> SlidingLogIn<HZ, O, S> {
     /// assert_eq!(wait.earliest(at(700)), at(1_100)); // when the request of 100 ms expires
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
-    /// use tollgate_core::{Decision, Allowance, Instant, Duration};
     #[inline]
     pub fn try_acquire(
         &self,
@@ -667,21 +745,13 @@ impl<const HZ: u64, O: Offset, S: Storage> SlidingLogIn<HZ, O, S> {
         }
     }
 
-    /// The state's ring, read as this configuration's.
+    /// The state's ring.
     #[inline(always)]
     fn ring<'s>(&self, s: &'s LogStateIn<O, S>) -> Ring<'s, O> {
-        Ring {
-            newest: s.newest,
-            before: s.before,
-            head: s.head,
-            len: s.len,
-            cap: self.entries,
-            stamps: s.stamps.as_ref(),
-            totals: s.totals.as_ref(),
-        }
+        s.ring()
     }
 
-    #[inline]
+    #[inline(always)]
     fn view(&self, s: &Ring<'_, O>, now: u64) -> View {
         if s.len == 0 {
             return View {
@@ -811,31 +881,42 @@ impl<const HZ: u64, O: Offset, S: Storage> SlidingLogIn<HZ, O, S> {
     }
 
     /// Records an admission of `cost` seen as `v`: drops the expired entries, then adds the cost
-    /// to the newest entry (same tick) or appends one.
+    /// to the newest entry (same tick) or appends one. Everything it needs is read from the ring
+    /// first: dropping entries from the head moves neither the newest entry nor the first free
+    /// slot, and running totals do not change.
+    #[inline(always)]
     fn record_view(&self, s: &mut LogStateIn<O, S>, v: &View, cost: u32) {
-        let cap = self.entries;
+        let (cap, last, free, newest, before, head) = {
+            let ring = s.ring();
+            (
+                ring.cap,
+                // The running total through the newest entry, and the slot after it.
+                ring.total_before(ring.len),
+                ring.slot(ring.len),
+                ring.slot(ring.len.saturating_sub(1)),
+                ring.total_before(v.expired),
+                ring.slot(v.expired),
+            )
+        };
         if v.expired > 0 {
-            s.before = self.ring(s).total_before(v.expired);
-            s.head = slot(s.head, v.expired, cap) as u32;
+            s.before = before;
+            s.head = head as u32;
             s.len = s.len.saturating_sub(v.expired);
         }
         if v.merge {
-            let newest = slot(s.head, s.len.saturating_sub(1), cap);
             if let Some(total) = s.totals.as_mut().get_mut(newest) {
                 *total = total.wrapping_add(cost);
             }
-        } else if s.len < cap {
-            let total = self.ring(s).total_before(s.len).wrapping_add(cost);
-            let free = slot(s.head, s.len, cap);
-            if let (Some(stamp), Some(slot_total)) = (
+        } else if s.len < cap
+            && let (Some(stamp), Some(slot_total)) = (
                 s.stamps.as_mut().get_mut(free),
                 s.totals.as_mut().get_mut(free),
-            ) {
-                *stamp = O::truncate(v.t);
-                *slot_total = total;
-                s.len = s.len.saturating_add(1);
-                s.newest = v.t;
-            }
+            )
+        {
+            *stamp = O::truncate(v.t);
+            *slot_total = last.wrapping_add(cost);
+            s.len = s.len.saturating_add(1);
+            s.newest = v.t;
         }
     }
 }
@@ -940,6 +1021,92 @@ impl<const HZ: u64, O: Offset, S: Storage> Algorithm<HZ> for SlidingLogIn<HZ, O,
                 None => false,
             }
     }
+}
+
+/// Bytes of a log record's payload before its entries.
+const LOG_FIXED: usize = 1 + 8 + 4 + 4;
+
+impl<O: Offset, S: Storage> crate::codec::Codec for LogStateIn<O, S> {
+    fn encoded_len(&self) -> usize {
+        let entry = usize::from(O::WIDTH).saturating_add(4);
+        crate::codec::OVERHEAD
+            .saturating_add(LOG_FIXED)
+            .saturating_add(entry.saturating_mul(self.len as usize))
+    }
+
+    fn encode(&self, out: &mut [u8]) -> Result<usize, crate::codec::CodecError> {
+        let payload = self.encoded_len().saturating_sub(crate::codec::OVERHEAD);
+        crate::codec::write_record(out, crate::codec::kind::SLIDING_LOG, payload, |w| {
+            w.u8(O::WIDTH);
+            w.u64(self.newest);
+            w.u32(self.before);
+            w.u32(self.len);
+            for (stamp, through) in self.entries() {
+                w.uint(stamp.widen(), O::WIDTH);
+                w.u32(through);
+            }
+        })
+    }
+
+    fn check(&self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        read_log::<O>(bytes, self.ring().cap as usize, |_, _, _| {}).map(|(_, n)| n)
+    }
+
+    fn decode_into(&mut self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        let cap = self.ring().cap as usize;
+        read_log::<O>(bytes, cap, |_, _, _| {})?;
+        let (stamps, totals) = (self.stamps.as_mut(), self.totals.as_mut());
+        let (header, n) = read_log::<O>(bytes, cap, |i, stamp, through| {
+            if let (Some(s), Some(t)) = (stamps.get_mut(i), totals.get_mut(i)) {
+                *s = stamp;
+                *t = through;
+            }
+        })?;
+        (self.newest, self.before, self.len) = header;
+        self.head = 0;
+        Ok(n)
+    }
+}
+
+/// Reads a log record for a state of `cap` entries and checks its invariants, handing every
+/// entry, oldest first, to `entry`: its position, stamp and running total. Returns the newest
+/// instant, the total before the oldest entry and the entry count, and the record's length.
+#[allow(clippy::type_complexity)]
+fn read_log<O: Offset>(
+    bytes: &[u8],
+    cap: usize,
+    mut entry: impl FnMut(usize, O, u32),
+) -> Result<((u64, u32, u32), usize), crate::codec::CodecError> {
+    use crate::codec::CodecError;
+    let (mut r, n) = crate::codec::read_record(bytes, crate::codec::kind::SLIDING_LOG)?;
+    if r.u8()? != O::WIDTH {
+        return Err(CodecError::Invalid);
+    }
+    let (newest, before, len) = (r.u64()?, r.u32()?, r.u32()?);
+    if len as usize > cap {
+        return Err(CodecError::CapacityMismatch);
+    }
+    let width = usize::from(O::WIDTH).saturating_add(4);
+    if r.remaining() != width.saturating_mul(len as usize) {
+        return Err(CodecError::Invalid);
+    }
+    // Oldest first: ages behind the newest never grow, the newest is at `newest`, and every
+    // entry holds a cost of at least one.
+    let top = O::truncate(newest);
+    let (mut age, mut total) = (u64::MAX, before);
+    for i in 0..len {
+        let stamp = O::truncate(r.uint(O::WIDTH)?);
+        let through = r.u32()?;
+        let this_age = top.since(stamp);
+        let last = i.saturating_add(1) == len;
+        if this_age > age || through.wrapping_sub(total) == 0 || (last && this_age != 0) {
+            return Err(CodecError::Invalid);
+        }
+        entry(i as usize, stamp, through);
+        (age, total) = (this_age, through);
+    }
+    r.finish()?;
+    Ok(((newest, before, len), n))
 }
 
 #[cfg(test)]
@@ -1148,7 +1315,10 @@ mod tests {
         }
         assert!(l.is_at_rest(&s, at(u64::MAX)));
         let d = l.check(&mut s, at(u64::MAX / 2), 8).unwrap();
-        assert_eq!((d.remaining, s.len, s.before, s.totals[s.head as usize]), (0, 1, 8, 16));
+        assert_eq!(
+            (d.remaining, s.len, s.before, s.totals[s.head as usize]),
+            (0, 1, 8, 16)
+        );
     }
 
     #[test]
@@ -1227,9 +1397,20 @@ mod tests {
     }
 
     #[test]
-    fn a_state_takes_twenty_bytes_plus_its_arrays() {
+    fn a_fresh_inline_state_is_all_zeros_so_a_static_of_it_lands_in_bss() {
+        let s = LogState::<8, u16>::new();
+        assert_eq!((s.newest, s.cap, s.before, s.head, s.len), (0, 0, 0, 0, 0));
+        assert!(s.stamps.iter().all(|&t| t == 0) && s.totals.iter().all(|&t| t == 0));
+        // A ring of all the storage, and equal to the state its configuration makes.
+        assert_eq!(s.ring().cap, 8);
+        let log = SlidingLog::<1_000, 8, u16>::new(Quota::per_second(8).unwrap()).unwrap();
+        assert_eq!(Algorithm::new_state(&log), s);
+    }
+
+    #[test]
+    fn a_state_takes_twenty_four_bytes_plus_its_arrays() {
         fn expected<const CAP: usize, O: Offset>() -> usize {
-            let raw = 20 + CAP * (core::mem::size_of::<O>() + 4);
+            let raw = 24 + CAP * (core::mem::size_of::<O>() + 4);
             raw.next_multiple_of(core::mem::align_of::<u64>())
         }
         assert_eq!(core::mem::size_of::<LogState<1>>(), expected::<1, u32>());
@@ -1252,7 +1433,7 @@ mod tests {
         );
         if core::mem::align_of::<u64>() == 8 {
             assert_eq!(core::mem::size_of::<LogState<50>>(), 424);
-            assert_eq!(core::mem::size_of::<LogState<50, u16>>(), 320);
+            assert_eq!(core::mem::size_of::<LogState<50, u16>>(), 328);
             assert_eq!(core::mem::size_of::<LogState<50, u64>>(), 624);
         }
         // The configuration: the limit, the window and the number of entries.

@@ -43,7 +43,8 @@
 //! starting after `t − S`). So the worst case is `N` per `S` ticks instead of `N` per `W`. Here
 //! `S = (B − 1)·g + g`, where `(B − 1)·g` is `W − 1` rounded up to a multiple of `B − 1`, so
 //! `W ≤ S ≤ W + g + B − 3`; for round numbers the rounding usually lands on `W` and `S = W + g`
-//! (seed 003: `W` = 10 s and `B` = 11 give `g` = 1 s and `S` = 11 s). More buckets make `g`, and
+//! (an SMS carrier's 1 per second averaged over 10 s: `W` = 10 s and `B` = 11 give `g` = 1 s
+//! and `S` = 11 s). More buckets make `g`, and
 //! so the loss, smaller.
 //!
 //! A denied request is admitted after exactly its `retry_after`, and not one tick sooner, if
@@ -227,13 +228,13 @@ impl<const B: usize> Default for WindowStateIn<Inline<B>> {
 
 /// The cost a window counted at some instant, and the span to average it over.
 ///
-/// `span` is always the quota's window `W` (seed 003's "sample period"). The counted buckets
+/// `span` is always the quota's window `W` (an SMS carrier's "sample period"). The counted buckets
 /// cover at least the last `W` ticks and at most [`span`](SlidingWindow::span) ticks, and the
 /// limiter treats what they hold as the cost of the last `W`; dividing by `W` therefore gives the
 /// rate the limiter enforces: a request is admitted iff the rate with it stays within `N / W`.
 ///
 /// Denied requests are never recorded, so the measured cost is the admitted cost; to report a
-/// denied request's rate "as if admitted" (seed 003's "Your rate is: 1.1" for the 11th of 10
+/// denied request's rate "as if admitted" (an SMS carrier's "Your rate is: 1.1" for the 11th of 10
 /// per 10 s), add it with [`with_attempt`](Measurement::with_attempt).
 ///
 /// # Examples
@@ -301,6 +302,7 @@ impl<const HZ: u64> Measurement<HZ> {
 /// Where `now` falls relative to a state: the start of its bucket and how many buckets that is
 /// past the state's current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Position {
     /// Start of the bucket holding the effective instant `max(now, state.start)`.
     start: u64,
@@ -311,6 +313,7 @@ struct Position {
 /// What one look at a window counter found: where the request falls, what is counted there,
 /// and whether its cost fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct WindowStep {
     t: u64,
     pos: Position,
@@ -434,7 +437,6 @@ impl<const HZ: u64, S: Storage> SlidingWindowIn<HZ, S> {
     /// assert!(w.check(&mut s, Instant::from_ticks(0), 10)?.is_allowed());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub fn with_buckets(
         limit: u32,
         window: Duration<HZ>,
@@ -474,7 +476,6 @@ impl<const HZ: u64, S: Storage> SlidingWindowIn<HZ, S> {
     /// assert_eq!(w.granularity(), Duration::<1_000>::from_secs(60));
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn granularity(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.g)
     }
@@ -491,7 +492,6 @@ impl<const HZ: u64, S: Storage> SlidingWindowIn<HZ, S> {
     /// assert_eq!(w.span(), Duration::<1_000>::from_secs(1_200)); // 15 min + one 5-min bucket
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
-    /// use tollgate_core::{Duration};
     pub const fn span(&self) -> Duration<HZ> {
         Duration::<HZ>::from_ticks(self.span)
     }
@@ -557,7 +557,6 @@ impl<const HZ: u64, S: Storage> SlidingWindowIn<HZ, S> {
     /// assert_eq!(m.with_attempt(1).per_second_thousandths(), Some(1_100));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Decision, Allowance, Instant, Duration};
     pub fn measure(&self, state: &WindowStateIn<S>, now: Instant<HZ>) -> Measurement<HZ> {
         Measurement {
             cost: u64::from(self.counted(state, self.position(state, now.as_ticks()))),
@@ -809,6 +808,74 @@ impl<const HZ: u64, S: Storage> Algorithm<HZ> for SlidingWindowIn<HZ, S> {
     }
 }
 
+impl<S: Storage> crate::codec::Codec for WindowStateIn<S> {
+    fn encoded_len(&self) -> usize {
+        crate::codec::OVERHEAD
+            .saturating_add(20)
+            .saturating_add(self.counts.as_ref().len().saturating_mul(4))
+    }
+
+    fn encode(&self, out: &mut [u8]) -> Result<usize, crate::codec::CodecError> {
+        let counts = self.counts.as_ref();
+        let payload = self.encoded_len().saturating_sub(crate::codec::OVERHEAD);
+        crate::codec::write_record(out, crate::codec::kind::SLIDING_WINDOW, payload, |w| {
+            w.u32(u32::try_from(counts.len()).unwrap_or(u32::MAX));
+            w.u64(self.start);
+            w.u32(self.head);
+            w.u32(self.total);
+            counts.iter().for_each(|&c| w.u32(c));
+        })
+    }
+
+    fn check(&self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        read_window(bytes, self.counts.as_ref().len(), |_, _| {}).map(|(_, n)| n)
+    }
+
+    fn decode_into(&mut self, bytes: &[u8]) -> Result<usize, crate::codec::CodecError> {
+        let buckets = self.counts.as_ref().len();
+        read_window(bytes, buckets, |_, _| {})?;
+        let counts = self.counts.as_mut();
+        let (header, n) = read_window(bytes, buckets, |i, c| {
+            if let Some(slot) = counts.get_mut(i) {
+                *slot = c;
+            }
+        })?;
+        (self.start, self.head, self.total) = header;
+        Ok(n)
+    }
+}
+
+/// Reads a window record for a state of `buckets` buckets and checks it: that many buckets, a
+/// current bucket among them, counts that add up to the total. Hands every count to `count`;
+/// returns the start, current bucket and total, and the record's length.
+#[allow(clippy::type_complexity)]
+fn read_window(
+    bytes: &[u8],
+    buckets: usize,
+    mut count: impl FnMut(usize, u32),
+) -> Result<((u64, u32, u32), usize), crate::codec::CodecError> {
+    use crate::codec::CodecError;
+    let (mut r, n) = crate::codec::read_record(bytes, crate::codec::kind::SLIDING_WINDOW)?;
+    if r.u32()? as usize != buckets {
+        return Err(CodecError::CapacityMismatch);
+    }
+    let (start, head, total) = (r.u64()?, r.u32()?, r.u32()?);
+    if head as usize >= buckets || r.remaining() != buckets.saturating_mul(4) {
+        return Err(CodecError::Invalid);
+    }
+    let mut sum = 0u64;
+    for i in 0..buckets {
+        let c = r.u32()?;
+        sum = sum.saturating_add(u64::from(c));
+        count(i, c);
+    }
+    r.finish()?;
+    if sum != u64::from(total) {
+        return Err(CodecError::Invalid);
+    }
+    Ok(((start, head, total), n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,7 +888,7 @@ mod tests {
         I::from_ticks(ms)
     }
 
-    /// Seed 003: 1 per second averaged over 10 s, as 10 per 10 s in one-second buckets.
+    /// An SMS carrier's 1 per second averaged over 10 s, as 10 per 10 s in one-second buckets.
     fn seed_003() -> SlidingWindow<1_000, 11> {
         SlidingWindow::new(Quota::per_seconds(10, 10).unwrap()).unwrap()
     }

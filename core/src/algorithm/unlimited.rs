@@ -28,7 +28,6 @@ const fn unlimited_decision<const HZ: u64>() -> Decision<HZ> {
 /// assert_eq!(Algorithm::<1_000>::allowance(&Unlimited), Allowance::Unlimited);
 /// # Ok::<(), tollgate_core::InsufficientCapacity>(())
 /// ```
-/// use tollgate_core::{Allowance};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Unlimited;
@@ -90,7 +89,6 @@ impl<const HZ: u64> Algorithm<HZ> for Unlimited {
 /// assert_eq!(agency.allowance(), Allowance::Unlimited);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-/// use tollgate_core::{Allowance};
 impl<const HZ: u64, A: Algorithm<HZ>> Algorithm<HZ> for Option<A>
 where
     A::State: Default,

@@ -3,12 +3,13 @@
 //! Every body is a `Display` value: `write!(buf, "{}", body)` renders it into a
 //! `heapless::String`, a response buffer or a socket writer. Four shapes:
 //!
-//! - [`TooManyRequests`]: seed 004's 429 body, naming the exceeded limit and every limit;
+//! - [`TooManyRequests`]: a rolling-window API's 429 body, naming the exceeded limit and every
+//!   limit;
 //! - [`ProblemDetails`]: an RFC 9457 problem-details object (`application/problem+json`) with
 //!   the IETF rate-limit draft's `quota-exceeded` type and extension members;
-//! - [`CodedError`]: seed 003's `category` / `code` / `message` / `details` shape, with the
+//! - [`CodedError`]: an SMS carrier's `category` / `code` / `message` / `details` shape, with the
 //!   "You can send 1 messages per 1 seconds…" sentence built by [`RateSentence`];
-//! - [`MultiMessageLimit`]: the same shape for seed 003's `multi-message-limit`, from the
+//! - [`MultiMessageLimit`]: the same shape for the carrier's `multi-message-limit`, from the
 //!   [`InsufficientCapacity`] a limiter returns for a request that can never fit.
 //!
 //! # Guarantee
@@ -89,7 +90,8 @@ impl<W: fmt::Write + ?Sized> fmt::Write for Escaping<'_, W> {
     }
 }
 
-/// Seed 004's 429 body: the status, the exceeded limit's name, every limit by name, a message.
+/// A 429 body naming the limit that was exceeded: the status, the exceeded limit's name, every
+/// limit by name, a message (the shape of an API with rolling hourly and daily limits).
 ///
 /// `limit_exceeded` is the denying report's name, or `null` if none denied. `more_info` is
 /// written only when set. Duplicate report names would give duplicate keys in `limits`; give
@@ -192,7 +194,6 @@ impl<const HZ: u64> fmt::Display for TooManyRequests<'_, HZ> {
 ///     r#""title":"Quota Exceeded","status":429,"detail":"50 requests per hour","#,
 ///     r#""limit_exceeded":"hour","retry_after":45,"violated-policies":["hour"]}"#));
 /// ```
-/// use tollgate_core::{Algorithm};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ProblemDetails<'a, const HZ: u64> {
@@ -283,7 +284,7 @@ impl<const HZ: u64> fmt::Display for ProblemDetails<'_, HZ> {
     }
 }
 
-/// Seed 003's sentence: "You can send 1 messages per 1 seconds, calculated as the average over
+/// An SMS carrier's sentence: "You can send 1 messages per 1 seconds, calculated as the average over
 /// 10 seconds. Your rate is: 1.1".
 ///
 /// The measured rate is given in integer thousandths and written with at most three decimals,
@@ -294,7 +295,7 @@ impl<const HZ: u64> fmt::Display for ProblemDetails<'_, HZ> {
 /// ```
 /// use tollgate_core::{Quota, RateSentence};
 ///
-/// // Seed 003: 1 per 1 s, averaged over 10 s, is a quota of 1/s with a burst of 10.
+/// // 1 per 1 s, averaged over 10 s, is a quota of 1/s with a burst of 10.
 /// let quota = Quota::<1_000>::per_second(1)?.with_burst(10)?;
 /// let s = RateSentence::for_quota("send", "messages", &quota, 1_100);
 /// let mut out = heapless::String::<128>::new();
@@ -302,7 +303,6 @@ impl<const HZ: u64> fmt::Display for ProblemDetails<'_, HZ> {
 /// assert_eq!(out, "You can send 1 messages per 1 seconds, calculated as the average over 10 seconds. Your rate is: 1.1");
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
-/// use tollgate_core::{Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RateSentence<'a> {
@@ -375,9 +375,9 @@ pub struct Detail<'a> {
     pub value: &'a str,
 }
 
-/// Seed 003's error shape: `{"category":…,"code":…,"message":…,"details":[{"name":…,"value":…}]}`.
+/// An SMS carrier's error shape: `{"category":…,"code":…,"message":…,"details":[{"name":…,"value":…}]}`.
 ///
-/// `message` is left out when `None` (seed 003's 429 body has none); `details` is always an
+/// `message` is left out when `None` (the carrier's 429 body has none); `details` is always an
 /// array.
 ///
 /// # Examples
@@ -409,7 +409,7 @@ pub struct CodedError<'a> {
 }
 
 impl<'a> CodedError<'a> {
-    /// Seed 003's 403 for messages: category `limit`, code `message-rate-limit`.
+    /// The carrier's 403 for messages: category `limit`, code `message-rate-limit`.
     pub const fn message_rate_limit(message: RateSentence<'a>, details: &'a [Detail<'a>]) -> Self {
         Self {
             category: "limit",
@@ -419,7 +419,7 @@ impl<'a> CodedError<'a> {
         }
     }
 
-    /// Seed 003's 403 for calls: category `limit`, code `call-rate-limit`.
+    /// The carrier's 403 for calls: category `limit`, code `call-rate-limit`.
     pub const fn call_rate_limit(message: RateSentence<'a>, details: &'a [Detail<'a>]) -> Self {
         Self {
             category: "limit",
@@ -465,12 +465,13 @@ fn write_details(f: &mut fmt::Formatter<'_>, details: &[Detail<'_>]) -> fmt::Res
     f.write_str("]")
 }
 
-/// Seed 003's 403 for a multi-message request with more messages than can ever be sent at once:
+/// An SMS carrier's 403 for a multi-message request with more recipients than can ever be sent
+/// at once:
 /// the [`CodedError`] shape with category `limit`, code `multi-message-limit` and the message
 /// "The number of messages \[12\] in the multi message request is greater than the limit \[10\]."
 ///
 /// Built from the [`InsufficientCapacity`] the limiter returned for the request's cost (one per
-/// message); a policy's [`ExceedsLimit`](crate::ExceedsLimit) converts into one with `From`.
+/// message), from a single limit or from a policy.
 ///
 /// # Examples
 ///
@@ -485,7 +486,6 @@ fn write_details(f: &mut fmt::Formatter<'_>, details: &[Detail<'_>]) -> fmt::Res
 ///     r#""message":"The number of messages [12] in the multi message request is greater than the limit [10].","#,
 ///     r#""details":[{"name":"requestMethod","value":"POST"}]}"#));
 /// ```
-/// use tollgate_core::{Allowance};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MultiMessageLimit<'a> {
@@ -689,7 +689,10 @@ mod tests {
     fn report(name: &str, limit: u32, retry_ms: Option<u64>) -> Report<'_, 1_000> {
         Report {
             name,
-            allowance: Allowance::PerWindow { count: limit, window: D::from_secs(3_600) },
+            allowance: Allowance::PerWindow {
+                count: limit,
+                window: D::from_secs(3_600),
+            },
             decision: Decision {
                 limit,
                 remaining: 0,

@@ -94,7 +94,6 @@ impl HttpDate {
     /// assert!(a == b && b == c);
     /// # Ok::<(), tollgate_core::HeaderError>(())
     /// ```
-    /// use tollgate_core::{Algorithm};
     pub fn parse(value: &[u8], now_unix_secs: u64) -> Result<Self, HeaderError> {
         match value.get(3) {
             Some(b',') => Self::parse_imf_fixdate(value),

@@ -40,7 +40,8 @@
 //!
 //! # Examples
 //!
-//! A server answering with seed 002's four buckets, and a client reading the answer:
+//! A server answering with four sliding buckets (2,300 per 15 minutes, 4,500 per 30 minutes,
+//! 8,800 per hour, 105,600 per day), and a client reading the answer:
 //!
 //! ```
 //! use tollgate_core::{Allowance, Decision, Duration, HeaderConfig, HeaderLines, Instant, RateLimitSummary,
@@ -71,6 +72,9 @@
 //! ```
 
 use core::fmt;
+
+#[cfg(doc)]
+use crate::policy::report::ReportSet;
 
 mod ascii;
 pub mod body;

@@ -192,7 +192,7 @@ impl ResetKind {
     /// use tollgate_core::ResetKind;
     ///
     /// let now = Some(1_479_308_590_000);
-    /// assert_eq!(ResetKind::wait(1_479_308_598_680, now)?.as_millis(), 8_680); // seed 003
+    /// assert_eq!(ResetKind::wait(1_479_308_598_680, now)?.as_millis(), 8_680); // epoch milliseconds
     /// assert_eq!(ResetKind::wait(30, now)?.as_millis(), 30_000);
     /// assert_eq!(ResetKind::wait(1_479_308_000, now)?.as_millis(), 0); // already past
     /// # Ok::<(), tollgate_core::HeaderError>(())
@@ -252,7 +252,7 @@ pub struct BucketInfo {
 ///
 /// # Examples
 ///
-/// Seed 001's headers:
+/// A plan-tier API's headers:
 ///
 /// ```
 /// use tollgate_core::RateLimitSummary;

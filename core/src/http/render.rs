@@ -99,7 +99,6 @@ impl<W: fmt::Write> HeaderSink for HeaderLines<W> {
 /// let clock = WallClock::new(Instant::<1_000>::from_ticks(5_000), 1_742_377_000_000);
 /// assert_eq!(clock.unix_millis_at(Instant::<1_000>::from_ticks(7_500)), Some(1_742_377_002_500));
 /// ```
-/// use tollgate_core::{Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct WallClock<const HZ: u64> {
@@ -152,10 +151,10 @@ impl<const HZ: u64> WallClock<HZ> {
 pub enum ResetFormat<const HZ: u64> {
     /// Seconds from now until the limit is at rest (`X-RateLimit-Reset: 30`).
     DeltaSeconds,
-    /// The unix time, in seconds, at which the limit is at rest (seed 000:
+    /// The unix time, in seconds, at which the limit is at rest (as an API with
     /// `X-RateLimit-Reset: 1742377200`).
     EpochSeconds(WallClock<HZ>),
-    /// The unix time, in milliseconds, at which the limit is at rest (seed 003:
+    /// The unix time, in milliseconds, at which the limit is at rest (as an SMS carrier
     /// `X-RateLimit-Reset: 1479308598680`).
     EpochMillis(WallClock<HZ>),
 }
@@ -165,9 +164,10 @@ pub enum ResetFormat<const HZ: u64> {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum LimitValues {
     /// The applicable limit only: the one that denied, else the one with the least remaining
-    /// (the first in policy order on a tie), as seeds 000 and 001 do.
+    /// (the first in policy order on a tie), as most APIs do.
     Single,
-    /// One comma-separated value per limit, in policy order, as seed 002 does
+    /// One comma-separated value per limit, in policy order, as an API with several sliding
+    /// buckets does
     /// (`X-RateLimit-Limit: 2300, 4500, 8800, 105600`).
     PerLimit,
 }
@@ -387,7 +387,7 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     ///
     /// # Examples
     ///
-    /// Seed 003's epoch-millisecond reset, one value per limit:
+    /// An SMS carrier's epoch-millisecond reset, one value per limit:
     ///
     /// ```
     /// use tollgate_core::{Allowance, Decision, Duration, HeaderLines, Instant, LimitValues, Report, ReportSet,
@@ -406,7 +406,6 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     ///                    X-RateLimit-Reset: 1479308591000, 1479308598680\r\n");
     /// # Ok::<(), tollgate_core::RenderError>(())
     /// ```
-    /// use tollgate_core::{Report};
     pub fn write_x_ratelimit<S: HeaderSink + ?Sized>(
         &self,
         style: &XRateLimit<HZ>,
@@ -472,7 +471,6 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     ///                    RateLimit: \"in flight\";r=4;t=0, \"per \\\"minute\\\"\";r=299;t=1\r\n");
     /// # Ok::<(), tollgate_core::RenderError>(())
     /// ```
-    /// use tollgate_core::{Report};
     pub fn write_ietf<S: HeaderSink + ?Sized>(&self, sink: &mut S) -> Result<(), RenderError> {
         self.check_names()?;
         if !self.reports().iter().any(Report::counts) {
@@ -511,7 +509,6 @@ impl<'a, const HZ: u64> ReportSet<'a, HZ> {
     /// assert!(out.0.is_empty());
     /// # Ok::<(), tollgate_core::RenderError>(())
     /// ```
-    /// use tollgate_core::{Allowance};
     pub fn write_retry_after<S: HeaderSink + ?Sized>(
         &self,
         sink: &mut S,

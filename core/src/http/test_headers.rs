@@ -1,9 +1,11 @@
-//! Seed 004's test headers, read from a request into [`Overrides`].
+//! An API's test headers (force a 429, or lower one window's limit), read from a request into
+//! [`Overrides`].
 
 use super::ascii::{NotDecimal, decimal, trim_ows};
 use crate::policy::Overrides;
 
-/// The test headers of a request (seed 004), ready to pass to a policy as [`Overrides`].
+/// The test headers of a request (`X-RateLimit: 1` forces a 429, `X-RateLimit-Hour: 5` lowers
+/// the hourly limit), ready to pass to a policy as [`Overrides`].
 ///
 /// - `X-RateLimit` with a non-blank value that is not a zero number (`1`, `yes`) forces a 429.
 /// - `X-RateLimit-<Interval>: N` lowers the limit named `<Interval>` (matched case-insensitively

@@ -1,4 +1,5 @@
-//! Unit tests: the seeds' literal examples, each header form, and every error path.
+//! Unit tests: the published examples of real APIs' headers, each header form, and every error
+//! path.
 
 use super::*;
 use crate::algorithm::{Allowance, Decision};
@@ -19,7 +20,10 @@ fn report(
 ) -> Report<'_, 1_000> {
     Report {
         name,
-        allowance: Allowance::PerWindow { count: limit, window: D::from_secs(window_s) },
+        allowance: Allowance::PerWindow {
+            count: limit,
+            window: D::from_secs(window_s),
+        },
         decision: Decision {
             limit,
             remaining,
@@ -54,7 +58,7 @@ fn x(reset: ResetFormat<1_000>, values: LimitValues) -> HeaderConfig<1_000> {
         .with_retry_after()
 }
 
-/// Instant 0 is 2025-03-19T09:39:15Z, 45 s before seed 001's reset.
+/// Instant 0 is 2025-03-19T09:39:15Z, 45 s before the plan-tier API's reset.
 const SEED_001_CLOCK: WallClock<1_000> = WallClock::new(I::from_ticks(0), 1_742_377_155_000);
 
 #[test]
@@ -122,7 +126,10 @@ fn seed_003_reset_renders_in_epoch_milliseconds_rounded_up() {
     let clock = WallClock::new(Instant::<32_768>::from_ticks(0), 1_479_308_598_679);
     let reports = [Report {
         name: "account",
-        allowance: Allowance::PerWindow { count: 1, window: Duration::<32_768>::from_secs(1) },
+        allowance: Allowance::PerWindow {
+            count: 1,
+            window: Duration::<32_768>::from_secs(1),
+        },
         decision: Decision {
             limit: 1,
             remaining: 0,
@@ -315,7 +322,10 @@ fn no_reports_render_no_headers() {
 fn integers_beyond_the_structured_field_range_saturate() {
     let reports = [Report {
         name: "eon",
-        allowance: Allowance::PerWindow { count: 1, window: Duration::<1>::from_ticks(u64::MAX) },
+        allowance: Allowance::PerWindow {
+            count: 1,
+            window: Duration::<1>::from_ticks(u64::MAX),
+        },
         decision: Decision {
             limit: 1,
             remaining: 0,
@@ -716,4 +726,67 @@ fn server_hints_pick_the_binding_bucket_and_round_up_to_ticks() {
             .retry_after,
         Some(Duration::<1_000_000_000>::from_ticks(u64::MAX))
     );
+}
+
+#[test]
+fn ietf_policy_quotes_the_limit_as_written_not_the_gcra_burst() {
+    use crate::{Algorithm, Gcra, Quota};
+    // 900 per 15 minutes, at most 5 at once: `q=900;w=900`, while X-RateLimit counts the burst.
+    let gcra = Gcra::new(
+        Quota::<1_000>::per_seconds(900, 900)
+            .unwrap()
+            .with_burst(5)
+            .unwrap(),
+    );
+    let mut s = gcra.new_state();
+    let decision = gcra.check(&mut s, I::from_ticks(0), 1).unwrap();
+    let reports = [Report {
+        name: "quarter",
+        allowance: gcra.allowance(),
+        decision,
+    }];
+    let out = render(
+        &ReportSet::first_denied(I::from_ticks(0), &reports),
+        &HeaderConfig::none().with_ietf(),
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        "RateLimit-Policy: \"quarter\";q=900;w=900\r\nRateLimit: \"quarter\";r=4;t=1\r\n"
+    );
+}
+
+#[test]
+fn a_concurrency_limit_of_u32_max_is_rendered_and_only_unlimited_ones_are_left_out() {
+    use crate::{Algorithm, Concurrency, Unlimited};
+    // Regression: `u32::MAX` used to be the "unlimited" sentinel, hiding such a limit.
+    let huge = Concurrency::<1_000>::new(u32::MAX).unwrap();
+    let mut s = huge.new_state();
+    let decision = huge.check(&mut s, I::from_ticks(0), 1).unwrap();
+    let none = Algorithm::<1_000>::check(&Unlimited, &mut (), I::from_ticks(0), 1).unwrap();
+    let reports = [
+        Report {
+            name: "in flight",
+            allowance: huge.allowance(),
+            decision,
+        },
+        Report {
+            name: "day",
+            allowance: Algorithm::<1_000>::allowance(&Unlimited),
+            decision: none,
+        },
+    ];
+    let set = ReportSet::first_denied(I::from_ticks(0), &reports);
+    let out = render(
+        &set,
+        &x(ResetFormat::DeltaSeconds, LimitValues::PerLimit).with_ietf(),
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        "X-RateLimit-Limit: 4294967295\r\nX-RateLimit-Remaining: 4294967294\r\nX-RateLimit-Reset: 1\r\n\
+         RateLimit-Policy: \"in flight\";q=4294967295;qu=\"concurrent-requests\"\r\n\
+         RateLimit: \"in flight\";r=4294967294;t=1\r\n"
+    );
+    assert_eq!(set.applicable().map(|r| r.name), Some("in flight"));
 }

@@ -47,7 +47,6 @@ pub enum Verdict {
 /// assert_eq!(d.decision().remaining, 29);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-/// use tollgate_core::{Decision, Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PolicyDecision<const HZ: u64, R> {

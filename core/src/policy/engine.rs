@@ -5,15 +5,16 @@
 //! arrays of one algorithm, and slices of a list built at run time.
 //!
 //! 1. **Look.** Each limit takes one [`step`](Algorithm::step) (two when a test override lowers
-//!    it). A limit that denies writes its report at once, with its wait, and the tally keeps the
-//!    longest wait. Nothing is written to any state.
-//! 2. **Report.** Every limit that admitted writes its report, as recorded when the whole policy
-//!    admits, else as its state stands without the request.
+//!    it) and says whether it admits; the tally keeps the longest [`wait`](Algorithm::wait) of
+//!    those that deny. Nothing is written to any state.
+//! 2. **Report.** Every limit reports once: as recorded when the whole policy admits, else as its
+//!    state stands without the request (a denying limit with its wait). A list of fixed length
+//!    builds its array of reports in one go; a runtime list writes the caller's buffer.
 //! 3. **Record.** Only when the policy admits: every limit records its step.
 //!
-//! Steps live in a small buffer on the stack between the phases: a tuple or an array of them for
-//! fixed lists, and for a slice, the first [`MAX_KEPT`] (a longer list takes its later limits'
-//! steps again when reporting and recording: the same state and instant give the same step).
+//! Steps live on the stack between the phases: a tuple or an array of them for fixed lists, and
+//! for a slice, the first [`MAX_KEPT`] (a longer list takes its later limits' steps again when
+//! reporting and recording: the same state and instant give the same step).
 
 use crate::algorithm::{Algorithm, Allowance, Decision};
 use crate::error::{InsufficientCapacity, ReleaseError};
@@ -30,27 +31,19 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// One limit's step, with what a test override did to it.
+/// One limit's step and whether it admits (a test override may deny what the step admits).
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Looked<S, const HZ: u64> {
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Looked<S> {
     step: S,
     admitted: bool,
-    lowered: Option<Lowered<HZ>>,
-}
-
-/// A limit lowered by an override to `low`, decided as if `k` more units were charged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Lowered<const HZ: u64> {
-    low: u32,
-    k: u32,
-    /// The wait of the `cost + k` step, when it denies.
-    retry: Option<Duration<HZ>>,
 }
 
 /// What the look phase found across all limits: the denial with the longest wait.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Tally<const HZ: u64> {
     worst: Option<(usize, Option<Duration<HZ>>)>,
 }
@@ -94,11 +87,11 @@ pub trait Limits<const HZ: u64>: sealed::Sealed {
     /// The name of the limit at `index`.
     fn name(&self, index: usize) -> Option<&str>;
 
-    /// The smallest capacity among the limits.
-    fn capacity(&self) -> u32;
-
     /// What the limit at `index` allows.
     fn allowance(&self, index: usize) -> Option<Allowance<HZ>>;
+
+    /// The smallest capacity among the limits.
+    fn capacity(&self) -> u32;
 
     /// Whether every limit is at rest.
     fn is_at_rest(&self, state: &Self::State, now: Instant<HZ>) -> bool;
@@ -121,27 +114,21 @@ pub trait Limits<const HZ: u64>: sealed::Sealed {
     #[doc(hidden)]
     fn states(&self, state: &Self::State) -> usize;
 
-    #[doc(hidden)]
-    fn no_steps(&self) -> Self::Steps;
-
     /// Phase 1; `None` when some limit can never admit `cost`.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    fn look<'n>(
-        &'n self,
+    fn look(
+        &self,
         state: &Self::State,
         now: Instant<HZ>,
         cost: u32,
         overrides: &Overrides<'_>,
-        steps: &mut Self::Steps,
-        out: &mut [Report<'n, HZ>],
         tally: &mut Tally<HZ>,
-    ) -> Option<()>;
+    ) -> Option<Self::Steps>;
 
-    /// Phase 2: the reports of the limits that admitted (of all of them, with `every`).
+    /// Phase 2 into a buffer: one report per limit.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
-    fn report<'n>(
+    fn report_into<'n>(
         &'n self,
         state: &Self::State,
         now: Instant<HZ>,
@@ -149,7 +136,6 @@ pub trait Limits<const HZ: u64>: sealed::Sealed {
         overrides: &Overrides<'_>,
         steps: &Self::Steps,
         recorded: bool,
-        every: bool,
         out: &mut [Report<'n, HZ>],
     );
 
@@ -172,6 +158,39 @@ pub trait Limits<const HZ: u64>: sealed::Sealed {
 
 /// A list of a number of limits fixed in its type (a tuple or an array), whose decisions hold
 /// their reports inline.
+///
+/// Code that serves any policy (a middleware layer, a firmware task) is generic over it and
+/// reads every answer through [`PolicyDecision`](crate::PolicyDecision)'s methods:
+///
+/// ```
+/// use tollgate_core::{FixedLimits, Gcra, HeaderConfig, HeaderLines, Instant, Named, Policy, Quota};
+///
+/// /// The status and headers of a response, for any policy.
+/// fn respond<L: FixedLimits<1_000>>(
+///     policy: &Policy<L>,
+///     state: &mut L::State,
+///     now: Instant<1_000>,
+/// ) -> (u16, String) {
+///     let mut headers = HeaderLines(String::new());
+///     let status = match policy.check(state, now, 1) {
+///         Ok(d) => {
+///             d.report_set(now).write_headers(&HeaderConfig::none().with_ietf(), &mut headers).ok();
+///             if d.is_allowed() { 200 } else { 429 }
+///         }
+///         Err(_) => 413, // a cost no limit can ever admit
+///     };
+///     (status, headers.0)
+/// }
+///
+/// let policy = Policy::new((Named::new("second", Gcra::new(Quota::<1_000>::per_second(1)?)),));
+/// let mut state = policy.new_state();
+/// let now = Instant::from_ticks(0);
+/// assert_eq!(respond(&policy, &mut state, now).0, 200);
+/// let (status, headers) = respond(&policy, &mut state, now);
+/// assert_eq!(status, 429);
+/// assert!(headers.starts_with("RateLimit-Policy: \"second\";q=1;w=1\r\n"));
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
 pub trait FixedLimits<const HZ: u64>: Limits<HZ, State: Sized> {
     /// One report per limit: `[Report<'n, HZ>; N]`.
     type Reports<'n>: AsRef<[Report<'n, HZ>]> + AsMut<[Report<'n, HZ>]> + Copy
@@ -181,33 +200,34 @@ pub trait FixedLimits<const HZ: u64>: Limits<HZ, State: Sized> {
     /// Every limit's fresh state.
     fn new_state(&self) -> Self::State;
 
-    /// A report buffer, every report [`EMPTY`](Report::EMPTY).
-    fn no_reports<'n>(&'n self) -> Self::Reports<'n>;
+    /// Phase 2 for a fixed list: its reports, built in one go.
+    #[doc(hidden)]
+    fn reports<'n>(
+        &'n self,
+        state: &Self::State,
+        now: Instant<HZ>,
+        cost: u32,
+        overrides: &Overrides<'_>,
+        steps: &Self::Steps,
+        recorded: bool,
+    ) -> Self::Reports<'n>;
 }
 
-/// Runs phases 1 and 2 on `limits`: the verdict, with every report written to `out`, and the
-/// steps to record when it admits. `None` when some limit can never admit `cost`.
-#[inline]
-pub(crate) fn evaluate<'n, const HZ: u64, L: Limits<HZ> + ?Sized>(
-    limits: &'n L,
+/// Phase 1 on `limits`: the verdict and the steps to report and record. An error when some
+/// limit can never admit `cost`.
+#[inline(always)]
+pub(crate) fn look<const HZ: u64, L: Limits<HZ> + ?Sized>(
+    limits: &L,
     state: &L::State,
     now: Instant<HZ>,
     cost: u32,
     overrides: &Overrides<'_>,
-    out: &mut [Report<'n, HZ>],
 ) -> Result<(Verdict, L::Steps), InsufficientCapacity> {
-    let mut steps = limits.no_steps();
     let mut tally = Tally::default();
-    if limits
-        .look(state, now, cost, overrides, &mut steps, out, &mut tally)
-        .is_none()
-    {
-        return Err(cold_smallest(limits, cost, overrides));
+    match limits.look(state, now, cost, overrides, &mut tally) {
+        Some(steps) => Ok((tally.verdict(overrides.deny, cost), steps)),
+        None => Err(cold_smallest(limits, cost, overrides)),
     }
-    let verdict = tally.verdict(overrides.deny, cost);
-    let recorded = matches!(verdict, Verdict::Allowed);
-    limits.report(state, now, cost, overrides, &steps, recorded, false, out);
-    Ok((verdict, steps))
 }
 
 #[cold]
@@ -220,88 +240,111 @@ fn cold_smallest<const HZ: u64, L: Limits<HZ> + ?Sized>(
     limits.smallest(cost, overrides)
 }
 
+/// The value a test override lowers `named` to, if it lowers it.
+#[inline(always)]
+fn lowering<A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
+    named: &Named<A, N>,
+    overrides: &Overrides<'_>,
+) -> Option<u32> {
+    if overrides.lower.is_empty() {
+        return None;
+    }
+    let a = named.algorithm();
+    overrides.lowered_to(named.name(), a.capacity(), !a.allowance().is_unlimited())
+}
+
 /// The capacity of `named` for this request: its own, or what an override lowers it to.
 #[inline]
 fn effective_capacity<A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
     named: &Named<A, N>,
     overrides: &Overrides<'_>,
 ) -> u32 {
-    let a = named.algorithm();
-    let capacity = a.capacity();
-    overrides
-        .lowered_to(named.name(), capacity, !a.allowance().is_unlimited())
-        .unwrap_or(capacity)
+    lowering(named, overrides).unwrap_or_else(|| named.algorithm().capacity())
 }
 
-/// Phase 1 for one limit: its step (and, lowered, the step at `cost + k`). A denying limit
-/// writes its report to `out` and tells the tally its wait.
+/// The step a limit lowered to `low` takes besides its own: as if `k = L − L'` more units were
+/// charged (`cost + k ≤ L' + k = L`, so it fits). `None` when the cost exceeds the lowered value.
+#[inline]
+fn lowered_step<A: Algorithm<HZ>, const HZ: u64>(
+    a: &A,
+    state: &A::State,
+    now: Instant<HZ>,
+    cost: u32,
+    low: u32,
+) -> Option<(u32, A::Step)> {
+    if cost > low {
+        return None;
+    }
+    let k = a.capacity().saturating_sub(low);
+    let step = a.step(state, now, cost.saturating_add(k)).ok()?;
+    Some((k, step))
+}
+
+/// Phase 1 for one limit: its step (and, lowered, the step at `cost + k`), whether it admits,
+/// and, if it denies, its wait to the tally.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn look_one<'n, A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
+fn look_one<A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
     index: usize,
+    named: &Named<A, N>,
+    state: &A::State,
+    now: Instant<HZ>,
+    cost: u32,
+    overrides: &Overrides<'_>,
+    tally: &mut Tally<HZ>,
+) -> Option<Looked<A::Step>> {
+    let a = named.algorithm();
+    let step = match a.step(state, now, cost) {
+        Ok(step) => step,
+        Err(_) => return None,
+    };
+    let admitted = a.admits(&step);
+    if let Some(low) = lowering(named, overrides) {
+        let (_, virt) = lowered_step(a, state, now, cost, low)?;
+        let virt_denies = cost > 0 && !a.admits(&virt);
+        if !admitted || virt_denies {
+            let wait = if admitted { None } else { a.wait(state, &step) };
+            let virt_wait = if virt_denies {
+                a.wait(state, &virt)
+            } else {
+                None
+            };
+            tally.deny(index, wait.max(virt_wait));
+        }
+        return Some(Looked {
+            step,
+            admitted: admitted && !virt_denies,
+        });
+    }
+    if !admitted {
+        tally.deny(index, a.wait(state, &step));
+    }
+    Some(Looked { step, admitted })
+}
+
+/// Phase 2 for one limit: its report, as recorded or not.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn report_one<'n, A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
     named: &'n Named<A, N>,
     state: &A::State,
     now: Instant<HZ>,
     cost: u32,
     overrides: &Overrides<'_>,
-    out: Option<&mut Report<'n, HZ>>,
-    tally: &mut Tally<HZ>,
-) -> Option<Looked<A::Step, HZ>> {
-    let a = named.algorithm();
-    let step = a.step(state, now, cost).ok()?;
-    let mut admitted = a.admits(&step);
-    let mut lowered = None;
-    if !overrides.lower.is_empty() {
-        let capacity = a.capacity();
-        if let Some(low) =
-            overrides.lowered_to(named.name(), capacity, !a.allowance().is_unlimited())
-        {
-            if cost > low {
-                return None;
-            }
-            // k = L − L' > 0 phantom units; cost + k ≤ L' + k = L, so the step fits.
-            let k = capacity.saturating_sub(low);
-            let virt = a.step(state, now, cost.saturating_add(k)).ok()?;
-            let virt_admits = a.admits(&virt);
-            admitted = cost == 0 || (admitted && virt_admits);
-            lowered = Some(Lowered {
-                low,
-                k,
-                retry: if virt_admits {
-                    None
-                } else {
-                    a.decision(state, &virt, false).retry_after
-                },
-            });
-        }
-    }
-    let looked = Looked {
-        step,
-        admitted,
-        lowered,
-    };
-    if !admitted {
-        let report = report_one(named, state, &looked, false);
-        tally.deny(index, report.decision.retry_after);
-        if let Some(out) = out {
-            *out = report;
-        }
-    }
-    Some(looked)
-}
-
-/// Phase 2 for one limit: its report, as recorded or not.
-#[inline(always)]
-fn report_one<'n, A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
-    named: &'n Named<A, N>,
-    state: &A::State,
-    looked: &Looked<A::Step, HZ>,
+    looked: &Looked<A::Step>,
     recorded: bool,
 ) -> Report<'n, HZ> {
     let a = named.algorithm();
     let mut decision = a.decision(state, &looked.step, recorded && looked.admitted);
-    if let Some(lowered) = looked.lowered {
-        decision = lower(decision, &lowered, looked.admitted);
+    if let Some(low) = lowering(named, overrides)
+        && let Some((k, virt)) = lowered_step(a, state, now, cost, low)
+    {
+        let virt_wait = if looked.admitted {
+            None
+        } else {
+            a.wait(state, &virt)
+        };
+        decision = lower(decision, low, k, virt_wait, looked.admitted);
     }
     Report {
         name: named.name(),
@@ -314,41 +357,26 @@ fn report_one<'n, A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
 /// `low`, and a denial waits for both the plain and the lowered step.
 fn lower<const HZ: u64>(
     plain: Decision<HZ>,
-    lowered: &Lowered<HZ>,
+    low: u32,
+    k: u32,
+    virt_wait: Option<Duration<HZ>>,
     admitted: bool,
 ) -> Decision<HZ> {
     Decision {
-        limit: lowered.low,
-        remaining: plain.remaining.saturating_sub(lowered.k).min(lowered.low),
+        limit: low,
+        remaining: plain.remaining.saturating_sub(k).min(low),
         // What is really recorded drains on the real schedule.
         reset: plain.reset,
         retry_after: if admitted {
             None
         } else {
-            plain.retry_after.max(lowered.retry)
+            plain.retry_after.max(virt_wait)
         },
         delay: if admitted {
             plain.delay
         } else {
             Duration::<HZ>::from_ticks(0)
         },
-    }
-}
-
-/// The report of an admitting limit in phase 2 (or of every limit, with `every`).
-#[inline(always)]
-fn report_admitted<'n, A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
-    named: &'n Named<A, N>,
-    state: &A::State,
-    looked: &Looked<A::Step, HZ>,
-    recorded: bool,
-    every: bool,
-    out: Option<&mut Report<'n, HZ>>,
-) {
-    if (looked.admitted || every)
-        && let Some(out) = out
-    {
-        *out = report_one(named, state, looked, recorded);
     }
 }
 
@@ -374,7 +402,7 @@ macro_rules! tuple_limits {
             for ($(Named<$A, N>,)+)
         {
             type State = ($($A::State,)+);
-            type Steps = ($(Option<Looked<$A::Step, HZ>>,)+);
+            type Steps = ($(Looked<$A::Step>,)+);
 
             fn len(&self) -> usize {
                 $n
@@ -421,49 +449,36 @@ macro_rules! tuple_limits {
             }
 
             #[inline(always)]
-            fn no_steps(&self) -> Self::Steps {
-                ($(None::<Looked<$A::Step, HZ>>,)+)
+            fn look(
+                &self,
+                state: &Self::State,
+                now: Instant<HZ>,
+                cost: u32,
+                overrides: &Overrides<'_>,
+                tally: &mut Tally<HZ>,
+            ) -> Option<Self::Steps> {
+                Some(($(look_one($idx, &self.$idx, &state.$idx, now, cost, overrides, tally)?,)+))
             }
 
             #[inline]
-            fn look<'n>(
+            fn report_into<'n>(
                 &'n self,
                 state: &Self::State,
                 now: Instant<HZ>,
                 cost: u32,
                 overrides: &Overrides<'_>,
-                steps: &mut Self::Steps,
-                out: &mut [Report<'n, HZ>],
-                tally: &mut Tally<HZ>,
-            ) -> Option<()> {
-                $(
-                    steps.$idx = Some(look_one(
-                        $idx, &self.$idx, &state.$idx, now, cost, overrides, out.get_mut($idx), tally,
-                    )?);
-                )+
-                Some(())
-            }
-
-            #[inline]
-            fn report<'n>(
-                &'n self,
-                state: &Self::State,
-                _now: Instant<HZ>,
-                _cost: u32,
-                _overrides: &Overrides<'_>,
                 steps: &Self::Steps,
                 recorded: bool,
-                every: bool,
                 out: &mut [Report<'n, HZ>],
             ) {
                 $(
-                    if let Some(looked) = &steps.$idx {
-                        report_admitted(&self.$idx, &state.$idx, looked, recorded, every, out.get_mut($idx));
+                    if let Some(slot) = out.get_mut($idx) {
+                        *slot = report_one(&self.$idx, &state.$idx, now, cost, overrides, &steps.$idx, recorded);
                     }
                 )+
             }
 
-            #[inline]
+            #[inline(always)]
             fn record(
                 &self,
                 state: &mut Self::State,
@@ -472,11 +487,7 @@ macro_rules! tuple_limits {
                 _overrides: &Overrides<'_>,
                 steps: &Self::Steps,
             ) {
-                $(
-                    if let Some(looked) = &steps.$idx {
-                        self.$idx.algorithm().record(&mut state.$idx, &looked.step);
-                    }
-                )+
+                $(self.$idx.algorithm().record(&mut state.$idx, &steps.$idx.step);)+
             }
 
             fn smallest(&self, cost: u32, overrides: &Overrides<'_>) -> InsufficientCapacity {
@@ -496,8 +507,16 @@ macro_rules! tuple_limits {
             }
 
             #[inline(always)]
-            fn no_reports<'n>(&'n self) -> Self::Reports<'n> {
-                [Report::EMPTY; $n]
+            fn reports<'n>(
+                &'n self,
+                state: &Self::State,
+                now: Instant<HZ>,
+                cost: u32,
+                overrides: &Overrides<'_>,
+                steps: &Self::Steps,
+                recorded: bool,
+            ) -> Self::Reports<'n> {
+                [$(report_one(&self.$idx, &state.$idx, now, cost, overrides, &steps.$idx, recorded),)+]
             }
         }
     };
@@ -583,50 +602,40 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>, const LEN: usize> Limits<HZ
     for [Named<A, N>; LEN]
 {
     type State = [A::State; LEN];
-    type Steps = [Option<Looked<A::Step, HZ>>; LEN];
+    type Steps = [Option<Looked<A::Step>>; LEN];
 
     list_common!();
 
-    #[inline(always)]
-    fn no_steps(&self) -> Self::Steps {
-        [None; LEN]
+    #[inline]
+    fn look(
+        &self,
+        state: &Self::State,
+        now: Instant<HZ>,
+        cost: u32,
+        overrides: &Overrides<'_>,
+        tally: &mut Tally<HZ>,
+    ) -> Option<Self::Steps> {
+        let mut steps = [None; LEN];
+        for (i, ((l, s), step)) in self.iter().zip(state).zip(steps.iter_mut()).enumerate() {
+            *step = Some(look_one(i, l, s, now, cost, overrides, tally)?);
+        }
+        Some(steps)
     }
 
     #[inline]
-    fn look<'n>(
+    fn report_into<'n>(
         &'n self,
         state: &Self::State,
         now: Instant<HZ>,
         cost: u32,
         overrides: &Overrides<'_>,
-        steps: &mut Self::Steps,
-        out: &mut [Report<'n, HZ>],
-        tally: &mut Tally<HZ>,
-    ) -> Option<()> {
-        let mut out = out.iter_mut();
-        for (i, ((l, s), step)) in self.iter().zip(state).zip(steps.iter_mut()).enumerate() {
-            *step = Some(look_one(i, l, s, now, cost, overrides, out.next(), tally)?);
-        }
-        Some(())
-    }
-
-    #[inline]
-    fn report<'n>(
-        &'n self,
-        state: &Self::State,
-        _now: Instant<HZ>,
-        _cost: u32,
-        _overrides: &Overrides<'_>,
         steps: &Self::Steps,
         recorded: bool,
-        every: bool,
         out: &mut [Report<'n, HZ>],
     ) {
-        let mut out = out.iter_mut();
-        for ((l, s), step) in self.iter().zip(state).zip(steps) {
-            let slot = out.next();
+        for (((l, s), step), slot) in self.iter().zip(state).zip(steps).zip(out) {
             if let Some(looked) = step {
-                report_admitted(l, s, looked, recorded, every, slot);
+                *slot = report_one(l, s, now, cost, overrides, looked, recorded);
             }
         }
     }
@@ -660,9 +669,19 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>, const LEN: usize> FixedLimi
         self.each_ref().map(|l| l.algorithm().new_state())
     }
 
-    #[inline(always)]
-    fn no_reports<'n>(&'n self) -> Self::Reports<'n> {
-        [Report::EMPTY; LEN]
+    #[inline]
+    fn reports<'n>(
+        &'n self,
+        state: &Self::State,
+        now: Instant<HZ>,
+        cost: u32,
+        overrides: &Overrides<'_>,
+        steps: &Self::Steps,
+        recorded: bool,
+    ) -> Self::Reports<'n> {
+        let mut out = [Report::EMPTY; LEN];
+        self.report_into(state, now, cost, overrides, steps, recorded, &mut out);
+        out
     }
 }
 
@@ -672,37 +691,30 @@ impl<A, N> sealed::Sealed for &[Named<A, N>] {}
 /// reports go to a buffer the caller provides ([`Policy::check_into`](crate::Policy::check_into)).
 impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>> Limits<HZ> for &[Named<A, N>] {
     type State = [A::State];
-    type Steps = [Option<Looked<A::Step, HZ>>; MAX_KEPT];
+    type Steps = [Option<Looked<A::Step>>; MAX_KEPT];
 
     list_common!();
 
-    #[inline(always)]
-    fn no_steps(&self) -> Self::Steps {
-        [None; MAX_KEPT]
-    }
-
-    fn look<'n>(
-        &'n self,
+    fn look(
+        &self,
         state: &Self::State,
         now: Instant<HZ>,
         cost: u32,
         overrides: &Overrides<'_>,
-        steps: &mut Self::Steps,
-        out: &mut [Report<'n, HZ>],
         tally: &mut Tally<HZ>,
-    ) -> Option<()> {
-        let mut out = out.iter_mut();
+    ) -> Option<Self::Steps> {
+        let mut steps = [None; MAX_KEPT];
         let mut kept = steps.iter_mut();
         for (i, (l, s)) in self.iter().zip(state).enumerate() {
-            let looked = look_one(i, l, s, now, cost, overrides, out.next(), tally)?;
+            let looked = look_one(i, l, s, now, cost, overrides, tally)?;
             if let Some(slot) = kept.next() {
                 *slot = Some(looked);
             }
         }
-        Some(())
+        Some(steps)
     }
 
-    fn report<'n>(
+    fn report_into<'n>(
         &'n self,
         state: &Self::State,
         now: Instant<HZ>,
@@ -710,14 +722,11 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>> Limits<HZ> for &[Named<A, N
         overrides: &Overrides<'_>,
         steps: &Self::Steps,
         recorded: bool,
-        every: bool,
         out: &mut [Report<'n, HZ>],
     ) {
-        let mut out = out.iter_mut();
-        for (i, (l, s)) in self.iter().zip(state).enumerate() {
-            let slot = out.next();
+        for (i, ((l, s), slot)) in self.iter().zip(state).zip(out).enumerate() {
             if let Some(looked) = kept(steps, i, l, s, now, cost, overrides) {
-                report_admitted(l, s, &looked, recorded, every, slot);
+                *slot = report_one(l, s, now, cost, overrides, &looked, recorded);
             }
         }
     }
@@ -741,25 +750,16 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>> Limits<HZ> for &[Named<A, N
 /// The step of limit `i` of a slice: kept from phase 1, or taken again past [`MAX_KEPT`].
 #[allow(clippy::too_many_arguments)]
 fn kept<A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
-    steps: &[Option<Looked<A::Step, HZ>>; MAX_KEPT],
+    steps: &[Option<Looked<A::Step>>; MAX_KEPT],
     i: usize,
     named: &Named<A, N>,
     state: &A::State,
     now: Instant<HZ>,
     cost: u32,
     overrides: &Overrides<'_>,
-) -> Option<Looked<A::Step, HZ>> {
+) -> Option<Looked<A::Step>> {
     match steps.get(i) {
         Some(looked) => *looked,
-        None => look_one(
-            i,
-            named,
-            state,
-            now,
-            cost,
-            overrides,
-            None,
-            &mut Tally::default(),
-        ),
+        None => look_one(i, named, state, now, cost, overrides, &mut Tally::default()),
     }
 }

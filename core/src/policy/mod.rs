@@ -62,7 +62,7 @@
 //!
 //! An API plan may have no daily limit while the other plans do. [`Unlimited`](crate::Unlimited)
 //! (state `()`) and `None` of an `Option<A>` (state `A::State`, so plans with and without a
-//! limit share one state type) always admit. Their [`Allowance`](crate::Allowance) is
+//! limit share one state type) always admit. Their [`Allowance`] is
 //! `Unlimited`, so they stay in [`PolicyDecision::reports`] (indices match declaration order) but
 //! [`PolicyDecision::limited`], [`PolicyDecision::applicable`], headers and test overrides leave
 //! them out.
@@ -87,7 +87,7 @@ use crate::algorithm::{Algorithm, Allowance, Decision};
 use crate::error::{InsufficientCapacity, ReleaseError};
 use crate::time::Instant;
 use decision::{PolicyDecision, Verdict};
-use engine::{FixedLimits, Limits, evaluate};
+use engine::{FixedLimits, Limits, look};
 #[cfg(doc)]
 use named::Named;
 pub use overrides::Overrides;
@@ -122,7 +122,6 @@ use report::Report;
 /// assert!(d.reports[3].allowance.is_unlimited());
 /// # Ok::<(), tollgate_core::InsufficientCapacity>(())
 /// ```
-/// use tollgate_core::{Algorithm};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Policy<L> {
@@ -238,7 +237,6 @@ impl<L> Policy<L> {
     /// assert_eq!(policy.check(&mut s, now, 1)?.reports[0].decision.remaining, 97);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Algorithm};
     #[inline]
     pub fn check_with<'n, const HZ: u64>(
         &'n self,
@@ -250,13 +248,19 @@ impl<L> Policy<L> {
     where
         L: FixedLimits<HZ>,
     {
-        let mut reports = self.limits.no_reports();
-        let (outcome, steps) =
-            evaluate(&self.limits, state, now, cost, overrides, reports.as_mut())?;
-        if matches!(outcome, Verdict::Allowed) && cost > 0 {
+        let (outcome, steps) = look(&self.limits, state, now, cost, overrides)?;
+        let allowed = matches!(outcome, Verdict::Allowed);
+        if allowed && cost > 0 {
             self.limits.record(state, now, cost, overrides, &steps);
         }
-        Ok(PolicyDecision { outcome, reports })
+        // Recorded figures come from the steps alone (see `Algorithm::decision`), so the reports
+        // are built after recording, straight into the answer.
+        Ok(PolicyDecision {
+            outcome,
+            reports: self
+                .limits
+                .reports(state, now, cost, overrides, &steps, allowed),
+        })
     }
 
     /// Decides a request without recording it: exactly what [`check`](Self::check) would answer.
@@ -311,7 +315,6 @@ impl<L> Policy<L> {
     /// assert!(policy.peek(&s, now, 1)?.is_allowed());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Report};
     #[inline]
     pub fn peek_with<'n, const HZ: u64>(
         &'n self,
@@ -323,8 +326,11 @@ impl<L> Policy<L> {
     where
         L: FixedLimits<HZ>,
     {
-        let mut reports = self.limits.no_reports();
-        let (outcome, _) = evaluate(&self.limits, state, now, cost, overrides, reports.as_mut())?;
+        let (outcome, steps) = look(&self.limits, state, now, cost, overrides)?;
+        let allowed = matches!(outcome, Verdict::Allowed);
+        let reports = self
+            .limits
+            .reports(state, now, cost, overrides, &steps, allowed);
         Ok(PolicyDecision { outcome, reports })
     }
 
@@ -359,7 +365,6 @@ impl<L> Policy<L> {
     /// assert_eq!((d.limit_exceeded(), d.reports()[1].decision.remaining), (Some("minute"), 470));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Algorithm};
     #[inline]
     pub fn check_into<'n, 'r, const HZ: u64>(
         &'n self,
@@ -373,8 +378,11 @@ impl<L> Policy<L> {
         L: Limits<HZ>,
     {
         self.fits(state, cost, out.len())?;
-        let (outcome, steps) = evaluate(&self.limits, state, now, cost, overrides, out)?;
-        if matches!(outcome, Verdict::Allowed) && cost > 0 {
+        let (outcome, steps) = look(&self.limits, state, now, cost, overrides)?;
+        let allowed = matches!(outcome, Verdict::Allowed);
+        self.limits
+            .report_into(state, now, cost, overrides, &steps, allowed, out);
+        if allowed && cost > 0 {
             self.limits.record(state, now, cost, overrides, &steps);
         }
         Ok(PolicyDecision {
@@ -401,7 +409,10 @@ impl<L> Policy<L> {
         L: Limits<HZ>,
     {
         self.fits(state, cost, out.len())?;
-        let (outcome, _) = evaluate(&self.limits, state, now, cost, overrides, out)?;
+        let (outcome, steps) = look(&self.limits, state, now, cost, overrides)?;
+        let allowed = matches!(outcome, Verdict::Allowed);
+        self.limits
+            .report_into(state, now, cost, overrides, &steps, allowed, out);
         Ok(PolicyDecision {
             outcome,
             reports: out.get(..self.limits.len()).unwrap_or(&[]),
@@ -465,7 +476,6 @@ impl<L> Policy<L> {
     /// assert_eq!(policy.release(&mut s, 1), Err(ReleaseError { released: 1, in_flight: 0 }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Allowance};
     pub fn release<const HZ: u64>(
         &self,
         state: &mut L::State,
@@ -480,6 +490,7 @@ impl<L> Policy<L> {
 
 /// What one look at a policy found: every limit's step and the verdict.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PolicyStep<S, const HZ: u64> {
     steps: S,
     outcome: Verdict,
@@ -515,7 +526,7 @@ impl<const HZ: u64, L: FixedLimits<HZ>> Algorithm<HZ> for Policy<L> {
         now: Instant<HZ>,
         cost: u32,
     ) -> Result<Self::Step, InsufficientCapacity> {
-        let (outcome, steps) = evaluate(&self.limits, state, now, cost, &Overrides::NONE, &mut [])?;
+        let (outcome, steps) = look(&self.limits, state, now, cost, &Overrides::NONE)?;
         Ok(PolicyStep {
             steps,
             outcome,
@@ -529,17 +540,14 @@ impl<const HZ: u64, L: FixedLimits<HZ>> Algorithm<HZ> for Policy<L> {
     }
 
     fn decision(&self, state: &L::State, step: &Self::Step, recorded: bool) -> Decision<HZ> {
-        let mut reports = self.limits.no_reports();
         let recorded = recorded && matches!(step.outcome, Verdict::Allowed);
-        self.limits.report(
+        let reports = self.limits.reports(
             state,
             step.now,
             step.cost,
             &Overrides::NONE,
             &step.steps,
             recorded,
-            true,
-            reports.as_mut(),
         );
         PolicyDecision {
             outcome: step.outcome,

@@ -1,7 +1,7 @@
 //! Test overrides: a request that asks to be denied, or to see a limit lower than it is.
 
 #[cfg(doc)]
-use crate::{InsufficientCapacity, Verdict};
+use crate::{error::InsufficientCapacity, policy::decision::Verdict};
 
 /// Per-request test overrides, as an API's test headers ask for them: force a denial, or lower
 /// named limits.

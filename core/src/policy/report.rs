@@ -21,7 +21,6 @@ use crate::time::{Duration, Instant};
 /// assert_eq!((r.name, r.decision.remaining, r.allowance.count()), ("minute", 299, Some(300)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-/// use tollgate_core::{Decision, Report, Allowance, Duration};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Report<'a, const HZ: u64> {
@@ -66,7 +65,7 @@ pub(crate) fn least_remaining<const HZ: u64>(reports: &[Report<'_, HZ>]) -> Opti
 ///
 /// # Examples
 ///
-/// Seed 000's two limits, the per-minute one exhausted:
+/// An API's per-minute and per-15-minutes limits, the per-minute one exhausted:
 ///
 /// ```
 /// use tollgate_core::{Allowance, Decision, Duration, HeaderConfig, HeaderLines, Instant, Report, ReportSet,

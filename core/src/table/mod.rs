@@ -65,7 +65,7 @@
 //!
 //! # Examples
 //!
-//! Seed 003: one message per second per phone number, averaged over 10 s:
+//! An SMS carrier's one message per second per phone number, averaged over 10 s:
 //!
 //! ```
 //! use tollgate_core::{Algorithm, Gcra, Quota, Instant, KeyTable, Overflow, TableError};
@@ -235,7 +235,7 @@ impl<const HZ: u64> From<ReleaseError> for TableError<HZ> {
 ///
 /// # Examples
 ///
-/// Seed 003: calls are limited per phone number and per account, in one table:
+/// Calls limited per phone number and per account, in one table:
 ///
 /// ```
 /// use tollgate_core::{Algorithm, Gcra, Quota, Instant, KeyLimits, KeyTable, Overflow};
@@ -283,7 +283,7 @@ impl<K, const HZ: u64, A: Algorithm<HZ>> KeyLimits<K, HZ> for A {
     }
 }
 
-/// Plans and their limits: configuration, not per-key state (seed 001).
+/// Plans and their limits (Free, Pro, Business, Agency): configuration, not per-key state.
 ///
 /// Keys are `(plan, id)` pairs, so one table serves every plan and an entry costs no more than its
 /// state. Every plan's limit must have the same type (and state type): give every plan the same
@@ -433,7 +433,6 @@ struct Slot<K, V> {
 /// assert!(table.check(&limit, 4, Instant::<1_000>::from_ticks(1_000), 1)?.is_allowed());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-/// use tollgate_core::{Duration};
 #[derive(Clone)]
 pub struct KeyTable<K, V, const N: usize, O = Deny, S = Fnv1a> {
     slots: [Option<Slot<K, V>>; N],
@@ -940,7 +939,6 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
     /// assert!(table.get(&Caller::Number(99)).is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    /// use tollgate_core::{Decision, Instant, Duration};
     pub fn check_keys<C, const M: usize, const HZ: u64>(
         &mut self,
         limits: &C,
@@ -1482,5 +1480,25 @@ mod tests {
             TableError::<1_000>::NoLimit.to_string(),
             "no limit is configured for this key"
         );
+    }
+
+    #[test]
+    fn a_table_holds_a_shaper_per_key_and_answers_its_delay() {
+        use crate::{Shaper, ShaperState};
+        // One message per second per number, queued up to 3 s instead of refused.
+        let per_number =
+            Shaper::new(Quota::<1_000>::per_second(1).unwrap(), D::from_secs(3)).unwrap();
+        let mut t = KeyTable::<u64, ShaperState, 8>::new();
+        let delays: Vec<u64> = (0..4)
+            .map(|_| t.check(&per_number, 7, at(0), 1).unwrap().delay.as_millis())
+            .collect();
+        assert_eq!(delays, [0, 1_000, 2_000, 3_000]);
+        assert!(t.check(&per_number, 7, at(0), 1).unwrap().is_denied());
+        // Another number is not queued behind it.
+        assert_eq!(
+            t.check(&per_number, 8, at(0), 1).unwrap().delay,
+            D::from_ticks(0)
+        );
+        assert_eq!(t.len(), 2);
     }
 }

@@ -34,10 +34,13 @@ use governor::nanos::Nanos;
 use governor::state::keyed::DashMapStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota as GQuota, RateLimiter};
+use tollgate_core::algorithm::sliding_log::{LogStateIn, SlidingLogIn};
+use tollgate_core::algorithm::storage::{Element, Storage};
 use tollgate_core::{
-    Concurrency, ConcurrencyState, Decision, Duration, Gcra, GcraState, Instant, KeyTable,
-    LogState, Meter, MeterState, Named, NotUntil, Overflow, Permit, Policy, PolicyDecision, Quota,
-    Reservation, Shaper, ShaperState, SlidingLog, SlidingWindow, TableError, WindowState,
+    Algorithm, Concurrency, ConcurrencyState, Decision, Duration, Gcra, GcraState, Instant,
+    InsufficientCapacity, KeyTable, Meter, MeterState, Named, NotUntil, Permit, Policy,
+    PolicyDecision, Quota,
+    Report, Reservation, Shaper, ShaperState, SlidingLog, SlidingWindow, TableError, WindowState,
 };
 
 /// Ticks per second for every tollgate case: nanoseconds, like governor.
@@ -108,6 +111,10 @@ cases! {
     "tollgate-log-10000-denied" => log_denied::<10_000>,
     "tollgate-log-10000-check-allowed" => log_check_allowed::<10_000>,
     "tollgate-log-10000-check-denied" => log_check_denied::<10_000>,
+    "tollgate-log-runtime-10000-allowed" => runtime_log_allowed,
+    "tollgate-log-runtime-10000-denied" => runtime_log_denied,
+    "tollgate-log-runtime-10000-check-allowed" => runtime_log_check_allowed,
+    "tollgate-log-runtime-10000-check-denied" => runtime_log_check_denied,
     "tollgate-policy-check-allowed" => policy_check_allowed,
     "tollgate-policy-check-denied" => policy_check_denied,
     "tollgate-table-gcra-allowed" => table_allowed,
@@ -204,13 +211,14 @@ pub fn decide_concurrency(
     c.try_acquire(s)
 }
 
-/// One concurrency decision with the full `Decision`.
+/// One concurrency decision with the full `Decision` (the trait's `now`, which a concurrency
+/// limit ignores, is a constant).
 #[inline(never)]
 pub fn decide_concurrency_check(
     c: &Concurrency<HZ>,
     s: &mut ConcurrencyState,
 ) -> Option<Decision<HZ>> {
-    c.check(s, 1).ok()
+    c.check(s, at(0), 1).ok()
 }
 
 /// One sliding-window-counter fast-path decision: admitted, or the exact wait.
@@ -233,11 +241,12 @@ pub fn decide_window_check(
     w.check(s, now, 1).ok()
 }
 
-/// One sliding-log fast-path decision: admitted, or the exact wait.
+/// One sliding-log fast-path decision: admitted, or the exact wait. `S` is where the ring lives:
+/// inline (`SlidingLog<HZ, N>`) or in a boxed slice sized at run time ([`Boxed`]).
 #[inline(never)]
-pub fn decide_log<const N: usize>(
-    l: &SlidingLog<HZ, N>,
-    s: &mut LogState<N>,
+pub fn decide_log<S: Storage>(
+    l: &SlidingLogIn<HZ, u32, S>,
+    s: &mut LogStateIn<u32, S>,
     now: Instant<HZ>,
 ) -> Result<(), NotUntil<HZ>> {
     l.try_acquire(s, now)
@@ -245,39 +254,57 @@ pub fn decide_log<const N: usize>(
 
 /// One sliding-log decision with the full `Decision`.
 #[inline(never)]
-pub fn decide_log_check<const N: usize>(
-    l: &SlidingLog<HZ, N>,
-    s: &mut LogState<N>,
+pub fn decide_log_check<S: Storage>(
+    l: &SlidingLogIn<HZ, u32, S>,
+    s: &mut LogStateIn<u32, S>,
     now: Instant<HZ>,
 ) -> Option<Decision<HZ>> {
     l.check(s, now, 1).ok()
 }
 
+/// Elements in a boxed slice of exactly the length a configuration asks for: the storage of a
+/// sliding log whose size is read at run time, as an adapter with an allocator provides it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Boxed;
+
+impl Storage for Boxed {
+    type Buf<T: Element> = Box<[T]>;
+
+    fn holds(_len: usize) -> bool {
+        true
+    }
+
+    fn buffer<T: Element>(len: usize) -> Box<[T]> {
+        vec![T::default(); len].into_boxed_slice()
+    }
+}
+
 /// Seed 000 as one policy: 5 in flight, 300 per minute (burst 5) and 900 per 15 minutes.
-pub type Seed000 = Policy<(
-    Named<Concurrency<HZ>, HZ>,
-    Named<Gcra<HZ>, HZ>,
-    Named<Gcra<HZ>, HZ>,
-)>;
+pub type Seed000 = Policy<(Named<Concurrency<HZ>>, Named<Gcra<HZ>>, Named<Gcra<HZ>>)>;
 
 /// Its state: `(ConcurrencyState, GcraState, GcraState)`.
 pub type Seed000State = (ConcurrencyState, GcraState, GcraState);
 
-/// One policy decision: every limit peeked, then every limit checked, three reports.
+/// One policy decision (`Policy::check`): one step per limit, then, when all admit, one record
+/// per limit; three reports.
 #[inline(never)]
-pub fn decide_policy(
-    p: &Seed000,
+pub fn decide_policy<'p>(
+    p: &'p Seed000,
     s: &mut Seed000State,
     now: Instant<HZ>,
-) -> Option<PolicyDecision<HZ, 3>> {
-    p.check(s, now, 1).ok()
+) -> Result<PolicyDecision<HZ, [Report<'p, HZ>; 3]>, InsufficientCapacity> {
+    // The `Result` itself, as a caller would match on it: turning it into an `Option` would copy
+    // the three reports once more, which no caller needs.
+    p.check(s, now, 1)
 }
 
 /// Key-table slots in the keyed cases: room for [`KEYS`] at a load under one half.
 pub const SLOTS: usize = 2_048;
 
-/// tollgate's key table of GCRA states, with its default hasher (FNV-1a, unkeyed) or any other.
-pub type Table<S = tollgate_core::table::Fnv1a> = KeyTable<u64, GcraState, SLOTS, S>;
+/// tollgate's key table of GCRA states, refusing new keys when full, with its default hasher
+/// (FNV-1a, unkeyed) or any other.
+pub type Table<S = tollgate_core::table::Fnv1a> =
+    KeyTable<u64, GcraState, SLOTS, tollgate_core::table::Deny, S>;
 
 /// One keyed fast-path decision: find or insert the key, `try_acquire`, drop the entry if at
 /// rest.
@@ -548,7 +575,7 @@ fn concurrency_check_allowed(n: u64) -> Run {
     let c = black_box(concurrency());
     let mut s = ConcurrencyState::new();
     for _ in 0..4 {
-        c.check(&mut s, 1).expect("fits");
+        c.check(&mut s, at(0), 1).expect("fits");
     }
     timed(|| {
         (0..n)
@@ -568,7 +595,7 @@ fn concurrency_check_denied(n: u64) -> Run {
     let c = black_box(concurrency());
     let mut s = ConcurrencyState::new();
     for _ in 0..5 {
-        c.check(&mut s, 1).expect("fits");
+        c.check(&mut s, at(0), 1).expect("fits");
     }
     timed(|| {
         (0..n)
@@ -661,20 +688,27 @@ fn log<const N: usize>() -> SlidingLog<HZ, N> {
     SlidingLog::new(q).expect("valid log")
 }
 
+/// The same log with its ring sized at run time, in a boxed slice.
+fn runtime_log(n: u32) -> SlidingLogIn<HZ, u32, Boxed> {
+    SlidingLogIn::with_capacity(n, Duration::<HZ>::from_secs(1), n as usize).expect("valid log")
+}
+
 /// Drives a log: warm-up at the admitted rate for one window (the ring is then full of live
 /// entries), then `n` decisions `step` apart, each one `decide`d. At the rate, every decision
 /// drops the entry that has just expired and appends one.
-fn log_loop<const N: usize>(
+fn log_loop<S: Storage>(
+    l: SlidingLogIn<HZ, u32, S>,
     n: u64,
     hammer: bool,
-    decide: impl Fn(&SlidingLog<HZ, N>, &mut LogState<N>, Instant<HZ>) -> bool,
+    decide: impl Fn(&SlidingLogIn<HZ, u32, S>, &mut LogStateIn<u32, S>, Instant<HZ>) -> bool,
 ) -> Run {
-    let l = black_box(log::<N>());
+    let l = black_box(l);
     // Boxed: the 10,000-entry ring is 80 KB.
-    let mut s = Box::new(LogState::<N>::new());
-    let rate = l.quota().interval().as_ticks();
+    let mut s = Box::new(l.new_state());
+    // One admission every W/N, rounded up as a quota's interval is.
+    let rate = l.window().as_ticks().div_ceil(u64::from(l.limit()));
     let mut t = 0;
-    for _ in 0..N {
+    for _ in 0..l.limit() {
         assert!(l.try_acquire(&mut s, at(t)).is_ok(), "warm-up is admitted");
         t += rate;
     }
@@ -690,24 +724,44 @@ fn log_loop<const N: usize>(
     })
 }
 
-fn log_allowed<const N: usize>(n: u64) -> Run {
-    log_loop::<N>(n, false, |l, s, t| decide_log(l, s, t).is_ok())
+fn log_fast<S: Storage>(l: &SlidingLogIn<HZ, u32, S>, s: &mut LogStateIn<u32, S>, t: Instant<HZ>) -> bool {
+    decide_log(l, s, t).is_ok()
 }
 
-fn log_denied<const N: usize>(n: u64) -> Run {
-    log_loop::<N>(n, true, |l, s, t| decide_log(l, s, t).is_ok())
-}
-
-fn log_check<const N: usize>(l: &SlidingLog<HZ, N>, s: &mut LogState<N>, now: Instant<HZ>) -> bool {
+fn log_check<S: Storage>(l: &SlidingLogIn<HZ, u32, S>, s: &mut LogStateIn<u32, S>, now: Instant<HZ>) -> bool {
     black_box(decide_log_check(l, s, now)).is_some_and(|d| d.is_allowed())
 }
 
+fn log_allowed<const N: usize>(n: u64) -> Run {
+    log_loop(log::<N>(), n, false, log_fast)
+}
+
+fn log_denied<const N: usize>(n: u64) -> Run {
+    log_loop(log::<N>(), n, true, log_fast)
+}
+
 fn log_check_allowed<const N: usize>(n: u64) -> Run {
-    log_loop::<N>(n, false, log_check)
+    log_loop(log::<N>(), n, false, log_check)
 }
 
 fn log_check_denied<const N: usize>(n: u64) -> Run {
-    log_loop::<N>(n, true, log_check)
+    log_loop(log::<N>(), n, true, log_check)
+}
+
+fn runtime_log_allowed(n: u64) -> Run {
+    log_loop(runtime_log(10_000), n, false, log_fast)
+}
+
+fn runtime_log_denied(n: u64) -> Run {
+    log_loop(runtime_log(10_000), n, true, log_fast)
+}
+
+fn runtime_log_check_allowed(n: u64) -> Run {
+    log_loop(runtime_log(10_000), n, false, log_check)
+}
+
+fn runtime_log_check_denied(n: u64) -> Run {
+    log_loop(runtime_log(10_000), n, true, log_check)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -717,13 +771,12 @@ fn seed_000() -> Seed000 {
     let minute = Quota::<HZ>::per_minute(300).expect("valid quota");
     let quarter = Quota::<HZ>::new(900, Duration::<HZ>::from_secs(15 * 60)).expect("valid quota");
     Policy::new((
-        Named::new("concurrent", Duration::<HZ>::from_ticks(0), concurrency()),
+        Named::new("concurrent", concurrency()),
         Named::new(
             "minute",
-            minute.window(),
             Gcra::new(minute.with_burst(5).expect("valid burst")),
         ),
-        Named::new("quarter", quarter.window(), Gcra::new(quarter)),
+        Named::new("quarter", Gcra::new(quarter)),
     ))
 }
 
@@ -743,7 +796,7 @@ fn policy_check_allowed(n: u64) -> Run {
         (0..n)
             .filter(|i| {
                 let allowed = black_box(decide_policy(&p, &mut s, at(black_box(i * step))))
-                    .is_some_and(|d| d.is_allowed());
+                    .is_ok_and(|d| d.is_allowed());
                 if allowed {
                     release_policy(&p, &mut s);
                 }
@@ -762,7 +815,7 @@ fn policy_check_denied(n: u64) -> Run {
         (0..n)
             .filter(|_| {
                 let allowed = black_box(decide_policy(&p, &mut s, black_box(now)))
-                    .is_some_and(|d| d.is_allowed());
+                    .is_ok_and(|d| d.is_allowed());
                 if allowed {
                     release_policy(&p, &mut s);
                 }
@@ -827,27 +880,24 @@ fn full(t: &mut Table, g: &Gcra<HZ>, key: u64, now: Instant<HZ>) -> bool {
 }
 
 fn table_allowed(n: u64) -> Run {
-    table_loop(n, Box::new(Table::new(Overflow::Deny)), true, fast)
+    table_loop(n, Box::new(Table::new()), true, fast)
 }
 
 fn table_denied(n: u64) -> Run {
-    table_loop(n, Box::new(Table::new(Overflow::Deny)), false, fast)
+    table_loop(n, Box::new(Table::new()), false, fast)
 }
 
 fn table_check_allowed(n: u64) -> Run {
-    table_loop(n, Box::new(Table::new(Overflow::Deny)), true, full)
+    table_loop(n, Box::new(Table::new()), true, full)
 }
 
 fn table_check_denied(n: u64) -> Run {
-    table_loop(n, Box::new(Table::new(Overflow::Deny)), false, full)
+    table_loop(n, Box::new(Table::new()), false, full)
 }
 
 /// The table with std's keyed SipHash-1-3, governor's default hasher.
 fn table_siphash_allowed(n: u64) -> Run {
-    let t = Box::new(Table::with_hasher(
-        Overflow::Deny,
-        std::hash::RandomState::new(),
-    ));
+    let t = Box::new(Table::with_hasher(std::hash::RandomState::new()));
     table_loop(n, t, true, |t, g, key, now| {
         decide_table(t, g, key, now).is_ok_and(|r| r.is_ok())
     })

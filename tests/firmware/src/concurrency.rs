@@ -10,7 +10,7 @@ use core::cell::RefCell;
 
 use cortex_m::interrupt::{self, Mutex};
 use tollgate_core::{
-    Algorithm, Concurrency, ConcurrencyState, ConfigError, Duration, InsufficientCapacity,
+    Algorithm, Concurrency, ConcurrencyState, ConfigError, Duration, Instant, InsufficientCapacity,
     NotUntil, Permit, ReleaseError,
 };
 
@@ -19,6 +19,9 @@ use crate::harness::{Step, Tally, allow, at, deny, run_steps, too_big};
 
 /// A quarter of a second.
 const HINT: u64 = HZ / 4;
+
+/// Any instant: time plays no part in a concurrency limit.
+const ANY: Instant<HZ> = Instant::<HZ>::from_ticks(0);
 
 /// Built at compile time: five slots, a quarter-second hint.
 static CONCURRENT: Concurrency<HZ> = match Concurrency::new(5) {
@@ -84,7 +87,7 @@ fn shared_static(t: &mut Tally) {
         ),
     );
     with_state(|s| run_steps(t, "5 in flight, 2 left", c, s, REFILL));
-    let released = with_state(|s| (c.release(s, 5), c.is_at_rest(s)));
+    let released = with_state(|s| (c.release(s, 5), c.is_at_rest(s, ANY)));
     t.expect(
         format_args!("5 in flight: release all 5, at rest"),
         released,
@@ -161,6 +164,7 @@ fn permits(t: &mut Tally) {
             Err(InsufficientCapacity {
                 cost: 6,
                 capacity: 5,
+                index: None,
             }),
             Ok(Ok(0)), // admitted, records nothing
             4,
@@ -191,7 +195,7 @@ fn permits(t: &mut Tally) {
     }
     t.expect(
         format_args!("release the permits of 4, 0 and 1"),
-        (back, s.in_flight(), c.is_at_rest(&s)),
+        (back, s.in_flight(), c.is_at_rest(&s, ANY)),
         ([Ok(()); 3], 0, true),
     );
     t.expect(
@@ -209,11 +213,11 @@ fn permits(t: &mut Tally) {
     // A state restored under a lowered limit admits nothing until releases bring it under.
     let mut s = ConcurrencyState::from_raw(7);
     let over = c
-        .check(&mut s, 1)
+        .check(&mut s, ANY, 1)
         .map(|d| (d.remaining, d.retry_after.map(|w| w.as_ticks())));
     let _ = c.release(&mut s, 3);
     let under = c
-        .check(&mut s, 1)
+        .check(&mut s, ANY, 1)
         .map(|d| (d.remaining, d.retry_after.map(|w| w.as_ticks())));
     t.expect(
         format_args!("7 restored in flight of 5: denied; after releasing 3, admitted"),

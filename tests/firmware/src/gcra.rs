@@ -6,7 +6,7 @@
 use core::cell::RefCell;
 
 use cortex_m::interrupt::{self, Mutex};
-use tollgate_core::{Gcra, GcraState, Instant, Quota};
+use tollgate_core::{Algorithm, Gcra, GcraState, Instant, Quota};
 
 use crate::HZ;
 use crate::harness::{Step, Tally, allow, at, deny, run_steps, too_big};

@@ -63,23 +63,27 @@ impl Tally {
     }
 }
 
-/// What a check answered, in raw ticks so a table can spell it out.
+/// What a check answered, in raw ticks so a table can spell it out. `delay` is zero for every
+/// algorithm but a shaper's admissions, and for every denial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Allow {
         limit: u32,
         remaining: u32,
         reset: u64,
+        delay: u64,
     },
     Deny {
         limit: u32,
         remaining: u32,
         reset: u64,
         retry_after: u64,
+        delay: u64,
     },
     TooBig {
         cost: u32,
         capacity: u32,
+        index: Option<usize>,
     },
 }
 
@@ -91,15 +95,25 @@ impl Outcome {
                     limit: d.limit,
                     remaining: d.remaining,
                     reset: d.reset.as_ticks(),
+                    delay: d.delay.as_ticks(),
                 },
                 Some(wait) => Self::Deny {
                     limit: d.limit,
                     remaining: d.remaining,
                     reset: d.reset.as_ticks(),
                     retry_after: wait.as_ticks(),
+                    delay: d.delay.as_ticks(),
                 },
             },
-            Err(InsufficientCapacity { cost, capacity }) => Self::TooBig { cost, capacity },
+            Err(InsufficientCapacity {
+                cost,
+                capacity,
+                index,
+            }) => Self::TooBig {
+                cost,
+                capacity,
+                index,
+            },
         }
     }
 
@@ -119,25 +133,34 @@ pub const fn at(at: u64, cost: u32, want: Outcome) -> Step {
     Step { at, cost, want }
 }
 
+/// An admission that proceeds at once (no delay).
 pub const fn allow(limit: u32, remaining: u32, reset: u64) -> Outcome {
     Outcome::Allow {
         limit,
         remaining,
         reset,
+        delay: 0,
     }
 }
 
+/// A denial (whose delay is always zero).
 pub const fn deny(limit: u32, remaining: u32, reset: u64, retry_after: u64) -> Outcome {
     Outcome::Deny {
         limit,
         remaining,
         reset,
         retry_after,
+        delay: 0,
     }
 }
 
+/// A cost that can never fit a single algorithm (no policy index).
 pub const fn too_big(cost: u32, capacity: u32) -> Outcome {
-    Outcome::TooBig { cost, capacity }
+    Outcome::TooBig {
+        cost,
+        capacity,
+        index: None,
+    }
 }
 
 /// Feeds `steps` to `alg` through the [`Algorithm`] trait, one check per step. A step holds when

@@ -7,7 +7,7 @@
 //! request pours `cost·T` and is admitted iff it fits; `reset` is the level, `retry_after` the
 //! excess over the capacity.
 
-use tollgate_core::{Gcra, Instant, Meter, MeterState, Quota};
+use tollgate_core::{Algorithm, Gcra, Instant, Meter, MeterState, Quota};
 
 use crate::HZ;
 use crate::gcra::{BURST, FOUR_PER_SECOND, MILLIS, THIRDS};

@@ -9,7 +9,7 @@
 //! `⌊3 (ceiling + 1) / 4⌋`: 24,576, 49,152, 98,304, then 196,608 at the 8 s cap.
 
 use tollgate_core::{
-    ConfigError, Duration, GiveUpReason, Instant, Next, Outcome, Pacer, PacerState, ServerHints,
+    BackoffError, Duration, GiveUpReason, Instant, Next, Outcome, Pacer, PacerState, ServerHints,
 };
 
 use crate::HZ;
@@ -245,10 +245,7 @@ fn other_pacers(t: &mut Tally) {
             Pacer::<HZ>::new(D::from_ticks(0), D::from_ticks(SEC)),
             Pacer::<HZ>::new(D::from_ticks(2 * SEC), D::from_ticks(SEC)),
         ),
-        (
-            Err(BackoffError::ZeroBase),
-            Err(BackoffError::CapBelowBase),
-        ),
+        (Err(BackoffError::ZeroBase), Err(BackoffError::CapBelowBase)),
     );
     t.expect(
         format_args!("1 ms at 32,768 Hz rounds up to 33 ticks"),

@@ -13,7 +13,7 @@ use core::cell::RefCell;
 
 use cortex_m::interrupt::{self, Mutex};
 use tollgate_core::{
-    Duration, Instant, InsufficientCapacity, Quota, Reservation, Shaper, ShaperState,
+    Algorithm, Duration, Instant, InsufficientCapacity, Quota, Reservation, Shaper, ShaperState,
 };
 
 use crate::HZ;
@@ -136,6 +136,8 @@ enum Got {
     Res {
         proceed_at: u64,
         delay: u64,
+        /// The decision's own delay: the reservation's when accepted, zero when denied.
+        decision_delay: u64,
         limit: u32,
         remaining: u32,
         reset: u64,
@@ -144,6 +146,7 @@ enum Got {
     TooBig {
         cost: u32,
         capacity: u32,
+        index: Option<usize>,
     },
 }
 
@@ -153,20 +156,30 @@ impl Got {
             Ok(r) => Self::Res {
                 proceed_at: r.proceed_at.as_ticks(),
                 delay: r.delay.as_ticks(),
+                decision_delay: r.decision.delay.as_ticks(),
                 limit: r.decision.limit,
                 remaining: r.decision.remaining,
                 reset: r.decision.reset.as_ticks(),
                 retry_after: r.decision.retry_after.map(|w| w.as_ticks()),
             },
-            Err(InsufficientCapacity { cost, capacity }) => Self::TooBig { cost, capacity },
+            Err(InsufficientCapacity {
+                cost,
+                capacity,
+                index,
+            }) => Self::TooBig {
+                cost,
+                capacity,
+                index,
+            },
         }
     }
 
     /// The full answer a row asks for: `proceed_at = at + delay`, the shaper's limit.
     fn want(row: &Row, limit: u32) -> Self {
-        let res = |delay: u64, remaining, reset, retry_after| Self::Res {
+        let res = |delay: u64, remaining, reset, retry_after: Option<u64>| Self::Res {
             proceed_at: row.at.saturating_add(delay),
             delay,
+            decision_delay: if retry_after.is_some() { 0 } else { delay },
             limit,
             remaining,
             reset,
@@ -184,7 +197,11 @@ impl Got {
                 reset,
                 retry_after,
             } => res(delay, remaining, reset, Some(retry_after)),
-            Want::TooBig { cost, capacity } => Self::TooBig { cost, capacity },
+            Want::TooBig { cost, capacity } => Self::TooBig {
+                cost,
+                capacity,
+                index: None,
+            },
         }
     }
 }

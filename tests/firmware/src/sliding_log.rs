@@ -11,7 +11,7 @@
 use core::cell::RefCell;
 
 use cortex_m::interrupt::{self, Mutex};
-use tollgate_core::{ConfigError, Instant, LogState, Quota, SlidingLog};
+use tollgate_core::{Algorithm, ConfigError, Instant, LogState, Quota, SlidingLog};
 
 use crate::harness::{Step, Tally, allow, at, deny, run_steps, too_big};
 
@@ -112,7 +112,7 @@ pub fn run(t: &mut Tally) {
         ),
     );
     t.expect(
-        format_args!("the state is 20 + 5 × (2 + 4) bytes, 8-aligned"),
+        format_args!("the state is 24 + 5 × (2 + 4) bytes, 8-aligned"),
         core::mem::size_of::<LogState<5, u16>>(),
         56,
     );

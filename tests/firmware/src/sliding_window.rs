@@ -12,7 +12,7 @@ use core::cell::RefCell;
 
 use cortex_m::interrupt::{self, Mutex};
 use tollgate_core::{
-    ConfigError, Duration, Instant, Measurement, Quota, SlidingWindow, WindowState,
+    Algorithm, ConfigError, Duration, Instant, Measurement, Quota, SlidingWindow, WindowState,
 };
 
 use crate::HZ;

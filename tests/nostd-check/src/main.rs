@@ -141,6 +141,7 @@ fn checks() -> bool {
         == Err(InsufficientCapacity {
             cost: 5,
             capacity: 4,
+            index: None,
         });
     let rest = !g.is_at_rest(&s, t(1_249)) && g.is_at_rest(&s, t(1_250));
     let refused = Quota::<HZ>::per_second(core::hint::black_box(0)) == Err(ConfigError::ZeroLimit);

@@ -3,10 +3,7 @@
 //! `(bucket, cost, instant)` entries, re-summed from scratch for every question, with the same
 //! bucket arithmetic as the algorithm done naively in `u128`.
 //!
-//! A plain module with no test-framework imports: a test includes it with
-//! `#[path = "models/sliding_window.rs"] mod model;`, a fuzz target with
-//! `#[path = "../../core/tests/models/sliding_window.rs"] mod model;`.
-#![allow(dead_code)]
+//! Use it as `use tollgate_testkit::models::sliding_window;`.
 
 use tollgate_core::{Decision, Duration, InsufficientCapacity};
 
@@ -84,10 +81,7 @@ impl Model {
         cost: u32,
     ) -> Result<(Answer<HZ>, bool), InsufficientCapacity> {
         if cost > self.n {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.n,
-            });
+            return Err(InsufficientCapacity::new(cost, self.n));
         }
         let k = self.bucket(now);
         let (counted, cost64, n) = (self.counted(k), u64::from(cost), u64::from(self.n));
@@ -107,6 +101,7 @@ impl Model {
                 remaining: (n - after) as u32,
                 reset,
                 retry_after: None,
+                delay: Duration::<HZ>::from_ticks(0),
             };
             return Ok((
                 Answer {
@@ -131,6 +126,7 @@ impl Model {
                     retry_after: Some(Duration::<HZ>::from_ticks(
                         (at.min(MAX) - u128::from(now)) as u64,
                     )),
+                    delay: Duration::<HZ>::from_ticks(0),
                 },
                 retry_exact: at <= MAX,
                 reset_exact,

@@ -13,10 +13,7 @@
 //! reset, being at rest) is derived from that rule alone, by search or by the same sums, never
 //! from GCRA's theoretical arrival time.
 //!
-//! A plain module with no test-framework imports: a test includes it with
-//! `#[path = "models/gcra.rs"] mod model;`, a fuzz target with
-//! `#[path = "../../core/tests/models/gcra.rs"] mod model;`.
-#![allow(dead_code)]
+//! Use it as `use tollgate_testkit::models::gcra;`.
 
 /// The reference model: the admitted requests and the rule above.
 #[derive(Debug, Clone)]

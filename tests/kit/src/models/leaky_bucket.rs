@@ -2,10 +2,7 @@
 //! `meter` and `shaper` fuzz targets: the meter against a plain list of admissions (with time
 //! never going backwards), the shaper against a plain list of scheduled slots.
 //!
-//! A plain module with no test-framework imports: a test includes it with
-//! `#[path = "models/leaky_bucket.rs"] mod model;`, a fuzz target with
-//! `#[path = "../../core/tests/models/leaky_bucket.rs"] mod model;`.
-#![allow(dead_code)]
+//! Use it as `use tollgate_testkit::models::leaky_bucket;`.
 
 use tollgate_core::{Decision, Duration, Instant, InsufficientCapacity, Reservation, Shaper};
 
@@ -15,7 +12,7 @@ use tollgate_core::{Decision, Duration, Instant, InsufficientCapacity, Reservati
 
 /// GCRA's exact rule read off a plain list: a request is admitted iff, for every earlier admitted
 /// request at `tⱼ`, the cost admitted from it on, plus this one, is at most `b + ⌊(t − tⱼ)/T⌋`.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AdmittedList {
     pub t: u64,
     pub b: u64,
@@ -43,10 +40,7 @@ impl AdmittedList {
         record: bool,
     ) -> Result<Decision<HZ>, InsufficientCapacity> {
         if u64::from(cost) > self.b {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.b as u32,
-            });
+            return Err(InsufficientCapacity::new(cost, self.b as u32));
         }
         let (wait, reset) = self.bounds(now, u64::from(cost));
         let admitted = wait == 0;
@@ -72,6 +66,7 @@ impl AdmittedList {
             remaining,
             reset: Duration::<HZ>::from_ticks(reset),
             retry_after: (!admitted).then(|| Duration::<HZ>::from_ticks(wait)),
+            delay: Duration::<HZ>::from_ticks(0),
         })
     }
 }
@@ -84,7 +79,7 @@ impl AdmittedList {
 /// not before its arrival, at which the list with it added still satisfies the GCRA bound
 /// (`cost from slot j on ≤ b + ⌊(p − pⱼ)/T⌋` for every earlier slot j), if that is within the
 /// maximum delay and the queue would drain before the end of time.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SlotList {
     pub t: u64,
     pub b: u64,
@@ -94,6 +89,7 @@ pub struct SlotList {
     pub slots: Vec<(i128, u64)>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot {
     pub accepted: bool,
     /// Whether the queue, with this request added, still drains by the end of time.
@@ -149,10 +145,7 @@ impl SlotList {
         record: bool,
     ) -> Result<Reservation<HZ>, InsufficientCapacity> {
         if u64::from(cost) > self.b {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.b as u32,
-            });
+            return Err(InsufficientCapacity::new(cost, self.b as u32));
         }
         let slot = self.place(now, u64::from(cost), false);
         let mut after = self.clone();
@@ -194,6 +187,8 @@ impl SlotList {
                     slot.backlog_before
                 }),
                 retry_after: retry.map(Duration::<HZ>::from_ticks),
+                // A denial proceeds nowhere: only an accepted request waits.
+                delay: Duration::<HZ>::from_ticks(if slot.accepted { slot.delay } else { 0 }),
             },
         })
     }

@@ -3,10 +3,7 @@
 //! in a plain list, and computes the backoff ceiling by repeated doubling; the pacer keeps one
 //! saturating `u64` and shifts.
 //!
-//! A plain module with no test-framework imports: a test includes it with
-//! `#[path = "models/pacer.rs"] mod model;`, a fuzz target with
-//! `#[path = "../../core/tests/models/pacer.rs"] mod model;`.
-#![allow(dead_code)]
+//! Use it as `use tollgate_testkit::models::pacer;`.
 
 use tollgate_core::{Duration, GiveUpReason, Instant, Next, Outcome, Pacer, ServerHints};
 

@@ -2,10 +2,7 @@
 //! shared by `props_headers.rs` and the `render` fuzz target: whole seconds rounded up, in wide
 //! integers, and which limits each header form shows.
 //!
-//! A plain module with no test-framework imports: a test includes it with
-//! `#[path = "models/headers.rs"] mod model;`, a fuzz target with
-//! `#[path = "../../core/tests/models/headers.rs"] mod model;`.
-#![allow(dead_code)]
+//! Use it as `use tollgate_testkit::models::headers;`.
 
 use tollgate_core::http::BucketInfo;
 use tollgate_core::{Duration, QuotaUnit};

@@ -1,14 +1,31 @@
-//! Support for the policy and table property tests: two small test-only algorithms (a
-//! fixed-window counter and an in-flight counter), and a definition of "at rest" that the tests
-//! own, read off decisions alone ([`like_fresh_at`], [`first_rest`]), so that what a table may
-//! drop or evict is never judged by the library's own `is_at_rest` or `reset`.
-#![allow(dead_code)]
+//! Test-only algorithms and a definition of "at rest" that the tests own.
+//!
+//! Two small algorithms, a fixed-window counter ([`FixedWindow`]) and an in-flight counter
+//! ([`InFlight`]), let policies and tables be tested against limits whose every figure is
+//! obvious. "At rest" is read off decisions alone ([`like_fresh_at`], [`first_rest`]), so that
+//! what a table may drop or evict is never judged by the library's own `is_at_rest` or `reset`.
+//!
+//! ```
+//! use tollgate_core::{Algorithm, Instant};
+//! use tollgate_testkit::fakes::FixedWindow;
+//!
+//! let fw = FixedWindow { limit: 2, window: 1_000 };
+//! let mut s = fw.new_state();
+//! let at = Instant::<1_000>::from_ticks;
+//! assert!(fw.check(&mut s, at(10), 2)?.is_allowed());
+//! assert_eq!(fw.check(&mut s, at(20), 1)?.retry_after.map(|d| d.as_ticks()), Some(980));
+//! assert!(fw.check(&mut s, at(1_000), 1)?.is_allowed());
+//! # Ok::<(), tollgate_core::InsufficientCapacity>(())
+//! ```
 
 use core::fmt::Debug;
 
+use tollgate_core::algorithm::sliding_log::SlidingLogIn;
+use tollgate_core::algorithm::sliding_window::SlidingWindowIn;
+use tollgate_core::algorithm::storage::Storage;
 use tollgate_core::{
-    Algorithm, Concurrency, Decision, Duration, ExceedsLimit, Gcra, Instant, InsufficientCapacity,
-    Limits, Meter, Offset, Policy, ReleaseError, SlidingLog, SlidingWindow, Unlimited,
+    Algorithm, Allowance, AnyLimit, Concurrency, Decision, Duration, FixedLimits, Gcra, Instant,
+    InsufficientCapacity, Meter, Offset, Policy, ReleaseError, Shaper, Unlimited, Verdict,
 };
 
 pub const HZ: u64 = 1_000;
@@ -29,6 +46,17 @@ pub struct Count {
     pub count: u32,
 }
 
+/// What one look at a [`Count`] found: the window a request falls in, its count there before the
+/// request, and whether the request fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowLook {
+    pub now: u64,
+    pub index: u64,
+    pub count: u32,
+    pub cost: u32,
+    pub admitted: bool,
+}
+
 impl FixedWindow {
     /// The window index and count a request at `now` is decided against. A backwards clock is
     /// decided as in the latest window seen.
@@ -40,64 +68,75 @@ impl FixedWindow {
             (s.index, s.count)
         }
     }
+}
 
-    fn decide(&self, s: &Count, now: u64, cost: u32) -> (Decision<HZ>, Option<Count>) {
+impl Algorithm<HZ> for FixedWindow {
+    type State = Count;
+    type Step = WindowLook;
+
+    fn new_state(&self) -> Count {
+        Count::default()
+    }
+
+    fn capacity(&self) -> u32 {
+        self.limit
+    }
+
+    fn allowance(&self) -> Allowance<HZ> {
+        Allowance::PerWindow {
+            count: self.limit,
+            window: D::from_ticks(self.window),
+        }
+    }
+
+    fn step(&self, s: &Count, now: I, cost: u32) -> Result<WindowLook, InsufficientCapacity> {
+        if cost > self.limit {
+            return Err(InsufficientCapacity::new(cost, self.limit));
+        }
+        let now = now.as_ticks();
         let (index, count) = self.current(s, now);
-        let end = index.saturating_add(1).saturating_mul(self.window);
-        let admitted = cost == 0 || u64::from(count) + u64::from(cost) <= u64::from(self.limit);
-        let used = if admitted { count + cost } else { count };
-        let d = Decision {
+        Ok(WindowLook {
+            now,
+            index,
+            count,
+            cost,
+            admitted: cost == 0 || u64::from(count) + u64::from(cost) <= u64::from(self.limit),
+        })
+    }
+
+    fn admits(&self, step: &WindowLook) -> bool {
+        step.admitted
+    }
+
+    fn decision(&self, _s: &Count, step: &WindowLook, recorded: bool) -> Decision<HZ> {
+        let end = step.index.saturating_add(1).saturating_mul(self.window);
+        let used = if recorded && step.admitted {
+            step.count + step.cost
+        } else {
+            step.count
+        };
+        Decision {
             limit: self.limit,
             remaining: self.limit - used,
             reset: D::from_ticks(if used == 0 {
                 0
             } else {
-                end.saturating_sub(now)
+                end.saturating_sub(step.now)
             }),
-            retry_after: (!admitted).then(|| D::from_ticks(end.saturating_sub(now))),
-        };
-        (
-            d,
-            (admitted && cost > 0).then_some(Count { index, count: used }),
-        )
+            retry_after: (!step.admitted).then(|| D::from_ticks(end.saturating_sub(step.now))),
+            delay: D::from_ticks(0),
+        }
     }
-}
 
-impl Algorithm<HZ> for FixedWindow {
-    type State = Count;
-    fn new_state(&self) -> Count {
-        Count::default()
-    }
-    fn capacity(&self) -> u32 {
-        self.limit
-    }
-    fn check(
-        &self,
-        s: &mut Count,
-        now: I,
-        cost: u32,
-    ) -> Result<Decision<HZ>, InsufficientCapacity> {
-        if cost > self.limit {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.limit,
-            });
+    fn record(&self, s: &mut Count, step: &WindowLook) {
+        if step.admitted && step.cost > 0 {
+            *s = Count {
+                index: step.index,
+                count: step.count + step.cost,
+            };
         }
-        let (d, next) = self.decide(s, now.as_ticks(), cost);
-        if let Some(next) = next {
-            *s = next;
-        }
-        Ok(d)
     }
-    fn peek(&self, s: &Count, now: I, cost: u32) -> Result<Decision<HZ>, InsufficientCapacity> {
-        if cost > self.limit {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.limit,
-            });
-        }
-        Ok(self.decide(s, now.as_ticks(), cost).0)
-    }
+
     fn is_at_rest(&self, s: &Count, now: I) -> bool {
         s.count == 0 || s.index < now.as_ticks() / self.window
     }
@@ -113,63 +152,85 @@ pub struct InFlight {
     pub hint: u64,
 }
 
-impl InFlight {
-    fn decide(&self, held: u32, cost: u32) -> Decision<HZ> {
-        let admitted = cost == 0 || held + cost <= self.max;
-        let used = if admitted { held + cost } else { held };
-        Decision {
-            limit: self.max,
-            remaining: self.max - used,
-            reset: D::from_ticks(0),
-            retry_after: (!admitted).then(|| D::from_ticks(self.hint)),
-        }
-    }
+/// What one look at an in-flight count found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldLook {
+    pub held: u32,
+    pub cost: u32,
+    pub admitted: bool,
 }
 
 impl Algorithm<HZ> for InFlight {
     type State = u32;
+    type Step = HeldLook;
+
     fn new_state(&self) -> u32 {
         0
     }
+
     fn capacity(&self) -> u32 {
         self.max
     }
-    fn check(&self, s: &mut u32, _now: I, cost: u32) -> Result<Decision<HZ>, InsufficientCapacity> {
-        if cost > self.max {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.max,
-            });
-        }
-        let d = self.decide(*s, cost);
-        if d.is_allowed() {
-            *s += cost;
-        }
-        Ok(d)
+
+    fn allowance(&self) -> Allowance<HZ> {
+        Allowance::InFlight { count: self.max }
     }
-    fn peek(&self, s: &u32, _now: I, cost: u32) -> Result<Decision<HZ>, InsufficientCapacity> {
+
+    fn step(&self, s: &u32, _now: I, cost: u32) -> Result<HeldLook, InsufficientCapacity> {
         if cost > self.max {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.max,
-            });
+            return Err(InsufficientCapacity::new(cost, self.max));
         }
-        Ok(self.decide(*s, cost))
+        Ok(HeldLook {
+            held: *s,
+            cost,
+            admitted: cost == 0 || u64::from(*s) + u64::from(cost) <= u64::from(self.max),
+        })
     }
+
+    fn admits(&self, step: &HeldLook) -> bool {
+        step.admitted
+    }
+
+    fn decision(&self, _s: &u32, step: &HeldLook, recorded: bool) -> Decision<HZ> {
+        let used = if recorded && step.admitted {
+            step.held + step.cost
+        } else {
+            step.held
+        };
+        Decision {
+            limit: self.max,
+            remaining: self.max - used,
+            reset: D::from_ticks(0),
+            retry_after: (!step.admitted).then(|| D::from_ticks(self.hint)),
+            delay: D::from_ticks(0),
+        }
+    }
+
+    fn record(&self, s: &mut u32, step: &HeldLook) {
+        if step.admitted {
+            *s = step.held + step.cost;
+        }
+    }
+
     fn is_at_rest(&self, s: &u32, _now: I) -> bool {
         *s == 0
     }
-    fn release(&self, s: &mut u32, cost: u32) -> Result<(), ReleaseError> {
-        match s.checked_sub(cost) {
-            Some(left) => {
-                *s = left;
-                Ok(())
-            }
-            None => Err(ReleaseError {
+
+    fn can_release(&self, s: &u32, cost: u32) -> Result<(), ReleaseError> {
+        if cost > *s {
+            Err(ReleaseError {
                 released: cost,
                 in_flight: *s,
-            }),
+            })
+        } else {
+            Ok(())
         }
+    }
+
+    fn release(&self, s: &mut u32, cost: u32) -> Result<(), ReleaseError> {
+        self.can_release(s, cost)?;
+        *s -= cost;
+        Ok(())
     }
 }
 
@@ -199,11 +260,13 @@ observe_plain!(
     {} Gcra<HZ>,
     {} Concurrency<HZ>,
     {} Meter<HZ>,
+    {} Shaper<HZ>,
     {} Unlimited,
     {} FixedWindow,
     {} InFlight,
-    {const CAP: usize, O: Offset} SlidingLog<HZ, CAP, O>,
-    {const B: usize} SlidingWindow<HZ, B>,
+    {O: Offset, S: Storage} SlidingLogIn<HZ, O, S>,
+    {S: Storage} SlidingWindowIn<HZ, S>,
+    {S: Storage, O: Offset} AnyLimit<HZ, S, O>,
 );
 
 impl<A: Observe> Observe for Option<A>
@@ -216,14 +279,21 @@ where
     }
 }
 
-impl<L: Limits<HZ>> Observe for Policy<L>
-where
-    L::State: Clone,
-    L::Decision: PartialEq + Debug,
-{
-    type Seen = Result<L::Decision, ExceedsLimit>;
+/// One limit's report as a policy gives it, owned: its name, allowance and decision.
+pub type SeenReport = (String, Allowance<HZ>, Decision<HZ>);
+
+impl<L: FixedLimits<HZ>> Observe for Policy<L> {
+    /// The verdict and every limit's report (a policy's one-line decision can hide a limit).
+    type Seen = Result<(Verdict, Vec<SeenReport>), InsufficientCapacity>;
     fn observe(&self, s: &L::State, t: I, cost: u32) -> Self::Seen {
-        Policy::peek(self, s, t, cost)
+        Policy::peek(self, s, t, cost).map(|d| {
+            let reports = d
+                .reports()
+                .iter()
+                .map(|r| (r.name.to_owned(), r.allowance, r.decision))
+                .collect();
+            (d.outcome, reports)
+        })
     }
 }
 

@@ -2,10 +2,7 @@
 //! `sliding_log` fuzz target: a plain list of every admission, decided by the documented rule
 //! (`used(t) + c ≤ N` and fewer than `CAP` distinct live ticks, at `max(now, newest admission)`).
 //!
-//! A plain module with no test-framework imports: a test includes it with
-//! `#[path = "models/sliding_log.rs"] mod model;`, a fuzz target with
-//! `#[path = "../../core/tests/models/sliding_log.rs"] mod model;`.
-#![allow(dead_code)]
+//! Use it as `use tollgate_testkit::models::sliding_log;`.
 
 use tollgate_core::{Decision, Duration, InsufficientCapacity};
 
@@ -68,10 +65,7 @@ impl Naive {
         cost: u32,
     ) -> Result<Decision<HZ>, InsufficientCapacity> {
         if cost > self.limit {
-            return Err(InsufficientCapacity {
-                cost,
-                capacity: self.limit,
-            });
+            return Err(InsufficientCapacity::new(cost, self.limit));
         }
         let now = u128::from(now);
         let admitted = self.admits(now, cost);
@@ -108,6 +102,7 @@ impl Naive {
             remaining,
             reset: ticks(reset),
             retry_after: retry.map(ticks),
+            delay: Duration::<HZ>::from_ticks(0),
         })
     }
 }

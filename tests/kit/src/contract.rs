@@ -1,4 +1,5 @@
-//! The [`Algorithm`] contract of `core/src/decision.rs`, as one checker for any implementation.
+//! The [`Algorithm`] contract of `core/src/algorithm/mod.rs`, as one checker for any
+//! implementation.
 //!
 //! [`Checker`] holds an algorithm and a state and replays operations on it (check, peek,
 //! release at some instant with some cost). At every step it checks what the trait and
@@ -6,7 +7,8 @@
 //!
 //! - `peek` answers exactly what `check` then answers;
 //! - a cost above [`capacity`](Algorithm::capacity) is exactly that [`InsufficientCapacity`]
-//!   error, from both, and changes nothing;
+//!   error, from both, and changes nothing (a policy's error also names its limit of the
+//!   smallest capacity: [`Rules::error_index`]);
 //! - a denied check, an error and a cost of zero leave the state unchanged (`State: PartialEq`),
 //!   and a cost of zero is admitted;
 //! - `limit` is the same in every decision and is what a fresh state reports as `remaining`;
@@ -20,23 +22,33 @@
 //! - a `now` earlier than an instant already seen never admits what that instant would deny;
 //! - a release that fails changes nothing, and a limit that holds nothing in flight accepts
 //!   every release and changes nothing;
-//! - a state at rest decides a sequence of probe requests exactly like a fresh one.
+//! - a state at rest decides a sequence of probe requests exactly like a fresh one;
+//! - `delay` is zero for a denial and a cost of zero, and for every decision of a limit that
+//!   never queues; a limit that queues (a shaper) delays by at most its maximum delay, and
+//!   exactly: the same request would proceed at once after waiting `delay`, not one tick sooner;
+//! - the pure step agrees with `check` and `peek`: [`step`](Algorithm::step) fails exactly
+//!   when they do, its [`decision`](Algorithm::decision) is what they answer, recording it is
+//!   what `check` records (and recording a denying step changes nothing),
+//!   [`transition`](Algorithm::transition) is `check` on a copy, and an admitting step's
+//!   decision *not* recorded reports the state as it stands (what a cost of zero reports).
 //!
-//! Implementations that document something weaker say so in their [`Rules`]: a hint instead of
-//! an exact `retry_after` or `reset`, an end of time within which exactness is not promised, or
-//! an unbounded `remaining`. The rules for every implementation in `tollgate-core` are built by
-//! the functions at the bottom, each citing the documentation it relies on.
+//! Implementations that document something weaker say so in their [`Rules`]: a hint instead of an
+//! exact `retry_after` or `reset`, an end of time within which exactness is not promised, or an
+//! unbounded `remaining`. A limit that queues says how long it may delay. The rules for every
+//! implementation in `tollgate-core` are built by the functions at the bottom, each citing the
+//! documentation it relies on.
 //!
-//! A plain module with no test-framework imports: a test includes it with
-//! `#[path = "models/contract.rs"] mod contract;`, a fuzz target with
-//! `#[path = "../../core/tests/models/contract.rs"] mod contract;`.
-#![allow(dead_code)]
+//! Use it as `use tollgate_testkit::contract;`, then `contract::run(&alg, contract::gcra(&alg),
+//! start, &ops)`.
 
 use std::fmt::Debug;
 
+use tollgate_core::algorithm::sliding_log::SlidingLogIn;
+use tollgate_core::algorithm::sliding_window::SlidingWindowIn;
+use tollgate_core::algorithm::storage::Storage;
 use tollgate_core::{
-    Algorithm, Concurrency, Decision, Gcra, Instant, InsufficientCapacity, Meter, Offset,
-    SlidingLog, SlidingWindow, Unlimited,
+    Algorithm, Concurrency, Decision, Gcra, Instant, InsufficientCapacity, Meter, Offset, Shaper,
+    Unlimited,
 };
 
 /// A broken promise, described for a human: what was expected, what came back.
@@ -94,6 +106,15 @@ pub struct Rules<A: Algorithm<HZ>, const HZ: u64> {
     pub holds: bool,
     /// The implementation's characteristic time, in ticks (its window, or `b·T`), to size probes.
     pub scale: u64,
+    /// `None`: every decision's `delay` is zero (the contract for a limit that never queues).
+    /// `Some(m)`: an admission may be delayed, by at most `m` ticks, and the delay is exact.
+    pub max_delay: Option<u64>,
+    /// A denied request retried after exactly its (exact) `retry_after` is accepted with a
+    /// delay of exactly `max_delay` (a shaper alone: it denies only what would wait longer).
+    pub retry_waits_fully: bool,
+    /// The `index` of every [`InsufficientCapacity`] error: `None` for a single limit; for a
+    /// policy, its limit with the smallest capacity (the first among equals).
+    pub error_index: Option<usize>,
 }
 
 impl<A: Algorithm<HZ>, const HZ: u64> Rules<A, HZ> {
@@ -107,26 +128,85 @@ impl<A: Algorithm<HZ>, const HZ: u64> Rules<A, HZ> {
             limit_from_rest: true,
             holds: false,
             scale,
+            max_delay: None,
+            retry_waits_fully: false,
+            error_index: None,
+        }
+    }
+
+    /// These rules for a policy whose limit at `index` has the smallest capacity.
+    pub fn at(self, index: usize) -> Self {
+        Self {
+            error_index: Some(index),
+            ..self
+        }
+    }
+
+    /// The same rules for a wrapper that decides exactly like `A` (`Some(a)`, an `AnyLimit`, a
+    /// policy of one limit).
+    ///
+    /// # Panics
+    ///
+    /// On an [`ExactWhen`](Retry::ExactWhen) predicate, which takes `A` and its state.
+    pub fn carried<B: Algorithm<HZ>>(&self) -> Rules<B, HZ> {
+        Rules {
+            end_margin: self.end_margin,
+            retry: match self.retry {
+                Retry::Exact => Retry::Exact,
+                Retry::Hint(h) => Retry::Hint(h),
+                Retry::ExactWhen(_) => panic!("a retry predicate cannot be carried over"),
+            },
+            reset: match self.reset {
+                Reset::Exact => Reset::Exact,
+                Reset::Hint(h) => Reset::Hint(h),
+                Reset::ExactWhen(_) => panic!("a reset predicate cannot be carried over"),
+            },
+            unbounded: self.unbounded,
+            limit_from_rest: self.limit_from_rest,
+            holds: self.holds,
+            scale: self.scale,
+            max_delay: self.max_delay,
+            retry_waits_fully: self.retry_waits_fully,
+            error_index: self.error_index,
+        }
+    }
+}
+
+impl<A: Algorithm<HZ>, const HZ: u64> Debug for Retry<A, HZ> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Retry::Exact => write!(f, "exact"),
+            Retry::Hint(h) => write!(f, "hint {h}"),
+            Retry::ExactWhen(_) => write!(f, "exact when"),
+        }
+    }
+}
+
+impl<A: Algorithm<HZ>, const HZ: u64> Debug for Reset<A, HZ> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reset::Exact => write!(f, "exact"),
+            Reset::Hint(h) => write!(f, "hint {h}"),
+            Reset::ExactWhen(_) => write!(f, "exact when"),
         }
     }
 }
 
 impl<A: Algorithm<HZ>, const HZ: u64> Debug for Rules<A, HZ> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let retry = match self.retry {
-            Retry::Exact => "exact".to_string(),
-            Retry::Hint(h) => format!("hint {h}"),
-            Retry::ExactWhen(_) => "exact when".to_string(),
-        };
-        let reset = match self.reset {
-            Reset::Exact => "exact".to_string(),
-            Reset::Hint(h) => format!("hint {h}"),
-            Reset::ExactWhen(_) => "exact when".to_string(),
-        };
         write!(
             f,
-            "Rules {{ end_margin: {}, retry: {retry}, reset: {reset}, unbounded: {}, limit_from_rest: {}, holds: {}, scale: {} }}",
-            self.end_margin, self.unbounded, self.limit_from_rest, self.holds, self.scale
+            "Rules {{ end_margin: {}, retry: {:?}, reset: {:?}, unbounded: {}, limit_from_rest: {}, holds: {}, scale: {}, max_delay: {:?}, retry_waits_fully: {}, error_index: {:?} }}",
+            self.end_margin,
+            self.retry,
+            self.reset,
+            self.unbounded,
+            self.limit_from_rest,
+            self.holds,
+            self.scale,
+            self.max_delay,
+            self.retry_waits_fully,
+            self.error_index
         )
     }
 }
@@ -220,6 +300,8 @@ pub struct Tested {
     pub exact_resets: u64,
     pub backwards: u64,
     pub like_fresh: u64,
+    /// Admissions with a non-zero delay whose exactness was checked.
+    pub exact_delays: u64,
 }
 
 /// An algorithm, a state, and everything seen so far, checked step by step.
@@ -233,6 +315,21 @@ pub struct Checker<'a, A: Algorithm<HZ>, const HZ: u64> {
     /// The `limit` every decision must report.
     limit: u32,
     steps: usize,
+}
+
+impl<A: Algorithm<HZ>, const HZ: u64> Debug for Checker<'_, A, HZ>
+where
+    A::State: Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("rules", &self.rules)
+            .field("state", &self.state)
+            .field("tested", &self.tested.get())
+            .field("limit", &self.limit)
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
 }
 
 fn at<const HZ: u64>(ticks: u64) -> Instant<HZ> {
@@ -259,6 +356,10 @@ where
         ensure!(
             d.reset.as_ticks() == 0,
             "a fresh state's reset is not zero: {d:?}"
+        );
+        ensure!(
+            d.delay.as_ticks() == 0,
+            "a cost of 0 is delayed from rest: {d:?}"
         );
         let checker = Self {
             alg,
@@ -369,7 +470,9 @@ where
         );
 
         if cost > capacity {
-            let expected = Err(InsufficientCapacity { cost, capacity });
+            let mut expected = InsufficientCapacity::new(cost, capacity);
+            expected.index = self.rules.error_index;
+            let expected = Err(expected);
             ensure!(
                 checked == expected,
                 "a cost above the capacity {capacity} answered {checked:?}, not {expected:?}"
@@ -404,6 +507,8 @@ where
         }
         self.reset_is_exact(&after, now, &d)?;
         self.never_kinder_backwards(&before, now, cost, &d)?;
+        self.delay_is_exact(&before, now, cost, &d)?;
+        self.steps_agree(&before, &after, now, cost, &d)?;
 
         if op == Op::Check {
             self.state = after;
@@ -519,6 +624,13 @@ where
             matches!(a, Ok(a) if a.is_allowed()),
             "denied with retry_after {wait}, but at {then} the same request answered {a:?}"
         );
+        if let (true, Some(most), Ok(a)) = (self.rules.retry_waits_fully, self.rules.max_delay, a) {
+            ensure!(
+                a.delay.as_ticks() == most,
+                "denied with retry_after {wait}, but at {then} the same request is delayed by {}, not the maximum delay {most}",
+                a.delay.as_ticks()
+            );
+        }
         if wait > 0 {
             let b = self.peek(before, then - 1, cost);
             ensure!(
@@ -588,6 +700,114 @@ where
             ensure!(
                 !matches!(l, Ok(l) if l.is_denied()),
                 "admitted at {now}, but the later instant {later} already seen denies it: {l:?}"
+            );
+        }
+        Ok(())
+    }
+
+    /// `delay` is zero for a denial, a cost of zero and a limit that never queues; otherwise at
+    /// most the maximum delay, and exact: the same request, not recorded, would proceed at once
+    /// after waiting exactly `delay`, and not one tick sooner.
+    fn delay_is_exact(
+        &self,
+        before: &A::State,
+        now: u64,
+        cost: u32,
+        d: &Decision<HZ>,
+    ) -> Result<(), Violation> {
+        let delay = d.delay.as_ticks();
+        ensure!(
+            delay == 0 || d.is_allowed(),
+            "a denial is delayed by {delay}"
+        );
+        ensure!(delay == 0 || cost > 0, "a cost of 0 is delayed by {delay}");
+        let Some(most) = self.rules.max_delay else {
+            ensure!(delay == 0, "a limit that never queues delays by {delay}");
+            return Ok(());
+        };
+        ensure!(
+            delay <= most,
+            "delayed by {delay}, more than the maximum delay {most}"
+        );
+        if delay == 0 {
+            return Ok(());
+        }
+        let Some(then) = self.later(now, delay) else {
+            return Ok(());
+        };
+        self.count(|t| t.exact_delays += 1);
+        let a = self.peek(before, then, cost);
+        ensure!(
+            matches!(a, Ok(a) if a.is_allowed() && a.delay.as_ticks() == 0),
+            "delayed by {delay}, but at {then} the same request answered {a:?}"
+        );
+        let b = self.peek(before, then - 1, cost);
+        ensure!(
+            matches!(b, Ok(b) if b.is_denied() || b.delay.as_ticks() > 0),
+            "delayed by {delay}, but one tick sooner ({}) the same request answered {b:?}",
+            then - 1
+        );
+        Ok(())
+    }
+
+    /// The pure step is what `check` and `peek` are made of: it fails when they do, its decision
+    /// is theirs, recording it is what `check` recorded, and `transition` is `check` on a copy.
+    /// An admitting step's decision left unrecorded reports the state as it stands (what a cost
+    /// of zero reports); for a denying step, recording makes no difference.
+    fn steps_agree(
+        &self,
+        before: &A::State,
+        after: &A::State,
+        now: u64,
+        cost: u32,
+        d: &Decision<HZ>,
+    ) -> Result<(), Violation> {
+        let t = at::<HZ>(now);
+        let step = self
+            .alg
+            .step(before, t, cost)
+            .map_err(|e| format!("check answered {d:?} but step failed: {e:?}"))?;
+        let admits = self.alg.admits(&step);
+        ensure!(
+            admits == d.is_allowed(),
+            "check answered {d:?} but the step admits: {admits}"
+        );
+        let decided = self.alg.decision(before, &step, admits);
+        ensure!(
+            decided == *d,
+            "check answered {d:?} but the step's decision is {decided:?}"
+        );
+        let mut recorded = before.clone();
+        self.alg.record(&mut recorded, &step);
+        if admits {
+            ensure!(
+                recorded == *after,
+                "check left {after:?} but recording its step left {recorded:?}"
+            );
+        } else {
+            ensure!(
+                recorded == *before,
+                "recording a denying step changed the state to {recorded:?}"
+            );
+        }
+        let moved = self.alg.transition(before, t, cost);
+        ensure!(
+            matches!(&moved, Ok((m, next)) if m == d && next == after),
+            "check answered {d:?} leaving {after:?}, but transition answered {moved:?}"
+        );
+        let unrecorded = self.alg.decision(before, &step, false);
+        if admits {
+            let bare = self
+                .peek(before, now, 0)
+                .map_err(|e| format!("a cost of 0 is an error: {e:?}"))?;
+            ensure!(
+                unrecorded == bare,
+                "an admitting step's decision not recorded is {unrecorded:?}, but the state as it stands (a cost of 0) is {bare:?}"
+            );
+        } else {
+            ensure!(
+                unrecorded == *d,
+                "a denying step's decision is {d:?} recorded but {unrecorded:?} not"
             );
         }
         Ok(())
@@ -677,23 +897,45 @@ pub fn meter<const HZ: u64>(m: &Meter<HZ>) -> Rules<Meter<HZ>, HZ> {
     Rules::strict(bt, bt)
 }
 
+/// leaky_bucket.rs, "The shaper": "Exact retry: a denied request is accepted after exactly its
+/// `retry_after`"; `reset` is "the time until the queue has drained and the state is at rest";
+/// `limit` is `b + ⌊M / T⌋`, "the most unit requests accepted at once from rest"; `remaining`
+/// counts the unit requests "that would still be accepted at this instant ... (some of them
+/// delayed)"; a backwards `now` is "never accepted when the later instant would deny it". Its
+/// `delay` is how long an accepted request waits, at most `M` ("No accepted request waits longer
+/// than `M`"), scheduled at "the earliest instant, not before it arrives, at which `Gcra` with the
+/// same quota would admit it": exactly the wait after which the same request would go at once. "A
+/// denied request is accepted after exactly its `retry_after` ...; it is then delayed by exactly
+/// `M`". "Near the end of time a request whose queue would drain after `u64::MAX` is denied": the
+/// queue drains at most `b·T + M` after an instant, so that is its end-of-time margin (and its
+/// scale: from a full queue, at rest after `b·T + M`).
+pub fn shaper<const HZ: u64>(s: &Shaper<HZ>) -> Rules<Shaper<HZ>, HZ> {
+    let m = s.max_delay().as_ticks();
+    let horizon = burst_ticks(s.quota()).saturating_add(m);
+    Rules {
+        max_delay: Some(m),
+        retry_waits_fully: true,
+        ..Rules::strict(horizon, horizon)
+    }
+}
+
 /// sliding_log.rs, "The end of time": "An entry recorded within `W` ticks of `u64::MAX` never
 /// leaves the window. Durations saturate ..., and a `retry_after` that would reach past the end
 /// of time is not exact." The undersized ring changes nothing here: its `retry_after` "stays
 /// exact" and `remaining` is "bounded by the ring".
-pub fn sliding_log<const HZ: u64, const CAP: usize, O: Offset>(
-    l: &SlidingLog<HZ, CAP, O>,
-) -> Rules<SlidingLog<HZ, CAP, O>, HZ> {
-    let w = l.quota().window().as_ticks();
+pub fn sliding_log<const HZ: u64, O: Offset, S: Storage>(
+    l: &SlidingLogIn<HZ, O, S>,
+) -> Rules<SlidingLogIn<HZ, O, S>, HZ> {
+    let w = l.window().as_ticks();
     Rules::strict(w, w)
 }
 
 /// sliding_window.rs: "Near the end of time, an expiry instant that does not fit a `u64`
 /// saturates at `u64::MAX`: ... `retry_after`/`reset` are then not exact." Expiries lie at most
 /// the span `S = B·g` after an instant.
-pub fn sliding_window<const HZ: u64, const B: usize>(
-    w: &SlidingWindow<HZ, B>,
-) -> Rules<SlidingWindow<HZ, B>, HZ> {
+pub fn sliding_window<const HZ: u64, S: Storage>(
+    w: &SlidingWindowIn<HZ, S>,
+) -> Rules<SlidingWindowIn<HZ, S>, HZ> {
     let s = w.span().as_ticks();
     Rules::strict(s, s)
 }
@@ -712,6 +954,9 @@ pub fn concurrency<const HZ: u64>(c: &Concurrency<HZ>) -> Rules<Concurrency<HZ>,
         limit_from_rest: true,
         holds: true,
         scale: h.max(1),
+        max_delay: None,
+        retry_waits_fully: false,
+        error_index: None,
     }
 }
 

@@ -2,10 +2,7 @@
 //! the `concurrency` fuzz target: a plain `u64` of cost in flight, admitting `c` iff `c == 0` or
 //! `in_flight + c ≤ max`.
 //!
-//! A plain module with no test-framework imports: a test includes it with
-//! `#[path = "models/concurrency.rs"] mod model;`, a fuzz target with
-//! `#[path = "../../core/tests/models/concurrency.rs"] mod model;`.
-#![allow(dead_code)]
+//! Use it as `use tollgate_testkit::models::concurrency;`.
 
 use tollgate_core::{Decision, Duration, InsufficientCapacity};
 
@@ -17,10 +14,7 @@ pub fn model_decide<const HZ: u64>(
     cost: u32,
 ) -> Result<(Decision<HZ>, u64), InsufficientCapacity> {
     if cost > max {
-        return Err(InsufficientCapacity {
-            cost,
-            capacity: max,
-        });
+        return Err(InsufficientCapacity::new(cost, max));
     }
     let wanted = in_flight + u64::from(cost);
     let admitted = cost == 0 || wanted <= u64::from(max);
@@ -30,6 +24,7 @@ pub fn model_decide<const HZ: u64>(
         remaining: u32::try_from(u64::from(max).saturating_sub(after)).unwrap(),
         reset: Duration::<HZ>::from_ticks(if after == 0 { 0 } else { hint }),
         retry_after: (!admitted).then_some(Duration::<HZ>::from_ticks(hint)),
+        delay: Duration::<HZ>::from_ticks(0),
     };
     Ok((decision, after))
 }
