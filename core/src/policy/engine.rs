@@ -31,6 +31,15 @@ mod sealed {
     pub trait Sealed {}
 }
 
+/// One request as a policy decides it: when, at what cost, with which test overrides.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'o, const HZ: u64> {
+    pub(crate) now: Instant<HZ>,
+    pub(crate) cost: u32,
+    pub(crate) overrides: &'o Overrides<'o>,
+}
+
 /// One limit's step and whether it admits (a test override may deny what the step admits).
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,21 +128,16 @@ pub trait Limits<const HZ: u64>: sealed::Sealed {
     fn look(
         &self,
         state: &Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
+        ask: &Ask<'_, HZ>,
         tally: &mut Tally<HZ>,
     ) -> Option<Self::Steps>;
 
     /// Phase 2 into a buffer: one report per limit.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
     fn report_into<'n>(
         &'n self,
         state: &Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
+        ask: &Ask<'_, HZ>,
         steps: &Self::Steps,
         recorded: bool,
         out: &mut [Report<'n, HZ>],
@@ -141,14 +145,7 @@ pub trait Limits<const HZ: u64>: sealed::Sealed {
 
     /// Phase 3.
     #[doc(hidden)]
-    fn record(
-        &self,
-        state: &mut Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
-        steps: &Self::Steps,
-    );
+    fn record(&self, state: &mut Self::State, ask: &Ask<'_, HZ>, steps: &Self::Steps);
 
     /// The error for a cost some limit can never admit: the smallest capacity (after
     /// overrides), the first declared among equals.
@@ -205,9 +202,7 @@ pub trait FixedLimits<const HZ: u64>: Limits<HZ, State: Sized> {
     fn reports<'n>(
         &'n self,
         state: &Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
+        ask: &Ask<'_, HZ>,
         steps: &Self::Steps,
         recorded: bool,
     ) -> Self::Reports<'n>;
@@ -219,14 +214,12 @@ pub trait FixedLimits<const HZ: u64>: Limits<HZ, State: Sized> {
 pub(crate) fn look<const HZ: u64, L: Limits<HZ> + ?Sized>(
     limits: &L,
     state: &L::State,
-    now: Instant<HZ>,
-    cost: u32,
-    overrides: &Overrides<'_>,
+    ask: &Ask<'_, HZ>,
 ) -> Result<(Verdict, L::Steps), InsufficientCapacity> {
     let mut tally = Tally::default();
-    match limits.look(state, now, cost, overrides, &mut tally) {
-        Some(steps) => Ok((tally.verdict(overrides.deny, cost), steps)),
-        None => Err(cold_smallest(limits, cost, overrides)),
+    match limits.look(state, ask, &mut tally) {
+        Some(steps) => Ok((tally.verdict(ask.overrides.deny, ask.cost), steps)),
+        None => Err(cold_smallest(limits, ask.cost, ask.overrides)),
     }
 }
 
@@ -268,40 +261,36 @@ fn effective_capacity<A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
 fn lowered_step<A: Algorithm<HZ>, const HZ: u64>(
     a: &A,
     state: &A::State,
-    now: Instant<HZ>,
-    cost: u32,
+    ask: &Ask<'_, HZ>,
     low: u32,
 ) -> Option<(u32, A::Step)> {
-    if cost > low {
+    if ask.cost > low {
         return None;
     }
     let k = a.capacity().saturating_sub(low);
-    let step = a.step(state, now, cost.saturating_add(k)).ok()?;
+    let step = a.step(state, ask.now, ask.cost.saturating_add(k)).ok()?;
     Some((k, step))
 }
 
 /// Phase 1 for one limit: its step (and, lowered, the step at `cost + k`), whether it admits,
 /// and, if it denies, its wait to the tally.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn look_one<A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
     index: usize,
     named: &Named<A, N>,
     state: &A::State,
-    now: Instant<HZ>,
-    cost: u32,
-    overrides: &Overrides<'_>,
+    ask: &Ask<'_, HZ>,
     tally: &mut Tally<HZ>,
 ) -> Option<Looked<A::Step>> {
     let a = named.algorithm();
-    let step = match a.step(state, now, cost) {
+    let step = match a.step(state, ask.now, ask.cost) {
         Ok(step) => step,
         Err(_) => return None,
     };
     let admitted = a.admits(&step);
-    if let Some(low) = lowering(named, overrides) {
-        let (_, virt) = lowered_step(a, state, now, cost, low)?;
-        let virt_denies = cost > 0 && !a.admits(&virt);
+    if let Some(low) = lowering(named, ask.overrides) {
+        let (_, virt) = lowered_step(a, state, ask, low)?;
+        let virt_denies = ask.cost > 0 && !a.admits(&virt);
         if !admitted || virt_denies {
             let wait = if admitted { None } else { a.wait(state, &step) };
             let virt_wait = if virt_denies {
@@ -324,20 +313,17 @@ fn look_one<A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
 
 /// Phase 2 for one limit: its report, as recorded or not.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn report_one<'n, A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
     named: &'n Named<A, N>,
     state: &A::State,
-    now: Instant<HZ>,
-    cost: u32,
-    overrides: &Overrides<'_>,
+    ask: &Ask<'_, HZ>,
     looked: &Looked<A::Step>,
     recorded: bool,
 ) -> Report<'n, HZ> {
     let a = named.algorithm();
     let mut decision = a.decision(state, &looked.step, recorded && looked.admitted);
-    if let Some(low) = lowering(named, overrides)
-        && let Some((k, virt)) = lowered_step(a, state, now, cost, low)
+    if let Some(low) = lowering(named, ask.overrides)
+        && let Some((k, virt)) = lowered_step(a, state, ask, low)
     {
         let virt_wait = if looked.admitted {
             None
@@ -452,28 +438,24 @@ macro_rules! tuple_limits {
             fn look(
                 &self,
                 state: &Self::State,
-                now: Instant<HZ>,
-                cost: u32,
-                overrides: &Overrides<'_>,
+                ask: &Ask<'_, HZ>,
                 tally: &mut Tally<HZ>,
             ) -> Option<Self::Steps> {
-                Some(($(look_one($idx, &self.$idx, &state.$idx, now, cost, overrides, tally)?,)+))
+                Some(($(look_one($idx, &self.$idx, &state.$idx, ask, tally)?,)+))
             }
 
             #[inline]
             fn report_into<'n>(
                 &'n self,
                 state: &Self::State,
-                now: Instant<HZ>,
-                cost: u32,
-                overrides: &Overrides<'_>,
+                ask: &Ask<'_, HZ>,
                 steps: &Self::Steps,
                 recorded: bool,
                 out: &mut [Report<'n, HZ>],
             ) {
                 $(
                     if let Some(slot) = out.get_mut($idx) {
-                        *slot = report_one(&self.$idx, &state.$idx, now, cost, overrides, &steps.$idx, recorded);
+                        *slot = report_one(&self.$idx, &state.$idx, ask, &steps.$idx, recorded);
                     }
                 )+
             }
@@ -482,9 +464,7 @@ macro_rules! tuple_limits {
             fn record(
                 &self,
                 state: &mut Self::State,
-                _now: Instant<HZ>,
-                _cost: u32,
-                _overrides: &Overrides<'_>,
+                _ask: &Ask<'_, HZ>,
                 steps: &Self::Steps,
             ) {
                 $(self.$idx.algorithm().record(&mut state.$idx, &steps.$idx.step);)+
@@ -510,13 +490,11 @@ macro_rules! tuple_limits {
             fn reports<'n>(
                 &'n self,
                 state: &Self::State,
-                now: Instant<HZ>,
-                cost: u32,
-                overrides: &Overrides<'_>,
+                ask: &Ask<'_, HZ>,
                 steps: &Self::Steps,
                 recorded: bool,
             ) -> Self::Reports<'n> {
-                [$(report_one(&self.$idx, &state.$idx, now, cost, overrides, &steps.$idx, recorded),)+]
+                [$(report_one(&self.$idx, &state.$idx, ask, &steps.$idx, recorded),)+]
             }
         }
     };
@@ -610,14 +588,12 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>, const LEN: usize> Limits<HZ
     fn look(
         &self,
         state: &Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
+        ask: &Ask<'_, HZ>,
         tally: &mut Tally<HZ>,
     ) -> Option<Self::Steps> {
         let mut steps = [None; LEN];
         for (i, ((l, s), step)) in self.iter().zip(state).zip(steps.iter_mut()).enumerate() {
-            *step = Some(look_one(i, l, s, now, cost, overrides, tally)?);
+            *step = Some(look_one(i, l, s, ask, tally)?);
         }
         Some(steps)
     }
@@ -626,29 +602,20 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>, const LEN: usize> Limits<HZ
     fn report_into<'n>(
         &'n self,
         state: &Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
+        ask: &Ask<'_, HZ>,
         steps: &Self::Steps,
         recorded: bool,
         out: &mut [Report<'n, HZ>],
     ) {
         for (((l, s), step), slot) in self.iter().zip(state).zip(steps).zip(out) {
             if let Some(looked) = step {
-                *slot = report_one(l, s, now, cost, overrides, looked, recorded);
+                *slot = report_one(l, s, ask, looked, recorded);
             }
         }
     }
 
     #[inline]
-    fn record(
-        &self,
-        state: &mut Self::State,
-        _now: Instant<HZ>,
-        _cost: u32,
-        _overrides: &Overrides<'_>,
-        steps: &Self::Steps,
-    ) {
+    fn record(&self, state: &mut Self::State, _ask: &Ask<'_, HZ>, steps: &Self::Steps) {
         for ((l, s), step) in self.iter().zip(state.iter_mut()).zip(steps) {
             if let Some(looked) = step {
                 l.algorithm().record(s, &looked.step);
@@ -673,14 +640,12 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>, const LEN: usize> FixedLimi
     fn reports<'n>(
         &'n self,
         state: &Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
+        ask: &Ask<'_, HZ>,
         steps: &Self::Steps,
         recorded: bool,
     ) -> Self::Reports<'n> {
         let mut out = [Report::EMPTY; LEN];
-        self.report_into(state, now, cost, overrides, steps, recorded, &mut out);
+        self.report_into(state, ask, steps, recorded, &mut out);
         out
     }
 }
@@ -698,15 +663,13 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>> Limits<HZ> for &[Named<A, N
     fn look(
         &self,
         state: &Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
+        ask: &Ask<'_, HZ>,
         tally: &mut Tally<HZ>,
     ) -> Option<Self::Steps> {
         let mut steps = [None; MAX_KEPT];
         let mut kept = steps.iter_mut();
         for (i, (l, s)) in self.iter().zip(state).enumerate() {
-            let looked = look_one(i, l, s, now, cost, overrides, tally)?;
+            let looked = look_one(i, l, s, ask, tally)?;
             if let Some(slot) = kept.next() {
                 *slot = Some(looked);
             }
@@ -717,30 +680,21 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>> Limits<HZ> for &[Named<A, N
     fn report_into<'n>(
         &'n self,
         state: &Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
+        ask: &Ask<'_, HZ>,
         steps: &Self::Steps,
         recorded: bool,
         out: &mut [Report<'n, HZ>],
     ) {
         for (i, ((l, s), slot)) in self.iter().zip(state).zip(out).enumerate() {
-            if let Some(looked) = kept(steps, i, l, s, now, cost, overrides) {
-                *slot = report_one(l, s, now, cost, overrides, &looked, recorded);
+            if let Some(looked) = kept(steps, i, l, s, ask) {
+                *slot = report_one(l, s, ask, &looked, recorded);
             }
         }
     }
 
-    fn record(
-        &self,
-        state: &mut Self::State,
-        now: Instant<HZ>,
-        cost: u32,
-        overrides: &Overrides<'_>,
-        steps: &Self::Steps,
-    ) {
+    fn record(&self, state: &mut Self::State, ask: &Ask<'_, HZ>, steps: &Self::Steps) {
         for (i, (l, s)) in self.iter().zip(state.iter_mut()).enumerate() {
-            if let Some(looked) = kept(steps, i, l, s, now, cost, overrides) {
+            if let Some(looked) = kept(steps, i, l, s, ask) {
                 l.algorithm().record(s, &looked.step);
             }
         }
@@ -748,18 +702,15 @@ impl<const HZ: u64, A: Algorithm<HZ>, N: AsRef<str>> Limits<HZ> for &[Named<A, N
 }
 
 /// The step of limit `i` of a slice: kept from phase 1, or taken again past [`MAX_KEPT`].
-#[allow(clippy::too_many_arguments)]
 fn kept<A: Algorithm<HZ>, N: AsRef<str>, const HZ: u64>(
     steps: &[Option<Looked<A::Step>>; MAX_KEPT],
     i: usize,
     named: &Named<A, N>,
     state: &A::State,
-    now: Instant<HZ>,
-    cost: u32,
-    overrides: &Overrides<'_>,
+    ask: &Ask<'_, HZ>,
 ) -> Option<Looked<A::Step>> {
     match steps.get(i) {
         Some(looked) => *looked,
-        None => look_one(i, named, state, now, cost, overrides, &mut Tally::default()),
+        None => look_one(i, named, state, ask, &mut Tally::default()),
     }
 }

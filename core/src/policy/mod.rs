@@ -87,7 +87,7 @@ use crate::algorithm::{Algorithm, Allowance, Decision};
 use crate::error::{InsufficientCapacity, ReleaseError};
 use crate::time::Instant;
 use decision::{PolicyDecision, Verdict};
-use engine::{FixedLimits, Limits, look};
+use engine::{Ask, FixedLimits, Limits, look};
 #[cfg(doc)]
 use named::Named;
 pub use overrides::Overrides;
@@ -248,18 +248,21 @@ impl<L> Policy<L> {
     where
         L: FixedLimits<HZ>,
     {
-        let (outcome, steps) = look(&self.limits, state, now, cost, overrides)?;
+        let ask = Ask {
+            now,
+            cost,
+            overrides,
+        };
+        let (outcome, steps) = look(&self.limits, state, &ask)?;
         let allowed = matches!(outcome, Verdict::Allowed);
         if allowed && cost > 0 {
-            self.limits.record(state, now, cost, overrides, &steps);
+            self.limits.record(state, &ask, &steps);
         }
         // Recorded figures come from the steps alone (see `Algorithm::decision`), so the reports
         // are built after recording, straight into the answer.
         Ok(PolicyDecision {
             outcome,
-            reports: self
-                .limits
-                .reports(state, now, cost, overrides, &steps, allowed),
+            reports: self.limits.reports(state, &ask, &steps, allowed),
         })
     }
 
@@ -326,11 +329,14 @@ impl<L> Policy<L> {
     where
         L: FixedLimits<HZ>,
     {
-        let (outcome, steps) = look(&self.limits, state, now, cost, overrides)?;
+        let ask = Ask {
+            now,
+            cost,
+            overrides,
+        };
+        let (outcome, steps) = look(&self.limits, state, &ask)?;
         let allowed = matches!(outcome, Verdict::Allowed);
-        let reports = self
-            .limits
-            .reports(state, now, cost, overrides, &steps, allowed);
+        let reports = self.limits.reports(state, &ask, &steps, allowed);
         Ok(PolicyDecision { outcome, reports })
     }
 
@@ -378,12 +384,16 @@ impl<L> Policy<L> {
         L: Limits<HZ>,
     {
         self.fits(state, cost, out.len())?;
-        let (outcome, steps) = look(&self.limits, state, now, cost, overrides)?;
+        let ask = Ask {
+            now,
+            cost,
+            overrides,
+        };
+        let (outcome, steps) = look(&self.limits, state, &ask)?;
         let allowed = matches!(outcome, Verdict::Allowed);
-        self.limits
-            .report_into(state, now, cost, overrides, &steps, allowed, out);
+        self.limits.report_into(state, &ask, &steps, allowed, out);
         if allowed && cost > 0 {
-            self.limits.record(state, now, cost, overrides, &steps);
+            self.limits.record(state, &ask, &steps);
         }
         Ok(PolicyDecision {
             outcome,
@@ -409,10 +419,14 @@ impl<L> Policy<L> {
         L: Limits<HZ>,
     {
         self.fits(state, cost, out.len())?;
-        let (outcome, steps) = look(&self.limits, state, now, cost, overrides)?;
+        let ask = Ask {
+            now,
+            cost,
+            overrides,
+        };
+        let (outcome, steps) = look(&self.limits, state, &ask)?;
         let allowed = matches!(outcome, Verdict::Allowed);
-        self.limits
-            .report_into(state, now, cost, overrides, &steps, allowed, out);
+        self.limits.report_into(state, &ask, &steps, allowed, out);
         Ok(PolicyDecision {
             outcome,
             reports: out.get(..self.limits.len()).unwrap_or(&[]),
@@ -488,6 +502,17 @@ impl<L> Policy<L> {
     }
 }
 
+impl<S, const HZ: u64> PolicyStep<S, HZ> {
+    /// The request the step was taken for.
+    fn ask(&self) -> Ask<'static, HZ> {
+        Ask {
+            now: self.now,
+            cost: self.cost,
+            overrides: &Overrides::NONE,
+        }
+    }
+}
+
 /// What one look at a policy found: every limit's step and the verdict.
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -526,7 +551,12 @@ impl<const HZ: u64, L: FixedLimits<HZ>> Algorithm<HZ> for Policy<L> {
         now: Instant<HZ>,
         cost: u32,
     ) -> Result<Self::Step, InsufficientCapacity> {
-        let (outcome, steps) = look(&self.limits, state, now, cost, &Overrides::NONE)?;
+        let ask = Ask {
+            now,
+            cost,
+            overrides: &Overrides::NONE,
+        };
+        let (outcome, steps) = look(&self.limits, state, &ask)?;
         Ok(PolicyStep {
             steps,
             outcome,
@@ -541,14 +571,9 @@ impl<const HZ: u64, L: FixedLimits<HZ>> Algorithm<HZ> for Policy<L> {
 
     fn decision(&self, state: &L::State, step: &Self::Step, recorded: bool) -> Decision<HZ> {
         let recorded = recorded && matches!(step.outcome, Verdict::Allowed);
-        let reports = self.limits.reports(
-            state,
-            step.now,
-            step.cost,
-            &Overrides::NONE,
-            &step.steps,
-            recorded,
-        );
+        let reports = self
+            .limits
+            .reports(state, &step.ask(), &step.steps, recorded);
         PolicyDecision {
             outcome: step.outcome,
             reports,
@@ -558,8 +583,7 @@ impl<const HZ: u64, L: FixedLimits<HZ>> Algorithm<HZ> for Policy<L> {
 
     fn record(&self, state: &mut L::State, step: &Self::Step) {
         if matches!(step.outcome, Verdict::Allowed) && step.cost > 0 {
-            self.limits
-                .record(state, step.now, step.cost, &Overrides::NONE, &step.steps);
+            self.limits.record(state, &step.ask(), &step.steps);
         }
     }
 
