@@ -1,25 +1,22 @@
-//! The concurrency limit against the naive counter of `core/tests/models/concurrency.rs`.
+//! The concurrency limit against the naive counter of `tollgate_testkit::models::concurrency`.
 //!
-//! Arbitrary sequences of checks and peeks at arbitrary instants (through the inherent methods
-//! and the `Algorithm` trait), acquires and try_acquires that keep their permits, raw releases
-//! of any cost (through both APIs) and permit releases, with zero costs, costs above the limit
-//! and over-releases. Every operation asserts: the decision equals the model's; peek == check,
-//! whatever the instant; an error, a denial or a failed release changes nothing; the cost in
-//! flight is the model's, never above `max` (from a valid start) and always the admitted cost
-//! minus the released cost; `is_at_rest` holds exactly at zero, and then decides like a fresh
-//! state.
+//! Arbitrary sequences of checks and peeks at arbitrary instants (through `check` and through
+//! the pure `transition`), acquires and try_acquires that keep their permits, raw releases of any
+//! cost (through `release`, or `can_release` first) and permit releases, with zero costs, costs
+//! above the limit and over-releases. Every operation asserts: the decision equals the model's;
+//! peek == check, whatever the instant; `can_release` answers what `release` does; an error, a
+//! denial or a failed release changes nothing; the cost in flight is the model's, never above
+//! `max` (from a valid start) and always the admitted cost minus the released cost; `is_at_rest`
+//! holds exactly at zero, at any instant, and then decides like a fresh state.
 #![no_main]
-
-#[path = "../../core/tests/models/concurrency.rs"]
-mod model;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::model_decide;
 use tollgate_core::{
     Algorithm, Concurrency, ConcurrencyState, Duration, Instant, Permit, ReleaseError,
 };
 use tollgate_fuzz::{Cost, Ops, at_rate};
+use tollgate_testkit::models::concurrency::model_decide;
 
 #[derive(Debug, Arbitrary)]
 enum Max {
@@ -30,7 +27,7 @@ enum Max {
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
 enum Op {
-    /// `check` at an instant (ignored by the algorithm), inherent or through the trait.
+    /// `check` at an instant (ignored by the algorithm), or the pure `transition`.
     Check {
         cost: Cost,
         now: u64,
@@ -42,7 +39,7 @@ enum Op {
     Acquire { cost: Cost },
     /// `try_acquire`; the permit is kept.
     TryAcquire,
-    /// A raw release of any cost, inherent or through the trait.
+    /// A raw release of any cost, straight away or asking `can_release` first.
     Release { cost: Cost, by_trait: bool },
     /// Release one kept permit.
     ReleasePermit { pick: u16 },
@@ -91,15 +88,21 @@ fn run<const HZ: u64>(input: &Input) {
             } => {
                 let cost = cost.of(max);
                 let now = Instant::<HZ>::from_ticks(now);
-                let peeked = limit.peek(&state, cost);
+                let peeked = limit.peek(&state, now, cost);
                 assert_eq!(
-                    Algorithm::peek(&limit, &state, Instant::<HZ>::from_ticks(0), cost),
-                    peeked
+                    limit.peek(&state, Instant::<HZ>::from_ticks(0), cost),
+                    peeked,
+                    "the instant changed a peek"
                 );
                 let got = if by_trait {
-                    Algorithm::check(&limit, &mut state, now, cost)
+                    limit.check(&mut state, now, cost)
                 } else {
-                    limit.check(&mut state, cost)
+                    let moved = limit.transition(&state, now, cost);
+                    assert_eq!(state, before, "a transition changed its input");
+                    moved.map(|(d, next)| {
+                        state = next;
+                        d
+                    })
                 };
                 let want = model_decide::<HZ>(max, hint, model, cost);
                 assert_eq!(got, want.map(|(d, _)| d));
@@ -167,11 +170,14 @@ fn run<const HZ: u64>(input: &Input) {
             }
             Op::Release { cost, by_trait } => {
                 let cost = cost.of(max);
+                let can = limit.can_release(&state, cost);
+                assert_eq!(state, before, "can_release changed the state");
                 let got = if by_trait {
-                    Algorithm::release(&limit, &mut state, cost)
-                } else {
                     limit.release(&mut state, cost)
+                } else {
+                    can.and_then(|()| limit.release(&mut state, cost))
                 };
+                assert_eq!(can, got, "can_release answered unlike release");
                 if u64::from(cost) <= model {
                     assert_eq!(got, Ok(()));
                     model -= u64::from(cost);
@@ -213,11 +219,16 @@ fn run<const HZ: u64>(input: &Input) {
         if start <= max {
             assert!(state.in_flight() <= max, "more than max in flight");
         }
-        let at_rest = Algorithm::is_at_rest(&limit, &state, Instant::<HZ>::from_ticks(0));
-        assert_eq!(at_rest, limit.is_at_rest(&state));
+        let at_rest = limit.is_at_rest(&state, Instant::<HZ>::from_ticks(0));
+        assert_eq!(
+            at_rest,
+            limit.is_at_rest(&state, Instant::<HZ>::from_ticks(u64::MAX)),
+            "at rest at one instant only"
+        );
         assert_eq!(at_rest, model == 0);
+        let t0 = Instant::<HZ>::from_ticks(0);
         for probe in [0, 1, max / 2, max] {
-            let same = limit.peek(&state, probe) == limit.peek(&fresh, probe);
+            let same = limit.peek(&state, t0, probe) == limit.peek(&fresh, t0, probe);
             if at_rest {
                 assert!(same, "an at-rest state decides unlike a fresh one");
             } else if probe == 0 {

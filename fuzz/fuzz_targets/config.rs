@@ -3,17 +3,22 @@
 //! request sanely, and each error is exactly the one its documented condition gives.
 //!
 //! Covers `Quota` (every constructor and `with_burst`), `Gcra`, `Meter`, `Shaper::new` and
-//! `Shaper::nginx_limit_req`, `SlidingWindow` at 1, 2, 3 and 16 buckets, `SlidingLog` (`new` and
-//! `new_undersized`, `u16`/`u32`/`u64` offsets), `Concurrency`, `Pacer` (`new`, `from_millis`,
-//! every option) and `HttpDate::from_unix_secs`, at five tick rates up to `u64::MAX` Hz.
+//! `Shaper::nginx_limit_req`, `SlidingWindow` at 1, 2, 3 and 16 buckets (`new`, and `per_window`
+//! from any count and window, with no rate to be fine enough), `SlidingWindowIn::with_buckets`
+//! for any number of buckets, `SlidingLog` (`new`, `new_undersized` and `per_window`, `u16`/
+//! `u32`/`u64` offsets), `SlidingLogIn::with_capacity` for any number of entries,
+//! `Concurrency`, `Pacer` (`new`, `from_millis`, every option, each `BackoffError` exactly when
+//! its condition holds) and `HttpDate::from_unix_secs`, at five tick rates up to `u64::MAX` Hz.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tollgate_core::sliding_log::Offset;
+use tollgate_core::algorithm::sliding_log::SlidingLogIn;
+use tollgate_core::algorithm::sliding_window::SlidingWindowIn;
+use tollgate_core::algorithm::storage::Inline;
 use tollgate_core::{
-    Concurrency, ConfigError, Duration, Gcra, HttpDate, Instant, Meter, Next, Outcome, Pacer,
-    Quota, ServerHints, Shaper, SlidingLog, SlidingWindow,
+    Algorithm, BackoffError, Concurrency, ConfigError, Duration, Gcra, HttpDate, Instant, Meter,
+    Next, Offset, Outcome, Pacer, Quota, ServerHints, Shaper, SlidingLog, SlidingWindow,
 };
 
 #[derive(Debug, Arbitrary)]
@@ -31,6 +36,8 @@ struct Input {
     max_retries: u32,
     max_wait: Option<u64>,
     random: u64,
+    /// Ring entries or buckets chosen at run time.
+    entries: u8,
 }
 
 fn exercise<const HZ: u64>(q: Quota<HZ>, i: &Input) {
@@ -117,12 +124,17 @@ fn shaper<const HZ: u64>(q: Quota<HZ>, now: Instant<HZ>, i: &Input) {
             assert_eq!(u128::from(sh.limit()), limit);
             assert_eq!(sh.max_delay().as_ticks(), i.max_delay);
             let mut s = sh.new_state();
+            let by_trait = sh.peek(&s, now, i.cost);
             match sh.reserve(&mut s, now, i.cost) {
                 Ok(r) => {
                     assert!(r.decision.remaining <= r.decision.limit);
                     assert!(r.delay.as_ticks() <= i.max_delay || r.is_denied());
+                    assert_eq!(by_trait, Ok(r.decision));
                 }
-                Err(e) => assert!(e.cost > e.capacity),
+                Err(e) => {
+                    assert!(e.cost > e.capacity);
+                    assert_eq!(by_trait, Err(e));
+                }
             }
         }
         Err(e) => {
@@ -210,6 +222,160 @@ fn sliding_log<const HZ: u64, const CAP: usize, O: Offset>(
     }
 }
 
+/// `per_window` from any count and window: only the count and the window matter (no rate has to
+/// be a whole number of ticks), and every error is exactly one whose condition holds.
+fn sliding_log_per_window<const HZ: u64, const CAP: usize, O: Offset>(i: &Input) {
+    let (limit, window) = (i.limit, i.window);
+    let now = Instant::<HZ>::from_ticks(i.now);
+    match SlidingLog::<HZ, CAP, O>::per_window(limit, Duration::<HZ>::from_ticks(window)) {
+        Ok(log) => {
+            assert!(limit > 0 && window > 0 && CAP as u64 >= u64::from(limit));
+            assert!(window <= O::MAX_WINDOW);
+            assert_eq!(
+                (log.limit(), log.window().as_ticks(), log.entries()),
+                (limit, window, CAP as u32)
+            );
+            let mut s = log.new_state();
+            match log.check(&mut s, now, i.cost) {
+                // From rest the whole limit passes at once.
+                Ok(d) => assert!(d.is_allowed() && d.limit == limit && d.remaining <= limit),
+                Err(e) => assert!(e.cost > e.capacity && e.capacity == limit),
+            }
+        }
+        Err(ConfigError::ZeroLimit) => assert_eq!(limit, 0),
+        Err(ConfigError::ZeroWindow) => assert_eq!(window, 0),
+        Err(ConfigError::CapacityTooSmall) => assert!((CAP as u64) < u64::from(limit)),
+        Err(ConfigError::WindowTooLong) => assert!(window > O::MAX_WINDOW),
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+}
+
+/// `with_capacity` for any number of entries, in a storage of eight.
+fn sliding_log_with_capacity<const HZ: u64, O: Offset>(i: &Input) {
+    let (limit, window, entries) = (i.limit, i.window, usize::from(i.entries % 12));
+    let now = Instant::<HZ>::from_ticks(i.now);
+    let built = SlidingLogIn::<HZ, O, Inline<8>>::with_capacity(
+        limit,
+        Duration::<HZ>::from_ticks(window),
+        entries,
+    );
+    match built {
+        Ok(log) => {
+            assert!(limit > 0 && window > 0 && window <= O::MAX_WINDOW);
+            assert!((1..=8).contains(&entries) && (entries > 1 || limit == 1));
+            assert_eq!(
+                (log.limit(), log.window().as_ticks(), log.entries()),
+                (limit, window, entries as u32)
+            );
+            assert_eq!(Algorithm::<HZ>::capacity(&log), limit);
+            let mut s = Algorithm::<HZ>::new_state(&log);
+            match log.check(&mut s, now, i.cost) {
+                // From rest the whole limit passes at once, even with fewer entries.
+                Ok(d) => assert!(d.is_allowed() && d.limit == limit && d.remaining <= limit),
+                Err(e) => assert!(e.cost > e.capacity && e.capacity == limit),
+            }
+            // Within one window the ring holds `entries` distinct instants and not one more.
+            if window > entries as u64 {
+                let mut s = Algorithm::<HZ>::new_state(&log);
+                let mut admitted = 0;
+                for k in 0..=entries as u64 {
+                    let t = Instant::<HZ>::from_ticks(i.now.min(1 << 62) + k);
+                    if log.check(&mut s, t, 1).unwrap().is_allowed() {
+                        admitted += 1;
+                    }
+                }
+                assert_eq!(admitted, entries.min(limit as usize));
+            }
+        }
+        Err(ConfigError::ZeroLimit) => assert_eq!(limit, 0),
+        Err(ConfigError::ZeroWindow) => assert_eq!(window, 0),
+        Err(ConfigError::CapacityTooSmall) => {
+            assert!(entries == 0 || entries > 8 || (entries == 1 && limit > 1));
+        }
+        Err(ConfigError::WindowTooLong) => assert!(window > O::MAX_WINDOW),
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+}
+
+/// The bucket geometry of `limit` per `window` ticks in `buckets` buckets, and the error its
+/// numbers call for.
+fn window_geometry<const HZ: u64, S: tollgate_core::algorithm::storage::Storage>(
+    built: Result<SlidingWindowIn<HZ, S>, ConfigError>,
+    limit: u32,
+    window: u64,
+    buckets: usize,
+    room: usize,
+    now: Instant<HZ>,
+    cost: u32,
+) {
+    let b = buckets as u64;
+    match built {
+        Ok(sw) => {
+            assert!(limit > 0 && window > 0 && buckets >= 2 && buckets <= room && b <= window);
+            let (g, span) = (sw.granularity().as_ticks(), sw.span().as_ticks());
+            assert_eq!((sw.limit(), sw.window().as_ticks()), (limit, window));
+            assert_eq!(sw.buckets(), buckets as u32);
+            // The coarsest buckets that still cover the window.
+            assert!(g >= 1 && u128::from(g) * (u128::from(b) - 1) >= u128::from(window) - 1);
+            assert!(g == 1 || u128::from(g - 1) * (u128::from(b) - 1) < u128::from(window) - 1);
+            assert_eq!(u128::from(span), u128::from(g) * u128::from(b));
+            let mut s = Algorithm::<HZ>::new_state(&sw);
+            match sw.check(&mut s, now, cost) {
+                Ok(d) => assert!(d.is_allowed() && d.limit == limit && d.remaining <= limit),
+                Err(e) => assert!(e.cost > e.capacity && e.capacity == limit),
+            }
+        }
+        Err(ConfigError::ZeroLimit) => assert_eq!(limit, 0),
+        Err(ConfigError::ZeroWindow) => assert_eq!(window, 0),
+        Err(ConfigError::CapacityTooSmall) => assert!(buckets < 2 || buckets > room),
+        Err(ConfigError::GranularityTooFine) => assert!(b > window),
+        Err(ConfigError::Overflow) => {
+            let g = (window - 1).div_ceil(b - 1);
+            assert!(g.checked_mul(b).is_none());
+        }
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+}
+
+fn raw_windows<const HZ: u64>(i: &Input) {
+    sliding_log_per_window::<HZ, 1, u16>(i);
+    sliding_log_per_window::<HZ, 8, u32>(i);
+    sliding_log_per_window::<HZ, 8, u64>(i);
+    sliding_log_with_capacity::<HZ, u16>(i);
+    sliding_log_with_capacity::<HZ, u32>(i);
+    sliding_log_with_capacity::<HZ, u64>(i);
+    let (limit, window, now) = (i.limit, i.window, Instant::<HZ>::from_ticks(i.now));
+    let w = Duration::<HZ>::from_ticks(window);
+    window_geometry(
+        SlidingWindow::<HZ, 2>::per_window(limit, w),
+        limit,
+        window,
+        2,
+        2,
+        now,
+        i.cost,
+    );
+    window_geometry(
+        SlidingWindow::<HZ, 16>::per_window(limit, w),
+        limit,
+        window,
+        16,
+        16,
+        now,
+        i.cost,
+    );
+    let buckets = usize::from(i.entries % 20);
+    window_geometry(
+        SlidingWindowIn::<HZ, Inline<16>>::with_buckets(limit, w, buckets),
+        limit,
+        window,
+        buckets,
+        16,
+        now,
+        i.cost,
+    );
+}
+
 fn concurrency<const HZ: u64>(i: &Input) {
     match Concurrency::<HZ>::new(i.limit) {
         Ok(c) => {
@@ -217,7 +383,7 @@ fn concurrency<const HZ: u64>(i: &Input) {
             let c = c.with_retry_hint(Duration::<HZ>::from_ticks(i.window));
             assert_eq!((c.max(), c.retry_hint().as_ticks()), (i.limit, i.window));
             let mut s = c.new_state();
-            match c.check(&mut s, i.cost) {
+            match c.check(&mut s, Instant::<HZ>::from_ticks(i.now), i.cost) {
                 Ok(d) => assert!(d.remaining <= d.limit),
                 Err(e) => assert!(e.cost > e.capacity),
             }
@@ -243,6 +409,7 @@ fn pacer<const HZ: u64>(i: &Input) {
             assert!(i.base > 0 && i.cap < i.base);
             None
         }
+        #[allow(unreachable_patterns)]
         Err(e) => panic!("unexpected {e:?}"),
     };
     let ticks = |ms: u64| (u128::from(ms) * u128::from(HZ)).div_ceil(1_000);
@@ -252,14 +419,20 @@ fn pacer<const HZ: u64>(i: &Input) {
             assert_eq!(u128::from(p.cap().as_ticks()), ticks(i.cap));
             Some(p)
         }
-        Err(ConfigError::Overflow) => {
+        Err(BackoffError::Overflow) => {
             assert!(ticks(i.base) > u128::from(u64::MAX) || ticks(i.cap) > u128::from(u64::MAX));
             None
         }
-        Err(e) => {
-            assert!(ticks(i.base) == 0 || ticks(i.cap) < ticks(i.base), "{e:?}");
+        Err(BackoffError::ZeroBase) => {
+            assert_eq!(ticks(i.base), 0);
             None
         }
+        Err(BackoffError::CapBelowBase) => {
+            assert!(ticks(i.base) > 0 && ticks(i.cap) < ticks(i.base));
+            None
+        }
+        #[allow(unreachable_patterns)]
+        Err(e) => panic!("unexpected {e:?}"),
     };
     for p in [built, by_millis].into_iter().flatten() {
         let mut p = p
@@ -321,6 +494,7 @@ fn run<const HZ: u64>(i: &Input) {
     {
         exercise(q, i);
     }
+    raw_windows::<HZ>(i);
     concurrency::<HZ>(i);
     pacer::<HZ>(i);
 }

@@ -1,27 +1,31 @@
-//! The `Algorithm` contract of `core/src/decision.rs`, through the one checker of
-//! `core/tests/models/contract.rs` (the one `props_contract.rs` uses), for every implementation:
-//! GCRA, the leaky-bucket meter, sliding logs (rings of 1, 2, 3 and 24 entries; `u16`, `u32` and
-//! `u64` stamps), sliding windows of 2, 3 and 5 buckets, the concurrency limit, `Unlimited`, an
-//! absent `Option` limit and a two-limit policy, at four tick rates.
+//! The `Algorithm` contract of `core/src/algorithm/mod.rs`, through the one checker of
+//! `tollgate_testkit::contract` (the one `props_contract.rs` uses), for every implementation:
+//! GCRA, the leaky-bucket meter, the shaper (`Shaper::new` and `Shaper::nginx_limit_req`), sliding
+//! logs (rings of 1, 2, 3 and 24 entries; `u16`, `u32` and `u64` stamps), sliding windows of 2, 3
+//! and 5 buckets, the concurrency limit, `Unlimited`, an absent `Option` limit, every kind of
+//! `AnyLimit` (sliding logs and windows sized at run time), a two-limit tuple policy and a
+//! two-limit array policy of `AnyLimit`s (a shaper among them), at four tick rates.
 //!
 //! Arbitrary configurations and arbitrary sequences of checks, peeks and releases with every kind
 //! of clock step and cost; any violation of the contract (peek == check; denied, erroneous and
-//! zero-cost checks change nothing; exact `remaining`, `retry_after` and `reset`; a backwards
-//! clock never more permissive; at rest decides like fresh), short of each implementation's
-//! documented exceptions, panics with the checker's message.
+//! zero-cost checks change nothing; an error names the policy limit it is about; exact
+//! `remaining`, `retry_after`, `reset` and `delay`; a backwards clock never more permissive; at
+//! rest decides like fresh), short of each implementation's documented exceptions, panics with
+//! the checker's message.
 #![no_main]
 
-#[path = "../../core/tests/models/contract.rs"]
-mod contract;
-
 use arbitrary::Arbitrary;
-use contract::Rules;
 use libfuzzer_sys::fuzz_target;
+use tollgate_core::algorithm::storage::Inline;
 use tollgate_core::{
-    Algorithm, Concurrency, ConfigError, Duration, Gcra, Meter, Named, Policy, Quota, SlidingLog,
-    SlidingWindow, Unlimited,
+    Algorithm, AnyLimit, Concurrency, ConfigError, Duration, Gcra, Meter, Named, Policy, Quota,
+    Shaper, SlidingLog, SlidingWindow, Unlimited,
 };
 use tollgate_fuzz::{Ops, at_rate};
+use tollgate_testkit::contract::{self, Rules};
+
+/// Any limit, its sliding logs and windows sized at run time in room for 24.
+type Any<const HZ: u64> = AnyLimit<HZ, Inline<24>>;
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
 enum Step {
@@ -120,7 +124,7 @@ fn run<const HZ: u64>(input: &Input) {
         return;
     };
     let w = |b: u64| Quota::<HZ>::new(limit, Duration::<HZ>::from_ticks(window.max(b))).ok();
-    match input.which % 16 {
+    match input.which % 20 {
         0 => {
             let g = Gcra::new(q);
             verify(&g, contract::gcra(&g), input);
@@ -212,9 +216,9 @@ fn run<const HZ: u64>(input: &Input) {
                 input,
             );
         }
-        _ => {
+        15 => {
             // Two rate limits enforced together: the strict contract, with the larger scale and
-            // end-of-time margin of the two.
+            // end-of-time margin of the two; an error names the smaller capacity.
             let limit2 = 1 + u32::from(input.limit2 % 8);
             let window2 = u64::from(input.window2).max(u64::from(limit2));
             let Ok(q2) = Quota::<HZ>::new(limit2, Duration::<HZ>::from_ticks(window2)) else {
@@ -223,14 +227,106 @@ fn run<const HZ: u64>(input: &Input) {
             let (g, l) = (Gcra::new(q), SlidingLog::<HZ, 8>::new(q2));
             let Ok(l) = l else { return };
             let (rg, rl) = (contract::gcra(&g), contract::sliding_log(&l));
-            let p = Policy::new((
-                Named::new("rate", q.window(), g),
-                Named::new("log", q2.window(), l),
-            ));
+            let smallest = usize::from(l.limit() < g.quota().burst());
+            let p = Policy::new((Named::new("rate", g), Named::new("log", l)));
             let rules = Rules::strict(rg.scale.max(rl.scale), rg.end_margin.max(rl.end_margin));
-            verify(&p, rules, input);
+            verify(&p, rules.at(smallest), input);
+        }
+        16 => {
+            // Up to 15 intervals of queue, not always whole.
+            let t = q.interval().as_ticks();
+            let m = u64::from(input.limit2 % 16)
+                .saturating_mul(t)
+                .saturating_add(u64::from(input.window2) % t);
+            let Ok(sh) = Shaper::new(q, Duration::<HZ>::from_ticks(m)) else {
+                return;
+            };
+            verify(&sh, contract::shaper(&sh), input);
+        }
+        17 => {
+            let (burst, delay) = (u32::from(input.limit2 % 16), u32::from(input.window2 % 16));
+            let Ok(sh) = Shaper::nginx_limit_req(q, burst, delay) else {
+                return;
+            };
+            verify(&sh, contract::shaper(&sh), input);
+        }
+        18 => {
+            // Any limit decides exactly like the limit it holds, under the same rules.
+            let Some((a, rules)) = any_limit::<HZ>(q, input) else {
+                return;
+            };
+            verify(&a, rules, input);
+        }
+        _ => {
+            // An array policy of two AnyLimits: a GCRA, and a sliding log, a sliding window or a
+            // shaper (whose queue delays the whole policy's admissions).
+            let Some((second, r2)) = any_limit::<HZ>(q, input) else {
+                return;
+            };
+            let first = Any::<HZ>::Gcra(Gcra::new(q));
+            let r1 = contract::gcra(&Gcra::new(q));
+            if matches!(second, Any::<HZ>::Concurrency(_) | Any::<HZ>::Unlimited) {
+                // A hint or no limit: their rules are not the strict ones (see `props_policy`).
+                return;
+            }
+            let smallest = usize::from(second.capacity() < first.capacity());
+            let p = Policy::new([Named::new("rate", first), Named::new("other", second)]);
+            let rules = Rules {
+                max_delay: r2.max_delay,
+                ..Rules::strict(r1.scale.max(r2.scale), r1.end_margin.max(r2.end_margin))
+            };
+            verify(&p, rules.at(smallest), input);
         }
     }
+}
+
+/// An `AnyLimit` of the kind `input.hint` picks, built as a configuration file would, and the
+/// rules of the limit it holds.
+fn any_limit<const HZ: u64>(q: Quota<HZ>, input: &Input) -> Option<(Any<HZ>, Rules<Any<HZ>, HZ>)> {
+    let (limit, window) = (q.limit(), q.window());
+    let pick = input.hint.unwrap_or(0);
+    let size = usize::from(input.limit2 % 25);
+    Some(match pick % 7 {
+        0 => {
+            let g = Gcra::new(q);
+            (Any::<HZ>::Gcra(g), contract::gcra(&g).carried())
+        }
+        1 => {
+            let m = Meter::new(q);
+            (Any::<HZ>::Meter(m), contract::meter(&m).carried())
+        }
+        2 => {
+            let t = q.interval().as_ticks();
+            let m = u64::from(input.window2 % 8).saturating_mul(t);
+            let sh = Shaper::new(q, Duration::<HZ>::from_ticks(m)).ok()?;
+            (Any::<HZ>::Shaper(sh), contract::shaper(&sh).carried())
+        }
+        3 => {
+            // Entries chosen at run time: undersized, exact, or more than the limit.
+            let a = Any::<HZ>::sliding_log(limit, window, size).ok()?;
+            let Any::<HZ>::SlidingLog(l) = a else {
+                unreachable!()
+            };
+            (a, contract::sliding_log(&l).carried())
+        }
+        4 => {
+            let a = Any::<HZ>::sliding_window(limit, window, size).ok()?;
+            let Any::<HZ>::SlidingWindow(w) = a else {
+                unreachable!()
+            };
+            (a, contract::sliding_window(&w).carried())
+        }
+        5 => {
+            let c = Concurrency::<HZ>::new(limit)
+                .ok()?
+                .with_retry_hint(Duration::<HZ>::from_ticks(u64::from(input.window2)));
+            (
+                Any::<HZ>::Concurrency(c),
+                contract::concurrency(&c).carried(),
+            )
+        }
+        _ => (Any::<HZ>::Unlimited, contract::unlimited(window.as_ticks())),
+    })
 }
 
 fuzz_target!(|input: Input| {

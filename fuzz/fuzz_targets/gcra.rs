@@ -1,10 +1,11 @@
-//! GCRA against the naive admitted-list model of `core/tests/models/gcra.rs`, and against the
+//! GCRA against the naive admitted-list model of `tollgate_testkit::models::gcra`, and against the
 //! leaky-bucket `Meter`, which must decide every request identically.
 //!
 //! Arbitrary operation sequences (check, peek, try_acquire) with zero, fractional, whole-interval,
 //! huge, backwards and absolute clock steps and costs from zero to far above the burst. Every
-//! operation asserts: the decision equals the model's field by field; peek == check; a denied or
-//! zero-cost check changes nothing; try_acquire agrees with a unit check; `retry_after` is exact;
+//! operation asserts: the decision equals the model's field by field; peek == check, and the
+//! pure `transition` answers and moves exactly like check; a denied or zero-cost check changes
+//! nothing; try_acquire agrees with a unit check; `retry_after` is exact;
 //! `remaining` unit requests pass and not one more; `reset` is exact and `is_at_rest` agrees with
 //! the model and decides like a fresh state; a backwards clock never admits what the latest
 //! instant denies; and, while the clock has never gone back, the documented guarantee holds over
@@ -12,16 +13,14 @@
 //! GCRA's theoretical arrival time.
 #![no_main]
 
-#[path = "../../core/tests/models/gcra.rs"]
-mod model;
-
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::Model;
 use tollgate_core::{
-    Decision, Duration, Gcra, GcraState, Instant, InsufficientCapacity, Meter, MeterState, Quota,
+    Algorithm, Decision, Duration, Gcra, GcraState, Instant, InsufficientCapacity, Meter,
+    MeterState, Quota,
 };
 use tollgate_fuzz::{Cost, Ops, Step, at_rate};
+use tollgate_testkit::models::gcra::Model;
 
 #[derive(Debug, Arbitrary)]
 enum Window {
@@ -80,6 +79,7 @@ fn expected<const HZ: u64>(m: &Model, now: u64, cost: u32) -> Decision<HZ> {
         remaining: u32::try_from(after.remaining(now)).unwrap(),
         reset: Duration::<HZ>::from_ticks(after.reset(now)),
         retry_after: (!admitted).then(|| Duration::<HZ>::from_ticks(m.retry_after(now, c))),
+        delay: Duration::<HZ>::from_ticks(0),
     }
 }
 
@@ -126,8 +126,12 @@ fn run<const HZ: u64>(input: &Input) {
         }
 
         if cost > b {
-            let err = Err(InsufficientCapacity { cost, capacity: b });
+            let err = Err(InsufficientCapacity::new(cost, b));
             assert_eq!(gcra.peek(&state, at(now), cost), err);
+            assert_eq!(
+                gcra.transition(&state, at(now), cost),
+                err.map(|d| (d, state))
+            );
             assert_eq!(gcra.check(&mut state, at(now), cost), err);
             assert_eq!(meter.check(&mut m, at(now), cost), err);
             assert_eq!((state, m), (before, before_m));
@@ -141,6 +145,16 @@ fn run<const HZ: u64>(input: &Input) {
             "cost {cost} at {now}: model {:?}",
             model.admitted
         );
+
+        // The pure transition answers and moves exactly like check, leaving its input alone.
+        {
+            let mut by_check = before;
+            let checked = gcra.check(&mut by_check, at(now), cost);
+            assert_eq!(
+                gcra.transition(&before, at(now), cost),
+                checked.map(|d| (d, by_check))
+            );
+        }
 
         // try_acquire agrees with check(cost 1), in answer and in effect.
         {

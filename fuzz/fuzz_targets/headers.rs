@@ -20,7 +20,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_core::headers::{MAX_BUCKETS, MAX_NAME_LEN};
+use tollgate_core::http::{MAX_BUCKETS, MAX_NAME_LEN};
 use tollgate_core::{
     Duration, Gcra, HeaderField, HttpDate, Instant, Named, Outcome, Pacer, Policy, Quota,
     RateLimitSummary, ResetKind, ServerHints, TestHeaders,
@@ -123,8 +123,8 @@ fn test_headers(lines: &[(&[u8], &[u8])], now: u64) {
         .with_burst(2)
         .unwrap();
     let p = Policy::new((
-        Named::new("Hour", hour.window(), Gcra::new(hour)),
-        Named::new("minute", minute.window(), Gcra::new(minute)),
+        Named::new("Hour", Gcra::new(hour)),
+        Named::new("minute", Gcra::new(minute)),
     ));
     let mut s = p.new_state();
     let at = Instant::<1_000>::from_ticks(now);

@@ -1,31 +1,27 @@
 //! The leaky-bucket `Meter` against two naive models: GCRA's admitted-list rule of
-//! `core/tests/models/gcra.rs` (which it must match exactly, on every clock), and the plain list
-//! of admissions of `core/tests/models/leaky_bucket.rs` (while the clock never goes back and stays
-//! far from the end of time).
+//! `tollgate_testkit::models::gcra` (which it must match exactly, on every clock), and the plain
+//! list of admissions of `tollgate_testkit::models::leaky_bucket` (while the clock never goes back
+//! and stays far from the end of time).
 //!
 //! Arbitrary operation sequences (check, peek, and a state stored and restored through
 //! `to_raw`/`from_raw`) with zero, fractional, whole-interval, huge, backwards and absolute clock
 //! steps and costs from zero to far above the burst. Every operation asserts: the decision
-//! equals both models'; peek == check and the `Algorithm` trait agrees; an error, a denial or a
-//! zero cost changes nothing; `level` is the reset and drains one tick per tick; `retry_after`
+//! equals both models'; peek == check and the pure `transition` answers the same and moves like
+//! check; an error, a denial or a zero cost changes nothing; `level` is the reset, drains one tick
+//! per tick and is zero exactly at rest; `retry_after`
 //! is exact; `is_at_rest` agrees with the model and decides like a fresh state; and the
 //! documented interval bound holds over the admissions for any sequence of `now`, backwards
 //! steps included.
 #![no_main]
 
-#[path = "../../core/tests/models/gcra.rs"]
-mod gcra_model;
-#[path = "../../core/tests/models/leaky_bucket.rs"]
-mod leaky_model;
-
 use arbitrary::Arbitrary;
-use gcra_model::Model;
-use leaky_model::AdmittedList;
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::{
     Algorithm, Decision, Duration, Instant, InsufficientCapacity, Meter, MeterState, Quota,
 };
 use tollgate_fuzz::{Cost, Ops, Step, at_rate};
+use tollgate_testkit::models::gcra::Model;
+use tollgate_testkit::models::leaky_bucket::AdmittedList;
 
 #[derive(Debug, Arbitrary)]
 enum Window {
@@ -67,6 +63,7 @@ fn expected<const HZ: u64>(m: &Model, now: u64, cost: u32) -> Decision<HZ> {
         remaining: u32::try_from(after.remaining(now)).unwrap(),
         reset: Duration::<HZ>::from_ticks(after.reset(now)),
         retry_after: (!admitted).then(|| Duration::<HZ>::from_ticks(m.retry_after(now, c))),
+        delay: Duration::<HZ>::from_ticks(0),
     }
 }
 
@@ -132,9 +129,11 @@ fn run<const HZ: u64>(input: &Input) {
         );
 
         let peeked = meter.peek(&m, at(now), cost);
-        assert_eq!(Algorithm::peek(&meter, &m, at(now), cost), peeked);
+        let moved = meter.transition(&m, at(now), cost);
+        assert_eq!(moved.map(|(d, _)| d), peeked);
+        assert_eq!(m, before, "a transition changed its input");
         if cost > b {
-            let err = Err(InsufficientCapacity { cost, capacity: b });
+            let err = Err(InsufficientCapacity::new(cost, b));
             assert_eq!(peeked, err);
             assert_eq!(meter.check(&mut m, at(now), cost), err);
             assert_eq!(m, before);
@@ -161,6 +160,7 @@ fn run<const HZ: u64>(input: &Input) {
         }
         let d = meter.check(&mut m, at(now), cost).unwrap();
         assert_eq!(Ok(d), peeked, "peek differs from check");
+        assert_eq!(moved, Ok((d, m)), "the transition moves unlike check");
         if let Some(list) = &mut list {
             list.decide::<HZ>(now, cost, true).unwrap();
         }
@@ -196,7 +196,7 @@ fn run<const HZ: u64>(input: &Input) {
         ] {
             let at_rest = meter.is_at_rest(&m, at(probe_at));
             assert_eq!(at_rest, model.is_at_rest(probe_at));
-            assert_eq!(at_rest, Algorithm::is_at_rest(&meter, &m, at(probe_at)));
+            assert_eq!(at_rest, meter.level(&m, at(probe_at)).as_ticks() == 0);
             for p in [0, 1, b] {
                 let ours = meter.peek(&m, at(probe_at), p).unwrap();
                 let theirs = meter.peek(&fresh, at(probe_at), p).unwrap();

@@ -1,4 +1,4 @@
-//! The client `Pacer` against the naive list of bounds of `core/tests/models/pacer.rs`.
+//! The client `Pacer` against the naive list of bounds of `tollgate_testkit::models::pacer`.
 //!
 //! Arbitrary pacer configurations (any base and cap, retry budgets up to `u32::MAX`, spread on or
 //! off, any maximum wait) and arbitrary responses: clock steps forwards, backwards and to the end
@@ -10,14 +10,11 @@
 //! answers like a fresh one.
 #![no_main]
 
-#[path = "../../core/tests/models/pacer.rs"]
-mod model;
-
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::{Config, Model, model_ceiling, model_jitter};
 use tollgate_core::{Duration, Instant, Outcome, PacerState, ServerHints};
 use tollgate_fuzz::{Ops, Step, at_rate};
+use tollgate_testkit::models::pacer::{Config, Model, model_ceiling, model_jitter};
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
 enum Kind {

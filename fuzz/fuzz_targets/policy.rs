@@ -1,27 +1,36 @@
 //! The policy engine: random policies of up to six limits (a GCRA always, then an optional
 //! sliding window, sliding log, leaky-bucket meter and concurrency limit, and an unlimited
 //! entry), with random, sometimes colliding, names; the reference is each limit decided alone.
+//! The same limits are also decided as an array `[Named<AnyLimit>; 6]` (an absent limit is
+//! `AnyLimit::Unlimited`) and as a runtime slice of it through `Policy::check_into`, each with its
+//! own state.
 //!
 //! Arbitrary sequences of plain checks, checks with test overrides (a forced denial, limits
 //! lowered by name in any letter case, also to zero, to more than the limit, or for names that do
-//! not exist), releases and checks through the `Algorithm` trait, with clock steps of every kind.
+//! not exist), releases, checks through the `Algorithm` trait, and slice checks with states or
+//! report buffers cut short, with clock steps of every kind.
 //! Every operation asserts: peek == check; a request is admitted exactly when every limit alone
 //! admits it, and then every limit records it as it would alone, while **a denied check (or an
 //! error, or a forced denial) changes no state at all**; the denial names the limit with the
 //! longest wait (the first declared among equals) and its wait is exact when every limit's is;
 //! reports are each limit's own decision (without the request when it was denied); an error
-//! names the first smallest capacity; **overrides never raise a limit**, never admit what the
-//! plain check denies, never record more, and a lowered counting limit is exactly a limit of
-//! the lowered value; a release reaches every limit or none; the rendered reports leave out the
-//! unlimited limits; an at-rest state decides like a fresh one.
+//! names the first smallest capacity by its index; **overrides never raise a limit**, never admit
+//! what the plain check denies, never record more, and a lowered counting limit is exactly a
+//! limit of the lowered value; a release reaches every limit or none; the unlimited limits stay in
+//! the reports but out of `limited()` and of every rendered header; an at-rest state decides like
+//! a fresh one. **The array and the slice decide, report, err and release exactly like the
+//! tuple, and their states stay the tuple's**; a slice of states or reports cut short is an error
+//! naming the first missing position, and changes nothing.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use tollgate_core::algorithm::sliding_window::SlidingWindowIn;
+use tollgate_core::algorithm::storage::Inline;
 use tollgate_core::{
-    Algorithm, Concurrency, Decision, Duration, ExceedsLimit, Gcra, Instant, InsufficientCapacity,
-    Meter, Named, Overrides, Policy, PolicyDecision, Quota, SlidingLog, SlidingWindow, UNLIMITED,
-    Unlimited, Verdict,
+    Algorithm, AnyLimit, AnyState, Concurrency, Decision, Duration, Gcra, HeaderConfig,
+    HeaderLines, Instant, InsufficientCapacity, LimitValues, Meter, Named, Overrides, Policy,
+    PolicyDecision, Quota, Report, ResetFormat, SlidingLog, Unlimited, Verdict, XRateLimit,
 };
 use tollgate_fuzz::{Cost, Ops, Step, at_rate};
 
@@ -40,15 +49,25 @@ const OVERRIDE_NAMES: [&str; 9] = [
     "",
 ];
 
+/// A sliding window of 2 to 8 buckets, chosen at run time.
+type Window<const HZ: u64> = SlidingWindowIn<HZ, Inline<8>>;
+/// A sliding log of eight entries (`u32` stamps).
+type Log<const HZ: u64> = SlidingLog<HZ, 8>;
+/// Any of them, with the same storage and stamps, so its states are the tuple's own.
+type Any<const HZ: u64> = AnyLimit<HZ, Inline<8>, u32>;
+type AnyStates = [AnyState<Inline<8>, u32>; 6];
+
 type Limits<const HZ: u64> = (
-    Named<Gcra<HZ>, HZ>,
-    Named<Option<SlidingWindow<HZ, 4>>, HZ>,
-    Named<Option<SlidingLog<HZ, 8>>, HZ>,
-    Named<Option<Meter<HZ>>, HZ>,
-    Named<Option<Concurrency<HZ>>, HZ>,
-    Named<Unlimited, HZ>,
+    Named<Gcra<HZ>>,
+    Named<Option<Window<HZ>>>,
+    Named<Option<Log<HZ>>>,
+    Named<Option<Meter<HZ>>>,
+    Named<Option<Concurrency<HZ>>>,
+    Named<Unlimited>,
 );
 type State<const HZ: u64> = <Policy<Limits<HZ>> as Algorithm<HZ>>::State;
+type Array<const HZ: u64> = [Named<Any<HZ>>; 6];
+type Reports<'n, const HZ: u64> = [Report<'n, HZ>; 6];
 
 /// A rate limit's parameters: a limit, a window (at least the limit) and a burst.
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -92,6 +111,8 @@ enum Op {
     Override(Step, Cost, Ov),
     Release(Cost),
     Trait(Step, Cost),
+    /// A slice check whose states (`true`) or report buffer is cut to `len % 6` entries.
+    Short(Step, Cost, u8, bool),
 }
 
 #[derive(Debug, Arbitrary)]
@@ -102,15 +123,24 @@ struct Input {
     ops: Ops<Op>,
 }
 
-/// The policy and its parts, so each limit can also be asked alone.
+/// The policy and its parts, so each limit can also be asked alone, and the same limits as an
+/// array of `AnyLimit`s (whose slice is the runtime list).
 struct Under<const HZ: u64> {
     g: Gcra<HZ>,
-    sw: Option<SlidingWindow<HZ, 4>>,
-    log: Option<SlidingLog<HZ, 8>>,
+    sw: Option<Window<HZ>>,
+    log: Option<Log<HZ>>,
     meter: Option<Meter<HZ>>,
     conc: Option<Concurrency<HZ>>,
     names: [&'static str; 6],
     p: Policy<Limits<HZ>>,
+    arr: Policy<Array<HZ>>,
+}
+
+/// The state of every form: the tuple's, the array's, and the runtime slice's.
+struct States<const HZ: u64> {
+    tuple: State<HZ>,
+    array: AnyStates,
+    slice: Vec<AnyState<Inline<8>, u32>>,
 }
 
 type Alone<const HZ: u64> = [Result<Decision<HZ>, InsufficientCapacity>; 6];
@@ -120,13 +150,13 @@ impl<const HZ: u64> Under<HZ> {
         let name = |x: u8| NAMES[usize::from(x) % NAMES.len()];
         let gq = c.gcra.quota::<HZ>(24)?;
         let g = Gcra::new(gq);
-        // An optional part that cannot be built is simply left out.
-        let sw = c
-            .window
-            .and_then(|r| SlidingWindow::<HZ, 4>::new(r.quota::<HZ>(24)?).ok());
-        let log = c
-            .log
-            .and_then(|r| SlidingLog::<HZ, 8>::new(r.quota::<HZ>(8)?).ok());
+        // An optional part that cannot be built is simply left out. The window's buckets (2 to
+        // 8) are chosen at run time, from its otherwise unused burst.
+        let sw = c.window.and_then(|r| {
+            let q = r.quota::<HZ>(24)?;
+            Window::<HZ>::with_buckets(q.limit(), q.window(), 2 + usize::from(r.burst % 7)).ok()
+        });
+        let log = c.log.and_then(|r| Log::<HZ>::new(r.quota::<HZ>(8)?).ok());
         let meter = c.meter.and_then(|r| Some(Meter::new(r.quota::<HZ>(24)?)));
         let conc = c.concurrency.and_then(|(max, hint, _)| {
             Some(
@@ -143,15 +173,34 @@ impl<const HZ: u64> Under<HZ> {
             name(c.concurrency.map_or(4, |(_, _, n)| n)),
             name(c.unlimited_name),
         ];
-        let window = |q: Option<Quota<HZ>>| q.map_or(Duration::<HZ>::from_ticks(0), |q| q.window());
         let p = Policy::new((
-            Named::new(names[0], gq.window(), g),
-            Named::new(names[1], window(sw.map(|s| s.quota())), sw),
-            Named::new(names[2], window(log.map(|l| l.quota())), log),
-            Named::new(names[3], window(meter.map(|m| m.quota())), meter),
-            Named::new(names[4], Duration::<HZ>::from_ticks(0), conc),
-            Named::new(names[5], Duration::<HZ>::from_ticks(0), Unlimited),
+            Named::new(names[0], g),
+            Named::new(names[1], sw),
+            Named::new(names[2], log),
+            Named::new(names[3], meter),
+            Named::new(names[4], conc),
+            Named::new(names[5], Unlimited),
         ));
+        let arr = Policy::new([
+            Named::new(names[0], Any::<HZ>::Gcra(g)),
+            Named::new(
+                names[1],
+                sw.map_or(Any::<HZ>::Unlimited, Any::<HZ>::SlidingWindow),
+            ),
+            Named::new(
+                names[2],
+                log.map_or(Any::<HZ>::Unlimited, Any::<HZ>::SlidingLog),
+            ),
+            Named::new(
+                names[3],
+                meter.map_or(Any::<HZ>::Unlimited, Any::<HZ>::Meter),
+            ),
+            Named::new(
+                names[4],
+                conc.map_or(Any::<HZ>::Unlimited, Any::<HZ>::Concurrency),
+            ),
+            Named::new(names[5], Any::<HZ>::Unlimited),
+        ]);
         Some(Self {
             g,
             sw,
@@ -160,17 +209,58 @@ impl<const HZ: u64> Under<HZ> {
             conc,
             names,
             p,
+            arr,
         })
+    }
+
+    /// The tuple's state as the array's: an absent limit's state is `AnyState::Unlimited`.
+    fn any_states(&self, s: &State<HZ>) -> AnyStates {
+        let or = |present: bool, state: AnyState<Inline<8>, u32>| {
+            if present { state } else { AnyState::Unlimited }
+        };
+        [
+            AnyState::Gcra(s.0),
+            or(self.sw.is_some(), AnyState::SlidingWindow(s.1)),
+            or(self.log.is_some(), AnyState::SlidingLog(s.2)),
+            or(self.meter.is_some(), AnyState::Meter(s.3)),
+            or(self.conc.is_some(), AnyState::Concurrency(s.4)),
+            AnyState::Unlimited,
+        ]
+    }
+
+    fn new_states(&self) -> States<HZ> {
+        let tuple = self.p.new_state();
+        let array = self.arr.new_state();
+        assert_eq!(array, self.any_states(&tuple), "fresh states differ");
+        States {
+            tuple,
+            slice: array.to_vec(),
+            array,
+        }
+    }
+
+    /// Every form still holds the same states.
+    fn same(&self, st: &States<HZ>) {
+        assert_eq!(
+            st.array,
+            self.any_states(&st.tuple),
+            "the array's states left the tuple's"
+        );
+        assert_eq!(
+            &st.slice[..],
+            &st.array[..],
+            "the slice's states left the array's"
+        );
     }
 
     /// Each limit alone: its peek at `cost`.
     fn alone(&self, s: &State<HZ>, t: Instant<HZ>, cost: u32) -> Alone<HZ> {
         [
             self.g.peek(&s.0, t, cost),
-            Algorithm::peek(&self.sw, &s.1, t, cost),
-            Algorithm::peek(&self.log, &s.2, t, cost),
-            Algorithm::peek(&self.meter, &s.3, t, cost),
-            Algorithm::peek(&self.conc, &s.4, t, cost),
+            self.sw.peek(&s.1, t, cost),
+            self.log.peek(&s.2, t, cost),
+            self.meter.peek(&s.3, t, cost),
+            self.conc.peek(&s.4, t, cost),
             Algorithm::<HZ>::peek(&Unlimited, &s.5, t, cost),
         ]
     }
@@ -179,10 +269,10 @@ impl<const HZ: u64> Under<HZ> {
     fn checked_alone(&self, s: &State<HZ>, t: Instant<HZ>, cost: u32) -> State<HZ> {
         let mut n = *s;
         self.g.check(&mut n.0, t, cost).unwrap();
-        Algorithm::check(&self.sw, &mut n.1, t, cost).unwrap();
-        Algorithm::check(&self.log, &mut n.2, t, cost).unwrap();
-        Algorithm::check(&self.meter, &mut n.3, t, cost).unwrap();
-        Algorithm::check(&self.conc, &mut n.4, t, cost).unwrap();
+        self.sw.check(&mut n.1, t, cost).unwrap();
+        self.log.check(&mut n.2, t, cost).unwrap();
+        self.meter.check(&mut n.3, t, cost).unwrap();
+        self.conc.check(&mut n.4, t, cost).unwrap();
         n
     }
 
@@ -193,8 +283,27 @@ impl<const HZ: u64> Under<HZ> {
             Algorithm::<HZ>::capacity(&self.log),
             Algorithm::<HZ>::capacity(&self.meter),
             Algorithm::<HZ>::capacity(&self.conc),
-            UNLIMITED,
+            Algorithm::<HZ>::capacity(&Unlimited),
         ]
+    }
+
+    /// The first limit with the smallest capacity: the one an error names.
+    fn smallest(&self) -> (usize, u32) {
+        let caps = self.capacities();
+        let min = *caps.iter().min().unwrap();
+        (caps.iter().position(|c| *c == min).unwrap(), min)
+    }
+
+    /// Whether limit `i` limits anything at all (an absent one and `Unlimited` do not).
+    fn limits_anything(&self, i: usize) -> bool {
+        match i {
+            0 => true,
+            1 => self.sw.is_some(),
+            2 => self.log.is_some(),
+            3 => self.meter.is_some(),
+            4 => self.conc.is_some(),
+            _ => false,
+        }
     }
 
     /// Whether limit `i` counts (so a lowered limit is exactly a smaller limit).
@@ -203,27 +312,64 @@ impl<const HZ: u64> Under<HZ> {
     }
 }
 
-fn plain_check<const HZ: u64>(u: &Under<HZ>, s: &mut State<HZ>, t: Instant<HZ>, cost: u32) {
-    let s0 = *s;
+/// The array's and the runtime slice's answer to the request the tuple answered `got` (with the
+/// same overrides, or none through the plain `check`), from states that must be the tuple's
+/// before it: the same verdict and reports (or error), and `peek_into` answers what
+/// `check_into` does.
+fn other_forms<'n, const HZ: u64>(
+    u: &Under<HZ>,
+    st: &mut States<HZ>,
+    t: Instant<HZ>,
+    cost: u32,
+    o: Option<&Overrides<'_>>,
+    got: &Result<PolicyDecision<HZ, Reports<'n, HZ>>, InsufficientCapacity>,
+) {
+    let array = match o {
+        Some(o) => {
+            assert_eq!(
+                u.arr.peek_with(&st.array, t, cost, o),
+                *got,
+                "array peek_with"
+            );
+            u.arr.check_with(&mut st.array, t, cost, o)
+        }
+        None => {
+            assert_eq!(u.arr.peek(&st.array, t, cost), *got, "array peek");
+            u.arr.check(&mut st.array, t, cost)
+        }
+    };
+    assert_eq!(array, *got, "the array decides unlike the tuple");
+
+    let slice = Policy::new(&u.arr.limits()[..]);
+    let o = o.copied().unwrap_or(Overrides::NONE);
+    // A longer report buffer than the list is fine: the decision holds the list's reports.
+    let mut peeked = [Report::EMPTY; 8];
+    let mut reports = [Report::EMPTY; 8];
+    let p = slice
+        .peek_into(&st.slice, t, cost, &o, &mut peeked)
+        .map(|d| (d.outcome, d.reports.to_vec(), d.decision()));
+    let c = slice
+        .check_into(&mut st.slice, t, cost, &o, &mut reports)
+        .map(|d| (d.outcome, d.reports.to_vec(), d.decision()));
+    assert_eq!(p, c, "peek_into == check_into");
+    let want = got.map(|d| (d.outcome, d.reports.to_vec(), d.decision()));
+    assert_eq!(c, want, "the slice decides unlike the tuple");
+}
+
+fn plain_check<const HZ: u64>(u: &Under<HZ>, st: &mut States<HZ>, t: Instant<HZ>, cost: u32) {
+    let s0 = st.tuple;
+    let s = &mut st.tuple;
     let alone = u.alone(&s0, t, cost);
     let peeked = u.p.peek(&s0, t, cost);
     let got = u.p.check(s, t, cost);
     assert_eq!(peeked, got, "peek == check");
-    let caps = u.capacities();
     match got {
         Err(e) => {
             assert_eq!(*s, s0, "an error records nothing");
-            let min = *caps.iter().min().unwrap();
-            let first = caps.iter().position(|c| *c == min).unwrap();
+            let (first, min) = u.smallest();
             assert!(cost > min);
-            assert_eq!(
-                e,
-                ExceedsLimit {
-                    limit: u.names[first],
-                    cost,
-                    capacity: min
-                }
-            );
+            assert_eq!(e, InsufficientCapacity::new(cost, min).at(first));
+            assert!(u.names[e.index.unwrap()] == u.names[first]);
             assert!(alone.iter().any(Result::is_err));
         }
         Ok(d) => {
@@ -243,7 +389,8 @@ fn plain_check<const HZ: u64>(u: &Under<HZ>, s: &mut State<HZ>, t: Instant<HZ>, 
                     .iter()
                     .find(|&&i| alone[i].retry_after == wait)
                     .unwrap();
-                assert_eq!(d.outcome, Verdict::Denied { limit: named });
+                assert_eq!(d.outcome, Verdict::Denied { index: named });
+                assert_eq!(d.denied_index(), Some(named));
                 assert_eq!(d.limit_exceeded(), Some(u.names[named]));
                 assert_eq!(d.retry_after(), wait);
                 let bare = u.alone(&s0, t, 0);
@@ -273,36 +420,68 @@ fn plain_check<const HZ: u64>(u: &Under<HZ>, s: &mut State<HZ>, t: Instant<HZ>, 
                     }
                 }
             }
-            rendered(&d, t);
+            rendered(u, &d, t);
         }
     }
     if u.p.is_at_rest(&s0, t) {
         assert_eq!(u.p.peek(&s0, t, cost), u.p.peek(&u.p.new_state(), t, cost));
     }
+    other_forms(u, st, t, cost, None, &got);
 }
 
-/// The rendered reports are the limited ones, in order.
-fn rendered<const HZ: u64>(d: &PolicyDecision<HZ, 6>, t: Instant<HZ>) {
-    let r = d.rendered();
-    let limited: Vec<_> = d
-        .reports
+/// The reports of every limit, in order, the unlimited ones too; `limited()` and every rendered
+/// header leave those out.
+fn rendered<'n, const HZ: u64, R: AsRef<[Report<'n, HZ>]>>(
+    u: &Under<HZ>,
+    d: &PolicyDecision<HZ, R>,
+    t: Instant<HZ>,
+) {
+    let reports = d.reports();
+    assert_eq!(reports.len(), 6);
+    for (i, r) in reports.iter().enumerate() {
+        assert_eq!(r.name, u.names[i]);
+        assert_eq!(r.counts(), u.limits_anything(i), "report {i} counts");
+        assert_eq!(r.allowance.is_unlimited(), !u.limits_anything(i));
+        if !r.counts() {
+            assert_eq!(
+                (
+                    r.decision.limit,
+                    r.decision.remaining,
+                    r.decision.reset.as_ticks()
+                ),
+                (u32::MAX, u32::MAX, 0)
+            );
+        }
+    }
+    let limited: Vec<Report<'_, HZ>> = reports.iter().filter(|r| r.counts()).copied().collect();
+    assert_eq!(d.limited().copied().collect::<Vec<_>>(), limited);
+    let set = d.report_set(t);
+    assert_eq!(set.reports(), reports);
+    assert_eq!(set.denied_index(), d.denied_index());
+    // One value per limit that counts, in order, and none for the others.
+    let config = HeaderConfig::none().with_x_ratelimit(XRateLimit::new(
+        ResetFormat::DeltaSeconds,
+        LimitValues::PerLimit,
+    ));
+    let mut out = HeaderLines(String::new());
+    set.write_headers(&config, &mut out).unwrap();
+    let values: Vec<String> = limited
         .iter()
-        .filter(|r| r.decision.limit != UNLIMITED)
-        .copied()
+        .map(|r| r.decision.limit.to_string())
         .collect();
-    assert_eq!(r.reports(), &limited[..]);
-    assert_eq!(d.limited().count(), limited.len());
-    let _ = r.set(t);
+    let line = format!("X-RateLimit-Limit: {}\r\n", values.join(", "));
+    assert!(out.0.starts_with(&line), "{line:?} in {:?}", out.0);
 }
 
 fn override_check<const HZ: u64>(
     u: &Under<HZ>,
-    s: &mut State<HZ>,
+    st: &mut States<HZ>,
     t: Instant<HZ>,
     cost: u32,
     ov: &Ov,
 ) {
-    let s0 = *s;
+    let s0 = st.tuple;
+    let s = &mut st.tuple;
     let pairs: Vec<(&str, u32)> = ov
         .lower
         .iter()
@@ -322,6 +501,7 @@ fn override_check<const HZ: u64>(
         Err(e) => {
             assert_eq!(*s, s0, "an error records nothing");
             assert!(cost > e.capacity);
+            assert!(e.index.is_some_and(|i| i < 6));
         }
         Ok(d) if d.is_allowed() => {
             assert!(
@@ -336,12 +516,14 @@ fn override_check<const HZ: u64>(
             if d.outcome == Verdict::Forced {
                 assert!(ov.deny && cost > 0);
                 assert_eq!(d.retry_after(), Some(Duration::<HZ>::from_ticks(0)));
+                assert_eq!(d.denied_index(), None);
             }
         }
     }
     if plain.is_err() {
         assert!(got.is_err(), "an override made a cost fit");
     }
+    other_forms(u, st, t, cost, Some(&o), &got);
     let Ok(d) = got else { return };
     let caps = u.capacities();
     let bare = u.alone(&s0, t, 0);
@@ -353,7 +535,7 @@ fn override_check<const HZ: u64>(
             .filter(|(n, _)| n.eq_ignore_ascii_case(u.names[i]))
             .map(|&(_, v)| v)
             .min()
-            .filter(|&v| v < caps[i] && caps[i] != UNLIMITED);
+            .filter(|&v| v < caps[i] && u.limits_anything(i));
         let Some(low) = low else {
             assert_eq!(r.decision.limit, caps[i]);
             continue;
@@ -375,37 +557,57 @@ fn override_check<const HZ: u64>(
             assert_eq!(r.decision.remaining, remaining, "lowered {i} remaining");
         }
     }
-    rendered(&d, t);
+    rendered(u, &d, t);
 }
 
-fn release<const HZ: u64>(u: &Under<HZ>, s: &mut State<HZ>, cost: u32) {
-    let s0 = *s;
+fn release<const HZ: u64>(u: &Under<HZ>, st: &mut States<HZ>, cost: u32) {
+    let s0 = st.tuple;
     let mut each = s0;
     let want =
         u.g.release(&mut each.0, cost)
-            .and_then(|()| Algorithm::<HZ>::release(&u.sw, &mut each.1, cost))
-            .and_then(|()| Algorithm::<HZ>::release(&u.log, &mut each.2, cost))
-            .and_then(|()| Algorithm::<HZ>::release(&u.meter, &mut each.3, cost))
-            .and_then(|()| Algorithm::<HZ>::release(&u.conc, &mut each.4, cost));
-    let got = u.p.release(s, cost);
+            .and_then(|()| u.sw.release(&mut each.1, cost))
+            .and_then(|()| u.log.release(&mut each.2, cost))
+            .and_then(|()| u.meter.release(&mut each.3, cost))
+            .and_then(|()| u.conc.release(&mut each.4, cost));
+    assert_eq!(Algorithm::can_release(&u.p, &s0, cost), want);
+    let got = u.p.release(&mut st.tuple, cost);
     assert_eq!(got, want);
     assert_eq!(
-        *s,
+        st.tuple,
         if got.is_ok() { each } else { s0 },
         "a release reached some limits only"
     );
+    assert_eq!(
+        u.arr.release(&mut st.array, cost),
+        got,
+        "the array releases otherwise"
+    );
+    let slice = Policy::new(&u.arr.limits()[..]);
+    assert_eq!(
+        slice.release(&mut st.slice, cost),
+        got,
+        "the slice releases otherwise"
+    );
 }
 
-fn through_trait<const HZ: u64>(u: &Under<HZ>, s: &mut State<HZ>, t: Instant<HZ>, cost: u32) {
-    let s0 = *s;
+fn through_trait<const HZ: u64>(u: &Under<HZ>, st: &mut States<HZ>, t: Instant<HZ>, cost: u32) {
+    let s0 = st.tuple;
+    let s = &mut st.tuple;
     let peeked = Algorithm::peek(&u.p, &s0, t, cost);
+    let moved = u.p.transition(&s0, t, cost);
     let got = Algorithm::check(&u.p, s, t, cost);
     assert_eq!(peeked, got);
+    assert_eq!(
+        moved,
+        got.map(|d| (d, *s)),
+        "the transition moves unlike check"
+    );
     let capacity = Algorithm::capacity(&u.p);
-    assert_eq!(capacity, *u.capacities().iter().min().unwrap());
+    let (first, min) = u.smallest();
+    assert_eq!(capacity, min);
     match got {
         Err(e) => {
-            assert_eq!(e, InsufficientCapacity { cost, capacity });
+            assert_eq!(e, InsufficientCapacity::new(cost, capacity).at(first));
             assert_eq!(*s, s0);
         }
         Ok(d) => {
@@ -415,12 +617,63 @@ fn through_trait<const HZ: u64>(u: &Under<HZ>, s: &mut State<HZ>, t: Instant<HZ>
             if cost == 0 {
                 assert!(d.is_allowed());
             }
+            assert_eq!(d.delay.as_ticks(), 0, "no limit here queues");
             let alone = u.alone(&s0, t, cost);
             let limit = alone.iter().map(|a| a.unwrap().limit).min().unwrap();
             assert_eq!(d.limit, limit);
             assert_eq!(d.reset, u.p.peek(s, t, 0).unwrap().reset());
         }
     }
+    // The array is an Algorithm too; the slice decides the same through check_into.
+    assert_eq!(
+        Algorithm::check(&u.arr, &mut st.array, t, cost),
+        got,
+        "array trait"
+    );
+    let slice = Policy::new(&u.arr.limits()[..]);
+    let mut reports = [Report::EMPTY; 6];
+    let c = slice
+        .check_into(&mut st.slice, t, cost, &Overrides::NONE, &mut reports)
+        .map(|d| d.decision());
+    assert_eq!(c, got, "the slice decides unlike the trait");
+}
+
+/// A slice check with too few states or report slots: an error naming the first position
+/// missing, whatever the cost, and nothing changes.
+fn short_check<const HZ: u64>(
+    u: &Under<HZ>,
+    st: &mut States<HZ>,
+    t: Instant<HZ>,
+    cost: u32,
+    len: u8,
+    cut_states: bool,
+) {
+    let slice = Policy::new(&u.arr.limits()[..]);
+    let k = usize::from(len) % 6;
+    let before = st.slice.clone();
+    let want = Err(InsufficientCapacity::new(cost, 0).at(k));
+    let mut reports = [Report::EMPTY; 6];
+    let (peeked, got) = if cut_states {
+        (
+            slice
+                .peek_into(&st.slice[..k], t, cost, &Overrides::NONE, &mut reports)
+                .map(|d| d.outcome),
+            slice
+                .check_into(&mut st.slice[..k], t, cost, &Overrides::NONE, &mut reports)
+                .map(|d| d.outcome),
+        )
+    } else {
+        (
+            slice
+                .peek_into(&st.slice, t, cost, &Overrides::NONE, &mut reports[..k])
+                .map(|d| d.outcome),
+            slice
+                .check_into(&mut st.slice, t, cost, &Overrides::NONE, &mut reports[..k])
+                .map(|d| d.outcome),
+        )
+    };
+    assert_eq!((peeked, got), (want, want), "cut to {k}");
+    assert_eq!(st.slice, before, "a cut slice changed the states");
 }
 
 fn run<const HZ: u64>(input: &Input) {
@@ -429,25 +682,37 @@ fn run<const HZ: u64>(input: &Input) {
     };
     let unit = u.g.quota().interval().as_ticks();
     let span = u.g.quota().window().as_ticks();
-    let cap = *u.capacities().iter().min().unwrap();
-    let mut s = u.p.new_state();
+    let (_, cap) = u.smallest();
+    let mut st = u.new_states();
     let mut now = input.start.apply(0, unit, span);
     for op in &input.ops.0 {
         match op {
             Op::Check(step, cost) => {
                 now = step.apply(now, unit, span);
-                plain_check(&u, &mut s, Instant::<HZ>::from_ticks(now), cost.of(cap));
+                plain_check(&u, &mut st, Instant::<HZ>::from_ticks(now), cost.of(cap));
             }
             Op::Override(step, cost, ov) => {
                 now = step.apply(now, unit, span);
-                override_check(&u, &mut s, Instant::<HZ>::from_ticks(now), cost.of(cap), ov);
+                override_check(
+                    &u,
+                    &mut st,
+                    Instant::<HZ>::from_ticks(now),
+                    cost.of(cap),
+                    ov,
+                );
             }
-            Op::Release(cost) => release(&u, &mut s, cost.of(cap)),
+            Op::Release(cost) => release(&u, &mut st, cost.of(cap)),
             Op::Trait(step, cost) => {
                 now = step.apply(now, unit, span);
-                through_trait(&u, &mut s, Instant::<HZ>::from_ticks(now), cost.of(cap));
+                through_trait(&u, &mut st, Instant::<HZ>::from_ticks(now), cost.of(cap));
+            }
+            Op::Short(step, cost, len, cut_states) => {
+                now = step.apply(now, unit, span);
+                let t = Instant::<HZ>::from_ticks(now);
+                short_check(&u, &mut st, t, cost.of(cap), *len, *cut_states);
             }
         }
+        u.same(&st);
     }
 }
 

@@ -1,30 +1,30 @@
 //! Everything tollgate renders parses back: arbitrary reports rendered as headers (every
-//! `X-RateLimit-*` form, the IETF fields, `Retry-After`) and as JSON bodies.
+//! `X-RateLimit-*` form, the IETF fields, `Retry-After`) and as JSON bodies. Reports are rate
+//! limits (`Allowance::PerWindow`), concurrency limits (`InFlight`) and unlimited entries, which
+//! a policy reports like any limit and every header renderer leaves out.
 //!
 //! Within the documented domain (printable, distinct names; windows, resets and waits up to ten
-//! years; a client clock within 30 days of the server's wall-clock anchor, after 2001), the
-//! parsed figures equal the naive model of `core/tests/models/headers.rs`: the same limits and
+//! years; a client clock within 30 days of the server's wall-clock anchor, after 2001; unlimited
+//! entries as a policy reports them, never the denying one), the parsed figures equal the naive
+//! model of `tollgate_testkit::models::headers` over the limits that count: the same limits and
 //! remaining counts, every time rounded up to whole seconds, epoch resets never early, the
-//! longest `Retry-After`. Outside it (any names, any numbers, any clock), rendering is `Ok` or
+//! longest `Retry-After`, and nothing at all for unlimited entries. Outside it (any names, any numbers, any clock), rendering is `Ok` or
 //! a typed error that writes nothing, the parser reads whatever was written without panicking,
 //! and a sink that runs out of room is `RenderError::Sink`. Every JSON body is well-formed
 //! whatever its strings, and its strings and numbers read back as given.
 #![no_main]
 
-#[path = "../../core/tests/models/headers.rs"]
-mod model;
-
 use std::fmt::{self, Write as _};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::Lim;
 use tollgate_core::{
-    Decision, Duration, HeaderConfig, HeaderLines, Instant, LimitValues, ProblemDetails,
-    RateLimitSummary, RenderError, Report, ReportSet, ResetFormat, TooManyRequests, WallClock,
-    XRateLimit,
+    Allowance, Decision, Duration, HeaderConfig, HeaderLines, IndexOutOfRange, Instant,
+    LimitValues, ProblemDetails, RateLimitSummary, RenderError, Report, ReportSet, ResetFormat,
+    TooManyRequests, WallClock, XRateLimit,
 };
 use tollgate_fuzz::at_rate;
+use tollgate_testkit::models::headers::{self as model, Lim};
 
 /// Ten years of seconds: the longest window, reset or wait of the round-trip domain.
 const TEN_YEARS_S: u64 = 315_360_000;
@@ -59,6 +59,8 @@ struct RawLim {
     window: Ticks,
     reset: Ticks,
     retry: Option<Ticks>,
+    /// An unlimited entry when a multiple of four.
+    unlimited: u8,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -157,25 +159,69 @@ fn run<const HZ: u64>(input: &Input) {
         )
     };
 
+    // Unlimited entries report as a policy makes them: limit and remaining u32::MAX, no reset,
+    // never denied (outside the domain, anything at all).
+    let unlimited: Vec<bool> = input
+        .limits
+        .iter()
+        .take(8)
+        .map(|l| l.unlimited % 4 == 0)
+        .collect();
     let reports: Vec<Report<'_, HZ>> = limits
         .iter()
-        .map(|l| Report {
-            name: &l.name,
-            window: Duration::<HZ>::from_ticks(l.window),
-            decision: Decision {
+        .zip(&unlimited)
+        .map(|(l, &unlimited)| {
+            let decision = Decision {
                 limit: l.limit,
                 remaining: l.remaining,
                 reset: Duration::<HZ>::from_ticks(l.reset),
                 retry_after: l.retry.map(Duration::<HZ>::from_ticks),
-            },
+                delay: Duration::<HZ>::from_ticks(0),
+            };
+            let (allowance, decision) = match (unlimited, l.window) {
+                (true, _) if in_domain => (
+                    Allowance::Unlimited,
+                    Decision::allowed(u32::MAX, u32::MAX, Duration::<HZ>::from_ticks(0)),
+                ),
+                (true, _) => (Allowance::Unlimited, decision),
+                // A zero window is a concurrency limit, as the model reads it.
+                (false, 0) => (Allowance::InFlight { count: l.limit }, decision),
+                (false, w) => (
+                    Allowance::PerWindow {
+                        count: l.limit,
+                        window: Duration::<HZ>::from_ticks(w),
+                    },
+                    decision,
+                ),
+            };
+            Report {
+                name: &l.name,
+                allowance,
+                decision,
+            }
         })
         .collect();
+    // The limits that count, as the model sees them, and where each sits among the reports.
+    let counting: Vec<usize> = (0..n).filter(|&i| !unlimited[i]).collect();
+    let counted: Vec<Lim> = counting.iter().map(|&i| limits[i].clone()).collect();
+    // In the domain a denial names a limit that counts, as a policy's does.
+    let denied = if in_domain {
+        match (input.denied, counting.len()) {
+            (Some(d), k) if k > 0 => Some(counting[usize::from(d) % k]),
+            _ => None,
+        }
+    } else {
+        denied
+    };
     let now_i = Instant::<HZ>::from_ticks(now);
     let set = ReportSet::new(now_i, &reports, denied).unwrap();
     assert_eq!(
         ReportSet::new(now_i, &reports, Some(n)),
-        Err(RenderError::DeniedOutOfRange { index: n, len: n })
+        Err(IndexOutOfRange { index: n, len: n })
     );
+    for (r, &u) in reports.iter().zip(&unlimited) {
+        assert_eq!(r.counts(), !u);
+    }
     let clock = WallClock::new(Instant::<HZ>::from_ticks(anchor_at), unix_millis);
     let kind = input.reset_kind % 3;
     let reset = match kind {
@@ -215,6 +261,10 @@ fn run<const HZ: u64>(input: &Input) {
     match written {
         Err(RenderError::NameNotSfString { index }) => {
             assert!(out.0.is_empty(), "an error after writing");
+            assert!(
+                reports[index].counts(),
+                "an unlimited entry's name was rendered"
+            );
             assert!(input.ietf && !limits[index].name.chars().all(|c| (' '..='~').contains(&c)));
         }
         Err(RenderError::EpochOutOfRange { .. }) => {
@@ -225,10 +275,17 @@ fn run<const HZ: u64>(input: &Input) {
             );
         }
         Err(e) => panic!("unexpected {e:?}"),
+        Ok(()) if in_domain && counted.is_empty() => {
+            // Nothing counts: no limit to tell of, nothing to wait for.
+            assert!(out.0.is_empty(), "{}", out.0);
+            assert!(seen.legacy().is_empty() && seen.ietf().is_empty());
+        }
         Ok(()) if in_domain => {
             let client_now = client_now.unwrap();
             assert!(!seen.truncated());
-            let shown = model::shown(&limits, denied, input.per_limit);
+            let denied = denied.map(|d| counting.iter().position(|&i| i == d).unwrap());
+            let limits = &counted[..];
+            let shown = model::shown(limits, denied, input.per_limit);
             assert_eq!(seen.legacy().len(), shown.len(), "{}", out.0);
             for (b, l) in seen.legacy().iter().zip(&shown) {
                 assert_eq!(b.limit, Some(u64::from(l.limit)));
@@ -242,16 +299,16 @@ fn run<const HZ: u64>(input: &Input) {
                 );
             }
             if input.ietf {
-                assert_eq!(seen.ietf(), &model::ietf(&limits, HZ)[..], "{}", out.0);
+                assert_eq!(seen.ietf(), &model::ietf(limits, HZ)[..], "{}", out.0);
             } else {
                 assert!(seen.ietf().is_empty());
             }
             assert_eq!(
                 seen.retry_after(),
-                model::retry_after(&limits, input.retry_after, HZ)
+                model::retry_after(limits, input.retry_after, HZ)
             );
             let hinted = seen.server_hints::<HZ>().retry_after.map(|d| d.as_ticks());
-            assert!(hinted >= model::longest_retry(&limits, input.retry_after));
+            assert!(hinted >= model::longest_retry(limits, input.retry_after));
         }
         Ok(()) => {}
     }

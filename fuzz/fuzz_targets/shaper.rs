@@ -1,27 +1,31 @@
 //! The leaky-bucket `Shaper` against the naive list of scheduled slots of
-//! `core/tests/models/leaky_bucket.rs`, and without a queue against `Gcra`.
+//! `tollgate_testkit::models::leaky_bucket`, and against `Gcra` through the `Algorithm` trait.
 //!
 //! Shapers built with `Shaper::new` (up to 16 intervals of queue, not always whole) and
 //! `Shaper::nginx_limit_req`; arbitrary operation sequences (reserve, peek_reserve) with zero,
 //! fractional, whole-interval, huge, backwards and absolute clock steps and costs from zero to far
 //! above the burst. Every operation asserts: the reservation equals the slot list's (proceed
-//! instant, delay, limit, remaining, reset, retry_after); peek_reserve == reserve; an error, a
-//! denial or a zero cost changes nothing; no accepted request waits longer than the maximum
-//! delay; a backwards clock never accepts what the latest instant denies and charges what it
-//! would have then; a denied request is accepted after exactly `retry_after`, at the reported
-//! proceed instant; at-rest states schedule like fresh ones; requests proceed in arrival order
-//! while the clock never goes back; and the proceeding cost in every closed interval of length
-//! `d` is at most `b + ⌊d/T⌋`, for any sequence of `now`.
+//! instant, delay, limit, remaining, reset, retry_after, and the decision's delay); peek_reserve
+//! == reserve; the `Algorithm` trait (peek, check, transition) answers the reservation's decision,
+//! whose `delay` is the reservation's delay when accepted and zero when denied, and moves the
+//! state exactly like reserve; an error, a denial or a zero cost changes nothing; no accepted
+//! request waits longer than the maximum delay; a backwards clock never accepts what the latest
+//! instant denies and charges what it would have then; a denied request is accepted after exactly
+//! `retry_after`, at the reported proceed instant; at-rest states schedule like fresh ones;
+//! requests proceed in arrival order while the clock never goes back; and the proceeding cost in
+//! every closed interval of length `d` is at most `b + ⌊d/T⌋`, for any sequence of `now`.
+//!
+//! With a maximum delay of whole intervals, `M = k·T`, a shaper accepts exactly what a `Gcra` of
+//! burst `b + k` admits (the queue is that much more burst, served later): through the trait,
+//! every decision equals that GCRA's field by field but for `delay`, and both states drain at the
+//! same instant. With no queue at all (`k = 0`) even the delay agrees: it is always zero.
 #![no_main]
-
-#[path = "../../core/tests/models/leaky_bucket.rs"]
-mod model;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::{SlotList, count_limit};
-use tollgate_core::{Duration, Gcra, GcraState, Instant, Quota, Shaper, ShaperState};
+use tollgate_core::{Algorithm, Duration, Gcra, GcraState, Instant, Quota, Shaper, ShaperState};
 use tollgate_fuzz::{Cost, Ops, Step, at_rate};
+use tollgate_testkit::models::leaky_bucket::{SlotList, count_limit};
 
 #[derive(Debug, Arbitrary)]
 enum Build {
@@ -70,8 +74,20 @@ fn run<const HZ: u64>(input: &Input) {
     assert_eq!(sh.limit(), count_limit(&sh));
 
     let at = Instant::<HZ>::from_ticks;
-    let gcra = (m == 0).then(|| Gcra::new(q));
+    // A queue of whole intervals is that much more GCRA burst: b + k fits, as b·T + M does.
+    let gcra = (m % t == 0)
+        .then(|| q.with_burst(q.burst() + u32::try_from(m / t).unwrap()).ok())
+        .flatten()
+        .map(Gcra::new);
+    if m % t == 0 {
+        assert!(
+            gcra.is_some(),
+            "b + k intervals of burst do not make a quota"
+        );
+    }
     let mut g = GcraState::new();
+    // The same requests through the Algorithm trait.
+    let mut by_trait = sh.new_state();
     let mut model = SlotList::new(&sh);
     let mut s = sh.new_state();
     let mut now = input.start.apply(0, t, bt);
@@ -108,23 +124,68 @@ fn run<const HZ: u64>(input: &Input) {
             model.reserve::<HZ>(now, cost, false),
             "at {now} cost {cost}"
         );
+        // The decision's delay is the reservation's, for an accepted request only.
+        if let Ok(p) = peeked {
+            let delay = if p.is_accepted() {
+                p.delay.as_ticks()
+            } else {
+                0
+            };
+            assert_eq!(p.decision.delay.as_ticks(), delay);
+        }
+        // Through the trait: the reservation's decision, nothing recorded by a peek.
+        assert_eq!(by_trait, s);
+        assert_eq!(
+            Algorithm::peek(&sh, &s, at(now), cost),
+            peeked.map(|r| r.decision)
+        );
+        let moved = sh.transition(&s, at(now), cost);
+        assert_eq!(moved.map(|(d, _)| d), peeked.map(|r| r.decision));
         if !reserve {
             continue;
         }
         let r = sh.reserve(&mut s, at(now), cost);
         assert_eq!(r, peeked, "peek_reserve differs from reserve");
         assert_eq!(r, model.reserve::<HZ>(now, cost, true));
+        let d = Algorithm::check(&sh, &mut by_trait, at(now), cost);
+        assert_eq!(d, r.map(|r| r.decision), "the trait decides unlike reserve");
+        assert_eq!(by_trait, s, "the trait records unlike reserve");
+        assert_eq!(
+            moved,
+            d.map(|d| (d, s)),
+            "the transition moves unlike reserve"
+        );
 
-        // Without a queue, the shaper is Gcra, decision for decision (a request that can never
-        // fit before the end of time waits until it, in both).
-        if let Some(gcra) = &gcra {
-            let d = gcra.check(&mut g, at(now), cost);
-            assert_eq!(r.map(|r| r.decision), d);
+        // A queue of k whole intervals is GCRA with k more burst, decision for decision but for
+        // the delay (a request that can never fit before the end of time waits until it, in
+        // both). A cost above the shaper's burst is its error, never shown to the GCRA.
+        if let Some(gcra) = &gcra
+            && cost <= sh.capacity()
+        {
+            let gd = gcra.check(&mut g, at(now), cost).unwrap();
+            let d = d.unwrap();
+            assert_eq!(
+                d,
+                tollgate_core::Decision {
+                    delay: d.delay,
+                    ..gd
+                },
+                "unlike gcra of burst {}",
+                gcra.quota().burst()
+            );
+            assert_eq!(gd.delay.as_ticks(), 0);
+            if m == 0 {
+                assert_eq!(d.delay.as_ticks(), 0, "delayed without a queue");
+            }
             assert_eq!(s.to_raw(), g.to_raw());
         }
 
         let Ok(r) = r else {
             assert!(cost > sh.capacity());
+            assert_eq!(
+                d,
+                Err(tollgate_core::InsufficientCapacity::new(cost, q.burst()))
+            );
             assert_eq!(s, before);
             continue;
         };

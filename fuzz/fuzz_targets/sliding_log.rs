@@ -1,27 +1,39 @@
 //! The sliding log against the naive list of every admission of
-//! `core/tests/models/sliding_log.rs`, for rings from one entry to more than the limit and
-//! `u16`, `u32` and `u64` offsets.
+//! `tollgate_testkit::models::sliding_log`, for rings from one entry to more than the limit and
+//! `u16`, `u32` and `u64` offsets, built for a fixed ring (`new`, `new_undersized`) and, in a
+//! larger inline storage, for a ring sized at run time (`with_capacity`).
 //!
 //! Arbitrary operation sequences (check, peek, try_acquire) with zero, tiny, window-sized, huge,
 //! backwards and absolute clock steps (also across the `u16` and `u32` offset ranges and to the
 //! end of time) and costs from zero to far above the limit. Every operation asserts: the decision
-//! equals the naive log's field by field; peek == check and the `Algorithm` trait agrees;
+//! equals the naive log's field by field; peek == check and the log of the same ring sized at run
+//! time decides and records alike;
 //! try_acquire agrees with a unit check; an error, a denial or a zero cost changes nothing;
 //! `retry_after` is exact (short of the end of time); no window of `W` ticks holds more than `N`
 //! admitted cost; a backwards clock never admits what the latest instant seen would deny;
 //! `is_at_rest` holds exactly when the state decides like a fresh one, now and later.
 #![no_main]
 
-#[path = "../../core/tests/models/sliding_log.rs"]
-mod model;
-
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::Naive;
+use tollgate_core::algorithm::sliding_log::SlidingLogIn;
+use tollgate_core::algorithm::storage::Inline;
 use tollgate_core::{
-    Algorithm, ConfigError, Duration, Instant, LogState, Offset, Quota, SlidingLog,
+    Algorithm, Codec, ConfigError, Duration, Instant, LogState, Offset, Quota, SlidingLog,
 };
 use tollgate_fuzz::{Cost, Ops, Step, at_rate};
+use tollgate_testkit::models::sliding_log::Naive;
+
+/// The same ring, sized at run time in an inline storage with room to spare.
+type Sized<const HZ: u64, O> = SlidingLogIn<HZ, O, Inline<24>>;
+
+/// A state's raw record (see `tollgate_core::codec`).
+fn record<S: Codec>(s: &S) -> Vec<u8> {
+    let mut out = vec![0; s.encoded_len()];
+    let n = s.encode(&mut out).unwrap();
+    out.truncate(n);
+    out
+}
 
 #[derive(Debug, Arbitrary)]
 enum Window {
@@ -89,6 +101,15 @@ fn run_with<const HZ: u64, const CAP: usize, O: Offset>(input: &Input) {
         (CAP < limit as usize).then_some(ConfigError::CapacityTooSmall)
     );
     assert_eq!(Algorithm::capacity(&log), limit);
+    assert_eq!(
+        (log.limit(), log.window().as_ticks(), log.entries()),
+        (limit, window, CAP as u32)
+    );
+    // The same ring, sized at run time: it decides and records alike, in a larger storage.
+    let sized = Sized::<HZ, O>::with_capacity(limit, Duration::<HZ>::from_ticks(window), CAP)
+        .expect("a ring the fixed log takes");
+    assert_eq!(sized.entries(), CAP as u32);
+    let mut twin = Algorithm::new_state(&sized);
 
     let at = Instant::<HZ>::from_ticks;
     let fresh: LogState<CAP, O> = log.new_state();
@@ -145,7 +166,11 @@ fn run_with<const HZ: u64, const CAP: usize, O: Offset>(input: &Input) {
 
         let expected = naive.decide::<HZ>(now, cost);
         let peeked = log.peek(&state, at(now), cost);
-        assert_eq!(Algorithm::peek(&log, &state, at(now), cost), peeked);
+        assert_eq!(
+            sized.peek(&twin, at(now), cost),
+            peeked,
+            "the sized ring differs"
+        );
         assert_eq!(peeked, expected, "op {i}: {step:?} at {now} cost {cost}");
         let checked = match kind {
             Kind::Peek => {
@@ -161,6 +186,17 @@ fn run_with<const HZ: u64, const CAP: usize, O: Offset>(input: &Input) {
             Kind::Check => log.check(&mut state, at(now), cost),
         };
         assert_eq!(peeked, checked, "peek == check");
+        let _ = sized.check(&mut twin, at(now), cost);
+        // Their records hold no storage size: the same entries write the same bytes.
+        assert_eq!(
+            record(&twin),
+            record(&state),
+            "the sized ring records unlike the fixed one"
+        );
+        assert_eq!(
+            sized.is_at_rest(&twin, at(now)),
+            log.is_at_rest(&state, at(now))
+        );
 
         let Ok(d) = checked else {
             assert_eq!(state, before);

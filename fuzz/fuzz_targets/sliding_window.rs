@@ -1,9 +1,12 @@
 //! The sliding window counter against the naive bucket log of
-//! `core/tests/models/sliding_window.rs`, at 2, 3, 4, 5 and 11 buckets.
+//! `tollgate_testkit::models::sliding_window`, at 2, 3, 4, 5 and 11 buckets, built for a fixed
+//! number of buckets (`new`) and, in a larger inline storage, for a number chosen at run time
+//! (`with_buckets`).
 //!
 //! Arbitrary operation sequences (check, peek, try_acquire) with zero, sub-bucket, window-sized,
 //! huge, backwards and absolute clock steps and costs from zero to far above the limit. Every
-//! operation asserts: the decision equals the model's field by field; peek == check; an error,
+//! operation asserts: the decision equals the model's field by field; peek == check, and the
+//! window of the same buckets chosen at run time decides alike and holds the same counts; an error,
 //! a denial or a zero cost changes nothing; try_acquire agrees with a unit check; `measure` and
 //! `is_at_rest` agree with the model; `retry_after` and `reset` are exact (short of the end of
 //! time); an at-rest state decides like a fresh one and a busy one does not; no window of `W`
@@ -11,14 +14,16 @@
 //! denial means the last `S` ticks really hold more than `N` minus the cost.
 #![no_main]
 
-#[path = "../../core/tests/models/sliding_window.rs"]
-mod model;
-
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::Model;
+use tollgate_core::algorithm::sliding_window::SlidingWindowIn;
+use tollgate_core::algorithm::storage::Inline;
 use tollgate_core::{Algorithm, Duration, Instant, Quota, SlidingWindow, WindowState};
 use tollgate_fuzz::{Cost, Ops, Step, at_rate};
+use tollgate_testkit::models::sliding_window::Model;
+
+/// The same buckets, chosen at run time, in an inline storage with room to spare.
+type Sized<const HZ: u64> = SlidingWindowIn<HZ, Inline<16>>;
 
 #[derive(Debug, Arbitrary)]
 enum Limit {
@@ -81,6 +86,17 @@ fn run_with<const HZ: u64, const B: usize>(input: &Input) {
         return;
     };
     let (g, span) = (sw.granularity().as_ticks(), sw.span().as_ticks());
+    assert_eq!(
+        (sw.limit(), sw.window().as_ticks(), sw.buckets()),
+        (n, w, B as u32)
+    );
+    let sized = Sized::<HZ>::with_buckets(n, Duration::<HZ>::from_ticks(w), B)
+        .expect("buckets the fixed window takes");
+    assert_eq!(
+        (sized.granularity(), sized.span()),
+        (sw.granularity(), sw.span())
+    );
+    let mut twin = Algorithm::new_state(&sized);
     let at = Instant::<HZ>::from_ticks;
     let mut model = Model::new(n, w, B);
     assert_eq!(model.g, u128::from(g));
@@ -105,7 +121,7 @@ fn run_with<const HZ: u64, const B: usize>(input: &Input) {
         let before = s;
 
         assert_eq!(sw.is_at_rest(&s, t), model.is_at_rest(now));
-        assert_eq!(Algorithm::is_at_rest(&sw, &s, t), model.is_at_rest(now));
+        assert_eq!(sized.is_at_rest(&twin, t), model.is_at_rest(now));
         assert_eq!(sw.measure(&s, t).cost, model.counted(model.bucket(now)));
 
         // An at-rest state decides like a fresh one, now and later; a busy one does not.
@@ -131,7 +147,12 @@ fn run_with<const HZ: u64, const B: usize>(input: &Input) {
         }
 
         let peeked = sw.peek(&s, t, cost);
-        assert_eq!(Algorithm::peek(&sw, &s, t, cost), peeked);
+        assert_eq!(
+            sized.peek(&twin, t, cost),
+            peeked,
+            "the sized window differs"
+        );
+        assert_eq!(sized.measure(&twin, t), sw.measure(&s, t));
         if let Kind::Peek = kind {
             let want = model.clone().check::<HZ>(now, cost);
             assert_eq!(
@@ -151,6 +172,7 @@ fn run_with<const HZ: u64, const B: usize>(input: &Input) {
             _ => sw.check(&mut s, t, cost),
         };
         assert_eq!(peeked, got, "peek == check at {now} for {cost}");
+        let _ = sized.check(&mut twin, t, cost);
         let want = model.check::<HZ>(now, cost);
         assert_eq!(got, want.map(|a| a.decision), "at {now} cost {cost}");
 

@@ -2,8 +2,11 @@
 //! hashing alike), under `Deny` and `EvictLeastLoss`, for a GCRA + sliding window + concurrency
 //! policy per key or for `Tiers` of two plans, against an unbounded `std` `HashMap` of states.
 //!
-//! Operations: checks (plain and with overrides), peeks, releases, removes and purges, with
-//! clock steps of every kind. After every operation: the table never holds more than its
+//! Operations: checks (plain and with overrides), all-or-nothing checks over two or three keys
+//! (`check_keys`, against the map's states checked together: admitted only when every key's
+//! policy admits, then recorded for every key, else for none; a denial names the key with the
+//! longest wait; duplicate keys, keys without a plan and costs that cannot fit are errors naming
+//! their position), peeks, releases, removes and purges, with clock steps of every kind. After every operation: the table never holds more than its
 //! capacity, its length is its number of entries, and no operation panics (a full table
 //! answers `Full`). While the clock never goes back (the `forward` flag), also: every decision
 //! equals the unbounded map's (so dropping entries at rest never changes one); `Full` comes only
@@ -26,19 +29,19 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tollgate_core::table::Fnv1a;
+use tollgate_core::table::{Deny, EvictLeastLoss, Fnv1a, KeysDecision, OverflowPolicy};
 use tollgate_core::{
-    Algorithm, Concurrency, Duration, Gcra, Instant, KeyLimits, KeyTable, Named, Overflow,
-    Overrides, Policy, Quota, SlidingWindow, TableError, Tiers,
+    Algorithm, Concurrency, Decision, Duration, Gcra, Instant, KeyLimits, KeyTable, Named,
+    Overflow, Overrides, Policy, Quota, SlidingWindow, TableError, Tiers, Verdict,
 };
 use tollgate_fuzz::{Cost, Ops, Step};
 
 const HZ: u64 = 1_000;
 type I = Instant<HZ>;
 type P = Policy<(
-    Named<Gcra<HZ>, HZ>,
-    Named<Option<SlidingWindow<HZ, 3>>, HZ>,
-    Named<Option<Concurrency<HZ>>, HZ>,
+    Named<Gcra<HZ>>,
+    Named<Option<SlidingWindow<HZ, 3>>>,
+    Named<Option<Concurrency<HZ>>>,
 )>;
 type V = <P as Algorithm<HZ>>::State;
 
@@ -96,13 +99,9 @@ impl Plan {
             .concurrent
             .and_then(|m| Concurrency::<HZ>::new(1 + u32::from(m % 3)).ok());
         Some(Policy::new((
-            Named::new("rate", q.window(), Gcra::new(q)),
-            Named::new(
-                "window",
-                sw.map_or(Duration::<HZ>::from_ticks(0), |s| s.quota().window()),
-                sw,
-            ),
-            Named::new("concurrent", Duration::<HZ>::from_ticks(0), conc),
+            Named::new("rate", Gcra::new(q)),
+            Named::new("window", sw),
+            Named::new("concurrent", conc),
         )))
     }
 }
@@ -133,6 +132,13 @@ enum Op {
         key: u8,
     },
     Purge,
+    /// All or nothing over the first two keys, or all three.
+    CheckKeys {
+        keys: [u8; 3],
+        three: bool,
+        step: Step,
+        cost: Cost,
+    },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -194,17 +200,114 @@ fn first_rest(p: &P, s: &V, from: u64) -> Option<u64> {
     Some(hi)
 }
 
-fn run<K, C, const N: usize, S>(
-    mut t: KeyTable<K, V, N, S>,
+/// What an unbounded map of states answers to an all-or-nothing check of `keys`: the first
+/// duplicate key or key without a plan, or the first cost that cannot fit (at its position), else
+/// the verdict, every key's decision and, when admitted, every key's state after it.
+#[allow(clippy::type_complexity)]
+fn model_keys<K, C, const M: usize>(
+    limits: &C,
+    reference: &HashMap<K, V>,
+    keys: [K; M],
+    now: I,
+    cost: u32,
+) -> Result<(Verdict, [Decision<HZ>; M], Vec<(K, V)>), TableError<HZ>>
+where
+    K: Eq + Hash + Copy,
+    C: KeyLimits<K, HZ, Limit = P>,
+{
+    for (i, k) in keys.iter().enumerate() {
+        if keys[..i].contains(k) {
+            return Err(TableError::DuplicateKey { index: i });
+        }
+        if limits.limit_for(k).is_none() {
+            return Err(TableError::NoLimit);
+        }
+    }
+    let plan = |k: &K| limits.limit_for(k).unwrap();
+    let states: Vec<V> = keys
+        .iter()
+        .map(|k| {
+            reference
+                .get(k)
+                .copied()
+                .unwrap_or_else(|| Algorithm::new_state(plan(k)))
+        })
+        .collect();
+    let mut alone = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let d = Algorithm::peek(plan(k), &states[i], now, cost)
+            .map_err(|e| TableError::InsufficientCapacity(e.at(i)))?;
+        alone.push(d);
+    }
+    let mut decisions = [Decision::allowed(0, 0, Duration::<HZ>::from_ticks(0)); M];
+    let wait = alone
+        .iter()
+        .filter(|d| d.is_denied())
+        .map(|d| d.retry_after)
+        .max();
+    if let Some(wait) = wait {
+        // The longest wait, the first among equals; the others report without the request.
+        let index = alone
+            .iter()
+            .position(|d| d.is_denied() && d.retry_after == wait)
+            .unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            decisions[i] = if alone[i].is_denied() {
+                alone[i]
+            } else {
+                Algorithm::peek(plan(k), &states[i], now, 0).unwrap()
+            };
+        }
+        return Ok((Verdict::Denied { index }, decisions, Vec::new()));
+    }
+    let mut after = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let mut s = states[i];
+        decisions[i] = Algorithm::check(plan(k), &mut s, now, cost).unwrap();
+        assert_eq!(decisions[i], alone[i], "peek == check for one key");
+        after.push((*k, s));
+    }
+    Ok((Verdict::Allowed, decisions, after))
+}
+
+/// The parts of a `check_keys` answer the map's can be compared with.
+#[allow(clippy::type_complexity)]
+fn keys_answer<const M: usize>(
+    d: Result<KeysDecision<HZ, M>, TableError<HZ>>,
+) -> Result<(Verdict, [Decision<HZ>; M]), TableError<HZ>> {
+    d.map(|d| {
+        // The helpers read the verdict and the named key's decision.
+        assert_eq!(d.is_allowed(), d.outcome == Verdict::Allowed);
+        assert_eq!(d.is_denied(), !d.is_allowed());
+        match d.outcome {
+            Verdict::Denied { index } => {
+                assert_eq!(d.denied_index(), Some(index));
+                assert_eq!(d.retry_after(), d.decisions[index].retry_after);
+                assert!(d.decisions[index].is_denied());
+            }
+            _ => {
+                assert_eq!((d.denied_index(), d.retry_after()), (None, None));
+                assert!(d.decisions.iter().all(Decision::is_allowed));
+            }
+        }
+        assert_eq!(d.delay().as_ticks(), 0, "nothing here queues");
+        (d.outcome, d.decisions)
+    })
+}
+
+fn run<K, C, const N: usize, O, S>(
+    mut t: KeyTable<K, V, N, O, S>,
     limits: &C,
     input: &Input,
     key_of: impl Fn(u8) -> K,
 ) where
     K: Eq + Hash + Copy + Debug + Ord,
     C: KeyLimits<K, HZ, Limit = P>,
+    O: OverflowPolicy,
     S: BuildHasher,
 {
     let overflow = t.overflow();
+    assert_eq!(overflow, O::MODE);
     let cap = t.capacity();
     let keys = 1 + input.keys % 24;
     let mut reference: HashMap<K, V> = HashMap::new();
@@ -215,21 +318,31 @@ fn run<K, C, const N: usize, S>(
     let cost_of = |c: Cost| c.of(4);
 
     for &op in &input.ops.0 {
-        let key = match op {
+        // The request's own keys: one, two or three (none for a purge).
+        let request: Vec<K> = match op {
             Op::Check { key, .. }
             | Op::Override { key, .. }
             | Op::Peek { key, .. }
             | Op::Release { key, .. }
-            | Op::Remove { key } => key_of(key % keys),
-            Op::Purge => key_of(0),
+            | Op::Remove { key } => vec![key_of(key % keys)],
+            Op::CheckKeys {
+                keys: ks, three, ..
+            } => ks[..if three { 3 } else { 2 }]
+                .iter()
+                .map(|&k| key_of(k % keys))
+                .collect(),
+            Op::Purge => Vec::new(),
         };
-        if let Op::Check { step, .. } | Op::Override { step, .. } = op {
+        let key = request.first().copied().unwrap_or_else(|| key_of(0));
+        if let Op::Check { step, .. } | Op::Override { step, .. } | Op::CheckKeys { step, .. } = op
+        {
             let next = step.apply(now, 250, 4_000);
             now = if input.forward { next.max(now) } else { next };
         }
         let t_now = I::from_ticks(now);
         let limit = limits.limit_for(&key);
         let before: BTreeSet<K> = t.iter().map(|(k, _)| *k).collect();
+        let held: Vec<Option<V>> = request.iter().map(|k| t.get(k).copied()).collect();
         let len = t.len();
         let mut r = reference
             .get(&key)
@@ -302,6 +415,95 @@ fn run<K, C, const N: usize, S>(
                     }
                 }
             }
+            Op::CheckKeys { cost, .. } => {
+                let cost = cost_of(cost);
+                let (got, want) = match request[..] {
+                    [a, b] => (
+                        keys_answer(t.check_keys(limits, [a, b], t_now, cost))
+                            .map(|(v, d)| (v, d.to_vec())),
+                        model_keys(limits, &reference, [a, b], t_now, cost)
+                            .map(|(v, d, after)| (v, d.to_vec(), after)),
+                    ),
+                    [a, b, c] => (
+                        keys_answer(t.check_keys(limits, [a, b, c], t_now, cost))
+                            .map(|(v, d)| (v, d.to_vec())),
+                        model_keys(limits, &reference, [a, b, c], t_now, cost)
+                            .map(|(v, d, after)| (v, d.to_vec(), after)),
+                    ),
+                    _ => unreachable!(),
+                };
+                let recorded = matches!(got, Ok((Verdict::Allowed, _))) && cost > 0;
+                if !recorded {
+                    // Nothing recorded for any of the request's keys.
+                    for (k, h) in request.iter().zip(&held) {
+                        assert_eq!(t.get(k).copied(), *h, "{k:?} changed without a record");
+                    }
+                }
+                match got {
+                    Err(TableError::Full { retry_after }) => {
+                        let of = |k: &K| limits.limit_for(k).unwrap();
+                        let new = request.iter().filter(|k| t.get(k).is_none()).count();
+                        assert!(new > 0, "Full with every key in the table");
+                        assert!(t.len() + new > cap, "Full with room for the new keys");
+                        let others = || t.iter().filter(|(k, _)| !request.contains(k));
+                        if request.len() > cap {
+                            // More keys than the table holds: refused at once, for good, and
+                            // nothing evicted on the way.
+                            assert_eq!(
+                                retry_after.as_ticks(),
+                                u64::MAX - now,
+                                "a request that can never fit must wait for the end of time"
+                            );
+                        } else if overflow == Overflow::EvictLeastLoss {
+                            for (k, v) in others() {
+                                assert!(
+                                    !like_fresh_at(of(k), v, u64::MAX),
+                                    "EvictLeastLoss refused while {k:?} could be evicted"
+                                );
+                            }
+                        }
+                        if exact && request.len() <= cap {
+                            assert!(
+                                cost > 0 && matches!(want, Ok((Verdict::Allowed, ..))),
+                                "Full for a request that records nothing"
+                            );
+                            let active = reference
+                                .iter()
+                                .filter(|(k, v)| {
+                                    !request.contains(k) && !like_fresh_at(of(k), v, now)
+                                })
+                                .count();
+                            let present = request.len() - new;
+                            assert!(
+                                active + present + new > cap,
+                                "Full with only {active} other active entries, {present} keys \
+                                 in the table and {new} new"
+                            );
+                            let w = retry_after.as_ticks();
+                            let end = now.checked_add(w).expect("a wait past the end of time");
+                            assert!(w >= 1 || end == u64::MAX, "a zero wait before the end");
+                            for (k, v) in others() {
+                                assert!(
+                                    w == 0 || !like_fresh_at(of(k), v, end - 1),
+                                    "the wait {w} overshoots the rest of {k:?}"
+                                );
+                            }
+                        }
+                    }
+                    got => {
+                        if exact {
+                            let want = want.clone().map(|(v, d, _)| (v, d));
+                            assert_eq!(got, want, "check_keys decides unlike the map");
+                        }
+                        if let Ok((Verdict::Allowed, _, after)) = want
+                            && got.is_ok()
+                        {
+                            reference.extend(after);
+                        }
+                    }
+                }
+                None
+            }
             Op::Peek { cost, .. } => {
                 let cost = cost_of(cost);
                 let got = t.peek(limits, &key, t_now, cost);
@@ -361,11 +563,13 @@ fn run<K, C, const N: usize, S>(
         if !exact {
             continue;
         }
-        // Evictions: none under Deny, at most one (the closest to rest) under EvictLeastLoss.
+        // Evictions: none under Deny; under EvictLeastLoss at most one per new key of the
+        // request, the closest to rest, never one of the request's own keys.
         let after: BTreeSet<K> = t.iter().map(|(k, _)| *k).collect();
+        let new_keys = request.iter().filter(|k| !before.contains(k)).count();
         let mut evicted = 0;
         for gone in before.difference(&after) {
-            if *gone == key && matches!(op, Op::Remove { .. }) {
+            if request.contains(gone) && matches!(op, Op::Remove { .. }) {
                 continue;
             }
             let p = limits.limit_for(gone).unwrap();
@@ -378,10 +582,14 @@ fn run<K, C, const N: usize, S>(
                 Overflow::EvictLeastLoss,
                 "Deny evicted an active entry"
             );
+            assert!(
+                !request.contains(gone),
+                "evicted {gone:?}, a key of the request"
+            );
             evicted += 1;
             let lost = first_rest(p, &state, now)
                 .unwrap_or_else(|| panic!("evicted {gone:?}, whose requests are in flight"));
-            for other in after.iter().filter(|k| **k != key) {
+            for other in after.iter().filter(|k| !request.contains(k)) {
                 let q = limits.limit_for(other).unwrap();
                 assert!(
                     !like_fresh_at(q, &reference[other], lost.saturating_sub(1)),
@@ -390,7 +598,10 @@ fn run<K, C, const N: usize, S>(
             }
             reference.remove(gone); // the evicted key starts afresh
         }
-        assert!(evicted <= 1, "evicted {evicted} entries at once");
+        assert!(
+            evicted <= new_keys.max(1),
+            "evicted {evicted} entries for {new_keys} new keys"
+        );
         // Every entry decides like the map's state (a state re-created after resting may differ
         // in representation, a sliding window's ring position, but never in a decision).
         for (k, v) in t.iter() {
@@ -404,31 +615,34 @@ fn run<K, C, const N: usize, S>(
                 assert_eq!(ours, theirs, "the table holds another state");
             }
         }
-        // Keys that left the table were checked above; the one just used may never have entered
-        // it. Keys missing earlier answered like fresh ones from then on, so they still do.
-        if let Some(v) = reference.get(&key)
-            && t.get(&key).is_none()
-        {
-            let p = limits.limit_for(&key).unwrap();
-            assert!(
-                like_fresh_from(p, v, now),
-                "an active entry went missing: {key:?}"
-            );
+        // Keys that left the table were checked above; the ones just used may never have
+        // entered it. Keys missing earlier answered like fresh ones from then on, so they still
+        // do.
+        for key in &request {
+            if let Some(v) = reference.get(key)
+                && t.get(key).is_none()
+            {
+                let p = limits.limit_for(key).unwrap();
+                assert!(
+                    like_fresh_from(p, v, now),
+                    "an active entry went missing: {key:?}"
+                );
+            }
         }
     }
 }
 
-fn with_slots<const N: usize>(input: &Input) {
-    let overflow = if input.evict {
-        Overflow::EvictLeastLoss
-    } else {
-        Overflow::Deny
-    };
+fn with_overflow<const N: usize, O: OverflowPolicy>(input: &Input) {
     let Some(p) = input.plan.policy() else { return };
     match (input.tiers.and_then(|t| t.policy()), input.collide) {
-        (None, false) => run(KeyTable::<u8, V, N, Fnv1a>::new(overflow), &p, input, |k| k),
+        (None, false) => run(
+            KeyTable::<u8, V, N, O, Fnv1a>::with_hasher(Fnv1a),
+            &p,
+            input,
+            |k| k,
+        ),
         (None, true) => run(
-            KeyTable::<u8, V, N, Collide>::with_hasher(overflow, Collide),
+            KeyTable::<u8, V, N, O, Collide>::with_hasher(Collide),
             &p,
             input,
             |k| k,
@@ -439,20 +653,34 @@ fn with_slots<const N: usize>(input: &Input) {
             let key = |k: u8| (k % 3, k / 3);
             if collide {
                 run(
-                    KeyTable::<(u8, u8), V, N, Collide>::with_hasher(overflow, Collide),
+                    KeyTable::<(u8, u8), V, N, O, Collide>::with_hasher(Collide),
                     &tiers,
                     input,
                     key,
                 );
             } else {
                 run(
-                    KeyTable::<(u8, u8), V, N, Fnv1a>::new(overflow),
+                    KeyTable::<(u8, u8), V, N, O, Fnv1a>::with_hasher(Fnv1a),
                     &tiers,
                     input,
                     key,
                 );
             }
         }
+    }
+}
+
+fn with_slots<const N: usize>(input: &Input) {
+    // The overflow policy is the table's type; the plain constructors pick FNV-1a.
+    assert_eq!(KeyTable::<u8, V, N>::new().overflow(), Overflow::Deny);
+    assert_eq!(
+        KeyTable::<u8, V, N, EvictLeastLoss>::evicting().overflow(),
+        Overflow::EvictLeastLoss
+    );
+    if input.evict {
+        with_overflow::<N, EvictLeastLoss>(input);
+    } else {
+        with_overflow::<N, Deny>(input);
     }
 }
 

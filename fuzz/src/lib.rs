@@ -1,8 +1,10 @@
 //! Input pieces shared by the fuzz targets: clock steps and costs decoded with `arbitrary`,
-//! sized against the limit under test so that every kind of step is meaningful at every rate.
+//! sized against the limit under test so that every kind of step is meaningful at every rate,
+//! and the framing of raw state records for the `codec` target.
 //!
-//! The reference models themselves are not here: each target includes its model from
-//! `core/tests/models/`, the same file the property tests use.
+//! The reference models themselves are not here: each target uses its model from the test kit
+//! (`tollgate_testkit::models`, and `tollgate_testkit::contract`), the same code the property
+//! tests use.
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 
@@ -120,4 +122,42 @@ macro_rules! at_rate {
             _ => $run::<1_000_000_000>($($arg),*),
         }
     };
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`), bitwise, written out here so the `codec`
+/// target does not trust the library's own.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Bytes a state record takes besides its payload: a five-byte header (magic, version, kind,
+/// payload length) and a four-byte checksum.
+pub const RECORD_OVERHEAD: usize = 9;
+
+/// Writes a valid checksum into every record of `bytes`, one after another, as their length
+/// fields lay them out, so that arbitrary fields reach the decoders' own checks (a forged record;
+/// random bytes almost never pass a CRC-32). Stops at the first record that is cut short.
+pub fn forge_checksums(bytes: &mut [u8]) {
+    let mut at = 0usize;
+    while let Some(header) = bytes.get(at..at + 5) {
+        let payload = usize::from(u16::from_le_bytes([header[3], header[4]]));
+        let end = at + 5 + payload;
+        if end + 4 > bytes.len() {
+            return;
+        }
+        let crc = crc32(&bytes[at..end]);
+        bytes[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+        at = end + 4;
+    }
 }

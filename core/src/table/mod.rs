@@ -866,13 +866,21 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
             // forget), and the one to evict, which must not be pinned.
             let mut first: Option<u64> = None;
             let mut evict: Option<(usize, u64)> = None;
+            // Whether a pinned entry (the request's own) could have been evicted, and how many
+            // entries are pinned: their coming to rest frees no slot for this request.
+            let mut spared = false;
+            let mut pinned_entries = 0usize;
             for (i, slot) in self.slots.iter().enumerate() {
-                if let Some(s) = slot
-                    && let Some(limit) = limits.limit_for(&s.key)
+                let Some(s) = slot else { continue };
+                let is_pinned = pinned(&s.key);
+                pinned_entries = pinned_entries.saturating_add(usize::from(is_pinned));
+                if let Some(limit) = limits.limit_for(&s.key)
                     && let Some(rest) = rest_tick(limit, &s.value, now)
                 {
                     first = Some(first.map_or(rest, |r| r.min(rest)));
-                    if !pinned(&s.key) && evict.is_none_or(|(_, r)| rest < r) {
+                    if is_pinned {
+                        spared = true;
+                    } else if evict.is_none_or(|(_, r)| rest < r) {
                         evict = Some((i, rest));
                     }
                 }
@@ -884,11 +892,27 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
                 _ => {
                     // No entry rests before `rest` (the end of time if none ever does by
                     // waiting): until then, or until a release or removal, new keys are refused
-                    // in O(1).
+                    // in O(1). That bound holds for a later single new key only when the table
+                    // is full (a later insert needs a removal, which clears it) and no entry was
+                    // spared for being one of this request's keys (`check_keys` may need more
+                    // room than one key, and never evicts its own keys).
                     let rest = first.unwrap_or(u64::MAX);
-                    self.quiet_until = rest;
+                    let evicting = matches!(O::MODE, Overflow::EvictLeastLoss);
+                    if self.len >= Self::CAPACITY && !(evicting && spared) {
+                        self.quiet_until = rest;
+                    }
+                    // For this request, only the other entries can make room: the first of
+                    // them to rest bounds the wait from below, and when even all of them
+                    // together leave too little room, waiting never helps.
+                    let others = evict.map(|(_, r)| r);
+                    let hopeless = pinned_entries.saturating_add(need) > Self::CAPACITY;
+                    let wait_until = if hopeless {
+                        u64::MAX
+                    } else {
+                        others.unwrap_or(u64::MAX)
+                    };
                     return Err(TableError::Full {
-                        retry_after: Duration::<HZ>::from_ticks(rest.saturating_sub(t)),
+                        retry_after: Duration::<HZ>::from_ticks(wait_until.saturating_sub(t)),
                     });
                 }
             }
@@ -1027,6 +1051,15 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
         // Room for the new keys first, keeping the request's own entries where they are.
         let new = fresh.iter().filter(|f| f.is_some()).count();
         if new > 0 {
+            // The request's own entries stay, so if its keys exceed the table, no wait and no
+            // eviction can ever make room: say so before evicting anything.
+            if M > Self::CAPACITY {
+                return Err(TableError::Full {
+                    retry_after: Duration::<HZ>::from_ticks(
+                        u64::MAX.saturating_sub(now.as_ticks()),
+                    ),
+                });
+            }
             self.make_room(limits, now, new, |k| keys.contains(k))?;
         }
         for (i, key) in keys.into_iter().enumerate() {
@@ -1500,5 +1533,50 @@ mod tests {
             D::from_ticks(0)
         );
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn a_several_key_request_that_cannot_fit_leaves_no_bound_on_single_keys() {
+        // Regression (fuzz target `table`): three new keys can never fit one slot; that Full
+        // used to set the "no room until" bound to the end of time, and every later new key was
+        // refused instead of evicting (or, under Deny, of dropping an entry at rest).
+        let limit = Gcra::new(
+            Quota::<1_000>::per_second(1)
+                .unwrap()
+                .with_burst(5)
+                .unwrap(),
+        );
+        let mut t = KeyTable::<u8, GcraState, 1, EvictLeastLoss>::evicting();
+        // They can never fit: the wait is to the end of time, not a tick.
+        assert_eq!(
+            t.check_keys(&limit, [1, 2, 3], at(0), 1).unwrap_err(),
+            TableError::Full {
+                retry_after: D::from_ticks(u64::MAX)
+            }
+        );
+        assert!(t.check(&limit, 4, at(0), 1).unwrap().is_allowed());
+        // A request of more keys than the table holds evicts nothing on its way to failing.
+        assert!(t.check_keys(&limit, [8, 9], at(0), 1).is_err());
+        assert!(t.get(&4).is_some());
+        assert!(t.check(&limit, 5, at(10), 1).unwrap().is_allowed()); // evicts 4
+        assert!(t.get(&4).is_none() && t.get(&5).is_some());
+
+        // Deny: two new keys do not fit the one free slot; a single key then takes it and comes
+        // to rest first (at 1 s, the others at 5 s), and a new key at 2 s gets its slot.
+        let mut d = KeyTable::<u8, GcraState, 8>::new();
+        for k in 0..6 {
+            d.check(&limit, k, at(0), 5).unwrap();
+        }
+        // The request's own keys (none here but the two new ones) free nothing for it; the others
+        // rest in 5 s.
+        assert_eq!(
+            d.check_keys(&limit, [20, 21], at(0), 1).unwrap_err(),
+            TableError::Full {
+                retry_after: D::from_secs(5)
+            }
+        );
+        d.check(&limit, 7, at(0), 1).unwrap();
+        assert_eq!(d.len(), d.capacity());
+        assert!(d.check(&limit, 30, at(2_000), 1).unwrap().is_allowed());
     }
 }
