@@ -368,3 +368,49 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn a_runtime_list_longer_than_the_kept_steps_decides_like_an_array() {
+    use tollgate_core::policy::engine::MAX_KEPT;
+    // More limits than the engine keeps steps for: the later ones are stepped again when
+    // reported and recorded, and must decide and record exactly as the array does.
+    const LEN: usize = MAX_KEPT + 4;
+    let limits: [Named<Gcra<HZ>>; LEN] = core::array::from_fn(|i| {
+        Named::new(
+            "limit",
+            Gcra::new(
+                Quota::per_second(2 + i as u32)
+                    .unwrap()
+                    .with_burst(2 + (i as u32 % 5))
+                    .unwrap(),
+            ),
+        )
+    });
+    let array = Policy::new(limits);
+    let slice = Policy::new(&limits[..]);
+    let mut a_s = array.new_state();
+    let mut s_s = array.new_state();
+    let mut reports = [Report::EMPTY; LEN];
+    for step in 0..200u64 {
+        let now = I::from_ticks(step * 37);
+        let cost = (step % 3) as u32;
+        let a = array.check(&mut a_s, now, cost).unwrap();
+        let s = slice
+            .check_into(&mut s_s, now, cost, &Overrides::NONE, &mut reports)
+            .unwrap();
+        assert_eq!(
+            (a.outcome, plain(a.reports())),
+            (s.outcome, plain(s.reports()))
+        );
+        assert_eq!(a_s, s_s);
+    }
+    // A report buffer or state slice one short names the limit that has no room.
+    let short = slice.check_into(
+        &mut s_s[..LEN - 1],
+        I::from_ticks(0),
+        1,
+        &Overrides::NONE,
+        &mut reports,
+    );
+    assert_eq!(short.unwrap_err().index, Some(LEN - 1));
+}
