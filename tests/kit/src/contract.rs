@@ -753,7 +753,8 @@ where
     /// The pure step is what `check` and `peek` are made of: it fails when they do, its decision
     /// is theirs, recording it is what `check` recorded, and `transition` is `check` on a copy.
     /// An admitting step's decision left unrecorded reports the state as it stands (what a cost
-    /// of zero reports); for a denying step, recording makes no difference.
+    /// of zero reports), and its recorded decision is the same asked before or after recording;
+    /// for a denying step, recording makes no difference.
     fn steps_agree(
         &self,
         before: &A::State,
@@ -783,6 +784,12 @@ where
             ensure!(
                 recorded == *after,
                 "check left {after:?} but recording its step left {recorded:?}"
+            );
+            // Recorded figures come from the step alone: asked after recording, the same.
+            let late = self.alg.decision(&recorded, &step, true);
+            ensure!(
+                late == *d,
+                "the recorded decision is {d:?} before recording but {late:?} after"
             );
         } else {
             ensure!(
