@@ -315,7 +315,7 @@ impl<const HZ: u64> Algorithm<HZ> for Gcra<HZ> {
 
     #[inline]
     fn admits(&self, step: &GcraStep) -> bool {
-        !matches!(step.go, Go::Deny(_))
+        step.go.admits()
     }
 
     #[inline]

@@ -376,7 +376,7 @@ impl<const HZ: u64> Algorithm<HZ> for Meter<HZ> {
 
     #[inline]
     fn admits(&self, step: &MeterStep) -> bool {
-        !matches!(step.go, Go::Deny(_))
+        step.go.admits()
     }
 
     #[inline]
@@ -877,7 +877,7 @@ impl<const HZ: u64> Algorithm<HZ> for Shaper<HZ> {
 
     #[inline]
     fn admits(&self, step: &ShaperStep) -> bool {
-        !matches!(step.go, Go::Deny(_))
+        step.go.admits()
     }
 
     #[inline]

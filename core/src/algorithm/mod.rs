@@ -389,6 +389,12 @@ pub(crate) enum Go {
 }
 
 impl Go {
+    /// Whether the step admits (a cost of zero always does).
+    #[inline(always)]
+    pub(crate) const fn admits(self) -> bool {
+        !matches!(self, Self::Deny(_))
+    }
+
     /// The wait of a denial, as a duration.
     #[inline(always)]
     pub(crate) const fn wait<const HZ: u64>(self) -> Option<Duration<HZ>> {

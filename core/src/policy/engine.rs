@@ -8,8 +8,9 @@
 //!    it) and says whether it admits; the tally keeps the longest [`wait`](Algorithm::wait) of
 //!    those that deny. Nothing is written to any state.
 //! 2. **Report.** Every limit reports once: as recorded when the whole policy admits, else as its
-//!    state stands without the request (a denying limit with its wait). A list of fixed length
-//!    builds its array of reports in one go; a runtime list writes the caller's buffer.
+//!    state stands without the request (a denying limit with its wait). A tuple builds its array
+//!    of reports in one expression, straight into the answer; an array fills one; a runtime list
+//!    writes the caller's buffer.
 //! 3. **Record.** Only when the policy admits: every limit records its step.
 //!
 //! Steps live on the stack between the phases: a tuple or an array of them for fixed lists, and
@@ -197,7 +198,7 @@ pub trait FixedLimits<const HZ: u64>: Limits<HZ, State: Sized> {
     /// Every limit's fresh state.
     fn new_state(&self) -> Self::State;
 
-    /// Phase 2 for a fixed list: its reports, built in one go.
+    /// Phase 2 for a fixed list: its reports, as an array.
     #[doc(hidden)]
     fn reports<'n>(
         &'n self,

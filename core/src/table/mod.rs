@@ -974,25 +974,28 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
         C: KeyLimits<K, HZ>,
         C::Limit: Algorithm<HZ, State = V>,
     {
-        // The limits, the keys' states (a fresh one for a new key) and their steps: nothing is
-        // written until every key has been decided.
-        let mut found = [None; M];
-        let mut fresh: [Option<V>; M] = core::array::from_fn(|_| None);
-        for (i, key) in keys.iter().enumerate() {
+        // Each key's limit, hash and slot (none for a new key, which gets a fresh state), then
+        // its step: nothing is written until every key has been decided.
+        let limit_of = keys.each_ref().map(|k| limits.limit_for(k));
+        for (i, (key, limit)) in keys.iter().zip(&limit_of).enumerate() {
             if keys.iter().take(i).any(|k| k == key) {
                 return Err(TableError::DuplicateKey { index: i });
             }
-            let limit = limits.limit_for(key).ok_or(TableError::NoLimit)?;
-            let slot = self.find(key, self.hash(key));
-            if slot.is_none()
-                && let Some(f) = fresh.get_mut(i)
-            {
-                *f = Some(limit.new_state());
-            }
-            if let Some(f) = found.get_mut(i) {
-                *f = slot;
+            if limit.is_none() {
+                return Err(TableError::NoLimit);
             }
         }
+        let hashes = keys.each_ref().map(|k| self.hash(k));
+        let found: [Option<usize>; M] =
+            core::array::from_fn(|i| match (keys.get(i), hashes.get(i)) {
+                (Some(k), Some(&h)) => self.find(k, h),
+                _ => None,
+            });
+        let mut fresh: [Option<V>; M] =
+            core::array::from_fn(|i| match (found.get(i), limit_of.get(i)) {
+                (Some(None), Some(Some(limit))) => Some(limit.new_state()),
+                _ => None,
+            });
         fn state_of<'t, K, V, const N: usize>(
             slots: &'t [Option<Slot<K, V>>; N],
             found: Option<usize>,
@@ -1006,11 +1009,9 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
         let mut steps: [Option<<C::Limit as Algorithm<HZ>>::Step>; M] = [None; M];
         let mut decisions = [Decision::allowed(0, 0, Duration::<HZ>::from_ticks(0)); M];
         let mut worst: Option<(usize, Option<Duration<HZ>>)> = None;
-        for (i, key) in keys.iter().enumerate() {
-            let (Some(limit), Some(state)) = (
-                limits.limit_for(key),
-                state_of(&self.slots, found.get(i).copied().flatten(), fresh.get(i)),
-            ) else {
+        for (i, (limit, slot)) in limit_of.iter().zip(&found).enumerate() {
+            let (Some(limit), Some(state)) = (limit, state_of(&self.slots, *slot, fresh.get(i)))
+            else {
                 return Err(TableError::NoLimit);
             };
             let step = limit
@@ -1034,15 +1035,13 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
             None => Verdict::Allowed,
         };
         let admitted = worst.is_none();
-        for (i, key) in keys.iter().enumerate() {
-            if let (Some(limit), Some(state), Some(Some(step))) = (
-                limits.limit_for(key),
-                state_of(&self.slots, found.get(i).copied().flatten(), fresh.get(i)),
-                steps.get(i),
-            ) && limit.admits(step)
-                && let Some(slot) = decisions.get_mut(i)
+        for (i, ((limit, slot), step)) in limit_of.iter().zip(&found).zip(&steps).enumerate() {
+            if let (Some(limit), Some(state), Some(step)) =
+                (limit, state_of(&self.slots, *slot, fresh.get(i)), step)
+                && limit.admits(step)
+                && let Some(d) = decisions.get_mut(i)
             {
-                *slot = limit.decision(state, step, admitted);
+                *d = limit.decision(state, step, admitted);
             }
         }
         if !admitted || cost == 0 {
@@ -1062,11 +1061,15 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
             }
             self.make_room(limits, now, new, |k| keys.contains(k))?;
         }
-        for (i, key) in keys.into_iter().enumerate() {
-            let (Some(limit), Some(Some(step))) = (limits.limit_for(&key), steps.get(i)) else {
+        for (i, ((key, hash), (limit, step))) in keys
+            .into_iter()
+            .zip(hashes)
+            .zip(limit_of.iter().zip(&steps))
+            .enumerate()
+        {
+            let (Some(limit), Some(step)) = (limit, step) else {
                 continue;
             };
-            let hash = self.hash(&key);
             match fresh.get_mut(i).and_then(Option::take) {
                 Some(mut state) => {
                     limit.record(&mut state, step);

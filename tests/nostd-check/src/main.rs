@@ -31,7 +31,7 @@ fn exit(code: i32) -> ! {
 }
 
 // With no libc, nothing provides the memory routines the compiler calls for struct copies (a
-// `Decision` is 48 bytes); on this target compiler-builtins leaves them to libc. Byte loops
+// `Decision` is 40 bytes, a policy's answer several hundred); on this target compiler-builtins leaves them to libc. Byte loops
 // through volatile accesses, so LLVM cannot turn them back into calls to themselves.
 
 /// C `memcpy`.
