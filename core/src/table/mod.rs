@@ -1146,6 +1146,40 @@ impl<const HZ: u64, const M: usize> KeysDecision<HZ, M> {
     }
 }
 
+/// The instant at which `state` comes to rest if nothing else arrives (`now` if it already is),
+/// or `None` when waiting alone never brings it to rest (requests in flight, which only a
+/// release frees). Stores that drop idle keys or evict the entry closest to rest, as the key
+/// table does, ask this.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::{Algorithm, Concurrency, Gcra, Instant, Quota};
+/// use tollgate_core::table::comes_to_rest;
+///
+/// let gcra = Gcra::new(Quota::<1_000>::per_second(1)?.with_burst(2)?);
+/// let mut s = gcra.new_state();
+/// let t0 = Instant::<1_000>::from_ticks(0);
+/// assert_eq!(comes_to_rest(&gcra, &s, t0), Some(t0));
+/// gcra.check(&mut s, t0, 2)?;
+/// assert_eq!(comes_to_rest(&gcra, &s, t0), Some(Instant::from_ticks(2_000)));
+/// let c = Concurrency::<1_000>::new(5)?;
+/// let mut held = c.new_state();
+/// c.check(&mut held, t0, 1)?;
+/// assert_eq!(comes_to_rest(&c, &held, t0), None); // only a release frees it
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn comes_to_rest<A: Algorithm<HZ>, const HZ: u64>(
+    limit: &A,
+    state: &A::State,
+    now: Instant<HZ>,
+) -> Option<Instant<HZ>> {
+    if limit.is_at_rest(state, now) {
+        return Some(now);
+    }
+    rest_tick(limit, state, now).map(Instant::<HZ>::from_ticks)
+}
+
 /// The tick at which `state` comes to rest if nothing else arrives, or `None` when waiting alone
 /// never brings it to rest.
 ///

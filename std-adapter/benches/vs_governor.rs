@@ -1,0 +1,265 @@
+//! tollgate-std beside governor 0.10 (its default features: the quanta clock and the DashMap
+//! keyed store), in one criterion run. `bash .ci/bench-std.sh` runs it and prints the table.
+//!
+//! - `direct`: one limiter, the clock read included. `allowed`: 10⁹ per second with a burst of
+//!   10⁹ on both, so every check passes; `denied`: 1 per hour, its burst spent before timing.
+//!   tollgate's `Limiter::check()` against governor's `RateLimiter::direct(quota).check()`.
+//! - `shared`: the allowed limiter behind an `Arc`, shared by 2 and by 8 threads that each make
+//!   the same number of checks. An iteration is one check per thread, so the time per iteration
+//!   is the wall time of `threads` decisions: throughput = threads / time.
+//! - `keyed`: 1,000 and 1,000,000 keys, all inserted before timing, then visited one check per
+//!   visit in an order shuffled once with a fixed seed (not timed). Every check passes (see
+//!   `common::KEYED_BURST`). `u64` keys, and phone numbers (`+14155000123`): governor keyed by
+//!   `String` and asked with `&String`, tollgate by `CompactString` and by `String`, both asked
+//!   with `&str`.
+//!
+//! Every case first checks that it takes the path it is named for, and again after timing.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use compact_str::CompactString;
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use governor::{Quota as GQuota, RateLimiter};
+use tollgate_std::keyed::KeyedLimiter;
+use tollgate_std::{Limiter, Quota};
+
+use common::{keyed_governor_quota, keyed_quota, nonzero, u64_key, write_phone};
+
+/// Seed of the visit order (any fixed value: the same order for every library and every run).
+const SHUFFLE_SEED: u64 = 0x746f_6c6c_6761_7465;
+
+const ALLOWED_PER_SECOND: u32 = 1_000_000_000;
+
+fn allowed_quota() -> Quota {
+    Quota::per_second(ALLOWED_PER_SECOND).expect("a valid quota")
+}
+
+fn allowed_governor_quota() -> GQuota {
+    GQuota::per_second(nonzero(ALLOWED_PER_SECOND))
+}
+
+fn denied_quota() -> Quota {
+    Quota::per_hour(1).expect("a valid quota")
+}
+
+fn denied_governor_quota() -> GQuota {
+    GQuota::per_hour(nonzero(1))
+}
+
+fn direct(c: &mut Criterion) {
+    let mut group = c.benchmark_group("direct");
+
+    let tollgate = Limiter::new(allowed_quota());
+    let governor = RateLimiter::direct(allowed_governor_quota());
+    assert!((0..10_000).all(|_| tollgate.check().is_ok() && governor.check().is_ok()));
+    group.bench_function(BenchmarkId::new("tollgate", "allowed"), |b| {
+        b.iter(|| tollgate.check());
+    });
+    group.bench_function(BenchmarkId::new("governor", "allowed"), |b| {
+        b.iter(|| governor.check());
+    });
+    assert!(tollgate.check().is_ok() && governor.check().is_ok());
+
+    let tollgate = Limiter::new(denied_quota());
+    let governor = RateLimiter::direct(denied_governor_quota());
+    assert!(tollgate.check().is_ok() && governor.check().is_ok());
+    assert!(tollgate.check().is_err() && governor.check().is_err());
+    group.bench_function(BenchmarkId::new("tollgate", "denied"), |b| {
+        b.iter(|| tollgate.check());
+    });
+    group.bench_function(BenchmarkId::new("governor", "denied"), |b| {
+        b.iter(|| governor.check());
+    });
+    assert!(tollgate.check().is_err() && governor.check().is_err());
+    group.finish();
+}
+
+/// Runs `iters` checks on each of `threads` threads sharing `limiter`, released together, and
+/// returns the wall time from the first thread's start to the last one's end.
+///
+/// # Panics
+///
+/// If any check was denied: the case is meant to measure admissions.
+fn on_threads<L, F>(limiter: &Arc<L>, threads: usize, iters: u64, check: F) -> Duration
+where
+    L: Send + Sync + 'static,
+    F: Fn(&L) -> bool + Copy + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let limiter = Arc::clone(limiter);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let start = Instant::now();
+                let mut denied = 0_u64;
+                for _ in 0..iters {
+                    if !check(&limiter) {
+                        denied += 1;
+                    }
+                }
+                (start, Instant::now(), denied)
+            })
+        })
+        .collect();
+    let spans: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("a bench thread panicked"))
+        .collect();
+    assert!(
+        spans.iter().all(|&(_, _, denied)| denied == 0),
+        "a check was denied"
+    );
+    let start = spans.iter().map(|s| s.0).min().expect("threads");
+    let end = spans.iter().map(|s| s.1).max().expect("threads");
+    end - start
+}
+
+fn shared(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shared");
+    // Every sample the same size, large enough (4 s / 30) that spawning and waking the threads,
+    // which is not timed anyway, leaves no trace.
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(30);
+    for threads in [2_usize, 8] {
+        group.throughput(Throughput::Elements(threads as u64));
+        let case = format!("{threads}-threads");
+        let tollgate = Arc::new(Limiter::new(allowed_quota()));
+        group.bench_function(BenchmarkId::new("tollgate", &case), |b| {
+            b.iter_custom(|iters| on_threads(&tollgate, threads, iters, |l| l.check().is_ok()));
+        });
+        let governor = Arc::new(RateLimiter::direct(allowed_governor_quota()));
+        group.bench_function(BenchmarkId::new("governor", &case), |b| {
+            b.iter_custom(|iters| on_threads(&governor, threads, iters, |l| l.check().is_ok()));
+        });
+    }
+    group.finish();
+}
+
+/// Fisher-Yates with splitmix64 from a fixed seed: the same order everywhere.
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed;
+    for i in (1..items.len()).rev() {
+        state = state.wrapping_add(1);
+        let r = common::mix(state);
+        // `i + 1` ≤ 10⁶ here: the modulo's bias is below 10⁻¹³.
+        let j = usize::try_from(r % (i as u64 + 1)).expect("below len");
+        items.swap(i, j);
+    }
+}
+
+/// Times one check per visit of `visits`, in order, round and round.
+fn bench_visits<K, R>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    visits: &[K],
+    mut check: impl FnMut(&K) -> R,
+) {
+    group.bench_function(id, |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let key = &visits[i];
+            i += 1;
+            if i == visits.len() {
+                i = 0;
+            }
+            check(key)
+        });
+    });
+}
+
+fn keyed_u64(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, n: u64) {
+    let keys: Vec<u64> = (0..n).map(u64_key).collect();
+    let mut visits = keys.clone();
+    shuffle(&mut visits, SHUFFLE_SEED);
+    let case = format!("u64/{n}");
+
+    let tollgate = KeyedLimiter::<u64>::new(keyed_quota());
+    assert!(keys.iter().all(|k| tollgate.check(k).is_ok()));
+    assert_eq!(tollgate.len() as u64, n);
+    bench_visits(group, BenchmarkId::new("tollgate", &case), &visits, |k| {
+        tollgate.check(k)
+    });
+    assert!(keys.iter().all(|k| tollgate.check(k).is_ok()));
+    assert_eq!(tollgate.len() as u64, n);
+    drop(tollgate);
+
+    let governor = RateLimiter::keyed(keyed_governor_quota());
+    assert!(keys.iter().all(|k| governor.check_key(k).is_ok()));
+    assert_eq!(governor.len() as u64, n);
+    bench_visits(group, BenchmarkId::new("governor", &case), &visits, |k| {
+        governor.check_key(k)
+    });
+    assert!(keys.iter().all(|k| governor.check_key(k).is_ok()));
+}
+
+fn keyed_phone(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    n: u64,
+) {
+    let keys: Vec<String> = (0..n)
+        .map(|i| {
+            let mut s = String::new();
+            write_phone(&mut s, i);
+            s
+        })
+        .collect();
+    let mut visits = keys.clone();
+    shuffle(&mut visits, SHUFFLE_SEED);
+    // The visit list's strings in visiting order, as requests' keys arrive in fresh buffers.
+    let visits: Vec<String> = visits.iter().map(|s| s.as_str().to_owned()).collect();
+    let case = format!("phone/{n}");
+
+    let tollgate = KeyedLimiter::<CompactString>::new(keyed_quota());
+    assert!(keys.iter().all(|k| tollgate.check(k.as_str()).is_ok()));
+    assert_eq!(tollgate.len() as u64, n);
+    bench_visits(group, BenchmarkId::new("tollgate", &case), &visits, |k| {
+        tollgate.check(k.as_str())
+    });
+    assert!(keys.iter().all(|k| tollgate.check(k.as_str()).is_ok()));
+    drop(tollgate);
+
+    let tollgate = KeyedLimiter::<String>::new(keyed_quota());
+    assert!(keys.iter().all(|k| tollgate.check(k.as_str()).is_ok()));
+    assert_eq!(tollgate.len() as u64, n);
+    bench_visits(
+        group,
+        BenchmarkId::new("tollgate-String", &case),
+        &visits,
+        |k| tollgate.check(k.as_str()),
+    );
+    assert!(keys.iter().all(|k| tollgate.check(k.as_str()).is_ok()));
+    drop(tollgate);
+
+    let governor = RateLimiter::keyed(keyed_governor_quota());
+    assert!(keys.iter().all(|k| governor.check_key(k).is_ok()));
+    assert_eq!(governor.len() as u64, n);
+    bench_visits(group, BenchmarkId::new("governor", &case), &visits, |k| {
+        governor.check_key(k)
+    });
+    assert!(keys.iter().all(|k| governor.check_key(k).is_ok()));
+}
+
+fn keyed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("keyed");
+    for n in [1_000, 1_000_000] {
+        keyed_u64(&mut group, n);
+        keyed_phone(&mut group, n);
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    targets = direct, shared, keyed
+}
+criterion_main!(benches);

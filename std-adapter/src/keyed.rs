@@ -1,0 +1,825 @@
+//! Limits per key (phone numbers, API keys, client IPs) for millions of keys, shared by threads.
+//!
+//! Keys live in a concurrent map from key to the core's state: [`SHARDS`] shards, each a mutex
+//! around a hashbrown `HashTable` of `(key, state)` pairs, the shard chosen from the key's hash
+//! (foldhash, seeded per map). A decision locks one shard, finds or inserts the key, runs the
+//! core's decision on its state in place and unlocks: so for every key, **the map decides exactly
+//! as the core does on that key's requests in the order they took the lock**, and never admits
+//! more than the key's limit allows, however many threads share it.
+//!
+//! # Idle keys
+//!
+//! A key whose state is at rest decides like a fresh one, so it is dropped: every insertion of a
+//! new key first visits the next [`SWEEP`] buckets of its shard (a cursor that goes round) and
+//! removes the entries at rest there. Stale keys are reclaimed steadily, never in a
+//! stop-the-world pass over a million keys. [`drop_idle`](KeyedLimiter::drop_idle) visits more
+//! from a janitor thread, a shard at a time.
+//!
+//! # A bound on keys
+//!
+//! [`with_max_keys`](KeyedLimiter::with_max_keys) bounds the keys each shard holds (`max / SHARDS`,
+//! at least one), so a flood of new keys cannot exhaust memory. A shard that is full first drops
+//! every idle entry, then, as the core's [`KeyTable`](tollgate_core::KeyTable) does, either
+//! refuses the new key ([`Overflow::Deny`]: [`KeyedError::Full`] with when room frees up) or
+//! evicts the entry closest to rest ([`Overflow::EvictLeastLoss`], which can over-admit the
+//! evicted key by one fresh allowance, within its remaining reset). Keys with requests in flight
+//! are never evicted.
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use tollgate_core::table::comes_to_rest;
+use tollgate_core::{
+    Algorithm, Clock, Gcra, GcraState, InsufficientCapacity, Named, NotUntil, Overflow, Overrides,
+    ReleaseError,
+};
+
+use crate::clock::StdClock;
+use crate::policy::{Decided, Rules};
+use crate::{Decision, Duration, HZ, Instant, Limit, LimitState, Quota};
+
+/// Shards per map: enough that threads rarely meet on one lock, few enough that a small map
+/// costs little (one cache line each).
+pub const SHARDS: usize = 64;
+
+/// Buckets visited for idle entries at each insertion of a new key.
+pub const SWEEP: usize = 4;
+
+/// Why a keyed decision could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyedError {
+    /// The key is new and its shard is full of active keys: retry after `retry_after` (when some
+    /// entry comes to rest), or after a release when `None`.
+    Full {
+        /// When an entry of the shard comes to rest.
+        retry_after: Option<Duration>,
+    },
+    /// The cost exceeds a limit's capacity: no wait would admit it.
+    Capacity(InsufficientCapacity),
+    /// No tier of that name.
+    UnknownTier,
+    /// More released than the key holds in flight.
+    Release(ReleaseError),
+}
+
+impl core::fmt::Display for KeyedError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Full {
+                retry_after: Some(w),
+            } => {
+                write!(f, "key table full: room in {} ms", w.as_millis())
+            }
+            Self::Full { retry_after: None } => write!(f, "key table full until a release"),
+            Self::Capacity(e) => write!(f, "{e}"),
+            Self::UnknownTier => write!(f, "no such tier"),
+            Self::Release(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyedError {}
+
+impl From<InsufficientCapacity> for KeyedError {
+    fn from(e: InsufficientCapacity) -> Self {
+        Self::Capacity(e)
+    }
+}
+
+/// A denial from [`KeyedLimiter::check`]: limited, or no room for a new key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// The key's limit: retry after the exact wait.
+    Limited(NotUntil<HZ>),
+    /// No room for the key: as [`KeyedError::Full`].
+    Full(Option<Duration>),
+}
+
+impl Denied {
+    /// When to retry, if known.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Limited(n) => Some(n.retry_after()),
+            Self::Full(w) => *w,
+        }
+    }
+}
+
+/// How a map's entries come to rest: the limits the front type applies.
+trait Rest<SK, V> {
+    /// Whether the entry decides like a fresh one at `now`.
+    fn at_rest(&self, key: &SK, value: &V, now: Instant) -> bool;
+    /// When it comes to rest, or `None` if only a release can bring it there.
+    fn rest_at(&self, key: &SK, value: &V, now: Instant) -> Option<Instant>;
+}
+
+/// A shard on a cache line of its own, so that threads on different shards never share one.
+#[repr(align(64))]
+#[derive(Debug)]
+struct Padded<T>(T);
+
+type Locked<SK, V> = Padded<Mutex<Shard<SK, V>>>;
+
+#[derive(Debug)]
+struct Shard<SK, V> {
+    table: HashTable<(SK, V)>,
+    /// The next bucket the sweep visits.
+    cursor: usize,
+    /// Under [`Overflow::Deny`], a full shard refuses new keys without rescanning until then.
+    quiet_until: Instant,
+}
+
+/// The sharded map under both keyed types.
+#[derive(Debug)]
+struct Map<SK, V> {
+    shards: Box<[Locked<SK, V>]>,
+    hasher: RandomState,
+    per_shard: usize,
+    overflow: Overflow,
+}
+
+impl<SK: Hash, V> Map<SK, V> {
+    fn new() -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Padded(Mutex::new(Shard {
+                        table: HashTable::new(),
+                        cursor: 0,
+                        quiet_until: Instant::from_ticks(0),
+                    }))
+                })
+                .collect(),
+            hasher: RandomState::default(),
+            per_shard: usize::MAX,
+            overflow: Overflow::Deny,
+        }
+    }
+
+    fn bound(&mut self, max_keys: usize, overflow: Overflow) {
+        self.per_shard = (max_keys / SHARDS).max(1);
+        self.overflow = overflow;
+    }
+
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of `hash`, from bits hashbrown uses for neither the bucket (low bits) nor the
+    /// tag (top seven).
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<SK, V>> {
+        let i = usize::try_from(hash >> 40).unwrap_or(0) % SHARDS;
+        let shard = &self.shards[i].0;
+        // The critical sections below only run the core's decisions, which do not panic, and
+        // hashbrown's operations, which leave the table whole: a poisoned shard is intact.
+        shard.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Decides with `f` on the entry `is` finds, or on a new entry from `make`, kept only when
+    /// it is not at rest afterwards.
+    #[inline]
+    fn with<R>(
+        &self,
+        hash: u64,
+        now: Instant,
+        rest: &impl Rest<SK, V>,
+        is: impl Fn(&SK) -> bool,
+        make: impl FnOnce() -> (SK, V),
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Result<R, KeyedError> {
+        let mut shard = self.shard(hash);
+        if let Some((_, value)) = shard.table.find_mut(hash, |(k, _)| is(k)) {
+            return Ok(f(value));
+        }
+        shard.sweep(SWEEP, rest, now);
+        if shard.table.len() >= self.per_shard {
+            shard.make_room(self.per_shard, self.overflow, rest, now)?;
+        }
+        let (key, mut value) = make();
+        let r = f(&mut value);
+        if !rest.at_rest(&key, &value, now) {
+            shard
+                .table
+                .insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
+        }
+        Ok(r)
+    }
+
+    /// Runs `f` on the entry `is` finds, if any; drops it if `f` leaves it at rest.
+    fn existing<R>(
+        &self,
+        hash: u64,
+        now: Instant,
+        rest: &impl Rest<SK, V>,
+        is: impl Fn(&SK) -> bool,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Option<R> {
+        let mut shard = self.shard(hash);
+        let Ok(mut entry) = shard.table.find_entry(hash, |(k, _)| is(k)) else {
+            return None;
+        };
+        let (key, value) = entry.get_mut();
+        let r = f(value);
+        if rest.at_rest(key, value, now) {
+            entry.remove();
+        }
+        // A release may make room sooner than the shard expected.
+        shard.quiet_until = Instant::from_ticks(0);
+        Some(r)
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.0.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .table
+                    .len()
+            })
+            .sum()
+    }
+
+    fn drop_idle(&self, visits: usize, rest: &impl Rest<SK, V>, now: Instant) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let mut shard = s.0.lock().unwrap_or_else(PoisonError::into_inner);
+                let before = shard.table.len();
+                shard.sweep(visits, rest, now);
+                before - shard.table.len()
+            })
+            .sum()
+    }
+}
+
+impl<SK, V> Shard<SK, V> {
+    /// Visits the next `visits` buckets and removes the entries at rest there.
+    fn sweep(&mut self, visits: usize, rest: &impl Rest<SK, V>, now: Instant) {
+        let buckets = self.table.num_buckets();
+        if buckets == 0 || self.table.is_empty() {
+            return;
+        }
+        for _ in 0..visits.min(buckets) {
+            let i = self.cursor % buckets;
+            self.cursor = i + 1;
+            if let Ok(entry) = self.table.get_bucket_entry(i) {
+                let (k, v) = entry.get();
+                if rest.at_rest(k, v, now) {
+                    entry.remove();
+                }
+            }
+        }
+    }
+
+    /// Makes room for one new entry in a shard holding `max`, or says when there will be some.
+    fn make_room(
+        &mut self,
+        max: usize,
+        overflow: Overflow,
+        rest: &impl Rest<SK, V>,
+        now: Instant,
+    ) -> Result<(), KeyedError> {
+        if now < self.quiet_until {
+            return Err(KeyedError::Full {
+                retry_after: Some(self.quiet_until - now),
+            });
+        }
+        self.table.retain(|(k, v)| !rest.at_rest(k, v, now));
+        while self.table.len() >= max {
+            // Every entry is active: the first to come to rest, and where it is.
+            let mut first: Option<(usize, Instant)> = None;
+            for i in 0..self.table.num_buckets() {
+                if let Some((k, v)) = self.table.get_bucket(i)
+                    && let Some(at) = rest.rest_at(k, v, now)
+                    && first.is_none_or(|(_, f)| at < f)
+                {
+                    first = Some((i, at));
+                }
+            }
+            match (overflow, first) {
+                (Overflow::EvictLeastLoss, Some((i, _))) => {
+                    if let Ok(entry) = self.table.get_bucket_entry(i) {
+                        entry.remove();
+                    }
+                }
+                (_, first) => {
+                    let at = first.map(|(_, at)| at);
+                    if let Some(at) = at {
+                        self.quiet_until = at;
+                    }
+                    return Err(KeyedError::Full {
+                        retry_after: at.map(|at| at - now),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes a stored key from a borrowed one: `K` from `&K` by cloning, and `String` or
+/// [`CompactString`](compact_str::CompactString) from `&str`, so string-keyed maps are asked with
+/// a `&str` and allocate only for a new key.
+pub trait ToKey<K> {
+    /// The key to store.
+    fn to_key(&self) -> K;
+}
+
+impl<K: Clone> ToKey<K> for K {
+    fn to_key(&self) -> K {
+        self.clone()
+    }
+}
+
+impl ToKey<String> for str {
+    fn to_key(&self) -> String {
+        self.to_owned()
+    }
+}
+
+impl ToKey<compact_str::CompactString> for str {
+    fn to_key(&self) -> compact_str::CompactString {
+        compact_str::CompactString::new(self)
+    }
+}
+
+/// One GCRA limit per key, a `u64` of state per key: see the [module docs](self).
+///
+/// # Examples
+///
+/// One message per second per phone number, with a burst of 2:
+///
+/// ```
+/// use compact_str::CompactString;
+/// use tollgate_std::keyed::KeyedLimiter;
+/// use tollgate_std::Quota;
+///
+/// let per_number = KeyedLimiter::<CompactString>::new(Quota::per_second(1)?.with_burst(2)?);
+/// assert!(per_number.check("+14155550100").is_ok());
+/// assert!(per_number.check("+14155550100").is_ok());
+/// assert!(per_number.check("+14155550100").is_err()); // this number waits
+/// assert!(per_number.check("+442071838750").is_ok()); // another does not
+/// assert_eq!(per_number.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct KeyedLimiter<K, C = StdClock> {
+    gcra: Gcra<HZ>,
+    map: Map<K, GcraState>,
+    clock: C,
+}
+
+impl<K> Rest<K, GcraState> for Gcra<HZ> {
+    #[inline]
+    fn at_rest(&self, _: &K, state: &GcraState, now: Instant) -> bool {
+        self.is_at_rest(state, now)
+    }
+
+    fn rest_at(&self, _: &K, state: &GcraState, now: Instant) -> Option<Instant> {
+        comes_to_rest(self, state, now)
+    }
+}
+
+impl<K: Hash + Eq> KeyedLimiter<K, StdClock> {
+    /// A limit of `quota` per key, on the default clock, keys unbounded.
+    pub fn new(quota: Quota) -> Self {
+        Self::with_clock(quota, StdClock::new())
+    }
+}
+
+impl<K: Hash + Eq, C: Clock<HZ>> KeyedLimiter<K, C> {
+    /// A limit of `quota` per key on `clock`, keys unbounded.
+    pub fn with_clock(quota: Quota, clock: C) -> Self {
+        Self {
+            gcra: Gcra::new(quota),
+            map: Map::new(),
+            clock,
+        }
+    }
+
+    /// Bounds the keys held to about `max_keys` (each shard holds `max_keys / SHARDS`, at least
+    /// one); a new key beyond it is refused or evicts, as `overflow` says.
+    #[must_use]
+    pub fn with_max_keys(mut self, max_keys: usize, overflow: Overflow) -> Self {
+        self.map.bound(max_keys, overflow);
+        self
+    }
+
+    /// The per-key limit.
+    pub const fn gcra(&self) -> &Gcra<HZ> {
+        &self.gcra
+    }
+
+    /// The clock.
+    pub const fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// How many keys are held (idle ones not yet swept included). Locks every shard in turn.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Admits one request for `key` now, or says how long to wait: the fastest path, as
+    /// `governor`'s `check_key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied`] with the exact wait, or when the key is new and there is no room for it.
+    #[inline]
+    pub fn check<Q>(&self, key: &Q) -> Result<(), Denied>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        self.check_at(key, self.clock.now())
+    }
+
+    /// [`check`](Self::check) at `now`.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check).
+    #[inline]
+    pub fn check_at<Q>(&self, key: &Q, now: Instant) -> Result<(), Denied>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        let hash = self.map.hash(key);
+        match self.map.with(
+            hash,
+            now,
+            &self.gcra,
+            |k| k.borrow() == key,
+            || (key.to_key(), GcraState::new()),
+            |state| self.gcra.try_acquire(state, now),
+        ) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(wait)) => Err(Denied::Limited(wait)),
+            Err(KeyedError::Full { retry_after }) => Err(Denied::Full(retry_after)),
+            // The fast path asks for one unit, which every GCRA holds.
+            Err(_) => Err(Denied::Full(None)),
+        }
+    }
+
+    /// Decides a request of `cost` for `key` at `now`, with the full [`Decision`].
+    ///
+    /// # Errors
+    ///
+    /// [`KeyedError::Capacity`] when `cost` exceeds the burst, [`KeyedError::Full`] when the key
+    /// is new and there is no room for it.
+    pub fn decide_at<Q>(&self, key: &Q, now: Instant, cost: u32) -> Result<Decision, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        let hash = self.map.hash(key);
+        self.map
+            .with(
+                hash,
+                now,
+                &self.gcra,
+                |k| k.borrow() == key,
+                || (key.to_key(), GcraState::new()),
+                |state| self.gcra.check(state, now, cost),
+            )?
+            .map_err(KeyedError::from)
+    }
+
+    /// [`decide_at`](Self::decide_at) now.
+    ///
+    /// # Errors
+    ///
+    /// As [`decide_at`](Self::decide_at).
+    pub fn decide<Q>(&self, key: &Q, cost: u32) -> Result<Decision, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        self.decide_at(key, self.clock.now(), cost)
+    }
+
+    /// Drops idle keys: visits `visits` buckets in each shard, a shard locked at a time, and
+    /// returns how many keys it dropped. For a janitor thread; insertions sweep a little anyway.
+    pub fn drop_idle(&self, visits: usize) -> usize {
+        self.map.drop_idle(visits, &self.gcra, self.clock.now())
+    }
+}
+
+/// A tier's index in a [`KeyedPolicy`].
+pub type TierId = usize;
+
+/// A policy of several limits per key, chosen per key from tiers (plans): see the
+/// [module docs](self).
+///
+/// A key is held per tier: when a key's tier changes (a plan upgrade), its requests are counted
+/// from then on by the new tier's limits, from rest, and its old entry comes to rest and is
+/// dropped.
+///
+/// Cheap to clone: clones share the limits and the keys.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_core::Named;
+/// use tollgate_std::keyed::KeyedPolicy;
+/// use tollgate_std::{Duration, Limit, Quota};
+///
+/// let gcra = |n, secs| Limit::Gcra(tollgate_core::Gcra::new(Quota::new(n, Duration::from_secs(secs)).unwrap()));
+/// let policy = KeyedPolicy::<String>::with_tiers(vec![
+///     ("free".into(), vec![Named::new("minute".into(), gcra(30, 60)), Named::new("day".into(), gcra(2_000, 86_400))]),
+///     ("agency".into(), vec![Named::new("minute".into(), gcra(2_000, 60)), Named::new("day".into(), Limit::Unlimited)]),
+/// ]);
+/// let free = policy.tier("free").unwrap();
+/// let (d, _permit) = policy.check(free, "acct-1", 30)?;
+/// assert!(d.is_allowed());
+/// let (d, _permit) = policy.check(free, "acct-1", 1)?;
+/// assert_eq!(d.limit_exceeded(), Some("minute"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct KeyedPolicy<K, C = StdClock> {
+    shared: Arc<KeyedShared<K, C>>,
+}
+
+impl<K, C> Clone for KeyedPolicy<K, C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct KeyedShared<K, C> {
+    tiers: Tiers,
+    map: Map<(TierId, K), Box<[LimitState]>>,
+    clock: C,
+}
+
+#[derive(Debug)]
+struct Tiers {
+    names: Box<[String]>,
+    rules: Box<[Rules]>,
+}
+
+impl Tiers {
+    fn rules(&self, tier: TierId) -> Option<&Rules> {
+        self.rules.get(tier)
+    }
+}
+
+impl<K> Rest<(TierId, K), Box<[LimitState]>> for Tiers {
+    fn at_rest(&self, key: &(TierId, K), state: &Box<[LimitState]>, now: Instant) -> bool {
+        self.rules(key.0).is_none_or(|r| r.is_at_rest(state, now))
+    }
+
+    fn rest_at(
+        &self,
+        key: &(TierId, K),
+        state: &Box<[LimitState]>,
+        now: Instant,
+    ) -> Option<Instant> {
+        let rules = self.rules(key.0)?;
+        rules
+            .limits()
+            .iter()
+            .zip(state.iter())
+            .try_fold(now, |latest, (l, s)| {
+                comes_to_rest(l.algorithm(), s, now).map(|at| at.max(latest))
+            })
+    }
+}
+
+impl<K: Hash + Eq> KeyedPolicy<K, StdClock> {
+    /// One policy for every key (a single tier, [`TierId`] 0, named `"default"`).
+    pub fn new(limits: Vec<Named<Limit, String>>) -> Self {
+        Self::with_tiers(vec![("default".to_owned(), limits)])
+    }
+
+    /// The policies of a policy file: its top-level limits as the tier `"default"` (when it has
+    /// any), then its tiers in file order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_std::config::PolicyFile;
+    /// use tollgate_std::keyed::KeyedPolicy;
+    ///
+    /// let file = PolicyFile::load(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policies/001-plan-tiers.toml"))?;
+    /// let plans = KeyedPolicy::<String>::from_file(&file);
+    /// let free = plans.tier("free").unwrap();
+    /// for _ in 0..30 {
+    ///     assert!(plans.check(free, "acct-1", 1)?.0.is_allowed());
+    /// }
+    /// assert_eq!(plans.check(free, "acct-1", 1)?.0.limit_exceeded(), Some("minute"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_file(file: &crate::config::PolicyFile) -> Self {
+        let default =
+            (!file.limits.is_empty()).then(|| ("default".to_owned(), file.limits.clone()));
+        let tiers = file
+            .tiers
+            .iter()
+            .map(|t| (t.name.clone(), t.limits.clone()));
+        Self::with_tiers(default.into_iter().chain(tiers).collect())
+    }
+
+    /// A policy per tier, on the default clock.
+    pub fn with_tiers(tiers: Vec<(String, Vec<Named<Limit, String>>)>) -> Self {
+        Self::with_clock(tiers, StdClock::new())
+    }
+}
+
+impl<K: Hash + Eq, C: Clock<HZ>> KeyedPolicy<K, C> {
+    /// A policy per tier on `clock`, keys unbounded.
+    pub fn with_clock(tiers: Vec<(String, Vec<Named<Limit, String>>)>, clock: C) -> Self {
+        let (names, rules): (Vec<_>, Vec<_>) =
+            tiers.into_iter().map(|(n, l)| (n, Rules::new(l))).unzip();
+        Self {
+            shared: Arc::new(KeyedShared {
+                tiers: Tiers {
+                    names: names.into_boxed_slice(),
+                    rules: rules.into_boxed_slice(),
+                },
+                map: Map::new(),
+                clock,
+            }),
+        }
+    }
+
+    /// Bounds the keys held, as [`KeyedLimiter::with_max_keys`]. Call before sharing the policy.
+    ///
+    /// # Panics
+    ///
+    /// Never; a policy already cloned is left unbounded and this returns it unchanged.
+    #[must_use]
+    pub fn with_max_keys(mut self, max_keys: usize, overflow: Overflow) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.map.bound(max_keys, overflow);
+        }
+        self
+    }
+
+    /// The tier named `name`.
+    pub fn tier(&self, name: &str) -> Option<TierId> {
+        self.shared.tiers.names.iter().position(|n| n == name)
+    }
+
+    /// A tier's limits.
+    pub fn limits(&self, tier: TierId) -> Option<&[Named<Limit, String>]> {
+        self.shared.tiers.rules(tier).map(Rules::limits)
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.shared.clock
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.shared.map.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decides a request of `cost` for `key` in `tier` now. When admitted, the permit holds its
+    /// place in the key's concurrency limits until dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyedError::UnknownTier`], [`KeyedError::Capacity`] when `cost` exceeds a limit's
+    /// capacity, [`KeyedError::Full`] when the key is new and there is no room for it.
+    pub fn check<Q>(
+        &self,
+        tier: TierId,
+        key: &Q,
+        cost: u32,
+    ) -> Result<(Decided<'_>, KeyPermit<K, C>), KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        self.check_at(tier, key, self.shared.clock.now(), cost, &Overrides::NONE)
+    }
+
+    /// [`check`](Self::check) at `now` with test-header overrides.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check).
+    pub fn check_at<Q>(
+        &self,
+        tier: TierId,
+        key: &Q,
+        now: Instant,
+        cost: u32,
+        overrides: &Overrides<'_>,
+    ) -> Result<(Decided<'_>, KeyPermit<K, C>), KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        let shared = &*self.shared;
+        let rules = shared.tiers.rules(tier).ok_or(KeyedError::UnknownTier)?;
+        let hash = shared.map.hash(&(tier, key));
+        let decided = shared.map.with(
+            hash,
+            now,
+            &shared.tiers,
+            |(t, k)| *t == tier && k.borrow() == key,
+            || ((tier, key.to_key()), rules.new_state()),
+            |state| rules.decide(state, now, cost, overrides, true),
+        )??;
+        let permit = KeyPermit {
+            held: (decided.is_allowed() && cost > 0 && rules.holds())
+                .then(|| (self.clone(), tier, key.to_key())),
+            cost,
+        };
+        Ok((decided, permit))
+    }
+
+    /// Ends `cost` requests in flight for `key` in `tier` (after [`KeyPermit::forget`]).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyedError::Release`] when the key holds fewer (or is not held); nothing changes then.
+    pub fn release<Q>(&self, tier: TierId, key: &Q, cost: u32) -> Result<(), KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let shared = &*self.shared;
+        let rules = shared.tiers.rules(tier).ok_or(KeyedError::UnknownTier)?;
+        let hash = shared.map.hash(&(tier, key));
+        let now = shared.clock.now();
+        shared
+            .map
+            .existing(
+                hash,
+                now,
+                &shared.tiers,
+                |(t, k)| *t == tier && k.borrow() == key,
+                |state| rules.release(state, cost),
+            )
+            .unwrap_or(Err(ReleaseError {
+                released: cost,
+                in_flight: 0,
+            }))
+            .map_err(KeyedError::Release)
+    }
+
+    /// Drops idle keys, as [`KeyedLimiter::drop_idle`].
+    pub fn drop_idle(&self, visits: usize) -> usize {
+        let shared = &*self.shared;
+        shared
+            .map
+            .drop_idle(visits, &shared.tiers, shared.clock.now())
+    }
+}
+
+/// An admitted request's place in its key's concurrency limits, released when dropped.
+#[derive(Debug)]
+#[must_use = "dropping the permit ends the request at once"]
+pub struct KeyPermit<K: Hash + Eq, C: Clock<HZ> = StdClock> {
+    held: Option<(KeyedPolicy<K, C>, TierId, K)>,
+    cost: u32,
+}
+
+impl<K: Hash + Eq, C: Clock<HZ>> KeyPermit<K, C> {
+    /// Whether the permit holds requests in flight.
+    pub const fn holds(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Keeps the requests in flight past the permit; returns how many it held.
+    pub fn forget(mut self) -> u32 {
+        if self.held.take().is_some() {
+            self.cost
+        } else {
+            0
+        }
+    }
+}
+
+impl<K: Hash + Eq, C: Clock<HZ>> Drop for KeyPermit<K, C> {
+    fn drop(&mut self) {
+        if let Some((policy, tier, key)) = self.held.take() {
+            // Admitted and never released: the release cannot fail.
+            let _ = policy.release(tier, &key, self.cost);
+        }
+    }
+}
