@@ -44,7 +44,8 @@ use crate::{Duration, HZ, Instant};
 #[derive(Debug, Clone)]
 pub struct StdClock {
     counter: quanta::Clock,
-    start: quanta::Instant,
+    /// The counter's raw reading at the start.
+    start: u64,
     wall: WallClock<HZ>,
 }
 
@@ -52,7 +53,7 @@ impl StdClock {
     /// A clock starting at zero now.
     pub fn new() -> Self {
         let counter = quanta::Clock::new();
-        let start = counter.now();
+        let start = counter.raw();
         Self {
             counter,
             start,
@@ -75,8 +76,9 @@ impl Default for StdClock {
 impl Clock<HZ> for StdClock {
     #[inline]
     fn now(&self) -> Instant {
-        let elapsed = self.counter.now().saturating_duration_since(self.start);
-        Instant::from_ticks(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+        // A raw read scaled by one multiply and shift (zero if the counter reads behind the
+        // start, as a core migrated to a lagging counter could): no `Duration` on the way.
+        Instant::from_ticks(self.counter.delta_as_nanos(self.start, self.counter.raw()))
     }
 }
 

@@ -38,7 +38,9 @@ use tollgate_core::{
 };
 
 use crate::clock::StdClock;
+pub use crate::key::ToKey;
 use crate::policy::{Decided, Rules};
+use crate::wait::{self, Attempt};
 use crate::{Decision, Duration, HZ, Instant, Limit, LimitState, Quota};
 
 /// Shards per map: enough that threads rarely meet on one lock, few enough that a small map
@@ -321,32 +323,6 @@ impl<SK, V> Shard<SK, V> {
     }
 }
 
-/// Makes a stored key from a borrowed one: `K` from `&K` by cloning, and `String` or
-/// [`CompactString`](compact_str::CompactString) from `&str`, so string-keyed maps are asked with
-/// a `&str` and allocate only for a new key.
-pub trait ToKey<K> {
-    /// The key to store.
-    fn to_key(&self) -> K;
-}
-
-impl<K: Clone> ToKey<K> for K {
-    fn to_key(&self) -> K {
-        self.clone()
-    }
-}
-
-impl ToKey<String> for str {
-    fn to_key(&self) -> String {
-        self.to_owned()
-    }
-}
-
-impl ToKey<compact_str::CompactString> for str {
-    fn to_key(&self) -> compact_str::CompactString {
-        compact_str::CompactString::new(self)
-    }
-}
-
 /// One GCRA limit per key, a `u64` of state per key: see the [module docs](self).
 ///
 /// # Examples
@@ -513,6 +489,48 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedLimiter<K, C> {
     /// returns how many keys it dropped. For a janitor thread; insertions sweep a little anyway.
     pub fn drop_idle(&self, visits: usize) -> usize {
         self.map.drop_idle(visits, &self.gcra, self.clock.now())
+    }
+
+    /// Blocks the thread until a request of `cost` for `key` is admitted (a full map counts as
+    /// a wait until room frees up).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyedError::Capacity`] at once when `cost` exceeds the burst.
+    pub fn wait<Q>(&self, key: &Q, cost: u32) -> Result<Decision, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        wait::block_on(|| self.attempt(key, cost))
+    }
+
+    /// Waits on tokio's timer until a request of `cost` for `key` is admitted. Cancellation
+    /// safe: nothing is taken until then.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    #[cfg(feature = "tokio")]
+    pub async fn until_ready<Q>(&self, key: &Q, cost: u32) -> Result<Decision, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        wait::until(|| self.attempt(key, cost)).await
+    }
+
+    fn attempt<Q>(&self, key: &Q, cost: u32) -> Result<Attempt<Decision>, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        match self.decide(key, cost) {
+            Ok(d) if d.is_allowed() => Ok(Attempt::Admitted(d)),
+            Ok(d) => Ok(Attempt::Denied(d.retry_after)),
+            Err(KeyedError::Full { retry_after }) => Ok(Attempt::Denied(retry_after)),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -821,5 +839,171 @@ impl<K: Hash + Eq, C: Clock<HZ>> Drop for KeyPermit<K, C> {
             // Admitted and never released: the release cannot fail.
             let _ = policy.release(tier, &key, self.cost);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use tollgate_core::Concurrency;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_ticks(ms * 1_000_000)
+    }
+
+    /// One per second, burst 1: a key comes to rest one second after its request.
+    fn per_second(clock: &FakeClock) -> KeyedLimiter<u64, FakeClock> {
+        KeyedLimiter::with_clock(Quota::per_second(1).unwrap(), clock.clone())
+    }
+
+    #[test]
+    fn idle_keys_are_swept_as_new_keys_arrive() {
+        let clock = FakeClock::new();
+        let keyed = per_second(&clock);
+        for k in 0..10_000 {
+            keyed.check_at(&k, at(0)).unwrap();
+        }
+        assert_eq!(keyed.len(), 10_000);
+        // Two seconds later every key is at rest; new keys sweep the old ones away as they come.
+        for k in 10_000..20_000 {
+            keyed.check_at(&k, at(2_000)).unwrap();
+        }
+        assert!(keyed.len() < 15_000, "{} held", keyed.len());
+        // A janitor pass drops the rest of the idle ones without touching the active.
+        clock.set(at(2_500));
+        keyed.drop_idle(usize::MAX);
+        assert_eq!(keyed.len(), 10_000);
+    }
+
+    #[test]
+    fn a_denied_new_key_is_not_kept() {
+        let clock = FakeClock::new();
+        let keyed = per_second(&clock);
+        assert_eq!(
+            keyed.decide_at(&1, at(0), 2),
+            Err(KeyedError::Capacity(InsufficientCapacity::new(2, 1)))
+        );
+        assert!(keyed.is_empty());
+    }
+
+    #[test]
+    fn a_full_map_refuses_new_keys_and_says_when_room_frees_up() {
+        let clock = FakeClock::new();
+        // One key per shard.
+        let keyed = per_second(&clock).with_max_keys(SHARDS, Overflow::Deny);
+        let mut refused = None;
+        for k in 0..1_000u64 {
+            match keyed.check_at(&k, at(k)) {
+                Ok(()) => {}
+                Err(Denied::Full(w)) => {
+                    refused = Some((k, w));
+                    break;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        let (k, wait) = refused.expect("some shard fills up");
+        assert!(keyed.len() <= SHARDS);
+        // The shard's key came to rest 1 s after its request, at most k ms ago.
+        let wait = wait.unwrap();
+        assert!(
+            wait.as_ticks() <= 1_000_000_000 && wait.as_ticks() > 0,
+            "{wait}"
+        );
+        // Once that entry is at rest, the new key gets its place.
+        assert_eq!(keyed.check_at(&k, at(k) + wait), Ok(()));
+    }
+
+    #[test]
+    fn a_full_map_evicts_the_entry_closest_to_rest() {
+        let clock = FakeClock::new();
+        let keyed = KeyedLimiter::<u64, _>::with_clock(
+            Quota::per_second(1).unwrap().with_burst(5).unwrap(),
+            clock.clone(),
+        )
+        .with_max_keys(2 * SHARDS, Overflow::EvictLeastLoss);
+        // Find three keys of one shard: the first spends its whole burst (rest in 5 s), the
+        // second one request (rest in 1 s); the third evicts the second.
+        let shard_of = |k: &u64| (keyed.map.hash(k) >> 40) % SHARDS as u64;
+        let mut same = (0u64..).filter(|k| shard_of(k) == shard_of(&0));
+        let (a, b, c) = (
+            same.next().unwrap(),
+            same.next().unwrap(),
+            same.next().unwrap(),
+        );
+        assert!(keyed.decide_at(&a, at(0), 5).unwrap().is_allowed());
+        assert!(keyed.decide_at(&b, at(0), 1).unwrap().is_allowed());
+        assert!(keyed.decide_at(&c, at(10), 1).unwrap().is_allowed());
+        // b was evicted (it starts afresh: a full burst), a was kept (still denied).
+        assert_eq!(
+            keyed.decide_at(&b, at(20), 5).map(|d| d.is_allowed()),
+            Ok(true)
+        );
+        assert!(!keyed.decide_at(&a, at(20), 1).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn requests_in_flight_are_never_evicted() {
+        let clock = FakeClock::new();
+        let policy = KeyedPolicy::<u64, _>::with_clock(
+            vec![(
+                "default".into(),
+                vec![Named::new(
+                    "concurrent".into(),
+                    Limit::Concurrency(Concurrency::new(1).unwrap()),
+                )],
+            )],
+            clock,
+        )
+        .with_max_keys(SHARDS, Overflow::EvictLeastLoss);
+        let shard_of = |k: &u64| (policy.shared.map.hash(&(0usize, k)) >> 40) % SHARDS as u64;
+        let mut same = (0u64..).filter(|k| shard_of(k) == shard_of(&0));
+        let (a, b) = (same.next().unwrap(), same.next().unwrap());
+        let (d, held) = policy.check(0, &a, 1).unwrap();
+        assert!(d.is_allowed());
+        // The shard holds one key, busy: nothing can be evicted, and only a release frees it.
+        assert_eq!(
+            policy.check(0, &b, 1).map(|_| ()),
+            Err(KeyedError::Full { retry_after: None })
+        );
+        drop(held);
+        assert!(policy.check(0, &b, 1).unwrap().0.is_allowed());
+    }
+
+    #[test]
+    fn a_keyed_wait_sleeps_until_the_key_may_go() {
+        let keyed =
+            KeyedLimiter::<u64>::new(Quota::per_second(100).unwrap().with_burst(1).unwrap());
+        keyed.check(&7).unwrap();
+        let start = std::time::Instant::now();
+        assert!(keyed.wait(&7, 1).unwrap().is_allowed());
+        assert!(start.elapsed() >= std::time::Duration::from_millis(9));
+        assert_eq!(
+            keyed.wait(&7, 2),
+            Err(KeyedError::Capacity(InsufficientCapacity::new(2, 1)))
+        );
+    }
+
+    #[test]
+    fn a_plan_change_counts_from_the_new_plan() {
+        let clock = FakeClock::new();
+        let gcra = |n| Limit::Gcra(Gcra::new(Quota::per_minute(n).unwrap()));
+        let policy = KeyedPolicy::<String, _>::with_clock(
+            vec![
+                ("free".into(), vec![Named::new("minute".into(), gcra(2))]),
+                ("pro".into(), vec![Named::new("minute".into(), gcra(5))]),
+            ],
+            clock,
+        );
+        let (free, pro) = (policy.tier("free").unwrap(), policy.tier("pro").unwrap());
+        assert!(policy.check(free, "acct", 2).unwrap().0.is_allowed());
+        assert!(!policy.check(free, "acct", 1).unwrap().0.is_allowed());
+        let (d, _) = policy.check(pro, "acct", 1).unwrap();
+        assert_eq!((d.is_allowed(), d.reports[0].decision.remaining), (true, 4));
+        assert_eq!(
+            policy.check(7, "acct", 1).map(|_| ()),
+            Err(KeyedError::UnknownTier)
+        );
     }
 }

@@ -39,6 +39,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod key;
 pub mod keyed;
 pub mod limiter;
 pub mod policy;
@@ -46,6 +47,7 @@ pub mod storage;
 mod wait;
 
 pub use config::{ConfigFileError, PolicyFile};
+pub use key::ShortKey;
 pub use keyed::{KeyedLimiter, KeyedPolicy};
 pub use limiter::Limiter;
 pub use policy::{Permit, SharedPolicy};

@@ -1,0 +1,193 @@
+//! Keys for the keyed limiters: how a borrowed key becomes a stored one, and a compact key for
+//! phone numbers and IP addresses.
+//!
+//! A keyed map's memory is its entries: the key and an 8-byte GCRA state, at a load of one half
+//! to seven eighths. A `String` key is 24 bytes in the entry plus its own allocation, and every
+//! lookup follows its pointer: another cache miss. [`ShortKey`] keeps up to 16 bytes inline
+//! (an E.164 phone number is at most 16 characters with its `+`; an IPv6 address is 16
+//! bytes), so an entry is 24 bytes with nothing beside it.
+//! [`CompactString`](compact_str::CompactString) keeps up to 24 bytes inline for longer keys
+//! (API keys), in a 32-byte entry.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// Makes a stored key from a borrowed one: `K` from `&K` by cloning, and `String` or
+/// [`CompactString`](compact_str::CompactString) from `&str`, so string-keyed maps are asked with
+/// a `&str` and allocate only for a new key.
+pub trait ToKey<K> {
+    /// The key to store.
+    fn to_key(&self) -> K;
+}
+
+impl<K: Clone> ToKey<K> for K {
+    fn to_key(&self) -> K {
+        self.clone()
+    }
+}
+
+impl ToKey<String> for str {
+    fn to_key(&self) -> String {
+        self.to_owned()
+    }
+}
+
+impl ToKey<compact_str::CompactString> for str {
+    fn to_key(&self) -> compact_str::CompactString {
+        compact_str::CompactString::new(self)
+    }
+}
+
+/// A key of at most 16 bytes, inline: a phone number, an IP address, a short account id.
+///
+/// Strings are stored as their bytes padded with zeros, so a string key may not contain a NUL
+/// byte; IP addresses as their 16 IPv6 octets (IPv4 mapped into IPv6). Keep one kind of key per
+/// map: a string and an address may share bytes.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_std::key::{KeyError, ShortKey};
+/// use tollgate_std::{KeyedLimiter, Quota};
+///
+/// let per_number = KeyedLimiter::<ShortKey>::new(Quota::per_second(1)?);
+/// let number = ShortKey::new("+14155550100")?;
+/// assert!(per_number.check(&number).is_ok());
+/// assert!(per_number.check(&number).is_err());
+/// assert_eq!(number.to_string(), "+14155550100");
+/// assert_eq!(ShortKey::new("an-api-key-longer-than-16"), Err(KeyError::TooLong(25)));
+/// let ip: std::net::IpAddr = "192.0.2.7".parse()?;
+/// assert!(per_number.check(&ShortKey::from(ip)).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ShortKey([u8; 16]);
+
+/// Why bytes cannot be a [`ShortKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyError {
+    /// Longer than 16 bytes (the length is given).
+    TooLong(usize),
+    /// A NUL byte, which the padding would hide.
+    Nul,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLong(n) => write!(f, "a key of {n} bytes is longer than 16"),
+            Self::Nul => write!(f, "a key may not contain a NUL byte"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl ShortKey {
+    /// The most bytes a key holds.
+    pub const MAX_LEN: usize = 16;
+
+    /// The key of a string of at most 16 bytes without NUL.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError`] for a longer string or one with a NUL byte.
+    pub fn new(key: &str) -> Result<Self, KeyError> {
+        Self::from_bytes(key.as_bytes())
+    }
+
+    /// The key of at most 16 bytes without NUL.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn from_bytes(key: &[u8]) -> Result<Self, KeyError> {
+        if key.len() > Self::MAX_LEN {
+            return Err(KeyError::TooLong(key.len()));
+        }
+        if key.contains(&0) {
+            return Err(KeyError::Nul);
+        }
+        let mut bytes = [0; 16];
+        bytes.iter_mut().zip(key).for_each(|(slot, &b)| *slot = b);
+        Ok(Self(bytes))
+    }
+
+    /// The bytes a string key was made of (for an address key: its octets up to the first zero).
+    pub fn as_bytes(&self) -> &[u8] {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(16);
+        self.0.get(..len).unwrap_or(&self.0)
+    }
+}
+
+impl std::hash::Hash for ShortKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // One 128-bit word: two multiplies in foldhash, no length prefix.
+        state.write_u128(u128::from_ne_bytes(self.0));
+    }
+}
+
+impl From<IpAddr> for ShortKey {
+    fn from(ip: IpAddr) -> Self {
+        let v6 = match ip {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+            IpAddr::V6(v6) => v6,
+        };
+        Self(v6.octets())
+    }
+}
+
+impl TryFrom<&str> for ShortKey {
+    type Error = KeyError;
+
+    fn try_from(key: &str) -> Result<Self, KeyError> {
+        Self::new(key)
+    }
+}
+
+impl fmt::Display for ShortKey {
+    /// A string key as its text (bytes that are not UTF-8 replaced).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl fmt::Debug for ShortKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ShortKey({:?})",
+            String::from_utf8_lossy(self.as_bytes())
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_keys_are_inline_and_exact() {
+        assert_eq!(std::mem::size_of::<ShortKey>(), 16);
+        assert_eq!(std::mem::size_of::<(ShortKey, u64)>(), 24);
+        let a = ShortKey::new("+14155550100").unwrap();
+        assert_eq!(a.as_bytes(), b"+14155550100");
+        assert_ne!(a, ShortKey::new("+1415555010").unwrap());
+        assert_eq!(
+            ShortKey::new("+123456789012345").unwrap().as_bytes().len(),
+            16
+        );
+        assert_eq!(
+            ShortKey::new("+1234567890123456"),
+            Err(KeyError::TooLong(17))
+        );
+        assert_eq!(ShortKey::from_bytes(b"a\0b"), Err(KeyError::Nul));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let v6: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(ShortKey::from(v4), ShortKey::from(v6)); // the same host
+        assert_ne!(
+            ShortKey::from(v4),
+            ShortKey::from("192.0.2.8".parse::<IpAddr>().unwrap())
+        );
+    }
+}
