@@ -40,7 +40,7 @@ use tollgate_core::{
 use crate::clock::StdClock;
 pub use crate::key::ToKey;
 use crate::policy::{Decided, Rules};
-use crate::wait::{self, Attempt};
+use crate::wait::{self, Attempt, Jitter};
 use crate::{Decision, Duration, HZ, Instant, Limit, LimitState, Quota};
 
 /// Shards per map: enough that threads rarely meet on one lock, few enough that a small map
@@ -502,7 +502,25 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedLimiter<K, C> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToKey<K> + ?Sized,
     {
-        wait::block_on(|| self.attempt(key, cost))
+        self.wait_with_jitter(key, cost, Jitter::NONE)
+    }
+
+    /// [`wait`](Self::wait) with each pause lengthened by up to `jitter`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_with_jitter<Q>(
+        &self,
+        key: &Q,
+        cost: u32,
+        jitter: Jitter,
+    ) -> Result<Decision, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        wait::block_on(jitter, || self.attempt(key, cost))
     }
 
     /// Waits on tokio's timer until a request of `cost` for `key` is admitted. Cancellation
@@ -517,7 +535,26 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedLimiter<K, C> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToKey<K> + ?Sized,
     {
-        wait::until(|| self.attempt(key, cost)).await
+        self.until_ready_with_jitter(key, cost, Jitter::NONE).await
+    }
+
+    /// [`until_ready`](Self::until_ready) with each pause lengthened by up to `jitter`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    #[cfg(feature = "tokio")]
+    pub async fn until_ready_with_jitter<Q>(
+        &self,
+        key: &Q,
+        cost: u32,
+        jitter: Jitter,
+    ) -> Result<Decision, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        wait::until(jitter, || self.attempt(key, cost)).await
     }
 
     fn attempt<Q>(&self, key: &Q, cost: u32) -> Result<Attempt<Decision>, KeyedError>

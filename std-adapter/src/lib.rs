@@ -52,7 +52,7 @@ pub use keyed::{KeyedLimiter, KeyedPolicy};
 pub use limiter::Limiter;
 pub use policy::{Permit, SharedPolicy};
 pub use storage::Heap;
-pub use wait::IDLE_POLL;
+pub use wait::{IDLE_POLL, Jitter};
 
 /// Ticks per second of every instant and duration in this crate: nanoseconds.
 pub const HZ: u64 = 1_000_000_000;

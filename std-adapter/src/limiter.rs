@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tollgate_core::{Algorithm, Clock, Gcra, GcraState, InsufficientCapacity, NotUntil};
 
 use crate::clock::StdClock;
-use crate::wait::{self, Attempt};
+use crate::wait::{self, Attempt, Jitter};
 use crate::{Decision, HZ, Instant, Quota};
 
 /// A lock-free GCRA limiter: see the [module docs](self).
@@ -162,7 +162,21 @@ impl<C: Clock<HZ>> Limiter<C> {
     ///
     /// [`InsufficientCapacity`] at once when `cost` exceeds the burst (waiting would be forever).
     pub fn wait(&self, cost: u32) -> Result<Decision, InsufficientCapacity> {
-        wait::block_on(|| self.attempt(cost))
+        self.wait_with_jitter(cost, Jitter::NONE)
+    }
+
+    /// [`wait`](Self::wait), each pause lengthened by up to `jitter` so that waiters told the
+    /// same wait do not wake together.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_with_jitter(
+        &self,
+        cost: u32,
+        jitter: Jitter,
+    ) -> Result<Decision, InsufficientCapacity> {
+        wait::block_on(jitter, || self.attempt(cost))
     }
 
     /// Waits (asynchronously, on tokio's timer) until a request of `cost` is admitted.
@@ -175,7 +189,21 @@ impl<C: Clock<HZ>> Limiter<C> {
     /// As [`wait`](Self::wait).
     #[cfg(feature = "tokio")]
     pub async fn until_ready(&self, cost: u32) -> Result<Decision, InsufficientCapacity> {
-        wait::until(|| self.attempt(cost)).await
+        self.until_ready_with_jitter(cost, Jitter::NONE).await
+    }
+
+    /// [`until_ready`](Self::until_ready) with each pause lengthened by up to `jitter`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    #[cfg(feature = "tokio")]
+    pub async fn until_ready_with_jitter(
+        &self,
+        cost: u32,
+        jitter: Jitter,
+    ) -> Result<Decision, InsufficientCapacity> {
+        wait::until(jitter, || self.attempt(cost)).await
     }
 
     fn attempt(&self, cost: u32) -> Result<Attempt<Decision>, InsufficientCapacity> {

@@ -3,8 +3,8 @@
 
 use std::time::Duration as StdDuration;
 
-use tollgate_core::{Concurrency, Gcra, Named};
-use tollgate_std::{Duration, Limit, Limiter, Quota, SharedPolicy};
+use tollgate_core::{Concurrency, Named};
+use tollgate_std::{Limit, SharedPolicy};
 
 fn named(name: &str, limit: Limit) -> Named<Limit, String> {
     Named::new(name.to_owned(), limit)
@@ -39,8 +39,9 @@ fn a_blocked_waiter_is_woken_by_a_release() {
 #[cfg(feature = "tokio")]
 mod tokio_waits {
     use super::*;
-    use tollgate_core::Clock;
+    use tollgate_core::{Clock, Gcra};
     use tollgate_std::clock::TokioClock;
+    use tollgate_std::{Duration, Limiter, Quota};
 
     #[tokio::test(start_paused = true)]
     async fn until_ready_waits_exactly_the_retry_after() {
