@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # tollgate-std beside governor 0.10 (default features: quanta clock, DashMap keyed store), every
 # case of the comparison in one table:
-#   bash .ci/bench-std.sh            # BENCH_RUNS (default 2) criterion runs + bytes per key
+#   bash .ci/bench-std.sh            # BENCH_RUNS (default 3) criterion runs + bytes per key
 #   bash .ci/bench-std.sh keyed      # only the criterion cases whose id contains "keyed"
-#   BENCH_RUNS=3 bash .ci/bench-std.sh
+#   BENCH_RUNS=1 bash .ci/bench-std.sh
 #   BENCH_ARGS='--measurement-time 1 --warm-up-time 0.5' bash .ci/bench-std.sh   # a quick look
-# About 6 minutes per run on a 2-core machine, after a first build of about 3 minutes; not part
+# About 2 minutes per run on a 2-core machine, after a first build of about a minute; not part
 # of CI's test run. The cases are std-adapter/benches/vs_governor.rs (criterion: one limiter,
 # one limiter shared by 2 and 8 threads, keyed) and std-adapter/benches/footprint.rs (live heap
 # bytes per key under a counting allocator, its own process).
@@ -17,7 +17,7 @@
 # two intervals over the runs. Raw results stay in target/bench-std/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs="${BENCH_RUNS:-2}"
+runs="${BENCH_RUNS:-3}"
 filter="${1:-}"
 export CARGO_TERM_COLOR=never
 # One codegen unit, as tests/bench has: whether governor's generics or ours are inlined into a
@@ -34,6 +34,7 @@ echo "building the benches (bench profile, one codegen unit)..." >&2
 cargo bench -p tollgate-std --bench vs_governor --bench footprint --no-run 2>"$out/build.log" ||
     { cat "$out/build.log" >&2; exit 1; }
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq 1 "$runs"); do
     echo "run $run of $runs: criterion (logs in $out/criterion-$run.log)..." >&2
     # Only this run's results are read: criterion keeps old ones next to them.
@@ -48,12 +49,13 @@ for run in $(seq 1 "$runs"); do
         { cat "$out/footprint-$run.log" >&2; exit 1; }
 done
 
-python3 - "$out" "$runs" <<'PY'
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$out" "$runs" "$load_before" "$load_after" <<'PY'
 import glob, json, os, statistics, sys
 
-out, runs = sys.argv[1], int(sys.argv[2])
+out, runs, load_before, load_after = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 
-# (case label, criterion group/value, tollgate function, target ratio or None, unit)
+# (case label, criterion group, criterion value, tollgate function, target ratio or None)
 TIME_CASES = [
     ("1. one limiter, allowed", "direct", "allowed", "tollgate", 0.9),
     ("1. one limiter, denied (burst spent)", "direct", "denied", "tollgate", 0.9),
@@ -63,8 +65,10 @@ TIME_CASES = [
     ("3. keyed u64, 1,000,000 keys", "keyed", "u64/1000000", "tollgate", 0.6),
     ("3. keyed phone, 1,000 keys (tollgate CompactString)", "keyed", "phone/1000", "tollgate", None),
     ("3. keyed phone, 1,000 keys (tollgate String)", "keyed", "phone/1000", "tollgate-String", None),
+    ("3. keyed phone, 1,000 keys (tollgate ShortKey)", "keyed", "phone/1000", "tollgate-ShortKey", None),
     ("3. keyed phone, 1,000,000 keys (tollgate CompactString)", "keyed", "phone/1000000", "tollgate", 0.6),
     ("3. keyed phone, 1,000,000 keys (tollgate String)", "keyed", "phone/1000000", "tollgate-String", 0.6),
+    ("3. keyed phone, 1,000,000 keys (tollgate ShortKey)", "keyed", "phone/1000000", "tollgate-ShortKey", 0.6),
 ]
 
 def load_runs():
@@ -140,14 +144,15 @@ for (keys, store, n), t in sorted(fp.items(), key=lambda kv: (kv[0][0] != "u64",
     tp, gp = statistics.median(t), statistics.median(g)
     ratio, rlo, rhi = tp / gp, min(t) / max(g), max(t) / min(g)
     name = {"tollgate": "tollgate CompactString" if keys == "phone" else "tollgate",
-            "tollgate-String": "tollgate String"}[store]
+            "tollgate-String": "tollgate String", "tollgate-ShortKey": "tollgate ShortKey"}[store]
     label = f"4. bytes/key, {keys}, {n:,} keys" + (f" ({name})" if keys == "phone" else "")
     cell = lambda p, v, k: f"{p:.1f} B [{min(v):.1f}–{max(v):.1f}], {blocks[k]:.2f} blocks"
     rows.append((label, cell(tp, t, (keys, store, n)), cell(gp, g, (keys, "governor", n)),
                  f"{ratio:.2f} [{rlo:.2f}–{rhi:.2f}]", "≤ 0.75", verdict(ratio, rlo, rhi, 0.75)))
 
 head = ("case", "tollgate-std", "governor 0.10", "ratio t/g [range]", "target", "")
-print(f"\n{runs} run(s); time: criterion median per decision [95% CI, envelope over runs]; "
+print(f"\n{os.cpu_count()} CPUs, load average {load_before} before the runs, {load_after} after.")
+print(f"{runs} run(s); time: criterion median per decision [95% CI, envelope over runs]; "
       "throughput: decisions per second, all threads [from the CI]; bytes: live heap per key "
       "as requested from the allocator [min–max over runs], and heap blocks per key.\n")
 print("| " + " | ".join(head) + " |")

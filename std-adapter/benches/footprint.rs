@@ -3,11 +3,11 @@
 //! and 1,000,000 keys). `bash .ci/bench-std.sh` runs it and prints the table.
 //!
 //! For each store and key count N: build the limiter, check N distinct keys once each (governor
-//! with `check_key(&String)`, tollgate with `check(&str)`), then read what the heap holds that it
-//! did not before: bytes as requested from the allocator (not the allocator's own rounding and
-//! headers) and blocks, both divided by N. The key strings are written into one reused buffer,
-//! so only what a store keeps is counted. Every key stays held: the quota's burst is far from
-//! spent, so no tollgate key is at rest and swept.
+//! with `check_key(&String)`, tollgate with `check(&str)`, or with `check(&ShortKey)` made from
+//! the text), then read what the heap holds that it did not before: bytes as requested from the
+//! allocator (not the allocator's own rounding and headers) and blocks, both divided by N. The
+//! key strings are written into one reused buffer, so only what a store keeps is counted. Every
+//! key stays held: the quota's burst is far from spent, so no tollgate key is at rest and swept.
 //!
 //! The counting allocator is `stats_alloc`'s wrapper around the system allocator, so this file
 //! needs no `unsafe impl GlobalAlloc` (the workspace forbids unsafe code), and it counts only this
@@ -23,6 +23,7 @@ use std::alloc::System;
 use compact_str::CompactString;
 use governor::RateLimiter;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tollgate_std::key::ShortKey;
 use tollgate_std::keyed::KeyedLimiter;
 
 use common::{keyed_governor_quota, keyed_quota, u64_key, write_phone};
@@ -102,6 +103,21 @@ fn measure(n: u64, report: impl Fn(&str, &str, u64, (i128, i128))) {
             for i in 0..n {
                 write_phone(&mut buf, i);
                 assert!(l.check(buf.as_str()).is_ok());
+            }
+            assert_eq!(l.len() as u64, n);
+            l
+        }),
+    );
+    report(
+        "phone",
+        "tollgate-ShortKey",
+        n,
+        live(|| {
+            let l = KeyedLimiter::<ShortKey>::new(keyed_quota());
+            for i in 0..n {
+                write_phone(&mut buf, i);
+                let key = ShortKey::new(&buf).expect("a phone number fits");
+                assert!(l.check(&key).is_ok());
             }
             assert_eq!(l.len() as u64, n);
             l

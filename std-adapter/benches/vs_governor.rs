@@ -10,8 +10,8 @@
 //! - `keyed`: 1,000 and 1,000,000 keys, all inserted before timing, then visited one check per
 //!   visit in an order shuffled once with a fixed seed (not timed). Every check passes (see
 //!   `common::KEYED_BURST`). `u64` keys, and phone numbers (`+14155000123`): governor keyed by
-//!   `String` and asked with `&String`, tollgate by `CompactString` and by `String`, both asked
-//!   with `&str`.
+//!   `String` and asked with `&String`; tollgate by `CompactString` and by `String`, both asked
+//!   with `&str`, and by `ShortKey`, made from the `&str` in every check.
 //!
 //! Every case first checks that it takes the path it is named for, and again after timing.
 
@@ -25,6 +25,7 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use governor::{Quota as GQuota, RateLimiter};
+use tollgate_std::key::ShortKey;
 use tollgate_std::keyed::KeyedLimiter;
 use tollgate_std::{Limiter, Quota};
 
@@ -235,6 +236,20 @@ fn keyed_phone(
         |k| tollgate.check(k.as_str()),
     );
     assert!(keys.iter().all(|k| tollgate.check(k.as_str()).is_ok()));
+    drop(tollgate);
+
+    // The number arrives as text: its conversion is part of every check.
+    let short = |k: &String| ShortKey::new(k).expect("a phone number fits");
+    let tollgate = KeyedLimiter::<ShortKey>::new(keyed_quota());
+    assert!(keys.iter().all(|k| tollgate.check(&short(k)).is_ok()));
+    assert_eq!(tollgate.len() as u64, n);
+    bench_visits(
+        group,
+        BenchmarkId::new("tollgate-ShortKey", &case),
+        &visits,
+        |k| tollgate.check(&short(k)),
+    );
+    assert!(keys.iter().all(|k| tollgate.check(&short(k)).is_ok()));
     drop(tollgate);
 
     let governor = RateLimiter::keyed(keyed_governor_quota());
