@@ -7,6 +7,15 @@
 //! as the core does on that key's requests in the order they took the lock**, and never admits
 //! more than the key's limit allows, however many threads share it.
 //!
+//! # Keys
+//!
+//! Any `Hash + Eq` key works. The key is most of an entry and a pointer to follow is a cache miss
+//! per decision, so keep keys inline: [`ShortKey`](crate::ShortKey) for phone numbers and IP
+//! addresses (24-byte entries), [`CompactString`](compact_str::CompactString) for string keys up
+//! to 24 bytes; a `String` key costs a second allocation and a second miss (BENCHMARKS.md:
+//! `ShortKey` takes 0.56× governor's time and 0.59–0.65× its bytes per key at a million phone
+//! numbers, `String` 0.90× and 1.00×).
+//!
 //! # Idle keys
 //!
 //! A key whose state is at rest decides like a fresh one, so it is dropped: every insertion of a
