@@ -8,7 +8,7 @@
 //! costs a fraction of `std::time::Instant::now()` (see BENCHMARKS.md, "Clock"), which matters
 //! when the rest of a GCRA decision is a handful of instructions.
 //!
-//! Ticks are nanoseconds ([`HZ`](crate::HZ)): every rate a server meets is exact in them (the
+//! Ticks are nanoseconds ([`HZ`]): every rate a server meets is exact in them (the
 //! finest, a million per second, is 1,000 ticks apart), a `u64` of them lasts 584 years, and
 //! they match what the counter is scaled to, so nothing is rounded on the way in.
 //!

@@ -15,7 +15,9 @@ use std::hash::BuildHasher;
 
 use crate::Duration;
 
-/// An upper bound on a random delay added to each pause of a wait: see the [module docs](self).
+/// An upper bound on a random delay added to each pause of a wait, so that waiters told the
+/// same wait do not wake together (as governor's `until_ready_with_jitter`). Drawn uniformly
+/// from a per-thread generator seeded from the OS's randomness.
 ///
 /// # Examples
 ///
