@@ -145,20 +145,34 @@ impl TryFrom<&str> for ShortKey {
     }
 }
 
+impl ShortKey {
+    /// Whether the bytes read as a string key's: printable UTF-8, then zeros only.
+    fn is_text(&self) -> bool {
+        let text = self.as_bytes();
+        self.0.iter().skip(text.len()).all(|&b| b == 0)
+            && std::str::from_utf8(text).is_ok_and(|t| !t.chars().any(char::is_control))
+    }
+}
+
 impl fmt::Display for ShortKey {
-    /// A string key as its text (bytes that are not UTF-8 replaced).
+    /// A key that reads as printable text as that text; any other as the IP address of its
+    /// octets (`192.0.2.7`, `2001:db8::1`). The empty string and the address `::` are the same
+    /// key and show as the empty string.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+        if self.is_text() {
+            return f.write_str(&String::from_utf8_lossy(self.as_bytes()));
+        }
+        let v6 = std::net::Ipv6Addr::from(self.0);
+        match v6.to_ipv4_mapped() {
+            Some(v4) => write!(f, "{v4}"),
+            None => write!(f, "{v6}"),
+        }
     }
 }
 
 impl fmt::Debug for ShortKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ShortKey({:?})",
-            String::from_utf8_lossy(self.as_bytes())
-        )
+        write!(f, "ShortKey({:?})", self.to_string())
     }
 }
 

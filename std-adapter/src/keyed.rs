@@ -5,7 +5,10 @@
 //! (foldhash, seeded per map). A decision locks one shard, finds or inserts the key, runs the
 //! core's decision on its state in place and unlocks: so for every key, **the map decides exactly
 //! as the core does on that key's requests in the order they took the lock**, and never admits
-//! more than the key's limit allows, however many threads share it.
+//! more than the key's limit allows, however many threads share it. A key dropped as at rest is
+//! decided afresh no earlier than the instant it was dropped at (a thread that read the clock
+//! before that and then waited for the lock is decided at that instant), so dropping it changes
+//! no decision.
 //!
 //! # Keys
 //!
@@ -36,6 +39,7 @@
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::RandomState;
@@ -141,6 +145,8 @@ struct Shard<SK, V> {
     cursor: usize,
     /// Under [`Overflow::Deny`], a full shard refuses new keys without rescanning until then.
     quiet_until: Instant,
+    /// The latest instant at which entries at rest were removed (see [`Shard::fresh`]).
+    latest: Instant,
 }
 
 /// The sharded map under both keyed types.
@@ -148,8 +154,10 @@ struct Shard<SK, V> {
 struct Map<SK, V> {
     shards: Box<[Locked<SK, V>]>,
     hasher: RandomState,
-    per_shard: usize,
-    overflow: Overflow,
+    /// The most keys a shard holds (`usize::MAX`: unbounded).
+    per_shard: AtomicUsize,
+    /// Whether a full shard evicts ([`Overflow::EvictLeastLoss`]) rather than refuses.
+    evicts: AtomicBool,
 }
 
 impl<SK: Hash, V> Map<SK, V> {
@@ -161,18 +169,23 @@ impl<SK: Hash, V> Map<SK, V> {
                         table: HashTable::new(),
                         cursor: 0,
                         quiet_until: Instant::from_ticks(0),
+                        latest: Instant::from_ticks(0),
                     }))
                 })
                 .collect(),
             hasher: RandomState::default(),
-            per_shard: usize::MAX,
-            overflow: Overflow::Deny,
+            per_shard: AtomicUsize::new(usize::MAX),
+            evicts: AtomicBool::new(false),
         }
     }
 
-    fn bound(&mut self, max_keys: usize, overflow: Overflow) {
-        self.per_shard = (max_keys / SHARDS).max(1);
-        self.overflow = overflow;
+    fn bound(&self, max_keys: usize, overflow: Overflow) {
+        self.per_shard
+            .store((max_keys / SHARDS).max(1), Ordering::Relaxed);
+        self.evicts.store(
+            matches!(overflow, Overflow::EvictLeastLoss),
+            Ordering::Relaxed,
+        );
     }
 
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
@@ -189,8 +202,9 @@ impl<SK: Hash, V> Map<SK, V> {
         shard.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Decides with `f` on the entry `is` finds, or on a new entry from `make`, kept only when
-    /// it is not at rest afterwards.
+    /// Decides with `f` at the shard's time on the entry `is` finds, or on a new entry from
+    /// `make`, which is kept (making room for it first) only when it is not at rest afterwards:
+    /// a new key that is denied, or asks for nothing, takes no place and evicts nothing.
     #[inline]
     fn with<R>(
         &self,
@@ -199,23 +213,32 @@ impl<SK: Hash, V> Map<SK, V> {
         rest: &impl Rest<SK, V>,
         is: impl Fn(&SK) -> bool,
         make: impl FnOnce() -> (SK, V),
-        f: impl FnOnce(&mut V) -> R,
+        f: impl FnOnce(&mut V, Instant) -> R,
     ) -> Result<R, KeyedError> {
         let mut shard = self.shard(hash);
         if let Some((_, value)) = shard.table.find_mut(hash, |(k, _)| is(k)) {
-            return Ok(f(value));
+            return Ok(f(value, now));
+        }
+        let now = shard.fresh(now);
+        let (key, mut value) = make();
+        let r = f(&mut value, now);
+        if rest.at_rest(&key, &value, now) {
+            return Ok(r);
         }
         shard.sweep(SWEEP, rest, now);
-        if shard.table.len() >= self.per_shard {
-            shard.make_room(self.per_shard, self.overflow, rest, now)?;
+        let max = self.per_shard.load(Ordering::Relaxed);
+        if shard.table.len() >= max {
+            // The new entry was never published: refusing it now charges nothing.
+            let overflow = if self.evicts.load(Ordering::Relaxed) {
+                Overflow::EvictLeastLoss
+            } else {
+                Overflow::Deny
+            };
+            shard.make_room(max, overflow, rest, now)?;
         }
-        let (key, mut value) = make();
-        let r = f(&mut value);
-        if !rest.at_rest(&key, &value, now) {
-            shard
-                .table
-                .insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
-        }
+        shard
+            .table
+            .insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
         Ok(r)
     }
 
@@ -236,9 +259,10 @@ impl<SK: Hash, V> Map<SK, V> {
         let r = f(value);
         if rest.at_rest(key, value, now) {
             entry.remove();
+            shard.removed(now);
+            // A place freed sooner than the shard expected.
+            shard.quiet_until = Instant::from_ticks(0);
         }
-        // A release may make room sooner than the shard expected.
-        shard.quiet_until = Instant::from_ticks(0);
         Some(r)
     }
 
@@ -268,6 +292,21 @@ impl<SK: Hash, V> Map<SK, V> {
 }
 
 impl<SK, V> Shard<SK, V> {
+    /// The instant to decide a new key at, for a caller that read `now`: never before the
+    /// latest removal in this shard. A thread delayed between reading the clock and taking the
+    /// lock could otherwise decide on a fresh state at an instant before another thread dropped
+    /// the key as at rest: a state at rest then is not fresh before then, and the two admissions
+    /// could be more than the core would make. At the removal's instant or later, the dropped
+    /// state and a fresh one decide alike.
+    fn fresh(&self, now: Instant) -> Instant {
+        now.max(self.latest)
+    }
+
+    /// Notes that entries at rest at `now` were removed.
+    fn removed(&mut self, now: Instant) {
+        self.latest = self.latest.max(now);
+    }
+
     /// Visits the next `visits` buckets and removes the entries at rest there.
     fn sweep(&mut self, visits: usize, rest: &impl Rest<SK, V>, now: Instant) {
         let buckets = self.table.num_buckets();
@@ -281,6 +320,7 @@ impl<SK, V> Shard<SK, V> {
                 let (k, v) = entry.get();
                 if rest.at_rest(k, v, now) {
                     entry.remove();
+                    self.latest = self.latest.max(now);
                 }
             }
         }
@@ -300,6 +340,7 @@ impl<SK, V> Shard<SK, V> {
             });
         }
         self.table.retain(|(k, v)| !rest.at_rest(k, v, now));
+        self.removed(now);
         while self.table.len() >= max {
             // Every entry is active: the first to come to rest, and where it is.
             let mut first: Option<(usize, Instant)> = None;
@@ -312,11 +353,17 @@ impl<SK, V> Shard<SK, V> {
                 }
             }
             match (overflow, first) {
-                (Overflow::EvictLeastLoss, Some((i, _))) => {
-                    if let Ok(entry) = self.table.get_bucket_entry(i) {
+                (Overflow::EvictLeastLoss, Some((i, at))) => match self.table.get_bucket_entry(i) {
+                    Ok(entry) => {
                         entry.remove();
                     }
-                }
+                    // The scan just found it: unreachable, but never loop on it.
+                    Err(_) => {
+                        return Err(KeyedError::Full {
+                            retry_after: Some(at - now),
+                        });
+                    }
+                },
                 (_, first) => {
                     let at = first.map(|(_, at)| at);
                     if let Some(at) = at {
@@ -387,9 +434,12 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedLimiter<K, C> {
     }
 
     /// Bounds the keys held to about `max_keys` (each shard holds `max_keys / SHARDS`, at least
-    /// one); a new key beyond it is refused or evicts, as `overflow` says.
+    /// one); a new key beyond it is refused or evicts, as `overflow` says. The bound is per
+    /// shard, so it binds a little before `max_keys` when keys spread unevenly, and coarsely for
+    /// small bounds (below a few hundred keys prefer the core's `KeyTable`). Making room scans
+    /// the full shard under its lock: about `max_keys / 64` entries.
     #[must_use]
-    pub fn with_max_keys(mut self, max_keys: usize, overflow: Overflow) -> Self {
+    pub fn with_max_keys(self, max_keys: usize, overflow: Overflow) -> Self {
         self.map.bound(max_keys, overflow);
         self
     }
@@ -447,7 +497,7 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedLimiter<K, C> {
             &self.gcra,
             |k| k.borrow() == key,
             || (key.to_key(), GcraState::new()),
-            |state| self.gcra.try_acquire(state, now),
+            |state, now| self.gcra.try_acquire(state, now),
         ) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(wait)) => Err(Denied::Limited(wait)),
@@ -476,7 +526,7 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedLimiter<K, C> {
                 &self.gcra,
                 |k| k.borrow() == key,
                 || (key.to_key(), GcraState::new()),
-                |state| self.gcra.check(state, now, cost),
+                |state, now| self.gcra.check(state, now, cost),
             )?
             .map_err(KeyedError::from)
     }
@@ -671,8 +721,9 @@ impl<K: Hash + Eq> KeyedPolicy<K, StdClock> {
         Self::with_tiers(vec![("default".to_owned(), limits)])
     }
 
-    /// The policies of a policy file: its top-level limits as the tier `"default"` (when it has
-    /// any), then its tiers in file order.
+    /// The policies of a policy file: its top-level limits as the tier
+    /// [`DEFAULT_TIER`](crate::config::DEFAULT_TIER) (when it has any), then its tiers in file
+    /// order.
     ///
     /// # Examples
     ///
@@ -722,16 +773,11 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedPolicy<K, C> {
         }
     }
 
-    /// Bounds the keys held, as [`KeyedLimiter::with_max_keys`]. Call before sharing the policy.
-    ///
-    /// # Panics
-    ///
-    /// Never; a policy already cloned is left unbounded and this returns it unchanged.
+    /// Bounds the keys held, as [`KeyedLimiter::with_max_keys`] (for every clone: they share
+    /// the keys).
     #[must_use]
-    pub fn with_max_keys(mut self, max_keys: usize, overflow: Overflow) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.map.bound(max_keys, overflow);
-        }
+    pub fn with_max_keys(self, max_keys: usize, overflow: Overflow) -> Self {
+        self.shared.map.bound(max_keys, overflow);
         self
     }
 
@@ -806,7 +852,7 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedPolicy<K, C> {
             &shared.tiers,
             |(t, k)| *t == tier && k.borrow() == key,
             || ((tier, key.to_key()), rules.new_state()),
-            |state| rules.decide(state, now, cost, overrides, true),
+            |state, now| rules.decide(state, now, cost, overrides, true),
         )??;
         let permit = KeyPermit {
             held: (decided.is_allowed() && cost > 0 && rules.holds())
@@ -882,8 +928,10 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyPermit<K, C> {
 impl<K: Hash + Eq, C: Clock<HZ>> Drop for KeyPermit<K, C> {
     fn drop(&mut self) {
         if let Some((policy, tier, key)) = self.held.take() {
-            // Admitted and never released: the release cannot fail.
-            let _ = policy.release(tier, &key, self.cost);
+            // Admitted and not released since, unless the program released it by hand as well (a
+            // bug of its own, caught in debug builds).
+            let released = policy.release(tier, &key, self.cost);
+            debug_assert!(released.is_ok(), "a permit released twice: {released:?}");
         }
     }
 }
@@ -920,6 +968,23 @@ mod tests {
         clock.set(at(2_500));
         keyed.drop_idle(usize::MAX);
         assert_eq!(keyed.len(), 10_000);
+    }
+
+    #[test]
+    fn a_stale_reading_never_decides_a_dropped_key_before_it_was_dropped() {
+        let clock = FakeClock::new();
+        let keyed = per_second(&clock);
+        keyed.check_at(&1, at(0)).unwrap();
+        // Another thread drops the key as at rest at 1,001 ms...
+        clock.set(at(1_001));
+        assert_eq!(keyed.drop_idle(usize::MAX), 1);
+        // ... while this one read 999 ms and waited for the lock: it is decided at 1,001 ms, as
+        // the dropped state would have been, not at 999 ms on a fresh one.
+        assert_eq!(keyed.check_at(&1, at(999)), Ok(()));
+        let Err(Denied::Limited(wait)) = keyed.check_at(&1, at(1_500)) else {
+            panic!("one per second");
+        };
+        assert_eq!(wait.retry_after().as_millis(), 501);
     }
 
     #[test]

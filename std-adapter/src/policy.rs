@@ -12,8 +12,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use smallvec::SmallVec;
 use tollgate_core::{
-    Algorithm, Clock, InsufficientCapacity, Named, Overrides, Policy, PolicyDecision, ReleaseError,
-    Report,
+    Algorithm, Allowance, Clock, InsufficientCapacity, Named, Overrides, Policy, PolicyDecision,
+    ReleaseError, Report,
 };
 
 use crate::clock::StdClock;
@@ -266,7 +266,7 @@ impl<C: Clock<HZ>> SharedPolicy<C> {
                 let permit = self.permit(true, cost);
                 return Ok((decided, permit));
             }
-            let pause = wait::pause(decided.retry_after());
+            let pause = pause_after(&decided);
             drop(decided);
             // Sleeps without the lock; a release wakes it early.
             states = self
@@ -298,7 +298,7 @@ impl<C: Clock<HZ>> SharedPolicy<C> {
                 if decided.is_allowed() {
                     return Ok((decided, permit));
                 }
-                wait::pause(decided.retry_after())
+                pause_after(&decided)
             };
             // A release ends the pause early; the timeout bounds a missed wake-up.
             let _ = tokio::time::timeout(pause, woken).await;
@@ -325,6 +325,16 @@ impl<C: Clock<HZ>> SharedPolicy<C> {
         self.shared.released.notify_all();
         #[cfg(feature = "tokio")]
         self.shared.released_async.notify_waiters();
+    }
+}
+
+/// How long a waiter denied by `decided` sleeps: the core's wait, but a concurrency limit's
+/// denial (whose figure is only a hint, zero if so configured) waits for a release, which wakes
+/// waiters, or [`IDLE_POLL`](crate::IDLE_POLL) at most.
+fn pause_after(decided: &Decided<'_>) -> std::time::Duration {
+    match decided.denied_by() {
+        Some(r) if matches!(r.allowance, Allowance::InFlight { .. }) => wait::pause(None),
+        _ => wait::pause(decided.retry_after()),
     }
 }
 
@@ -358,8 +368,10 @@ impl<C: Clock<HZ>> Permit<C> {
 impl<C: Clock<HZ>> Drop for Permit<C> {
     fn drop(&mut self) {
         if let Some(policy) = self.policy.take() {
-            // The permit's cost was admitted and never released: the release cannot fail.
-            let _ = policy.release(self.cost);
+            // The permit's cost was admitted and not released since, unless the program released
+            // it by hand as well (a bug of its own, caught in debug builds).
+            let released = policy.release(self.cost);
+            debug_assert!(released.is_ok(), "a permit released twice: {released:?}");
         }
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Both loop over the same attempt: decide now; when denied, sleep for the wait the core said
 //! and decide again. Nothing is taken while sleeping, so an abandoned wait (a thread that gives
-//! up, a dropped future) leaks no capacity: cancellation is safe by construction. A wait the core
-//! cannot name (a concurrency limit, freed only by a release) sleeps until a release wakes it,
-//! or [`IDLE_POLL`] at most.
+//! up, a dropped future) leaks no capacity: cancellation is safe by construction. A
+//! [`SharedPolicy`](crate::SharedPolicy) denied by a concurrency limit (freed only by a release)
+//! sleeps until a release wakes it, or [`IDLE_POLL`] at most.
 //!
 //! Many waiters told the same wait wake together and race for the same capacity. A [`Jitter`]
 //! spreads them: each pause is lengthened by a random amount up to its bound (as governor's
@@ -72,9 +72,8 @@ fn next_random() -> u64 {
     })
 }
 
-/// The longest a waiter sleeps between attempts when the core names no wait (a concurrency
-/// limit, which a release frees): releases also wake waiters directly, so this only bounds a
-/// missed wake-up.
+/// The longest a policy's waiter sleeps between attempts when a concurrency limit denied it:
+/// releases wake waiters directly, so this only bounds a missed wake-up.
 pub const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// One attempt's answer: admitted with `T`, or denied with the wait the core said (none when

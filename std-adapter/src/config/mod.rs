@@ -156,6 +156,11 @@ pub use spec::{
 use crate::Limit;
 use raw::{RawFile, RawLimit};
 
+/// The name a keyed policy gives a file's top-level limits when it makes them a tier
+/// ([`KeyedPolicy::from_file`](crate::KeyedPolicy::from_file)); no tier of a file that has
+/// top-level limits may take it.
+pub const DEFAULT_TIER: &str = "default";
+
 /// A policy file, read: its top-level limits and its tiers, in the file's order.
 ///
 /// [`specs`](Self::specs) keeps what the file wrote for each top-level limit (and
@@ -291,6 +296,17 @@ impl PolicyFile {
                     String::from("an empty tier name"),
                 ));
             }
+            if name.get_ref() == DEFAULT_TIER && !limits.is_empty() {
+                return Err(src.error(
+                    Some(&name.span()),
+                    Some(prefix),
+                    ConfigFileErrorKind::DuplicateName,
+                    format!(
+                        "the top-level [[limit]] tables are the tier {DEFAULT_TIER:?} of a keyed \
+                         policy: name this tier otherwise"
+                    ),
+                ));
+            }
             let list = tier.into_inner().limit.unwrap_or_default();
             if list.is_empty() {
                 return Err(src.error(
@@ -417,7 +433,9 @@ impl Source<'_> {
         let span = e.span();
         let message = e.message().trim_end();
         let kind = match document {
-            _ if message.contains("overflow") => ConfigFileErrorKind::Overflow,
+            // toml 0.9's words for an integer beyond i128 (a field or a value that merely says
+            // "overflow" is not one).
+            _ if message.starts_with("integer number overflowed") => ConfigFileErrorKind::Overflow,
             None => ConfigFileErrorKind::Syntax,
             Some(_) if message.starts_with("unknown field") => ConfigFileErrorKind::UnknownField,
             Some(_) => ConfigFileErrorKind::WrongType,
@@ -482,6 +500,7 @@ mod tests {
             ("bogus = 1\n".into(), Some(1), Some("bogus"), K::UnknownField),
             (one(&format!("{log}colour = \"red\"\n")), Some(6), Some("limit[0].colour"), K::UnknownField),
             ("[tiers.pro]\nbogus = 1\n".into(), Some(2), Some("tiers.pro.bogus"), K::UnknownField),
+            (format!("{}[[tiers.default.limit]]\nname = \"a\"\nalgorithm = \"unlimited\"\n", one("algorithm = \"unlimited\"\n")), Some(4), Some("tiers.default"), K::DuplicateName),
             ("[[tiers.pro.limit]]\nname = \"a\"\nrate = 1\n".into(), Some(3), Some("tiers.pro.limit[0].rate"), K::UnknownField),
             ("[limit]\nname = \"a\"\n".into(), Some(1), Some("limit"), K::WrongType),
             ("limit = [1]\n".into(), Some(1), Some("limit[0]"), K::WrongType),
@@ -516,6 +535,9 @@ mod tests {
             (one("algorithm = \"gcra\"\nlimit = 18446744073709551616\nwindow = \"1s\"\n"), Some(4), Some("limit[0].limit"), K::Overflow),
             (one("algorithm = \"gcra\"\nlimit = 5\nwindow = \"999999999999d\"\n"), Some(5), Some("limit[0].window"), K::Overflow),
             (one("algorithm = \"gcra\"\nlimit = 999999999999999999999999999999999999999999\nwindow = \"1s\"\n"), Some(4), Some("limit[0].limit"), K::Overflow),
+            // Fields or values that merely say "overflow" are what they are.
+            (one("algorithm = \"gcra\"\nlimit = 5\nwindow = \"1s\"\noverflow = 1\n"), Some(6), Some("limit[0].overflow"), K::UnknownField),
+            (one("algorithm = \"gcra\"\nlimit = \"overflow\"\nwindow = \"1s\"\n"), Some(4), Some("limit[0].limit"), K::WrongType),
             (one("algorithm = \"gcra\"\nlimit = 5\nwindow = \"1s\"\nburst = 4294967296\n"), Some(6), Some("limit[0].burst"), K::Overflow),
             (one("algorithm = \"sliding-window\"\nlimit = 5\nwindow = \"1s\"\nslots = 4294967295\n"), Some(6), Some("limit[0].slots"), K::TooLarge),
             // b·T must fit in 64 bits of nanoseconds: a burst of 3 intervals of 100 000 days does not.
