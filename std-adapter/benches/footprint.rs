@@ -51,6 +51,24 @@ fn print_line(keys: &str, store: &str, n: u64, (bytes, blocks): (i128, i128)) {
     );
 }
 
+/// A store made by `new`, holding `n` phone numbers, each checked once by `check` (the text is
+/// written into one reused buffer, so only what the store keeps is counted).
+fn phones<L>(
+    n: u64,
+    new: impl FnOnce() -> L,
+    check: impl Fn(&L, &str) -> bool,
+    len: impl Fn(&L) -> usize,
+) -> L {
+    let store = new();
+    let mut buf = String::with_capacity(32);
+    for i in 0..n {
+        write_phone(&mut buf, i);
+        assert!(check(&store, &buf));
+    }
+    assert_eq!(len(&store) as u64, n);
+    store
+}
+
 fn measure(n: u64, report: impl Fn(&str, &str, u64, (i128, i128))) {
     report(
         "u64",
@@ -79,62 +97,43 @@ fn measure(n: u64, report: impl Fn(&str, &str, u64, (i128, i128))) {
         }),
     );
 
-    let mut buf = String::with_capacity(32);
+    let tollgate = || KeyedLimiter::<CompactString>::new(keyed_quota());
     report(
         "phone",
         "tollgate",
         n,
-        live(|| {
-            let l = KeyedLimiter::<CompactString>::new(keyed_quota());
-            for i in 0..n {
-                write_phone(&mut buf, i);
-                assert!(l.check(buf.as_str()).is_ok());
-            }
-            assert_eq!(l.len() as u64, n);
-            l
-        }),
+        live(|| phones(n, tollgate, |l, k| l.check(k).is_ok(), KeyedLimiter::len)),
     );
+    let tollgate = || KeyedLimiter::<String>::new(keyed_quota());
     report(
         "phone",
         "tollgate-String",
         n,
-        live(|| {
-            let l = KeyedLimiter::<String>::new(keyed_quota());
-            for i in 0..n {
-                write_phone(&mut buf, i);
-                assert!(l.check(buf.as_str()).is_ok());
-            }
-            assert_eq!(l.len() as u64, n);
-            l
-        }),
+        live(|| phones(n, tollgate, |l, k| l.check(k).is_ok(), KeyedLimiter::len)),
     );
+    let tollgate = || KeyedLimiter::<ShortKey>::new(keyed_quota());
+    let check = |l: &KeyedLimiter<ShortKey>, k: &str| {
+        l.check(&ShortKey::new(k).expect("a phone number fits"))
+            .is_ok()
+    };
     report(
         "phone",
         "tollgate-ShortKey",
         n,
-        live(|| {
-            let l = KeyedLimiter::<ShortKey>::new(keyed_quota());
-            for i in 0..n {
-                write_phone(&mut buf, i);
-                let key = ShortKey::new(&buf).expect("a phone number fits");
-                assert!(l.check(&key).is_ok());
-            }
-            assert_eq!(l.len() as u64, n);
-            l
-        }),
+        live(|| phones(n, tollgate, check, KeyedLimiter::len)),
     );
+    let governor = || RateLimiter::keyed(keyed_governor_quota());
     report(
         "phone",
         "governor",
         n,
         live(|| {
-            let l = RateLimiter::keyed(keyed_governor_quota());
-            for i in 0..n {
-                write_phone(&mut buf, i);
-                assert!(l.check_key(&buf).is_ok());
-            }
-            assert_eq!(l.len() as u64, n);
-            l
+            phones(
+                n,
+                governor,
+                |l, k| l.check_key(&k.to_owned()).is_ok(),
+                |l| l.len(),
+            )
         }),
     );
 }
