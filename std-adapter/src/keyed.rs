@@ -266,6 +266,23 @@ impl<SK: Hash, V> Map<SK, V> {
         Some(r)
     }
 
+    /// Runs `f` on the entry `is` finds, if any, changing nothing.
+    fn get<R>(&self, hash: u64, is: impl Fn(&SK) -> bool, f: impl FnOnce(&V) -> R) -> Option<R> {
+        let shard = self.shard(hash);
+        shard.table.find(hash, |(k, _)| is(k)).map(|(_, v)| f(v))
+    }
+
+    /// Removes the entry `is` finds; whether there was one.
+    fn remove(&self, hash: u64, is: impl Fn(&SK) -> bool) -> bool {
+        let mut shard = self.shard(hash);
+        let found = shard.table.find_entry(hash, |(k, _)| is(k));
+        let removed = found.map(|e| e.remove()).is_ok();
+        if removed {
+            shard.quiet_until = Instant::from_ticks(0);
+        }
+        removed
+    }
+
     fn len(&self) -> usize {
         self.shards
             .iter()
@@ -542,6 +559,40 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedLimiter<K, C> {
         Q: Hash + Eq + ToKey<K> + ?Sized,
     {
         self.decide_at(key, self.clock.now(), cost)
+    }
+
+    /// What [`decide`](Self::decide) would say now for `key`, recording nothing and holding no
+    /// new key.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyedError::Capacity`] when `cost` exceeds the burst.
+    pub fn peek<Q>(&self, key: &Q, cost: u32) -> Result<Decision, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = self.clock.now();
+        let hash = self.map.hash(key);
+        self.map
+            .get(
+                hash,
+                |k| k.borrow() == key,
+                |s| self.gcra.peek(s, now, cost),
+            )
+            .unwrap_or_else(|| self.gcra.peek(&GcraState::new(), now, cost))
+            .map_err(KeyedError::from)
+    }
+
+    /// Forgets `key`: its next request is decided from a fresh state, which can admit a whole
+    /// burst at once (an operator's reset, or a key known not to come back). Whether it was held.
+    pub fn remove<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.map.hash(key);
+        self.map.remove(hash, |k| k.borrow() == key)
     }
 
     /// Drops idle keys: visits `visits` buckets in each shard, a shard locked at a time, and
@@ -892,6 +943,68 @@ impl<K: Hash + Eq, C: Clock<HZ>> KeyedPolicy<K, C> {
             .map_err(KeyedError::Release)
     }
 
+    /// Blocks the thread until a request of `cost` for `key` in `tier` is admitted. A denial by a
+    /// concurrency limit is retried every [`IDLE_POLL`](crate::IDLE_POLL) (a keyed release wakes
+    /// no one); a full map counts as a wait until room frees up.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check), except [`KeyedError::Full`].
+    pub fn wait<Q>(
+        &self,
+        tier: TierId,
+        key: &Q,
+        cost: u32,
+    ) -> Result<(Decided<'_>, KeyPermit<K, C>), KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        wait::block_on(Jitter::NONE, || self.attempt(tier, key, cost))
+    }
+
+    /// Waits on tokio's timer until a request of `cost` for `key` in `tier` is admitted, as
+    /// [`wait`](Self::wait). Cancellation safe: nothing is taken until then.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    #[cfg(feature = "tokio")]
+    pub async fn until_ready<Q>(
+        &self,
+        tier: TierId,
+        key: &Q,
+        cost: u32,
+    ) -> Result<(Decided<'_>, KeyPermit<K, C>), KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        wait::until(Jitter::NONE, || self.attempt(tier, key, cost)).await
+    }
+
+    #[allow(
+        clippy::type_complexity,
+        reason = "the decision and its permit, as check gives them"
+    )]
+    fn attempt<Q>(
+        &self,
+        tier: TierId,
+        key: &Q,
+        cost: u32,
+    ) -> Result<Attempt<(Decided<'_>, KeyPermit<K, C>)>, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToKey<K> + ?Sized,
+    {
+        match self.check(tier, key, cost) {
+            Ok((d, permit)) if d.is_allowed() => Ok(Attempt::Admitted((d, permit))),
+            Ok((d, _)) => Ok(Attempt::Denied(crate::policy::wait_after(&d))),
+            Err(KeyedError::Full { retry_after }) => Ok(Attempt::Denied(retry_after)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Drops idle keys, as [`KeyedLimiter::drop_idle`].
     pub fn drop_idle(&self, visits: usize) -> usize {
         let shared = &*self.shared;
@@ -1094,6 +1207,32 @@ mod tests {
             keyed.wait(&7, 2),
             Err(KeyedError::Capacity(InsufficientCapacity::new(2, 1)))
         );
+    }
+
+    #[test]
+    fn peek_and_remove() {
+        let clock = FakeClock::new();
+        let keyed = per_second(&clock);
+        assert!(keyed.peek(&1, 1).unwrap().is_allowed());
+        assert!(keyed.is_empty(), "a peek holds no key");
+        keyed.check(&1).unwrap();
+        assert!(!keyed.peek(&1, 1).unwrap().is_allowed());
+        assert!(keyed.remove(&1));
+        assert!(!keyed.remove(&1));
+        assert!(keyed.check(&1).is_ok(), "forgotten: decided afresh");
+    }
+
+    #[test]
+    fn a_keyed_policy_wait_ends_when_the_key_may_go() {
+        let gcra = Limit::Gcra(Gcra::new(
+            Quota::per_second(100).unwrap().with_burst(1).unwrap(),
+        ));
+        let policy = KeyedPolicy::<String>::new(vec![Named::new("rate".into(), gcra)]);
+        assert!(policy.check(0, "k", 1).unwrap().0.is_allowed());
+        let start = std::time::Instant::now();
+        let (d, _) = policy.wait(0, "k", 1).unwrap();
+        assert!(d.is_allowed());
+        assert!(start.elapsed() >= std::time::Duration::from_millis(9));
     }
 
     #[test]

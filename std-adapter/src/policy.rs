@@ -332,9 +332,15 @@ impl<C: Clock<HZ>> SharedPolicy<C> {
 /// denial (whose figure is only a hint, zero if so configured) waits for a release, which wakes
 /// waiters, or [`IDLE_POLL`](crate::IDLE_POLL) at most.
 fn pause_after(decided: &Decided<'_>) -> std::time::Duration {
+    wait::pause(wait_after(decided))
+}
+
+/// The wait a denied policy's waiter sleeps: none named (so [`IDLE_POLL`](crate::IDLE_POLL), or
+/// a release) when a concurrency limit denied, else the core's retry-after.
+pub(crate) fn wait_after(decided: &Decided<'_>) -> Option<crate::Duration> {
     match decided.denied_by() {
-        Some(r) if matches!(r.allowance, Allowance::InFlight { .. }) => wait::pause(None),
-        _ => wait::pause(decided.retry_after()),
+        Some(r) if matches!(r.allowance, Allowance::InFlight { .. }) => None,
+        _ => decided.retry_after(),
     }
 }
 
