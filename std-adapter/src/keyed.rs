@@ -2,10 +2,11 @@
 //!
 //! Keys live in a concurrent map from key to the core's state: [`SHARDS`] shards, each a mutex
 //! around a hashbrown `HashTable` of `(key, state)` pairs, the shard chosen from the key's hash
-//! (foldhash seeded per map by default, any `BuildHasher` with `with_hasher`). A decision locks one shard, finds or inserts the key, runs the
-//! core's decision on its state in place and unlocks: so for every key, **the map decides exactly
-//! as the core does on that key's requests in the order they took the lock**, and never admits
-//! more than the key's limit allows, however many threads share it. A key dropped as at rest is
+//! (foldhash seeded per map by default; any `BuildHasher` with `with_hasher`). A decision locks
+//! one shard, finds or inserts the key, runs the core's decision on its state in place and
+//! unlocks: so for every key, **the map decides exactly as the core does on that key's requests
+//! in the order they took the lock**, and never admits more than the key's limit allows, however
+//! many threads share it. A key dropped as at rest is
 //! decided afresh no earlier than the instant it was dropped at (a thread that read the clock
 //! before that and then waited for the lock is decided at that instant), so dropping it changes
 //! no decision while time goes forward. (A reading that goes backwards past a removal in its
