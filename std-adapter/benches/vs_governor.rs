@@ -175,29 +175,46 @@ fn bench_visits<K, R>(
     });
 }
 
+/// Fills `store` with every key (one admitted check each), benches one check per visit, and
+/// makes sure the case stayed on its path: every check admitted, every key still held.
+fn bench_store<K, L, E>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    (keys, visits): (&[K], &[K]),
+    store: L,
+    len: impl Fn(&L) -> usize,
+    check: impl Fn(&L, &K) -> Result<(), E>,
+) {
+    assert!(keys.iter().all(|k| check(&store, k).is_ok()));
+    assert_eq!(len(&store), keys.len());
+    bench_visits(group, id, visits, |k| check(&store, k));
+    assert!(keys.iter().all(|k| check(&store, k).is_ok()));
+    assert_eq!(len(&store), keys.len());
+}
+
 fn keyed_u64(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, n: u64) {
     let keys: Vec<u64> = (0..n).map(u64_key).collect();
     let mut visits = keys.clone();
     shuffle(&mut visits, SHUFFLE_SEED);
     let case = format!("u64/{n}");
+    let both = (&keys[..], &visits[..]);
 
-    let tollgate = KeyedLimiter::<u64>::new(keyed_quota());
-    assert!(keys.iter().all(|k| tollgate.check(k).is_ok()));
-    assert_eq!(tollgate.len() as u64, n);
-    bench_visits(group, BenchmarkId::new("tollgate", &case), &visits, |k| {
-        tollgate.check(k)
-    });
-    assert!(keys.iter().all(|k| tollgate.check(k).is_ok()));
-    assert_eq!(tollgate.len() as u64, n);
-    drop(tollgate);
-
-    let governor = RateLimiter::keyed(keyed_governor_quota());
-    assert!(keys.iter().all(|k| governor.check_key(k).is_ok()));
-    assert_eq!(governor.len() as u64, n);
-    bench_visits(group, BenchmarkId::new("governor", &case), &visits, |k| {
-        governor.check_key(k)
-    });
-    assert!(keys.iter().all(|k| governor.check_key(k).is_ok()));
+    bench_store(
+        group,
+        BenchmarkId::new("tollgate", &case),
+        both,
+        KeyedLimiter::<u64>::new(keyed_quota()),
+        KeyedLimiter::len,
+        |l, k| l.check(k),
+    );
+    bench_store(
+        group,
+        BenchmarkId::new("governor", &case),
+        both,
+        RateLimiter::keyed(keyed_governor_quota()),
+        |l| l.len(),
+        |l, k| l.check_key(k),
+    );
 }
 
 fn keyed_phone(
@@ -216,49 +233,41 @@ fn keyed_phone(
     // The visit list's strings in visiting order, as requests' keys arrive in fresh buffers.
     let visits: Vec<String> = visits.iter().map(|s| s.as_str().to_owned()).collect();
     let case = format!("phone/{n}");
+    let both = (&keys[..], &visits[..]);
 
-    let tollgate = KeyedLimiter::<CompactString>::new(keyed_quota());
-    assert!(keys.iter().all(|k| tollgate.check(k.as_str()).is_ok()));
-    assert_eq!(tollgate.len() as u64, n);
-    bench_visits(group, BenchmarkId::new("tollgate", &case), &visits, |k| {
-        tollgate.check(k.as_str())
-    });
-    assert!(keys.iter().all(|k| tollgate.check(k.as_str()).is_ok()));
-    drop(tollgate);
-
-    let tollgate = KeyedLimiter::<String>::new(keyed_quota());
-    assert!(keys.iter().all(|k| tollgate.check(k.as_str()).is_ok()));
-    assert_eq!(tollgate.len() as u64, n);
-    bench_visits(
+    bench_store(
+        group,
+        BenchmarkId::new("tollgate", &case),
+        both,
+        KeyedLimiter::<CompactString>::new(keyed_quota()),
+        KeyedLimiter::len,
+        |l, k| l.check(k.as_str()),
+    );
+    bench_store(
         group,
         BenchmarkId::new("tollgate-String", &case),
-        &visits,
-        |k| tollgate.check(k.as_str()),
+        both,
+        KeyedLimiter::<String>::new(keyed_quota()),
+        KeyedLimiter::len,
+        |l, k| l.check(k.as_str()),
     );
-    assert!(keys.iter().all(|k| tollgate.check(k.as_str()).is_ok()));
-    drop(tollgate);
-
     // The number arrives as text: its conversion is part of every check.
-    let short = |k: &String| ShortKey::new(k).expect("a phone number fits");
-    let tollgate = KeyedLimiter::<ShortKey>::new(keyed_quota());
-    assert!(keys.iter().all(|k| tollgate.check(&short(k)).is_ok()));
-    assert_eq!(tollgate.len() as u64, n);
-    bench_visits(
+    bench_store(
         group,
         BenchmarkId::new("tollgate-ShortKey", &case),
-        &visits,
-        |k| tollgate.check(&short(k)),
+        both,
+        KeyedLimiter::<ShortKey>::new(keyed_quota()),
+        KeyedLimiter::len,
+        |l, k| l.check(&ShortKey::new(k).expect("a phone number fits")),
     );
-    assert!(keys.iter().all(|k| tollgate.check(&short(k)).is_ok()));
-    drop(tollgate);
-
-    let governor = RateLimiter::keyed(keyed_governor_quota());
-    assert!(keys.iter().all(|k| governor.check_key(k).is_ok()));
-    assert_eq!(governor.len() as u64, n);
-    bench_visits(group, BenchmarkId::new("governor", &case), &visits, |k| {
-        governor.check_key(k)
-    });
-    assert!(keys.iter().all(|k| governor.check_key(k).is_ok()));
+    bench_store(
+        group,
+        BenchmarkId::new("governor", &case),
+        both,
+        RateLimiter::keyed(keyed_governor_quota()),
+        |l| l.len(),
+        |l, k| l.check_key(k),
+    );
 }
 
 fn keyed(c: &mut Criterion) {
