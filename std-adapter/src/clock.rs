@@ -12,10 +12,15 @@
 //! finest, a million per second, is 1,000 ticks apart), a `u64` of them lasts 584 years, and
 //! they match what the counter is scaled to, so nothing is rounded on the way in.
 //!
+//! A [`Limiter`](crate::Limiter) goes one step further: it keeps its schedule in the clock's own
+//! counts ([`Counter`]), so its fast path reads the counter and never scales the reading to
+//! nanoseconds; only a denial's wait is scaled, once.
+//!
 //! Headers that carry epoch seconds need the wall time of an instant: each clock takes a
 //! [`WallClock`] anchor when it is created (both clocks read once, back to back) and converts with
 //! it from then on, so a wall clock stepped by NTP later never makes a reset go backwards.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,8 +49,8 @@ use crate::{Duration, HZ, Instant};
 #[derive(Debug, Clone)]
 pub struct StdClock {
     counter: quanta::Clock,
-    /// The counter's raw reading at the start.
-    start: u64,
+    /// From the counter's raw readings to nanoseconds since the start.
+    scale: Scale,
     wall: WallClock<HZ>,
 }
 
@@ -53,10 +58,13 @@ impl StdClock {
     /// A clock starting at zero now.
     pub fn new() -> Self {
         let counter = quanta::Clock::new();
-        let start = counter.raw();
+        // quanta's calibration, read as nanoseconds per 2³² counts (exactly 2³² where quanta
+        // falls back to the OS clock, whose readings are nanoseconds already).
+        let per_2_32 = counter.delta_as_nanos(0, 1 << 32);
+        let scale = Scale::new(counter.raw(), per_2_32).unwrap_or(Scale::NANOS);
         Self {
             counter,
-            start,
+            scale,
             wall: WallClock::new(Instant::from_ticks(0), unix_millis_now()),
         }
     }
@@ -78,7 +86,138 @@ impl Clock<HZ> for StdClock {
     fn now(&self) -> Instant {
         // A raw read scaled by one multiply and shift (zero if the counter reads behind the
         // start, as a core migrated to a lagging counter could): no `Duration` on the way.
-        Instant::from_ticks(self.counter.delta_as_nanos(self.start, self.counter.raw()))
+        Instant::from_ticks(self.scale.ticks(self.counter.raw()))
+    }
+}
+
+impl Counter for StdClock {
+    #[inline]
+    fn count(&self) -> u64 {
+        self.counter.raw()
+    }
+
+    fn scale(&self) -> Scale {
+        self.scale
+    }
+}
+
+/// How a clock's raw counts become its nanosecond ticks: `ticks = (count − origin) · mul / 2³²`
+/// (rounded down; zero for counts before the origin), `mul` being nanoseconds per 2³² counts.
+///
+/// # Examples
+///
+/// A counter at 2 GHz that started at count 1,000:
+///
+/// ```
+/// use tollgate_std::clock::Scale;
+///
+/// let s = Scale::new(1_000, 1 << 31).unwrap(); // 2³² counts in 2³¹ ns: 0.5 ns per count
+/// assert_eq!(s.ticks(1_000 + 2_000), 1_000);   // 1 µs after the origin
+/// assert_eq!(s.ticks(1_000 + 2_001), 1_000);   // rounded down
+/// assert_eq!(s.ticks_up(1_000 + 2_001), 1_001); // or up
+/// assert_eq!(s.count_at(1_000), 1_000 + 2_001); // the last count at or before 1 µs
+/// assert_eq!(s.counts_in(400), 800);
+/// assert_eq!(s.ticks_in(801), 401);             // spans round up
+/// assert_eq!(Scale::NANOS.ticks(77), 77);       // counts that are nanoseconds convert exactly
+/// /// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    origin: u64,
+    mul: NonZeroU64,
+}
+
+impl Scale {
+    /// Counts that are nanoseconds from zero: every conversion is the identity.
+    pub const NANOS: Self = Self {
+        origin: 0,
+        mul: NonZeroU64::new(1 << 32).expect("2³² is not zero"),
+    };
+
+    /// A scale from `origin` with `mul` nanoseconds per 2³² counts; `None` for zero.
+    pub const fn new(origin: u64, mul: u64) -> Option<Self> {
+        match NonZeroU64::new(mul) {
+            Some(mul) => Some(Self { origin, mul }),
+            None => None,
+        }
+    }
+
+    /// Nanoseconds per 2³² counts.
+    pub const fn mul(self) -> NonZeroU64 {
+        self.mul
+    }
+
+    /// The instant, in nanosecond ticks, of the reading `count` (rounded down, saturating).
+    #[inline]
+    pub const fn ticks(self, count: u64) -> u64 {
+        let counts = count.saturating_sub(self.origin) as u128;
+        let ticks = (counts * self.mul.get() as u128) >> 32;
+        if ticks > u64::MAX as u128 {
+            u64::MAX
+        } else {
+            ticks as u64
+        }
+    }
+
+    /// The instant, in nanosecond ticks, of the reading `count`, rounded up (saturating).
+    pub const fn ticks_up(self, count: u64) -> u64 {
+        self.ticks_in(count.saturating_sub(self.origin))
+    }
+
+    /// The last count whose instant is at or before `ticks` (saturating).
+    pub const fn count_at(self, ticks: u64) -> u64 {
+        // ticks(c) ≤ t ⇔ (c − origin)·mul < (t + 1)·2³².
+        let bound = ((ticks as u128 + 1) << 32).div_ceil(self.mul.get() as u128) - 1;
+        let count = self.origin as u128 + bound;
+        if count > u64::MAX as u128 {
+            u64::MAX
+        } else {
+            count as u64
+        }
+    }
+
+    /// The counts in a span of `ticks`, rounded up (saturating).
+    pub const fn counts_in(self, ticks: u64) -> u64 {
+        let counts = ((ticks as u128) << 32).div_ceil(self.mul.get() as u128);
+        if counts > u64::MAX as u128 {
+            u64::MAX
+        } else {
+            counts as u64
+        }
+    }
+
+    /// The ticks in a span of `counts`, rounded up (saturating).
+    pub const fn ticks_in(self, counts: u64) -> u64 {
+        span_ticks(counts, self.mul)
+    }
+}
+
+/// `counts` at `mul` nanoseconds per 2³² counts, in nanoseconds, rounded up (saturating).
+#[inline]
+pub(crate) const fn span_ticks(counts: u64, mul: NonZeroU64) -> u64 {
+    let ticks = (counts as u128 * mul.get() as u128).div_ceil(1 << 32);
+    if ticks > u64::MAX as u128 {
+        u64::MAX
+    } else {
+        ticks as u64
+    }
+}
+
+/// A clock that can be read in its own raw counts, without scaling them to nanoseconds.
+///
+/// [`Limiter`](crate::Limiter) keeps its schedule in counts, so its fast path costs one raw
+/// read. The defaults say the counts are the nanosecond ticks themselves, which is right for
+/// any clock without a faster raw reading: a clock of your own needs only
+/// `impl Counter for MyClock {}`.
+pub trait Counter: Clock<HZ> {
+    /// A raw reading: `self.scale().ticks(self.count())` is `self.now()`.
+    #[inline]
+    fn count(&self) -> u64 {
+        self.now().as_ticks()
+    }
+
+    /// How counts convert to nanoseconds.
+    fn scale(&self) -> Scale {
+        Scale::NANOS
     }
 }
 
@@ -124,6 +263,8 @@ impl Clock<HZ> for FakeClock {
         Instant::from_ticks(self.nanos.load(Ordering::SeqCst))
     }
 }
+
+impl Counter for FakeClock {}
 
 /// A clock over tokio's `Instant`: in a runtime with paused time (`tokio::time::pause`, tests
 /// with `start_paused`) it moves only as tokio's timer does, so waiting code can be tested
@@ -178,6 +319,9 @@ impl Clock<HZ> for TokioClock {
         Instant::from_ticks(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
     }
 }
+
+#[cfg(feature = "tokio")]
+impl Counter for TokioClock {}
 
 /// Milliseconds since 1970 by the system's wall clock (0 before 1970, which no system sets).
 pub(crate) fn unix_millis_now() -> u64 {

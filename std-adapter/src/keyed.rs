@@ -49,7 +49,7 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use tollgate_core::table::comes_to_rest;
 use tollgate_core::{
-    Algorithm, Clock, Gcra, GcraState, InsufficientCapacity, Named, NotUntil, Overflow, Overrides,
+    Algorithm, Clock, Gcra, GcraState, InsufficientCapacity, Named, Overflow, Overrides,
     ReleaseError,
 };
 
@@ -57,7 +57,7 @@ use crate::clock::StdClock;
 pub use crate::key::ToKey;
 use crate::policy::{Decided, Rules};
 use crate::wait::{self, Attempt, Jitter};
-use crate::{Decision, Duration, HZ, Instant, Limit, LimitState, Quota};
+use crate::{Decision, Duration, HZ, Instant, Limit, LimitState, NotUntil, Quota};
 
 /// Shards per map: enough that threads rarely meet on one lock, few enough that a small map
 /// costs little (one cache line each).
@@ -111,7 +111,7 @@ impl From<InsufficientCapacity> for KeyedError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
     /// The key's limit: retry after the exact wait.
-    Limited(NotUntil<HZ>),
+    Limited(NotUntil),
     /// No room for the key: as [`KeyedError::Full`].
     Full(Option<Duration>),
 }
@@ -532,7 +532,7 @@ impl<K: Hash + Eq, C: Clock<HZ>, S: BuildHasher> KeyedLimiter<K, C, S> {
             |state, now| self.gcra.try_acquire(state, now),
         ) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(wait)) => Err(Denied::Limited(wait)),
+            Ok(Err(wait)) => Err(Denied::Limited(wait.into())),
             Err(KeyedError::Full { retry_after }) => Err(Denied::Full(retry_after)),
             // The fast path asks for one unit, which every GCRA holds.
             Err(_) => Err(Denied::Full(None)),

@@ -49,7 +49,7 @@ mod wait;
 pub use config::{ConfigFileError, PolicyFile};
 pub use key::ShortKey;
 pub use keyed::{KeyedLimiter, KeyedPolicy};
-pub use limiter::Limiter;
+pub use limiter::{Limiter, NotUntil};
 pub use policy::{Permit, SharedPolicy};
 pub use storage::Heap;
 pub use wait::{IDLE_POLL, Jitter};
@@ -69,7 +69,5 @@ pub type Decision = tollgate_core::Decision<HZ>;
 pub type Limit = tollgate_core::AnyLimit<HZ, Heap>;
 /// The state of a [`Limit`].
 pub type LimitState = tollgate_core::AnyState<Heap>;
-/// A denial's exact wait.
-pub type NotUntil = tollgate_core::NotUntil<HZ>;
 /// One named limit's figures in a policy's decision.
 pub type Report<'a> = tollgate_core::Report<'a, HZ>;

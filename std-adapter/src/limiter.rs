@@ -7,14 +7,103 @@
 //! as it stood, in some order of the admissions: **the limiter never admits more than the core
 //! would for the same requests in that order** ("`burst + ⌊d / T⌋` in any interval of length
 //! `d`"), however many threads share it. A denial writes nothing.
+//!
+//! # Time in the clock's counts
+//!
+//! The schedule is kept in the clock's raw counts ([`Counter`]), so that [`check`](Limiter::check)
+//! reads the counter and never scales the reading: on [`StdClock`] that is the processor's
+//! time-stamp counter, and skipping the scaling is what puts the check ahead of `governor`'s
+//! (BENCHMARKS.md). The quota's interval `T` is converted to counts once, rounded up, and the
+//! burst kept, so the limiter is never looser than the quota in nanoseconds; denials' waits and
+//! decisions' figures are scaled back to nanoseconds, rounded up. Instants passed in
+//! ([`check_at`](Limiter::check_at)) are taken as the last count at or before them. On clocks
+//! whose counts are the nanosecond ticks ([`FakeClock`](crate::clock::FakeClock),
+//! [`TokioClock`](crate::clock::TokioClock), any clock with the default `Counter`), every
+//! conversion is the identity and the limiter decides exactly as the core does in nanoseconds.
 
+use std::hash::{Hash, Hasher};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tollgate_core::{Algorithm, Clock, Gcra, GcraState, InsufficientCapacity, NotUntil};
+use tollgate_core::{Algorithm, Gcra, GcraState, InsufficientCapacity};
 
-use crate::clock::StdClock;
+use crate::clock::{Counter, Scale, StdClock, span_ticks};
 use crate::wait::{self, Attempt, Jitter};
-use crate::{Decision, HZ, Instant, Quota};
+use crate::{Decision, Duration, HZ, Instant, Quota};
+
+/// A denial and its exact wait: [`retry_after`](NotUntil::retry_after).
+///
+/// The wait is kept as the limiter found it, in its clock's counts, and scaled to nanoseconds
+/// (rounded up) only when asked for, so that a denial costs no more than the comparison that
+/// made it. Two denials are equal when their waits in nanoseconds are.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate_std::{Duration, Instant, NotUntil};
+///
+/// let wait = NotUntil::new(Duration::from_millis(250));
+/// assert_eq!(wait.retry_after(), Duration::from_millis(250));
+/// assert_eq!(wait.earliest(Instant::from_ticks(1_000)), Instant::from_ticks(250_001_000));
+/// assert_eq!(wait, tollgate_core::NotUntil::new(Duration::from_millis(250)).into());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct NotUntil {
+    /// The wait, in counts.
+    counts: u64,
+    /// Nanoseconds per 2³² counts.
+    mul: NonZeroU64,
+}
+
+impl NotUntil {
+    /// A denial that may be retried after `retry_after`.
+    pub const fn new(retry_after: Duration) -> Self {
+        Self {
+            counts: retry_after.as_ticks(),
+            mul: Scale::NANOS.mul(),
+        }
+    }
+
+    /// The exact wait after which the same request would be admitted if nothing else arrives.
+    #[inline]
+    pub const fn retry_after(&self) -> Duration {
+        Duration::from_ticks(span_ticks(self.counts, self.mul))
+    }
+
+    /// The instant at which to retry, given the `now` that was checked (saturating at the end of
+    /// time).
+    pub const fn earliest(&self, now: Instant) -> Instant {
+        Instant::from_ticks(now.as_ticks().saturating_add(self.retry_after().as_ticks()))
+    }
+}
+
+impl From<tollgate_core::NotUntil<HZ>> for NotUntil {
+    fn from(core: tollgate_core::NotUntil<HZ>) -> Self {
+        Self::new(core.retry_after())
+    }
+}
+
+impl PartialEq for NotUntil {
+    fn eq(&self, other: &Self) -> bool {
+        self.retry_after() == other.retry_after()
+    }
+}
+
+impl Eq for NotUntil {}
+
+impl Hash for NotUntil {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.retry_after().as_ticks().hash(state);
+    }
+}
+
+impl core::fmt::Display for NotUntil {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "rate limited: retry in {} ms", self.retry_after().as_millis())
+    }
+}
+
+impl std::error::Error for NotUntil {}
 
 /// A lock-free GCRA limiter: see the [module docs](self).
 ///
@@ -34,7 +123,16 @@ use crate::{Decision, HZ, Instant, Quota};
 /// ```
 #[derive(Debug)]
 pub struct Limiter<C = StdClock> {
+    /// The limit as given, in nanoseconds.
     gcra: Gcra<HZ>,
+    /// The same limit in the clock's counts (its `Instant`s and `Duration`s are counts).
+    counted: Gcra<HZ>,
+    /// From counts to nanoseconds: the clock's scale, or [`Scale::NANOS`] when the limit does
+    /// not fit in counts and the limiter reads nanoseconds instead.
+    scale: Scale,
+    /// Whether the limiter reads raw counts (else nanoseconds).
+    raw: bool,
+    /// The theoretical arrival time, in counts.
     tat: AtomicU64,
     clock: C,
 }
@@ -46,11 +144,32 @@ impl Limiter<StdClock> {
     }
 }
 
-impl<C: Clock<HZ>> Limiter<C> {
+impl<C: Counter> Limiter<C> {
     /// A limiter of `quota` on `clock`, at rest.
     pub fn with_clock(quota: Quota, clock: C) -> Self {
+        let gcra = Gcra::new(quota);
+        let scale = clock.scale();
+        // T in counts, rounded up, times the limit as the window, so that the counted quota's
+        // interval is exactly that T; the burst as given.
+        let counted = Quota::new(
+            quota.limit(),
+            Duration::from_ticks(
+                scale
+                    .counts_in(quota.interval().as_ticks())
+                    .saturating_mul(u64::from(quota.limit())),
+            ),
+        )
+        .and_then(|q| q.with_burst(quota.burst()));
+        let (counted, scale, raw) = match counted {
+            Ok(q) if scale != Scale::NANOS => (Gcra::new(q), scale, true),
+            // Identity counts, or a schedule too long for a u64 of counts: nanoseconds.
+            _ => (gcra, Scale::NANOS, false),
+        };
         Self {
-            gcra: Gcra::new(quota),
+            gcra,
+            counted,
+            scale,
+            raw,
             tat: AtomicU64::new(GcraState::new().to_raw()),
             clock,
         }
@@ -66,9 +185,30 @@ impl<C: Clock<HZ>> Limiter<C> {
         &self.clock
     }
 
-    /// The state as it stands (for storing it elsewhere, or for a report).
+    /// The state as it stands, in nanoseconds (for storing it elsewhere, or for a report).
     pub fn state(&self) -> GcraState {
-        GcraState::from_raw(self.tat.load(Ordering::Acquire))
+        // The instant rounded up: a later arrival time is the stricter one.
+        GcraState::from_raw(self.scale.ticks_up(self.tat.load(Ordering::Acquire)))
+    }
+
+    /// The reading in the limiter's counts.
+    #[inline]
+    fn counts(&self) -> Instant {
+        Instant::from_ticks(if self.raw {
+            self.clock.count()
+        } else {
+            self.clock.now().as_ticks()
+        })
+    }
+
+    /// `now` in the limiter's counts: the last count at or before it.
+    fn counts_at(&self, now: Instant) -> Instant {
+        Instant::from_ticks(self.scale.count_at(now.as_ticks()))
+    }
+
+    /// A span in counts, in nanoseconds (rounded up).
+    fn nanos(&self, counts: Duration) -> Duration {
+        Duration::from_ticks(self.scale.ticks_in(counts.as_ticks()))
     }
 
     /// Admits one request now, or says how long to wait: the fastest path, as `governor`'s
@@ -78,8 +218,8 @@ impl<C: Clock<HZ>> Limiter<C> {
     ///
     /// [`NotUntil`] with the exact wait when denied; nothing is taken then.
     #[inline]
-    pub fn check(&self) -> Result<(), NotUntil<HZ>> {
-        self.check_at(self.clock.now())
+    pub fn check(&self) -> Result<(), NotUntil> {
+        self.try_acquire(self.counts())
     }
 
     /// [`check`](Self::check) at `now`.
@@ -88,11 +228,21 @@ impl<C: Clock<HZ>> Limiter<C> {
     ///
     /// As [`check`](Self::check).
     #[inline]
-    pub fn check_at(&self, now: Instant) -> Result<(), NotUntil<HZ>> {
+    pub fn check_at(&self, now: Instant) -> Result<(), NotUntil> {
+        self.try_acquire(self.counts_at(now))
+    }
+
+    #[inline]
+    fn try_acquire(&self, now: Instant) -> Result<(), NotUntil> {
         let mut current = self.tat.load(Ordering::Acquire);
         loop {
             let mut state = GcraState::from_raw(current);
-            self.gcra.try_acquire(&mut state, now)?;
+            if let Err(e) = self.counted.try_acquire(&mut state, now) {
+                return Err(NotUntil {
+                    counts: e.retry_after().as_ticks(),
+                    mul: self.scale.mul(),
+                });
+            }
             match self.tat.compare_exchange_weak(
                 current,
                 state.to_raw(),
@@ -113,7 +263,7 @@ impl<C: Clock<HZ>> Limiter<C> {
     /// [`InsufficientCapacity`] when `cost` exceeds the burst: no wait would admit it.
     #[inline]
     pub fn decide(&self, cost: u32) -> Result<Decision, InsufficientCapacity> {
-        self.decide_at(self.clock.now(), cost)
+        self.decide_counted(self.counts(), cost)
     }
 
     /// [`decide`](Self::decide) at `now`.
@@ -122,18 +272,23 @@ impl<C: Clock<HZ>> Limiter<C> {
     ///
     /// As [`decide`](Self::decide).
     pub fn decide_at(&self, now: Instant, cost: u32) -> Result<Decision, InsufficientCapacity> {
+        self.decide_counted(self.counts_at(now), cost)
+    }
+
+    fn decide_counted(&self, now: Instant, cost: u32) -> Result<Decision, InsufficientCapacity> {
+        let gcra = &self.counted;
         let mut current = self.tat.load(Ordering::Acquire);
         loop {
             let state = GcraState::from_raw(current);
-            let step = self.gcra.step(&state, now, cost)?;
-            if !self.gcra.admits(&step) {
-                return Ok(self.gcra.decision(&state, &step, false));
+            let step = gcra.step(&state, now, cost)?;
+            if !gcra.admits(&step) {
+                return Ok(self.in_nanos(gcra.decision(&state, &step, false)));
             }
             let mut next = state;
-            self.gcra.record(&mut next, &step);
+            gcra.record(&mut next, &step);
             if next == state {
                 // A free request (cost zero) changes nothing to publish.
-                return Ok(self.gcra.decision(&state, &step, true));
+                return Ok(self.in_nanos(gcra.decision(&state, &step, true)));
             }
             match self.tat.compare_exchange_weak(
                 current,
@@ -141,9 +296,19 @@ impl<C: Clock<HZ>> Limiter<C> {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Ok(self.gcra.decision(&state, &step, true)),
+                Ok(_) => return Ok(self.in_nanos(gcra.decision(&state, &step, true))),
                 Err(actual) => current = actual,
             }
+        }
+    }
+
+    /// A decision made in counts, its spans in nanoseconds.
+    fn in_nanos(&self, d: Decision) -> Decision {
+        Decision {
+            reset: self.nanos(d.reset),
+            retry_after: d.retry_after.map(|w| self.nanos(w)),
+            delay: self.nanos(d.delay),
+            ..d
         }
     }
 
@@ -153,7 +318,9 @@ impl<C: Clock<HZ>> Limiter<C> {
     ///
     /// As [`decide`](Self::decide).
     pub fn peek(&self, cost: u32) -> Result<Decision, InsufficientCapacity> {
-        self.gcra.peek(&self.state(), self.clock.now(), cost)
+        let state = GcraState::from_raw(self.tat.load(Ordering::Acquire));
+        let d = self.counted.peek(&state, self.counts(), cost)?;
+        Ok(self.in_nanos(d))
     }
 
     /// Blocks the thread until a request of `cost` is admitted, and returns its decision.
@@ -219,8 +386,8 @@ impl<C: Clock<HZ>> Limiter<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Duration;
     use crate::clock::FakeClock;
+    use tollgate_core::Clock;
 
     fn limiter(per_second: u32, burst: u32) -> (Limiter<FakeClock>, FakeClock) {
         let clock = FakeClock::new();

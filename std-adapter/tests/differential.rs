@@ -7,9 +7,13 @@ use proptest::prelude::*;
 use tollgate_core::{
     Algorithm, Concurrency, Gcra, Meter, Named, Overrides, Policy, Report, Shaper,
 };
-use tollgate_std::clock::FakeClock;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tollgate_core::Clock;
+use tollgate_std::clock::{Counter, FakeClock, Scale};
 use tollgate_std::keyed::{Denied, KeyedLimiter, KeyedPolicy};
-use tollgate_std::{Duration, Instant, Limit, LimitState, Limiter, Quota, SharedPolicy};
+use tollgate_std::{Duration, Instant, Limit, LimitState, Limiter, NotUntil, Quota, SharedPolicy};
 use tollgate_testkit::models::gcra::Model;
 
 /// One request of a trace: time step (ns), key, cost.
@@ -53,7 +57,74 @@ fn limits() -> impl Strategy<Value = Vec<Named<Limit, String>>> {
     })
 }
 
+/// A clock read in raw counts of any rate, as `StdClock` reads the time-stamp counter.
+#[derive(Debug, Clone)]
+struct Counts {
+    count: Arc<AtomicU64>,
+    scale: Scale,
+}
+
+impl Clock<{ tollgate_std::HZ }> for Counts {
+    fn now(&self) -> Instant {
+        Instant::from_ticks(self.scale.ticks(self.count()))
+    }
+}
+
+impl Counter for Counts {
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    fn scale(&self) -> Scale {
+        self.scale
+    }
+}
+
 proptest! {
+    /// On a clock of raw counts (0.25 to 4 ns each, any origin) the limiter is never looser than
+    /// the quota in nanoseconds (the model judges every admission at its instant), and a denial's
+    /// wait, slept, admits.
+    #[test]
+    fn limiter_on_raw_counts_is_never_looser_and_its_waits_suffice(
+        q in quota(),
+        mul in (1u64 << 30)..(1u64 << 34),
+        origin in 0u64..1 << 50,
+        trace in trace(),
+    ) {
+        let clock = Counts { count: Arc::new(AtomicU64::new(origin)), scale: Scale::new(origin, mul).unwrap() };
+        let limiter = Limiter::with_clock(q, clock.clone());
+        let mut model = Model::new(q.burst(), q.interval().as_ticks());
+        for (i, (dt, _, cost)) in trace.into_iter().enumerate() {
+            clock.count.fetch_add(dt, Ordering::SeqCst);
+            let now = clock.now().as_ticks();
+            let cost = cost.min(q.burst());
+            let retry = if i % 2 == 0 {
+                match limiter.check() {
+                    Ok(()) => { prop_assert!(model.admits(now, 1), "admitted at {now} ns"); model.record(now, 1); None }
+                    Err(e) => Some((e.retry_after(), 1)),
+                }
+            } else {
+                let d = limiter.decide(cost).unwrap();
+                if d.is_allowed() {
+                    prop_assert!(model.admits(now, u64::from(cost)), "admitted {cost} at {now} ns");
+                    model.record(now, u64::from(cost));
+                    None
+                } else {
+                    d.retry_after.map(|w| (w, cost))
+                }
+            };
+            if let Some((wait, cost)) = retry {
+                // Sleeping the wait moves the counter on by at least its counts.
+                clock.count.fetch_add(clock.scale.counts_in(wait.as_ticks()), Ordering::SeqCst);
+                let now = clock.now().as_ticks();
+                let d = limiter.decide(cost).unwrap();
+                prop_assert!(d.is_allowed(), "still denied after the wait {wait:?}");
+                prop_assert!(model.admits(now, u64::from(cost)));
+                model.record(now, u64::from(cost));
+            }
+        }
+    }
+
     #[test]
     fn limiter_decides_like_the_core_and_the_model(q in quota(), trace in trace()) {
         let clock = FakeClock::new();
@@ -70,7 +141,7 @@ proptest! {
                 let want = gcra.try_acquire(&mut state, at);
                 prop_assert_eq!(model.admits(now, 1), want.is_ok());
                 if want.is_ok() { model.record(now, 1); }
-                prop_assert_eq!(limiter.check_at(at), want);
+                prop_assert_eq!(limiter.check_at(at), want.map_err(NotUntil::from));
             } else {
                 let want = gcra.check(&mut state, at, cost);
                 if let Ok(d) = &want {
@@ -127,7 +198,7 @@ proptest! {
             let key = format!("key-{key}");
             let state = states.entry(key.clone()).or_insert_with(|| gcra.new_state());
             if i % 2 == 0 {
-                let want = gcra.try_acquire(state, at).map_err(Denied::Limited);
+                let want = gcra.try_acquire(state, at).map_err(|e| Denied::Limited(e.into()));
                 prop_assert_eq!(keyed.check_at(key.as_str(), at), want);
             } else {
                 let want = gcra.check(state, at, cost).map_err(Into::into);
