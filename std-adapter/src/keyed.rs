@@ -940,6 +940,57 @@ impl<K: Hash + Eq, C: Clock<HZ>, S: BuildHasher> KeyedPolicy<K, C, S> {
         Ok((decided, permit))
     }
 
+    /// What [`check_at`](Self::check_at) would say for `key` in `tier` at `now`, taking nothing
+    /// (a key not held is looked at as a fresh one).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyedError::UnknownTier`], [`KeyedError::Capacity`] when `cost` exceeds a limit's
+    /// capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::Overrides;
+    /// use tollgate_std::config::PolicyFile;
+    /// use tollgate_std::{Instant, KeyedPolicy};
+    ///
+    /// let file: PolicyFile = "[[limit]]\nname = \"second\"\nalgorithm = \"gcra\"\nlimit = 2\nwindow = \"1s\"\n".parse()?;
+    /// let policy = KeyedPolicy::<String>::from_file(&file);
+    /// let tier = policy.tier("default").unwrap();
+    /// let t0 = Instant::from_ticks(0);
+    /// let (_, _) = policy.check_at(tier, "acct-1", t0, 1, &Overrides::NONE)?;
+    /// let seen = policy.peek_at(tier, "acct-1", t0, 1)?;
+    /// assert_eq!(seen.decision().remaining, 0); // the second request would take the last
+    /// assert_eq!(policy.peek_at(tier, "acct-2", t0, 1)?.decision().remaining, 1);
+    /// assert!(policy.peek_at(tier, "acct-1", t0, 3).is_err()); // never fits
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn peek_at<Q>(
+        &self,
+        tier: TierId,
+        key: &Q,
+        now: Instant,
+        cost: u32,
+    ) -> Result<Decided<'_>, KeyedError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let shared = &*self.shared;
+        let rules = shared.tiers.rules(tier).ok_or(KeyedError::UnknownTier)?;
+        let hash = shared.map.hash(&(tier, key));
+        let seen = shared.map.get(
+            hash,
+            |(t, k)| *t == tier && k.borrow() == key,
+            |state| rules.peek(state, now, cost, &Overrides::NONE),
+        );
+        Ok(match seen {
+            Some(d) => d?,
+            None => rules.peek(&rules.new_state(), now, cost, &Overrides::NONE)?,
+        })
+    }
+
     /// Ends `cost` requests in flight for `key` in `tier` (after [`KeyPermit::forget`]).
     ///
     /// # Errors

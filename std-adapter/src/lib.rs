@@ -43,6 +43,8 @@ pub mod key;
 pub mod keyed;
 pub mod limiter;
 pub mod policy;
+#[cfg(feature = "cli")]
+pub mod simulate;
 pub mod storage;
 mod wait;
 

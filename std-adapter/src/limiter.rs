@@ -99,7 +99,11 @@ impl Hash for NotUntil {
 
 impl core::fmt::Display for NotUntil {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "rate limited: retry in {} ms", self.retry_after().as_millis())
+        write!(
+            f,
+            "rate limited: retry in {} ms",
+            self.retry_after().as_millis()
+        )
     }
 }
 

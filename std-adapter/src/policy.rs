@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use smallvec::SmallVec;
 use tollgate_core::{
     Algorithm, Allowance, Clock, InsufficientCapacity, Named, Overrides, Policy, PolicyDecision,
-    ReleaseError, Report,
+    ReleaseError, Report, Verdict,
 };
 
 use crate::clock::StdClock;
@@ -70,17 +70,33 @@ impl Rules {
         overrides: &Overrides<'_>,
         record: bool,
     ) -> Result<Decided<'p>, InsufficientCapacity> {
+        if !record {
+            return self.peek(state, now, cost, overrides);
+        }
         let policy = Policy::new(&self.limits[..]);
         let mut out: Reports<'_> = SmallVec::from_elem(Report::EMPTY, self.limits.len());
-        let d = if record {
-            policy.check_into(state, now, cost, overrides, &mut out)?
-        } else {
-            policy.peek_into(state, now, cost, overrides, &mut out)?
-        };
-        // The reports borrow the names from this call's `Policy` value; point them at the
-        // limits themselves, which live as long as `self`.
-        let reports = d
-            .reports
+        let d = policy.check_into(state, now, cost, overrides, &mut out)?;
+        Ok(self.named(d.outcome, d.reports))
+    }
+
+    /// What [`decide`](Self::decide) would say at `cost` on `state`, changing nothing.
+    pub(crate) fn peek<'p>(
+        &'p self,
+        state: &[LimitState],
+        now: Instant,
+        cost: u32,
+        overrides: &Overrides<'_>,
+    ) -> Result<Decided<'p>, InsufficientCapacity> {
+        let policy = Policy::new(&self.limits[..]);
+        let mut out: Reports<'_> = SmallVec::from_elem(Report::EMPTY, self.limits.len());
+        let d = policy.peek_into(state, now, cost, overrides, &mut out)?;
+        Ok(self.named(d.outcome, d.reports))
+    }
+
+    /// A decision whose reports borrow the names from a call's `Policy` value, its reports
+    /// pointed at the limits themselves, which live as long as `self`.
+    fn named<'p>(&'p self, outcome: Verdict, reports: &[Report<'_, HZ>]) -> Decided<'p> {
+        let reports = reports
             .iter()
             .zip(self.limits.iter())
             .map(|(r, l)| Report {
@@ -89,10 +105,7 @@ impl Rules {
                 decision: r.decision,
             })
             .collect();
-        Ok(PolicyDecision {
-            outcome: d.outcome,
-            reports,
-        })
+        PolicyDecision { outcome, reports }
     }
 
     pub(crate) fn release(&self, state: &mut [LimitState], cost: u32) -> Result<(), ReleaseError> {

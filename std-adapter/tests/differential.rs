@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tollgate_core::{
     Algorithm, Concurrency, Gcra, Meter, Named, Overrides, Policy, Report, Shaper,
 };
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tollgate_core::Clock;
 use tollgate_std::clock::{Counter, FakeClock, Scale};

@@ -1,0 +1,324 @@
+//! `tollgate`: see a rate-limit policy at work.
+//!
+//! ```text
+//! tollgate simulate [--policy POLICY.toml --trace TRACE.jsonl] [--out DECISIONS.jsonl] [--plot PLOT.svg]
+//! ```
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tollgate_std::PolicyFile;
+use tollgate_std::simulate::{Outcome, Request, Simulation, TraceError, TraceErrorKind, plot_svg};
+
+/// The bundled example: seed 000's API (5 in flight, 300 a minute, 900 a quarter hour) and a
+/// client that outgrows it.
+const EXAMPLE_POLICY: &str =
+    include_str!("../../examples/policies/000-concurrent-minute-quarter.toml");
+const EXAMPLE_POLICY_NAME: &str =
+    "std-adapter/examples/policies/000-concurrent-minute-quarter.toml";
+const EXAMPLE_TRACE: &str = include_str!("../../examples/traces/000-busy-client.jsonl");
+const EXAMPLE_TRACE_NAME: &str = "std-adapter/examples/traces/000-busy-client.jsonl";
+
+#[derive(Parser)]
+#[command(name = "tollgate", version, about = "See a rate-limit policy at work.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a request trace against a policy file: a summary table, and optionally every
+    /// decision and a plot. With neither --policy nor --trace, runs a bundled example.
+    Simulate(Simulate),
+}
+
+#[derive(clap::Args)]
+struct Simulate {
+    /// The policy file (TOML, as tollgate-std reads it).
+    #[arg(long, requires = "trace")]
+    policy: Option<PathBuf>,
+    /// The trace: one JSON object per line, {"t_ms": 1500, "key": "acct-1", "cost": 1,
+    /// "hold_ms": 250, "tier": "pro"}; "-" reads standard input.
+    #[arg(long, requires = "policy")]
+    trace: Option<PathBuf>,
+    /// Write every decision here, one JSON object per line in trace order.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Draw admitted and denied requests and each limit's occupancy over time (SVG).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// The tier for lines that name none (default: the file's top-level limits, or its only
+    /// tier).
+    #[arg(long)]
+    tier: Option<String>,
+    /// No progress bar, even on a terminal.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(args) => simulate(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // Standard output closed early (`| head`): nothing more to say to anyone.
+        Err(message) if message.is_empty() => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("tollgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where the trace comes from, and its length in bytes for the progress bar when known.
+struct Trace {
+    name: String,
+    reader: Box<dyn BufRead>,
+    bytes: Option<u64>,
+}
+
+fn open_trace(path: &Path) -> Result<Trace, String> {
+    if path == Path::new("-") {
+        return Ok(Trace {
+            name: String::from("<stdin>"),
+            reader: Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
+            bytes: None,
+        });
+    }
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| format!("{name}: cannot read the trace: {e}"))?;
+    let bytes = file.metadata().ok().map(|m| m.len());
+    Ok(Trace {
+        name,
+        reader: Box::new(BufReader::with_capacity(1 << 16, file)),
+        bytes,
+    })
+}
+
+fn simulate(args: &Simulate) -> Result<(), String> {
+    let (file, policy_name, trace) = match (&args.policy, &args.trace) {
+        (Some(policy), Some(trace)) => (
+            PolicyFile::load(policy).map_err(|e| e.to_string())?,
+            policy.display().to_string(),
+            open_trace(trace)?,
+        ),
+        _ => (
+            PolicyFile::parse(EXAMPLE_POLICY, EXAMPLE_POLICY_NAME).map_err(|e| e.to_string())?,
+            String::from(EXAMPLE_POLICY_NAME),
+            Trace {
+                name: String::from(EXAMPLE_TRACE_NAME),
+                reader: Box::new(EXAMPLE_TRACE.as_bytes()),
+                bytes: Some(EXAMPLE_TRACE.len() as u64),
+            },
+        ),
+    };
+    let mut sim = Simulation::new(&file, args.tier.as_deref()).map_err(|e| e.to_string())?;
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "policy  {policy_name}\ntrace   {}\n", trace.name).map_err(said)?;
+
+    let mut out = match &args.out {
+        Some(path) => Some(Partial::create(path)?),
+        None => None,
+    };
+    let progress = progress_bar(trace.bytes, args.quiet);
+    let result = replay(&mut sim, trace.reader, out.as_mut(), &progress);
+    progress.finish_and_clear();
+    let lines = match result {
+        Ok(lines) => lines,
+        Err(e) => {
+            if let Some(out) = out {
+                out.discard();
+            }
+            return Err(e);
+        }
+    };
+    let summary = sim.finish();
+    write!(stdout, "{summary}").map_err(said)?;
+    if let Some(out) = out {
+        let path = out.commit()?;
+        writeln!(stdout, "\ndecisions: {} ({lines} lines)", path.display()).map_err(said)?;
+    }
+    if let Some(path) = &args.plot {
+        let title = Path::new(&policy_name)
+            .file_stem()
+            .map_or_else(|| policy_name.clone(), |s| s.to_string_lossy().into_owned());
+        let svg = plot_svg(&summary.series, &title).map_err(|e| e.to_string())?;
+        std::fs::write(path, svg)
+            .map_err(|e| format!("{}: cannot write the plot: {e}", path.display()))?;
+        writeln!(stdout, "plot: {}", path.display()).map_err(said)?;
+    }
+    Ok(())
+}
+
+/// A failed write to standard output: an empty message when the reader went away (a broken
+/// pipe), which `main` ends on quietly.
+fn said(e: io::Error) -> String {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        String::new()
+    } else {
+        format!("cannot write to standard output: {e}")
+    }
+}
+
+fn progress_bar(bytes: Option<u64>, quiet: bool) -> ProgressBar {
+    if quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match bytes {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {bar:40} {bytes}/{total_bytes} {msg} ({elapsed}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Decides every line of `reader`, writing decisions to `out`; the number of requests.
+fn replay(
+    sim: &mut Simulation,
+    mut reader: Box<dyn BufRead>,
+    mut out: Option<&mut Partial>,
+    progress: &ProgressBar,
+) -> Result<u64, String> {
+    let mut line = Vec::with_capacity(256);
+    let mut record = Vec::with_capacity(256);
+    let mut number = 0u64;
+    let mut requests = 0u64;
+    let mut unreported = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("cannot read the trace: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        unreported += n as u64;
+        if unreported >= 1 << 20 {
+            progress.inc(unreported);
+            progress.set_message(format!("{requests} requests"));
+            unreported = 0;
+        }
+        let text = trim(&line);
+        if text.is_empty() {
+            continue;
+        }
+        let request = Request::parse(text).map_err(|m| {
+            TraceError {
+                line: number,
+                kind: TraceErrorKind::Malformed(m),
+            }
+            .to_string()
+        })?;
+        let outcome = sim.decide(number, &request).map_err(|e| e.to_string())?;
+        requests += 1;
+        if let Some(out) = out.as_deref_mut() {
+            record.clear();
+            write_decision(&mut record, &request, &outcome);
+            out.write(&record)?;
+        }
+    }
+    progress.inc(unreported);
+    Ok(requests)
+}
+
+/// A line without its end (`\n` or `\r\n`) and surrounding blanks.
+fn trim(line: &[u8]) -> &[u8] {
+    line.trim_ascii()
+}
+
+/// One decision as a JSON line: `t_ms`, `key`, `allowed`, `limit`, `remaining`, `reset_ms`,
+/// `retry_after_ms`, `exceeded`, `delay_ms`, in that order.
+fn write_decision(out: &mut Vec<u8>, request: &Request<'_>, o: &Outcome<'_>) {
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"t_ms\":");
+    out.extend_from_slice(n.format(request.t_ms).as_bytes());
+    out.extend_from_slice(b",\"key\":");
+    json_str(out, request.key.as_deref());
+    out.extend_from_slice(if o.allowed {
+        b",\"allowed\":true,\"limit\":"
+    } else {
+        b",\"allowed\":false,\"limit\":"
+    });
+    json_num(out, &mut n, o.limit.map(u64::from));
+    out.extend_from_slice(b",\"remaining\":");
+    json_num(out, &mut n, o.remaining.map(u64::from));
+    out.extend_from_slice(b",\"reset_ms\":");
+    out.extend_from_slice(n.format(o.reset_ms).as_bytes());
+    out.extend_from_slice(b",\"retry_after_ms\":");
+    json_num(out, &mut n, o.retry_after_ms);
+    out.extend_from_slice(b",\"exceeded\":");
+    json_str(out, o.exceeded);
+    out.extend_from_slice(b",\"delay_ms\":");
+    out.extend_from_slice(n.format(o.delay_ms).as_bytes());
+    out.extend_from_slice(b"}\n");
+}
+
+fn json_num(out: &mut Vec<u8>, n: &mut itoa::Buffer, v: Option<u64>) {
+    match v {
+        Some(v) => out.extend_from_slice(n.format(v).as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn json_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        // Writing a string to a Vec cannot fail.
+        Some(s) => serde_json::to_writer(&mut *out, s).unwrap_or(()),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A decisions file written beside its final name and renamed there only when complete, so a
+/// failed run never leaves a partial file that looks whole.
+struct Partial {
+    path: PathBuf,
+    temp: PathBuf,
+    writer: BufWriter<File>,
+}
+
+impl Partial {
+    fn create(path: &Path) -> Result<Self, String> {
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".partial");
+        let temp = PathBuf::from(temp);
+        let file = File::create(&temp)
+            .map_err(|e| format!("{}: cannot write the decisions: {e}", temp.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            temp,
+            writer: BufWriter::with_capacity(1 << 16, file),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.writer
+            .write_all(bytes)
+            .map_err(|e| format!("{}: cannot write the decisions: {e}", self.temp.display()))
+    }
+
+    fn commit(mut self) -> Result<PathBuf, String> {
+        let fail =
+            |e: io::Error| format!("{}: cannot write the decisions: {e}", self.path.display());
+        self.writer.flush().map_err(fail)?;
+        std::fs::rename(&self.temp, &self.path).map_err(fail)?;
+        Ok(self.path)
+    }
+
+    fn discard(self) {
+        drop(self.writer);
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
