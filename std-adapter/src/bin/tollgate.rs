@@ -184,6 +184,10 @@ fn progress_bar(bytes: Option<u64>, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// Lines read and parsed together, so that their keys' memory is fetched together
+/// ([`Simulation::prefetch`]).
+const BATCH: usize = 64;
+
 /// Decides every line of `reader`, writing decisions to `out`; the number of requests.
 fn replay(
     sim: &mut Simulation,
@@ -191,52 +195,62 @@ fn replay(
     mut out: Option<&mut Partial>,
     progress: &ProgressBar,
 ) -> Result<u64, String> {
-    let mut line = Vec::with_capacity(256);
+    let mut batch = Vec::with_capacity(BATCH * 128);
+    // Each non-blank line of the batch: its number and where it is in `batch`.
+    let mut spans: Vec<(u64, usize, usize)> = Vec::with_capacity(BATCH);
     let mut record = Vec::with_capacity(256);
     let mut number = 0u64;
     let mut requests = 0u64;
     let mut unreported = 0u64;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("cannot read the trace: {e}"))?;
-        if n == 0 {
-            break;
+    let mut eof = false;
+    while !eof {
+        batch.clear();
+        spans.clear();
+        while spans.len() < BATCH {
+            let start = batch.len();
+            let n = reader
+                .read_until(b'\n', &mut batch)
+                .map_err(|e| format!("cannot read the trace: {e}"))?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            number += 1;
+            unreported += n as u64;
+            let text = batch[start..].trim_ascii();
+            if !text.is_empty() {
+                let offset = text.as_ptr() as usize - batch[start..].as_ptr() as usize;
+                spans.push((number, start + offset, start + offset + text.len()));
+            }
         }
-        number += 1;
-        unreported += n as u64;
-        if unreported >= 1 << 20 {
+        if unreported >= 1 << 20 || eof {
             progress.inc(unreported);
             progress.set_message(format!("{requests} requests"));
             unreported = 0;
         }
-        let text = trim(&line);
-        if text.is_empty() {
-            continue;
-        }
-        let request = Request::parse(text).map_err(|m| {
-            TraceError {
-                line: number,
-                kind: TraceErrorKind::Malformed(m),
+        let parsed: Vec<Result<Request<'_>, String>> = spans
+            .iter()
+            .map(|&(_, start, end)| Request::parse(&batch[start..end]))
+            .collect();
+        sim.prefetch(parsed.iter().flatten());
+        for (&(line, _, _), request) in spans.iter().zip(&parsed) {
+            let request = request.as_ref().map_err(|m| {
+                TraceError {
+                    line,
+                    kind: TraceErrorKind::Malformed(m.clone()),
+                }
+                .to_string()
+            })?;
+            let outcome = sim.decide(line, request).map_err(|e| e.to_string())?;
+            requests += 1;
+            if let Some(out) = out.as_deref_mut() {
+                record.clear();
+                write_decision(&mut record, request, &outcome);
+                out.write(&record)?;
             }
-            .to_string()
-        })?;
-        let outcome = sim.decide(number, &request).map_err(|e| e.to_string())?;
-        requests += 1;
-        if let Some(out) = out.as_deref_mut() {
-            record.clear();
-            write_decision(&mut record, &request, &outcome);
-            out.write(&record)?;
         }
     }
-    progress.inc(unreported);
     Ok(requests)
-}
-
-/// A line without its end (`\n` or `\r\n`) and surrounding blanks.
-fn trim(line: &[u8]) -> &[u8] {
-    line.trim_ascii()
 }
 
 /// One decision as a JSON line: `t_ms`, `key`, `allowed`, `limit`, `remaining`, `reset_ms`,

@@ -1,10 +1,14 @@
 //! Replaying a request trace against a policy file: the engine of `tollgate simulate`.
 //!
-//! Every request is decided by a [`KeyedPolicy`] at the trace's own time (a [`FakeClock`] set
-//! to each line's `t_ms`), so the decisions are the library's, exactly as a server using the same
-//! policy would make them for requests arriving at those instants. A request that holds
-//! concurrency permits (`hold_ms`) releases them at `t_ms + hold_ms`, before any request at that
-//! instant is decided.
+//! Every request is decided at the trace's own time by the policy engine under
+//! [`KeyedPolicy`](crate::KeyedPolicy) (the core's all-or-nothing policy over the file's limits,
+//! one state per key and tier), so the decisions are exactly those a server using the same file
+//! would make for requests arriving at those instants. A request that holds concurrency permits
+//! (`hold_ms`) releases them at `t_ms + hold_ms`, before any request at that instant is decided.
+//!
+//! The simulation keeps each key's state and its statistics side by side in one table of its own
+//! (one lookup per request, no locks, keys never dropped while the trace runs), which is what
+//! lets it replay millions of requests a second (BENCHMARKS.md, "tollgate simulate").
 //!
 //! Alongside the decisions a [`Summary`] counts, per key and per limit, what was admitted and
 //! denied and the most any key was admitted in any window of each limit (for a concurrency limit,
@@ -39,19 +43,23 @@ mod summary;
 mod trace;
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
 
 use compact_str::CompactString;
-use tollgate_core::{Algorithm, Allowance, Overrides};
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use smallvec::SmallVec;
+use tollgate_core::{Algorithm, Allowance, Named, Overrides, Policy, Report};
 
 pub use plot::{PlotError, plot_svg};
 pub use summary::{KeyTotals, LimitTotals, Summary};
 pub use trace::Request;
 
-use crate::clock::FakeClock;
 use crate::config::{AlgorithmKind, DEFAULT_TIER, PolicyFile};
-use crate::keyed::{KeyPermit, KeyedError, TierId};
-use crate::{Duration, Instant, KeyedPolicy};
+use crate::keyed::TierId;
+use crate::policy::Rules;
+use crate::{Duration, Instant, Limit, LimitState};
 
 /// Nanoseconds per millisecond.
 const NS_PER_MS: u64 = 1_000_000;
@@ -161,12 +169,13 @@ struct Figures {
 }
 
 /// A request holding concurrency permits until `at`.
+#[derive(Debug)]
 struct Held {
     at: u64,
     seq: u64,
-    slot: usize,
+    tier: TierId,
+    key: Option<CompactString>,
     cost: u32,
-    permit: KeyPermit<CompactString, FakeClock>,
 }
 
 impl PartialEq for Held {
@@ -189,62 +198,78 @@ impl Ord for Held {
     }
 }
 
-/// One limit as the simulation reports it.
-#[derive(Debug, Clone)]
-struct LimitInfo {
+/// One tier: its name, the engine deciding its limits, and what each limit allows.
+#[derive(Debug)]
+struct TierInfo {
     name: String,
-    algorithm: AlgorithmKind,
-    allowance: Allowance<{ crate::HZ }>,
+    rules: Rules,
+    allowances: Vec<Allowance<{ crate::HZ }>>,
+    /// The first flat limit index of the tier (for totals and series).
+    offset: usize,
 }
 
 /// What one key's admissions look like in one limit's window.
 #[derive(Debug, Default)]
 struct Window {
-    /// Admissions still inside the window: (instant ns, cost). Empty for concurrency limits.
-    log: VecDeque<(u64, u32)>,
+    /// Admissions still inside the window, oldest first from `head`: (instant ns, cost).
+    /// Empty for concurrency limits. A key admitted a few times per window keeps them inline,
+    /// in its entry, so counting them costs no second cache miss.
+    log: SmallVec<[(u64, u32); 2]>,
+    head: usize,
     /// Their cost in total; for a concurrency limit, the cost in flight.
     sum: u64,
 }
 
-/// One key's counts.
+impl Window {
+    fn front(&self) -> Option<&(u64, u32)> {
+        self.log.get(self.head)
+    }
+
+    fn pop_front(&mut self) {
+        self.head += 1;
+        if self.head >= self.log.len() {
+            self.log.clear();
+            self.head = 0;
+        }
+    }
+
+    fn push_back(&mut self, admission: (u64, u32)) {
+        // Reuse the room the oldest left before growing, once it is at least half the log (so
+        // each admission is moved at most once on average).
+        if self.log.len() == self.log.capacity() && self.head * 2 >= self.log.len() {
+            self.log.drain(..self.head);
+            self.head = 0;
+        }
+        self.log.push(admission);
+    }
+}
+
+/// One key in one tier: the policy's state and the key's statistics, side by side, laid out in
+/// the order a decision reads them (key, states, windows) so that it reads few cache lines.
 #[derive(Debug)]
-struct KeyStats {
-    tier: TierId,
+#[repr(C)]
+struct Entry {
     key: Option<CompactString>,
-    requests: u64,
+    tier: TierId,
     admitted: u64,
     denied: u64,
-    windows: Box<[Window]>,
+    states: SmallVec<[LimitState; 1]>,
+    windows: SmallVec<[Window; 1]>,
 }
 
 /// A trace replayed against a policy: see the [module docs](self).
+#[derive(Debug)]
 pub struct Simulation {
-    policy: KeyedPolicy<CompactString, FakeClock>,
-    clock: FakeClock,
-    /// Per tier id: its name and its limits.
-    tiers: Vec<(String, Vec<LimitInfo>)>,
-    /// The first flat limit index of each tier (for totals and series).
-    offsets: Vec<usize>,
+    tiers: Vec<TierInfo>,
     default_tier: Option<TierId>,
+    table: HashTable<Entry>,
+    hasher: FixedState,
     held: BinaryHeap<Reverse<Held>>,
     seq: u64,
     last_t_ms: Option<u64>,
     first_t_ms: Option<u64>,
-    /// Key stats by (tier, key), and their slots.
-    slots: HashMap<(TierId, Option<CompactString>), usize, foldhash::fast::RandomState>,
-    keys: Vec<KeyStats>,
     limit_totals: Vec<LimitTotals>,
     series: plot::Series,
-}
-
-impl core::fmt::Debug for Simulation {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Simulation")
-            .field("tiers", &self.tiers.len())
-            .field("keys", &self.keys.len())
-            .field("in_flight", &self.held.len())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Simulation {
@@ -255,68 +280,55 @@ impl Simulation {
     ///
     /// [`SetupError::UnknownTier`] when `default_tier` is not in the file.
     pub fn new(file: &PolicyFile, default_tier: Option<&str>) -> Result<Self, SetupError> {
-        let clock = FakeClock::new();
-        let mut tiers: Vec<(String, Vec<Named>)> = Vec::new();
+        let mut lists: Vec<(String, Vec<Named<Limit, String>>)> = Vec::new();
         if !file.limits.is_empty() || file.tiers.is_empty() {
-            tiers.push((DEFAULT_TIER.to_string(), file.limits.clone()));
+            lists.push((DEFAULT_TIER.to_string(), file.limits.clone()));
         }
-        tiers.extend(
+        lists.extend(
             file.tiers
                 .iter()
                 .map(|t| (t.name.clone(), t.limits.clone())),
         );
-        let info: Vec<(String, Vec<LimitInfo>)> = tiers
-            .iter()
-            .map(|(name, limits)| {
-                let limits = limits
-                    .iter()
-                    .map(|l| LimitInfo {
-                        name: l.name().to_string(),
-                        algorithm: AlgorithmKind::of(l.algorithm()),
-                        allowance: l.algorithm().allowance(),
-                    })
-                    .collect();
-                (name.clone(), limits)
-            })
-            .collect();
-        let policy = KeyedPolicy::with_clock(tiers, clock.clone());
-        let default_tier = match default_tier {
-            Some(name) => Some(
-                policy
-                    .tier(name)
-                    .ok_or_else(|| SetupError::UnknownTier(name.to_string()))?,
-            ),
-            None if info.len() == 1 => Some(0),
-            None => policy.tier(DEFAULT_TIER),
-        };
-        let mut offsets = Vec::with_capacity(info.len());
+        let mut tiers = Vec::with_capacity(lists.len());
         let mut limit_totals = Vec::new();
-        for (tier, limits) in &info {
-            offsets.push(limit_totals.len());
+        for (name, limits) in lists {
+            let offset = limit_totals.len();
             limit_totals.extend(limits.iter().map(|l| LimitTotals {
-                tier: tier.clone(),
-                name: l.name.clone(),
-                algorithm: l.algorithm,
-                allowance: l.allowance,
+                tier: name.clone(),
+                name: l.name().to_string(),
+                algorithm: AlgorithmKind::of(l.algorithm()),
+                allowance: l.algorithm().allowance(),
                 denied: 0,
                 most: 0,
                 most_key: None,
                 most_at_ms: 0,
             }));
+            tiers.push(TierInfo {
+                name,
+                allowances: limits.iter().map(|l| l.algorithm().allowance()).collect(),
+                rules: Rules::new(limits),
+                offset,
+            });
         }
+        let find = |name: &str| tiers.iter().position(|t| t.name == name);
+        let default_tier = match default_tier {
+            Some(name) => {
+                Some(find(name).ok_or_else(|| SetupError::UnknownTier(name.to_string()))?)
+            }
+            None if tiers.len() == 1 => Some(0),
+            None => find(DEFAULT_TIER),
+        };
         let series = plot::Series::new(&limit_totals);
         Ok(Self {
-            policy,
-            clock,
-            tiers: info,
-            offsets,
+            tiers,
             default_tier,
+            table: HashTable::new(),
+            // A fixed seed: the same trace takes the same path through the table every run.
+            hasher: FixedState::with_seed(0x746f_6c6c_6761_7465),
             held: BinaryHeap::new(),
             seq: 0,
             last_t_ms: None,
             first_t_ms: None,
-            slots: HashMap::default(),
-            keys: Vec::new(),
             limit_totals,
             series,
         })
@@ -355,79 +367,111 @@ impl Simulation {
         };
         let tier = match req.tier.as_deref() {
             Some(name) => self
-                .policy
-                .tier(name)
+                .tiers
+                .iter()
+                .position(|t| t.name == name)
                 .ok_or_else(|| error(TraceErrorKind::UnknownTier(name.to_string())))?,
             None => self.default_tier.ok_or(error(TraceErrorKind::NoTier))?,
         };
         self.last_t_ms = Some(req.t_ms);
         self.first_t_ms.get_or_insert(req.t_ms);
         self.release_until(now);
-        self.clock.set(Instant::from_ticks(now));
 
-        let key = req.key.as_deref().unwrap_or("");
-        let slot = self.slot(tier, req.key.as_deref());
-        let at = Instant::from_ticks(now);
-        let (figures, permit) =
-            match self
-                .policy
-                .check_at(tier, key, at, req.cost, &Overrides::NONE)
-            {
-                Ok((d, permit)) => {
-                    let binding = d.applicable().map(|r| r.decision);
-                    let figures = Figures {
-                        allowed: d.is_allowed(),
-                        limit: binding.map(|b| b.limit),
-                        remaining: binding.map(|b| b.remaining),
-                        reset_ms: binding.map_or(0, |b| ms_up(b.reset)),
-                        retry_after_ms: d.retry_after().map(ms_up),
-                        exceeded: d.denied_index(),
-                        delay_ms: ms_up(d.delay()),
-                    };
-                    (figures, Some(permit))
-                }
-                Err(KeyedError::Capacity(e)) => {
-                    // The cost can never fit: denied, with no retry, by the limit too small.
-                    let index = e.index.unwrap_or(0);
-                    let seen = self
-                        .policy
-                        .peek_at(tier, key, at, 0)
-                        .ok()
-                        .and_then(|d| d.reports().get(index).map(|r| r.decision));
-                    let figures = Figures {
-                        allowed: false,
-                        limit: Some(e.capacity),
-                        remaining: seen.map(|d| d.remaining),
-                        reset_ms: seen.map_or(0, |d| ms_up(d.reset)),
-                        retry_after_ms: None,
-                        exceeded: Some(index),
-                        delay_ms: 0,
-                    };
-                    (figures, None)
-                }
-                // The map has no bound on keys and the tier was found: not expected, but reported.
-                Err(e) => return Err(error(TraceErrorKind::Policy(e.to_string()))),
-            };
-        self.count(slot, tier, now, req, &figures);
-        if let Some(permit) = permit
-            && permit.holds()
+        let key = req.key.as_deref();
+        let info = &self.tiers[tier];
+        let hash = self.hasher.hash_one((tier, key));
+        let entry = match self
+            .table
+            .find_entry(hash, |e| e.tier == tier && e.key.as_deref() == key)
         {
+            Ok(e) => e.into_mut(),
+            Err(absent) => {
+                let table = absent.into_table();
+                let hasher = &self.hasher;
+                table
+                    .insert_unique(
+                        hash,
+                        Entry {
+                            tier,
+                            key: key.map(CompactString::from),
+                            states: info.rules.new_state().into_vec().into(),
+                            windows: info.allowances.iter().map(|_| Window::default()).collect(),
+                            admitted: 0,
+                            denied: 0,
+                        },
+                        |e| hasher.hash_one((e.tier, e.key.as_deref())),
+                    )
+                    .into_mut()
+            }
+        };
+        let at = Instant::from_ticks(now);
+        // The core's policy engine over the tier's limits, as `KeyedPolicy` runs it, with the
+        // reports on the stack.
+        let policy = Policy::new(info.rules.limits());
+        let mut out: SmallVec<[Report<'_, { crate::HZ }>; 4]> =
+            SmallVec::from_elem(Report::EMPTY, info.allowances.len());
+        let figures = match policy.check_into(
+            &mut entry.states[..],
+            at,
+            req.cost,
+            &Overrides::NONE,
+            &mut out,
+        ) {
+            Ok(d) => {
+                let binding = d.applicable().map(|r| r.decision);
+                Figures {
+                    allowed: d.is_allowed(),
+                    limit: binding.map(|b| b.limit),
+                    remaining: binding.map(|b| b.remaining),
+                    reset_ms: binding.map_or(0, |b| ms_up(b.reset)),
+                    retry_after_ms: d.retry_after().map(ms_up),
+                    exceeded: d.denied_index(),
+                    delay_ms: ms_up(d.delay()),
+                }
+            }
+            Err(e) => {
+                // The cost can never fit: denied, with no retry, by the limit too small.
+                let index = e.index.unwrap_or(0);
+                let seen = policy
+                    .peek_into(&entry.states[..], at, 0, &Overrides::NONE, &mut out)
+                    .ok()
+                    .and_then(|d| d.reports().get(index).map(|r| r.decision));
+                Figures {
+                    allowed: false,
+                    limit: Some(e.capacity),
+                    remaining: seen.map(|d| d.remaining),
+                    reset_ms: seen.map_or(0, |d| ms_up(d.reset)),
+                    retry_after_ms: None,
+                    exceeded: Some(index),
+                    delay_ms: 0,
+                }
+            }
+        };
+        count(
+            entry,
+            info,
+            &mut self.limit_totals,
+            &mut self.series,
+            now,
+            req,
+            &figures,
+        );
+        if figures.allowed && req.cost > 0 && info.rules.holds() {
             match until {
                 Some(at) if at > now => {
                     self.seq += 1;
                     self.held.push(Reverse(Held {
                         at,
                         seq: self.seq,
-                        slot,
+                        tier,
+                        key: entry.key.clone(),
                         cost: req.cost,
-                        permit,
                     }));
                 }
                 // Released at once.
-                _ => self.release(slot, permit, req.cost),
+                _ => release(entry, info, req.cost),
             }
         }
-        let names = &self.tiers[tier].1;
         Ok(Outcome {
             allowed: figures.allowed,
             limit: figures.limit,
@@ -436,10 +480,47 @@ impl Simulation {
             retry_after_ms: figures.retry_after_ms,
             exceeded: figures
                 .exceeded
-                .and_then(|i| names.get(i))
-                .map(|l| l.name.as_str()),
+                .and_then(|i| info.rules.limits().get(i))
+                .map(|l| l.name()),
             delay_ms: figures.delay_ms,
         })
+    }
+
+    /// Brings what deciding each of `batch` will read into the cache, changing nothing.
+    ///
+    /// A hint for callers that parse requests in batches. Each request's key is reached through
+    /// a chain of reads (its table entry, then the entry's window logs), and a cache miss at each
+    /// link; touching the batch's entries first, then their logs, lets the processor wait for
+    /// the misses of many requests at once rather than one after another (BENCHMARKS.md,
+    /// "tollgate simulate").
+    pub fn prefetch<'r, 'a: 'r>(&self, batch: impl IntoIterator<Item = &'r Request<'a>>) {
+        // Where each key is, computed first, so that the probes below are a short loop with many
+        // misses in flight.
+        let keys: SmallVec<[(TierId, Option<&str>, u64); 64]> = batch
+            .into_iter()
+            .filter_map(|req| {
+                let tier = match req.tier.as_deref() {
+                    Some(name) => self.tiers.iter().position(|t| t.name == name)?,
+                    None => self.default_tier?,
+                };
+                let key = req.key.as_deref();
+                Some((tier, key, self.hasher.hash_one((tier, key))))
+            })
+            .collect();
+        // The entries, all at once.
+        let entries: SmallVec<[&Entry; 64]> = keys
+            .iter()
+            .filter_map(|&(tier, key, hash)| {
+                self.table
+                    .find(hash, |e| e.tier == tier && e.key.as_deref() == key)
+            })
+            .collect();
+        // Then what they point at: read, not only pointed at.
+        for e in &entries {
+            let state = matches!(e.states.first(), Some(LimitState::Gcra(_)));
+            let front = e.windows.first().and_then(|w| w.front().copied());
+            std::hint::black_box((state, front));
+        }
     }
 
     /// Ends every hold due at or before `now` (ns), in time order.
@@ -450,117 +531,36 @@ impl Simulation {
             let Some(Reverse(h)) = self.held.pop() else {
                 break;
             };
-            self.clock.set(Instant::from_ticks(h.at));
-            self.release(h.slot, h.permit, h.cost);
-        }
-    }
-
-    /// Releases `permit` (at the clock's time) and takes its cost off the key's in-flight counts.
-    fn release(&mut self, slot: usize, permit: KeyPermit<CompactString, FakeClock>, cost: u32) {
-        drop(permit);
-        let stats = &mut self.keys[slot];
-        for (w, l) in stats.windows.iter_mut().zip(&self.tiers[stats.tier].1) {
-            if matches!(l.allowance, Allowance::InFlight { .. }) {
-                w.sum = w.sum.saturating_sub(u64::from(cost));
+            let key = h.key.as_deref();
+            let hash = self.hasher.hash_one((h.tier, key));
+            if let Some(entry) = self
+                .table
+                .find_mut(hash, |e| e.tier == h.tier && e.key.as_deref() == key)
+            {
+                release(entry, &self.tiers[h.tier], h.cost);
             }
-        }
-    }
-
-    /// The stats slot of (tier, key), made on first sight.
-    fn slot(&mut self, tier: TierId, key: Option<&str>) -> usize {
-        let lookup = (tier, key.map(CompactString::from));
-        if let Some(&slot) = self.slots.get(&lookup) {
-            return slot;
-        }
-        let slot = self.keys.len();
-        self.keys.push(KeyStats {
-            tier,
-            key: lookup.1.clone(),
-            requests: 0,
-            admitted: 0,
-            denied: 0,
-            windows: self.tiers[tier]
-                .1
-                .iter()
-                .map(|_| Window::default())
-                .collect(),
-        });
-        self.slots.insert(lookup, slot);
-        slot
-    }
-
-    /// Counts a decision in its key's stats, the limits' totals and the series.
-    fn count(&mut self, slot: usize, tier: TierId, now: u64, req: &Request<'_>, o: &Figures) {
-        let stats = &mut self.keys[slot];
-        stats.requests += 1;
-        let t_ms = req.t_ms;
-        self.series.count(t_ms, o.allowed);
-        // Admitted: the request joins every window. Denied: it joins none, but what its
-        // windows hold is sampled all the same (a denied key's windows are the full ones).
-        let cost = if o.allowed {
-            stats.admitted += 1;
-            req.cost
-        } else {
-            stats.denied += 1;
-            if let Some(i) = o.exceeded {
-                self.limit_totals[self.offsets[tier] + i].denied += 1;
-            }
-            0
-        };
-        for (i, (w, l)) in stats
-            .windows
-            .iter_mut()
-            .zip(&self.tiers[tier].1)
-            .enumerate()
-        {
-            let occupancy = match l.allowance {
-                Allowance::PerWindow { window, .. } => {
-                    // Admissions in (now − window, now].
-                    let window = window.as_ticks();
-                    while let Some(&(t, c)) = w.log.front()
-                        && now >= window
-                        && t <= now - window
-                    {
-                        w.log.pop_front();
-                        w.sum -= u64::from(c);
-                    }
-                    if cost > 0 {
-                        w.log.push_back((now, cost));
-                        w.sum += u64::from(cost);
-                    }
-                    w.sum
-                }
-                Allowance::InFlight { .. } => {
-                    w.sum += u64::from(cost);
-                    w.sum
-                }
-                Allowance::Unlimited => continue,
-            };
-            let flat = self.offsets[tier] + i;
-            let total = &mut self.limit_totals[flat];
-            if occupancy > total.most {
-                total.most = occupancy;
-                total.most_key = Some(stats.key.as_deref().unwrap_or("").to_string());
-                total.most_at_ms = t_ms;
-            }
-            self.series.occupy(t_ms, flat, occupancy);
         }
     }
 
     /// The summary of everything decided.
     pub fn finish(self) -> Summary {
         let mut keys: Vec<KeyTotals> = self
-            .keys
+            .table
             .iter()
-            .map(|k| KeyTotals {
-                tier: self.tiers[k.tier].0.clone(),
-                key: k.key.as_ref().map(ToString::to_string),
-                requests: k.requests,
-                admitted: k.admitted,
-                denied: k.denied,
+            .map(|e| KeyTotals {
+                tier: self.tiers[e.tier].name.clone(),
+                key: e.key.as_ref().map(ToString::to_string),
+                requests: e.admitted + e.denied,
+                admitted: e.admitted,
+                denied: e.denied,
             })
             .collect();
-        keys.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.key.cmp(&b.key)));
+        keys.sort_by(|a, b| {
+            b.requests
+                .cmp(&a.requests)
+                .then_with(|| a.key.cmp(&b.key))
+                .then_with(|| a.tier.cmp(&b.tier))
+        });
         Summary {
             requests: keys.iter().map(|k| k.requests).sum(),
             admitted: keys.iter().map(|k| k.admitted).sum(),
@@ -574,9 +574,77 @@ impl Simulation {
     }
 }
 
+/// Ends `cost` in flight for `entry`, in its states and its in-flight counts.
+fn release(entry: &mut Entry, info: &TierInfo, cost: u32) {
+    // Only admitted requests with a cost are held, so the states hold at least `cost`.
+    let _ = info.rules.release(&mut entry.states, cost);
+    for (w, a) in entry.windows.iter_mut().zip(&info.allowances) {
+        if matches!(a, Allowance::InFlight { .. }) {
+            w.sum = w.sum.saturating_sub(u64::from(cost));
+        }
+    }
+}
+
+/// Counts a decision in its key's stats, the limits' totals and the series.
+fn count(
+    entry: &mut Entry,
+    info: &TierInfo,
+    totals: &mut [LimitTotals],
+    series: &mut plot::Series,
+    now: u64,
+    req: &Request<'_>,
+    o: &Figures,
+) {
+    let t_ms = req.t_ms;
+    let bucket = series.count(t_ms, o.allowed);
+    // Admitted: the request joins every window. Denied: it joins none, but what its windows
+    // hold is sampled all the same (a denied key's windows are the full ones).
+    let cost = if o.allowed {
+        entry.admitted += 1;
+        req.cost
+    } else {
+        entry.denied += 1;
+        if let Some(i) = o.exceeded {
+            totals[info.offset + i].denied += 1;
+        }
+        0
+    };
+    for (i, (w, a)) in entry.windows.iter_mut().zip(&info.allowances).enumerate() {
+        let occupancy = match *a {
+            Allowance::PerWindow { window, .. } => {
+                // Admissions in (now − window, now].
+                let window = window.as_ticks();
+                while let Some(&(t, c)) = w.front()
+                    && now >= window
+                    && t <= now - window
+                {
+                    w.pop_front();
+                    w.sum -= u64::from(c);
+                }
+                if cost > 0 {
+                    w.push_back((now, cost));
+                    w.sum += u64::from(cost);
+                }
+                w.sum
+            }
+            Allowance::InFlight { .. } => {
+                w.sum += u64::from(cost);
+                w.sum
+            }
+            Allowance::Unlimited => continue,
+        };
+        let flat = info.offset + i;
+        let total = &mut totals[flat];
+        if occupancy > total.most {
+            total.most = occupancy;
+            total.most_key = Some(entry.key.as_deref().unwrap_or("").to_string());
+            total.most_at_ms = t_ms;
+        }
+        series.occupy(bucket, flat, occupancy);
+    }
+}
+
 /// A span in whole milliseconds, rounded up.
 fn ms_up(d: Duration) -> u64 {
     d.as_ticks().div_ceil(NS_PER_MS)
 }
-
-type Named = tollgate_core::Named<crate::Limit, String>;

@@ -77,17 +77,19 @@ impl Series {
         }
     }
 
-    pub(super) fn count(&mut self, t_ms: u64, allowed: bool) {
+    /// Counts a request at `t_ms`; its bucket, for [`occupy`](Self::occupy) at the same time.
+    pub(super) fn count(&mut self, t_ms: u64, allowed: bool) -> usize {
         let i = self.bucket(t_ms);
         if allowed {
             self.admitted[i] += 1;
         } else {
             self.denied[i] += 1;
         }
+        i
     }
 
-    pub(super) fn occupy(&mut self, t_ms: u64, limit: usize, occupancy: u64) {
-        let i = self.bucket(t_ms);
+    /// Notes an occupancy of `limit` in bucket `i`, which [`count`](Self::count) just gave.
+    pub(super) fn occupy(&mut self, i: usize, limit: usize, occupancy: u64) {
         let o = &mut self.occupancy[limit];
         if o.len() <= i {
             o.resize(i + 1, None);
@@ -303,8 +305,8 @@ mod tests {
     fn buckets_merge_as_the_trace_grows_and_keep_every_count() {
         let mut s = one_limit();
         for t in 0..10_000u64 {
-            s.count(t, t % 3 != 0);
-            s.occupy(t, 0, t % 7);
+            let i = s.count(t, t % 3 != 0);
+            s.occupy(i, 0, t % 7);
         }
         assert!(s.admitted().len() <= BUCKETS);
         assert_eq!(s.width_ms(), 32); // 10,000 ms in at most 512 buckets, widths doubling
@@ -316,8 +318,8 @@ mod tests {
     #[test]
     fn the_svg_has_a_panel_per_limit() {
         let mut s = one_limit();
-        s.count(0, true);
-        s.occupy(0, 0, 1);
+        let i = s.count(0, true);
+        s.occupy(i, 0, 1);
         s.count(1_000, false);
         let svg = plot_svg(&s, "test").unwrap();
         assert!(svg.starts_with("<svg"));
