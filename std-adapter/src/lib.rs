@@ -37,6 +37,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod key;

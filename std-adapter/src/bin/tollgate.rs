@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! tollgate simulate [--policy POLICY.toml --trace TRACE.jsonl] [--out DECISIONS.jsonl] [--plot PLOT.svg]
+//! tollgate check POLICY.toml
 //! ```
 
 use std::fs::File;
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tollgate_std::PolicyFile;
+use tollgate_std::check::describe;
 use tollgate_std::simulate::{Outcome, Request, Simulation, TraceError, TraceErrorKind, plot_svg};
 
 /// The bundled example: seed 000's API (5 in flight, 300 a minute, 900 a quarter hour) and a
@@ -35,6 +37,12 @@ enum Command {
     /// Replay a request trace against a policy file: a summary table, and optionally every
     /// decision and a plot. With neither --policy nor --trace, runs a bundled example.
     Simulate(Simulate),
+    /// Validate a policy file (as `nginx -t` does) and say what each limit guarantees, what a
+    /// key costs, and what deserves a second look.
+    Check {
+        /// The policy file.
+        policy: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -65,6 +73,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate(&args),
+        Command::Check { policy } => check(&policy),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,6 +84,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn check(path: &Path) -> Result<(), String> {
+    let file = PolicyFile::load(path).map_err(|e| e.to_string())?;
+    let described = describe(&file);
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{}: ok\n", path.display()).map_err(said)?;
+    write!(stdout, "{described}").map_err(said)?;
+    Ok(())
 }
 
 /// Where the trace comes from, and its length in bytes for the progress bar when known.

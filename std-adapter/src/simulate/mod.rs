@@ -52,7 +52,8 @@ use hashbrown::HashTable;
 use smallvec::SmallVec;
 use tollgate_core::{Algorithm, Allowance, Named, Overrides, Policy, Report};
 
-pub use plot::{PlotError, plot_svg};
+pub use plot::{BUCKETS, PlotError, Series, plot_svg};
+pub(crate) use summary::group;
 pub use summary::{KeyTotals, LimitTotals, Summary};
 pub use trace::Request;
 

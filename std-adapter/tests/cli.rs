@@ -1,0 +1,429 @@
+//! `tollgate simulate` as a user runs it: the built binary, as a separate process, with files on
+//! disk and traces on standard input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+fn policies() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies")
+}
+
+/// A fresh directory for one test's files (tests run in parallel threads of one process).
+fn scratch(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-{}-{n}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // A run that fails early stops reading: the rest of its input is not its concern.
+    let _ = input.write_all(stdin.unwrap_or("").as_bytes());
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `tollgate simulate --policy POLICY --trace - --out OUT EXTRA…` with `trace` on its input.
+fn simulate_stdin(policy: &Path, trace: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "simulate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--trace",
+        "-",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args, Some(trace))
+}
+
+/// Simulates `trace` (JSON lines) against the example policy `policy`; the decisions.
+fn decisions(policy: &str, trace: &str, extra: &[&str]) -> Vec<Value> {
+    let dir = scratch(policy);
+    let out = dir.join("decisions.jsonl");
+    let o = simulate_stdin(&policies().join(policy), trace, &out, extra);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let written = std::fs::read_to_string(&out).unwrap();
+    written
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn field<'a>(d: &'a Value, name: &str) -> &'a Value {
+    d.get(name)
+        .unwrap_or_else(|| panic!("no field {name} in {d}"))
+}
+
+#[test]
+fn the_bundled_example_runs_out_of_the_box() {
+    let dir = scratch("bundled");
+    let out = dir.join("d.jsonl");
+    let plot = dir.join("p.svg");
+    let o = run(
+        &[
+            "simulate",
+            "--out",
+            out.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // Piped: no progress bar, nothing on standard error.
+    assert_eq!(text(&o.stderr), "");
+    let stdout = text(&o.stdout);
+    for expected in [
+        "policy  std-adapter/examples/policies/000-concurrent-minute-quarter.toml",
+        "4,200 requests from 0.0 s to 989.8 s, 3 keys: 2,898 admitted (69.0%), 1,302 denied",
+        "concurrent  concurrency  5 in flight     282  5 at once",
+        "minute      sliding-log  300 per 1m      360  300 in a 1m window",
+        "15min       sliding-log  900 per 15m     660  900 in a 15m window",
+        "acct-steady  default     1,200       900     300",
+        "decisions: ",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in\n{stdout}");
+    }
+    let lines = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(lines.lines().count(), 4_200);
+    // Exactly the fields, in the order the format gives them.
+    for line in lines.lines() {
+        let names: Vec<&str> = line
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| {
+                [
+                    "t_ms",
+                    "key",
+                    "allowed",
+                    "limit",
+                    "remaining",
+                    "reset_ms",
+                    "retry_after_ms",
+                    "exceeded",
+                    "delay_ms",
+                ]
+                .contains(s)
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "t_ms",
+                "key",
+                "allowed",
+                "limit",
+                "remaining",
+                "reset_ms",
+                "retry_after_ms",
+                "exceeded",
+                "delay_ms"
+            ],
+            "{line}"
+        );
+    }
+    assert_eq!(
+        lines.lines().next().unwrap(),
+        r#"{"t_ms":37,"key":"acct-steady","allowed":true,"limit":5,"remaining":4,"reset_ms":1000,"retry_after_ms":null,"exceeded":null,"delay_ms":0}"#
+    );
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg"));
+    for panel in [
+        "concurrent: in flight",
+        "minute: admitted in the last 1m",
+        "15min: admitted in the last 15m",
+    ] {
+        assert!(svg.contains(panel), "no panel {panel}");
+    }
+}
+
+#[test]
+fn holds_release_at_their_end_and_a_request_then_finds_room() {
+    // Seed 000: at most 5 in flight. Six requests at once, each held a second.
+    let mut trace = String::new();
+    for _ in 0..6 {
+        trace.push_str("{\"t_ms\": 0, \"key\": \"a\", \"hold_ms\": 1000}\n");
+    }
+    trace.push_str("{\"t_ms\": 999, \"key\": \"a\"}\n");
+    trace.push_str("{\"t_ms\": 999, \"key\": \"b\"}\n"); // another key is not held back
+    trace.push_str("{\"t_ms\": 1000, \"key\": \"a\"}\n");
+    let d = decisions("000-concurrent-minute-quarter.toml", &trace, &[]);
+    let allowed: Vec<bool> = d.iter().map(|d| field(d, "allowed") == true).collect();
+    assert_eq!(
+        allowed,
+        [true, true, true, true, true, false, false, true, true]
+    );
+    let remaining: Vec<u64> = d[..5]
+        .iter()
+        .map(|d| field(d, "remaining").as_u64().unwrap())
+        .collect();
+    assert_eq!(remaining, [4, 3, 2, 1, 0]);
+    assert_eq!(field(&d[5], "exceeded"), "concurrent");
+    assert_eq!(field(&d[5], "limit"), 5);
+    assert_eq!(field(&d[0], "exceeded"), &Value::Null);
+    assert_eq!(field(&d[0], "retry_after_ms"), &Value::Null);
+    assert!(field(&d[5], "retry_after_ms").as_u64().unwrap() > 0);
+}
+
+#[test]
+fn an_nginx_limit_req_queues_then_refuses() {
+    // rate=10r/s burst=5 delay=2: 3 pass at once, 3 wait 100, 200 and 300 ms, the 7th is refused.
+    let trace = "{\"t_ms\": 0, \"key\": \"10.0.0.1\"}\n".repeat(7);
+    let d = decisions("nginx-limit-req.toml", &trace, &[]);
+    let delays: Vec<Option<u64>> = d
+        .iter()
+        .map(|d| (field(d, "allowed") == true).then(|| field(d, "delay_ms").as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        delays,
+        [
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(100),
+            Some(200),
+            Some(300),
+            None
+        ]
+    );
+    assert_eq!(field(&d[6], "exceeded"), "api");
+    assert_eq!(field(&d[6], "delay_ms"), 0);
+}
+
+#[test]
+fn tiers_apply_per_line_and_a_cost_that_never_fits_has_no_retry() {
+    // Seed 001's free plan: 30 a minute.
+    let mut trace = String::new();
+    for t in 0..31 {
+        trace.push_str(&format!(
+            "{{\"t_ms\": {t}, \"key\": \"k\", \"tier\": \"free\"}}\n"
+        ));
+    }
+    trace.push_str("{\"t_ms\": 40, \"key\": \"k\", \"tier\": \"pro\"}\n"); // its own state
+    trace.push_str("{\"t_ms\": 41, \"key\": \"k\", \"tier\": \"free\", \"cost\": 31}\n");
+    let d = decisions("001-plan-tiers.toml", &trace, &[]);
+    assert!(d[..30].iter().all(|d| field(d, "allowed") == true));
+    assert_eq!(field(&d[30], "allowed"), false);
+    assert_eq!(field(&d[30], "exceeded"), "minute");
+    assert!(field(&d[30], "retry_after_ms").as_u64().unwrap() > 0);
+    assert_eq!(field(&d[31], "allowed"), true);
+    assert_eq!(field(&d[32], "allowed"), false);
+    assert_eq!(field(&d[32], "retry_after_ms"), &Value::Null);
+    assert_eq!(field(&d[32], "exceeded"), "minute");
+    assert_eq!(field(&d[32], "limit"), 30);
+
+    // --tier gives lines without one their tier.
+    let d = decisions(
+        "001-plan-tiers.toml",
+        "{\"t_ms\": 0}\n",
+        &["--tier", "agency"],
+    );
+    assert_eq!(field(&d[0], "allowed"), true);
+    assert_eq!(field(&d[0], "key"), &Value::Null);
+}
+
+/// Runs a simulation that must fail; its standard error, after checking that it failed with
+/// status 1 and left no decisions file, whole or partial.
+fn fails(policy: &Path, trace: &str, extra: &[&str]) -> String {
+    let dir = scratch("fail");
+    let out = dir.join("d.jsonl");
+    let o = simulate_stdin(policy, trace, &out, extra);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(!out.exists(), "a decisions file after a failure");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "files left behind"
+    );
+    let stderr = text(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_traces_are_reported_by_line_and_leave_no_decisions() {
+    let policy = policies().join("000-concurrent-minute-quarter.toml");
+    let ok = "{\"t_ms\": 5}\n";
+    for (trace, expected) in [
+        (
+            format!("{ok}{ok}{{\"t_ms\": 5,}}\n"),
+            "trace line 3: not a request object",
+        ),
+        (
+            format!("{ok}\n{{\"t_ms\": 4}}\n"),
+            "trace line 3: time goes backwards: t_ms 4 after 5",
+        ),
+        (
+            format!("{ok}{{\"t_ms\": -1}}\n"),
+            "trace line 2: not a request object",
+        ),
+        (format!("{ok}[5]\n"), "trace line 2: not a request object"),
+        (
+            "{\"t_ms\": 5, \"cots\": 2}\n".to_string(),
+            "unknown field `cots`",
+        ),
+        (
+            "{\"t_ms\": 5, \"tier\": \"gold\"}\n".to_string(),
+            "trace line 1: the policy has no tier \"gold\"",
+        ),
+        (
+            "{\"t_ms\": 18446744073709551615}\n".to_string(),
+            "trace line 1: t_ms 18446744073709551615 is too late to simulate",
+        ),
+        (
+            "not json\n".to_string(),
+            "trace line 1: not a request object",
+        ),
+    ] {
+        let stderr = fails(&policy, &trace, &[]);
+        assert!(stderr.starts_with("tollgate: "), "{stderr}");
+        assert!(stderr.contains(expected), "{expected:?} not in {stderr:?}");
+    }
+    // A file of tiers only: a line must name one (or --tier).
+    let stderr = fails(&policies().join("001-plan-tiers.toml"), ok, &[]);
+    assert!(
+        stderr.contains("trace line 1: the line names no \"tier\""),
+        "{stderr}"
+    );
+    let stderr = fails(&policy, ok, &["--tier", "gold"]);
+    assert!(
+        stderr.contains("the policy has no tier \"gold\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_policies_are_reported_with_file_and_line() {
+    let dir = scratch("bad-policy");
+    let policy = dir.join("p.toml");
+    let simulate = |text: &str| {
+        std::fs::write(&policy, text).unwrap();
+        let o = run(
+            &[
+                "simulate",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--trace",
+                "-",
+            ],
+            Some("{\"t_ms\": 0}\n"),
+        );
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let stderr = simulate(
+        "[[limit]]\nname = \"minute\"\nalgorithm = \"gcra\"\nlimit = 0\nwindow = \"1m\"\n",
+    );
+    assert!(stderr.contains("p.toml:4"), "{stderr}");
+    assert!(stderr.contains("limit[0].limit"), "{stderr}");
+    let stderr = simulate(
+        "[[limit]]\nname = \"x\"\nalgorithm = \"token-bucket\"\nlimit = 1\nwindow = \"1s\"\n",
+    );
+    assert!(stderr.contains("token-bucket"), "{stderr}");
+
+    let o = run(
+        &["simulate", "--policy", "no/such.toml", "--trace", "-"],
+        Some(""),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("no/such.toml: cannot read the file"));
+    let example = policies().join("000-concurrent-minute-quarter.toml");
+    let o = run(
+        &[
+            "simulate",
+            "--policy",
+            example.to_str().unwrap(),
+            "--trace",
+            "no/such.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("no/such.jsonl: cannot read the trace"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let policy = policies().join("000-concurrent-minute-quarter.toml");
+    // --policy without --trace, and an unknown option.
+    let o = run(&["simulate", "--policy", policy.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["simulate", "--speed", "9"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["--help"], None);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).contains("simulate"));
+}
+
+#[test]
+fn check_says_what_each_limit_guarantees_and_warns() {
+    let policy = policies().join("000-concurrent-minute-quarter.toml");
+    let o = run(&["check", policy.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.contains("000-concurrent-minute-quarter.toml: ok"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("default (14,592 bytes of state per key)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("at most 300 in any 1m window, exactly"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("warning"), "{stdout}");
+
+    let dir = scratch("check");
+    let file = dir.join("burst.toml");
+    std::fs::write(
+        &file,
+        "[[limit]]\nname = \"minute\"\nalgorithm = \"gcra\"\nlimit = 300\nwindow = \"1m\"\n",
+    )
+    .unwrap();
+    let o = run(&["check", file.to_str().unwrap()], None);
+    assert!(o.status.success());
+    assert!(
+        text(&o.stdout).contains(
+            "warning: line 1: minute: admits up to 599 in one 1m window, 2.00× its limit of 300"
+        ),
+        "{}",
+        text(&o.stdout)
+    );
+    std::fs::write(
+        &file,
+        "[[limit]]\nname = \"minute\"\nalgorithm = \"gcra\"\nwindow = \"1m\"\n",
+    )
+    .unwrap();
+    let o = run(&["check", file.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("burst.toml:1"),
+        "{}",
+        text(&o.stderr)
+    );
+}
