@@ -427,3 +427,44 @@ fn check_says_what_each_limit_guarantees_and_warns() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn decisions_go_to_standard_output_and_devices_as_they_are() {
+    use std::os::unix::fs::FileTypeExt;
+
+    // `-`: the decisions on standard output, the summary on standard error.
+    let o = run(&["simulate", "--out", "-"], None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert_eq!(stdout.lines().count(), 4_200);
+    assert!(stdout.lines().all(|l| l.starts_with("{\"t_ms\":")));
+    assert!(text(&o.stderr).contains("decisions: standard output (4200 lines)"));
+
+    // A device is written, never replaced by a renamed file.
+    let o = run(&["simulate", "--out", "/dev/null"], None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+
+    // A link to a file: the file gets the decisions, the link stays a link.
+    let dir = scratch("link");
+    let (real, link) = (dir.join("real.jsonl"), dir.join("link.jsonl"));
+    std::fs::write(&real, "old\n").unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let o = run(&["simulate", "--out", link.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&real).unwrap().lines().count(),
+        4_200
+    );
+}

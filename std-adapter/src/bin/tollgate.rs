@@ -54,7 +54,8 @@ struct Simulate {
     /// "hold_ms": 250, "tier": "pro"}; "-" reads standard input.
     #[arg(long, requires = "policy")]
     trace: Option<PathBuf>,
-    /// Write every decision here, one JSON object per line in trace order.
+    /// Write every decision here, one JSON object per line in trace order ("-": standard
+    /// output, the summary then going to standard error).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Draw admitted and denied requests and each limit's occupancy over time (SVG).
@@ -138,13 +139,18 @@ fn simulate(args: &Simulate) -> Result<(), String> {
         ),
     };
     let mut sim = Simulation::new(&file, args.tier.as_deref()).map_err(|e| e.to_string())?;
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "policy  {policy_name}\ntrace   {}\n", trace.name).map_err(said)?;
-
     let mut out = match &args.out {
         Some(path) => Some(Partial::create(path)?),
         None => None,
     };
+    // The summary on standard output, unless the decisions are going there.
+    let mut stdout: Box<dyn Write> = if out.as_ref().is_some_and(Partial::is_stdout) {
+        Box::new(io::stderr())
+    } else {
+        Box::new(io::stdout())
+    };
+    writeln!(stdout, "policy  {policy_name}\ntrace   {}\n", trace.name).map_err(said)?;
+
     let progress = progress_bar(trace.bytes, args.quiet);
     let result = replay(&mut sim, trace.reader, out.as_mut(), &progress);
     progress.finish_and_clear();
@@ -161,7 +167,12 @@ fn simulate(args: &Simulate) -> Result<(), String> {
     write!(stdout, "{summary}").map_err(said)?;
     if let Some(out) = out {
         let path = out.commit()?;
-        writeln!(stdout, "\ndecisions: {} ({lines} lines)", path.display()).map_err(said)?;
+        let path = if path == Path::new("-") {
+            String::from("standard output")
+        } else {
+            path.display().to_string()
+        };
+        writeln!(stdout, "\ndecisions: {path} ({lines} lines)").map_err(said)?;
     }
     if let Some(path) = &args.plot {
         let title = Path::new(&policy_name)
@@ -313,44 +324,87 @@ fn json_str(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// A decisions file written beside its final name and renamed there only when complete, so a
-/// failed run never leaves a partial file that looks whole.
+/// Where the decisions go. A regular file (or a new one) is written beside its final name and
+/// renamed there only when complete, so a failed run never leaves a partial file that looks
+/// whole; standard output (`-`), a pipe or a device (`/dev/null`) is written as it goes.
 struct Partial {
     path: PathBuf,
-    temp: PathBuf,
-    writer: BufWriter<File>,
+    /// The file being written, for a regular file.
+    temp: Option<PathBuf>,
+    writer: BufWriter<Box<dyn Write>>,
 }
 
 impl Partial {
     fn create(path: &Path) -> Result<Self, String> {
-        let mut temp = path.as_os_str().to_owned();
-        temp.push(".partial");
+        let fail = |e: io::Error| format!("{}: cannot write the decisions: {e}", path.display());
+        if path == Path::new("-") {
+            return Ok(Self {
+                path: path.to_path_buf(),
+                temp: None,
+                writer: BufWriter::with_capacity(1 << 16, Box::new(io::stdout())),
+            });
+        }
+        let (target, regular) = match std::fs::metadata(path) {
+            // Through a link to the file itself, so that the rename replaces the file.
+            Ok(m) if m.is_file() => (std::fs::canonicalize(path).map_err(fail)?, true),
+            Ok(_) => (path.to_path_buf(), false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (path.to_path_buf(), true),
+            Err(e) => return Err(fail(e)),
+        };
+        if !regular {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(fail)?;
+            return Ok(Self {
+                path: path.to_path_buf(),
+                temp: None,
+                writer: BufWriter::with_capacity(1 << 16, Box::new(file)),
+            });
+        }
+        let mut temp = target.as_os_str().to_owned();
+        temp.push(format!(".{}.partial", std::process::id()));
         let temp = PathBuf::from(temp);
-        let file = File::create(&temp)
-            .map_err(|e| format!("{}: cannot write the decisions: {e}", temp.display()))?;
+        let file = File::create(&temp).map_err(fail)?;
         Ok(Self {
-            path: path.to_path_buf(),
-            temp,
-            writer: BufWriter::with_capacity(1 << 16, file),
+            path: target,
+            temp: Some(temp),
+            writer: BufWriter::with_capacity(1 << 16, Box::new(file)),
         })
     }
 
+    /// Whether the decisions go to standard output (the summary then goes to standard error).
+    fn is_stdout(&self) -> bool {
+        self.path == Path::new("-")
+    }
+
     fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.writer
-            .write_all(bytes)
-            .map_err(|e| format!("{}: cannot write the decisions: {e}", self.temp.display()))
+        self.writer.write_all(bytes).map_err(|e| self.error(&e))
+    }
+
+    fn error(&self, e: &io::Error) -> String {
+        if self.is_stdout() {
+            said(io::Error::new(e.kind(), e.to_string()))
+        } else {
+            format!("{}: cannot write the decisions: {e}", self.path.display())
+        }
     }
 
     fn commit(mut self) -> Result<PathBuf, String> {
-        let fail =
-            |e: io::Error| format!("{}: cannot write the decisions: {e}", self.path.display());
-        self.writer.flush().map_err(fail)?;
-        std::fs::rename(&self.temp, &self.path).map_err(fail)?;
+        self.writer.flush().map_err(|e| self.error(&e))?;
+        if let Some(temp) = &self.temp {
+            std::fs::rename(temp, &self.path).map_err(|e| self.error(&e))?;
+        }
         Ok(self.path)
     }
 
     fn discard(self) {
+        let temp = self.temp.clone();
+        // Dropping the writer flushes what it holds: into the file about to go, or into a
+        // stream that was being written as it went.
         drop(self.writer);
-        let _ = std::fs::remove_file(&self.temp);
+        if let Some(temp) = temp {
+            let _ = std::fs::remove_file(temp);
+        }
     }
 }
