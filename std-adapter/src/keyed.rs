@@ -859,6 +859,12 @@ impl<K: Hash + Eq, C: Clock<HZ>, S: BuildHasher> KeyedPolicy<K, C, S> {
         self
     }
 
+    /// Every tier's name, in [`TierId`] order (the file's top-level limits first, as
+    /// [`config::DEFAULT_TIER`](crate::config::DEFAULT_TIER), when it has some).
+    pub fn tier_names(&self) -> Vec<&str> {
+        self.shared.tiers.names.iter().map(String::as_str).collect()
+    }
+
     /// The tier named `name`.
     pub fn tier(&self, name: &str) -> Option<TierId> {
         self.shared.tiers.names.iter().position(|n| n == name)

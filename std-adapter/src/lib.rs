@@ -44,6 +44,8 @@ pub mod config;
 pub mod key;
 pub mod keyed;
 pub mod limiter;
+#[cfg(feature = "tower")]
+pub mod middleware;
 pub mod policy;
 #[cfg(feature = "cli")]
 pub mod simulate;

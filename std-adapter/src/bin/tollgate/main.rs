@@ -3,12 +3,15 @@
 //! ```text
 //! tollgate simulate [--policy POLICY.toml --trace TRACE.jsonl] [--out DECISIONS.jsonl] [--plot PLOT.svg]
 //! tollgate check POLICY.toml
+//! tollgate serve --policy POLICY.toml [--listen 127.0.0.1:8080] [--key ip|header:NAME]
 //! ```
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod serve;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -19,10 +22,10 @@ use tollgate_std::simulate::{Outcome, Request, Simulation, TraceError, TraceErro
 /// The bundled example: seed 000's API (5 in flight, 300 a minute, 900 a quarter hour) and a
 /// client that outgrows it.
 const EXAMPLE_POLICY: &str =
-    include_str!("../../examples/policies/000-concurrent-minute-quarter.toml");
+    include_str!("../../../examples/policies/000-concurrent-minute-quarter.toml");
 const EXAMPLE_POLICY_NAME: &str =
     "std-adapter/examples/policies/000-concurrent-minute-quarter.toml";
-const EXAMPLE_TRACE: &str = include_str!("../../examples/traces/000-busy-client.jsonl");
+const EXAMPLE_TRACE: &str = include_str!("../../../examples/traces/000-busy-client.jsonl");
 const EXAMPLE_TRACE_NAME: &str = "std-adapter/examples/traces/000-busy-client.jsonl";
 
 #[derive(Parser)]
@@ -37,6 +40,9 @@ enum Command {
     /// Replay a request trace against a policy file: a summary table, and optionally every
     /// decision and a plot. With neither --policy nor --trace, runs a bundled example.
     Simulate(Simulate),
+    /// Serve a small demo API (any path under /api/, plus /healthz, never limited, and
+    /// /metrics) behind the rate-limit middleware, to watch the headers and 429s with curl.
+    Serve(serve::Serve),
     /// Validate a policy file (as `nginx -t` does) and say what each limit guarantees, what a
     /// key costs, and what deserves a second look.
     Check {
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate(args) => simulate(&args),
         Command::Check { policy } => check(&policy),
+        Command::Serve(args) => serve::serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,352 @@
+//! `tollgate serve`: a small demo API behind the rate-limit middleware, to watch headers and 429s
+//! with curl.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Query, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use compact_str::CompactString;
+use http_body::Frame;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tollgate_core::LimitValues;
+use tollgate_std::middleware::{ClientIp, Denial, HeaderKey, KeyOf, RateLimitLayer, Reset};
+use tollgate_std::{KeyedPolicy, PolicyFile};
+
+/// `tollgate serve`'s options.
+#[derive(clap::Args)]
+pub struct Serve {
+    /// The policy file.
+    #[arg(long)]
+    policy: PathBuf,
+    /// Where to listen (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The key requests are counted under: "ip" (the client's address) or "header:NAME".
+    #[arg(long, default_value = "ip", value_parser = parse_key)]
+    key: KeySpec,
+    /// The tier (plan) whose limits apply, for a file of tiers.
+    #[arg(long)]
+    tier: Option<String>,
+    /// One X-RateLimit value for the binding limit, or one per limit, comma-separated.
+    #[arg(long, value_enum, default_value_t = Values::Single)]
+    values: Values,
+    /// How X-RateLimit-Reset is written.
+    #[arg(long, value_enum, default_value_t = ResetArg::EpochSeconds)]
+    reset: ResetArg,
+    /// The status of a denial: 429 with a JSON body naming the limit, or 403 with an SMS
+    /// carrier's coded body.
+    #[arg(long, value_enum, default_value_t = DenyStatus::TooMany)]
+    deny_status: DenyStatus,
+    /// Let requests' test headers force a 429 (X-RateLimit: 1) or lower a limit
+    /// (X-RateLimit-NAME: N, NAME a limit's name). Never raises one.
+    #[arg(long)]
+    test_headers: bool,
+}
+
+#[derive(Clone, Debug)]
+enum KeySpec {
+    Ip,
+    Header(String),
+}
+
+fn parse_key(s: &str) -> Result<KeySpec, String> {
+    match s.split_once(':') {
+        None if s == "ip" => Ok(KeySpec::Ip),
+        Some(("header", name)) if HeaderKey::try_new(name).is_ok() => {
+            Ok(KeySpec::Header(name.to_string()))
+        }
+        _ => Err(format!(
+            "{s:?}: expected \"ip\" or \"header:NAME\" with a valid header name"
+        )),
+    }
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Values {
+    Single,
+    PerLimit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DenyStatus {
+    #[value(name = "429")]
+    TooMany,
+    #[value(name = "403")]
+    Forbidden,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ResetArg {
+    EpochSeconds,
+    EpochMillis,
+    Delta,
+}
+
+/// The key of a request, as the command line chose it.
+enum Key {
+    Ip(ClientIp),
+    Header(HeaderKey),
+}
+
+impl<B> KeyOf<B> for Key {
+    fn key_of(&self, request: &axum::http::Request<B>) -> Option<CompactString> {
+        match self {
+            Self::Ip(k) => k.key_of(request),
+            Self::Header(k) => k.key_of(request),
+        }
+    }
+}
+
+pub fn serve(args: &Serve) -> Result<(), String> {
+    let file = PolicyFile::load(&args.policy).map_err(|e| e.to_string())?;
+    let policy = KeyedPolicy::<CompactString>::from_file(&file);
+    let key = match &args.key {
+        KeySpec::Ip => Key::Ip(ClientIp),
+        KeySpec::Header(name) => Key::Header(HeaderKey::try_new(name).map_err(|e| e.to_string())?),
+    };
+    let layer = match &args.tier {
+        Some(tier) => RateLimitLayer::with_tier(policy, key, tier),
+        None => RateLimitLayer::new(policy, key),
+    }
+    .map_err(|e| format!("{}: {e}", args.policy.display()))?
+    .values(match args.values {
+        Values::Single => LimitValues::Single,
+        Values::PerLimit => LimitValues::PerLimit,
+    })
+    .reset(match args.reset {
+        ResetArg::EpochSeconds => Reset::EpochSeconds,
+        ResetArg::EpochMillis => Reset::EpochMillis,
+        ResetArg::Delta => Reset::DeltaSeconds,
+    })
+    .denial(if args.deny_status == DenyStatus::Forbidden {
+        Denial::Carrier
+    } else {
+        Denial::TooManyRequests
+    })
+    .honour_test_headers(args.test_headers);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(run(args.listen, layer))
+}
+
+async fn run(listen: SocketAddr, layer: RateLimitLayer<Key>) -> Result<(), String> {
+    let metrics_layer = layer.clone();
+    let api = Router::new()
+        .route("/api", get(api).post(api))
+        .route("/api/{*path}", get(api).post(api))
+        .layer(layer)
+        // Outermost: the peer's address where the key extractor looks for it.
+        .layer(middleware::from_fn(peer_address));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let layer = metrics_layer.clone();
+                async move { metrics(&layer) }
+            }),
+        )
+        .merge(api);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    println!("listening on http://{bound}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(|e| format!("the server failed: {e}"))?;
+    println!("shut down");
+    Ok(())
+}
+
+/// Resolves at SIGINT or SIGTERM: the server stops accepting, finishes what it serves, exits.
+async fn shutdown() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// Copies axum's connection info into a plain `SocketAddr` extension, where
+/// [`ClientIp`] reads it.
+async fn peer_address(mut request: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(addr)) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .copied()
+    {
+        request.extensions_mut().insert(addr);
+    }
+    next.run(request).await
+}
+
+/// `?ms=N` delays the answer; `?chunks=N` (with `ms`) sends the body in N pieces, `ms` apart.
+#[derive(serde::Deserialize)]
+struct Shape {
+    ms: Option<u64>,
+    chunks: Option<u32>,
+}
+
+async fn api(Query(shape): Query<Shape>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    let pause = Duration::from_millis(shape.ms.unwrap_or(0).min(60_000));
+    if let Some(chunks) = shape.chunks {
+        let body = Body::new(Drip {
+            left: chunks.min(1_000),
+            pause,
+            sleep: Box::pin(tokio::time::sleep(pause)),
+        });
+        return (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            body,
+        )
+            .into_response();
+    }
+    if !pause.is_zero() {
+        tokio::time::sleep(pause).await;
+    }
+    let body = format!(
+        "{{\"ok\":true,\"path\":{}}}\n",
+        tollgate_core::JsonStr(&path)
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A body of `left` lines, each after a pause: a slow response to hold a concurrency place.
+struct Drip {
+    left: u32,
+    pause: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for Drip {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        std::task::ready!(self.sleep.as_mut().poll(cx));
+        self.left -= 1;
+        let pause = self.pause;
+        self.sleep
+            .as_mut()
+            .reset(tokio::time::Instant::now() + pause);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"tick\n")))))
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+/// Prometheus text: decisions allowed and denied (per limit), keys tracked, store errors.
+fn metrics(layer: &RateLimitLayer<Key>) -> Response {
+    let stats = layer.stats();
+    let mut registry = Registry::with_prefix("tollgate");
+    let decisions = Family::<OutcomeLabel, Counter>::default();
+    decisions
+        .get_or_create(&OutcomeLabel {
+            outcome: String::from("allowed"),
+        })
+        .inc_by(stats.allowed());
+    let denied_total: u64 = (0..layer.limit_names().len())
+        .map(|i| stats.denied(i))
+        .sum();
+    decisions
+        .get_or_create(&OutcomeLabel {
+            outcome: String::from("denied"),
+        })
+        .inc_by(denied_total);
+    registry.register("decisions", "Requests decided, by outcome", decisions);
+    let denied = Family::<LimitLabel, Counter>::default();
+    for (i, name) in layer.limit_names().iter().enumerate() {
+        denied
+            .get_or_create(&LimitLabel {
+                limit: name.clone(),
+            })
+            .inc_by(stats.denied(i));
+    }
+    registry.register(
+        "denied",
+        "Requests denied, by the limit that denied them",
+        denied,
+    );
+    let keys = Gauge::<i64>::default();
+    keys.set(i64::try_from(layer.keys()).unwrap_or(i64::MAX));
+    registry.register("keys", "Keys whose state is held", keys);
+    let errors = Counter::<u64>::default();
+    errors.inc_by(stats.full());
+    registry.register(
+        "store_errors",
+        "Requests refused because the key store had no room",
+        errors,
+    );
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
