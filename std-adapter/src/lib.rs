@@ -39,6 +39,8 @@
 
 #[cfg(feature = "cli")]
 pub mod check;
+#[cfg(feature = "tower")]
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod key;

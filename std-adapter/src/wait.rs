@@ -61,7 +61,7 @@ thread_local! {
 }
 
 /// xorshift64*: plenty for spreading wake-ups, and no dependency.
-fn next_random() -> u64 {
+pub(crate) fn next_random() -> u64 {
     RANDOM.with(|r| {
         let mut x = r.get();
         x ^= x >> 12;

@@ -337,3 +337,37 @@ fn bad_options_are_errors_not_panics() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn a_paced_client_never_gets_two_429s_in_a_row() {
+    let policy =
+        "[[limit]]\nname = \"second\"\nalgorithm = \"sliding-log\"\nlimit = 2\nwindow = \"1s\"\n";
+    let server = serve(policy, &[]);
+    let url = format!("{}/api/paced", server.base);
+    let pacer = tollgate_std::client::Pacer::new(Duration::from_millis(50), Duration::from_secs(5))
+        .unwrap();
+    let agent = agent();
+    let start = std::time::Instant::now();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        pacer.wait();
+        let response = agent.get(&url).call().unwrap();
+        let status = response.status().as_u16();
+        assert!(!pacer.on_response(status, response.headers()).is_give_up());
+        statuses.push(status);
+    }
+    assert!(
+        !statuses.windows(2).any(|w| w == [429, 429]),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|&&s| s == 200).count() >= 6,
+        "{statuses:?}"
+    );
+    // Two a second: seven requests need at least two full windows.
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
