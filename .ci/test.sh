@@ -25,6 +25,10 @@ lint() {
     stage clippy
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --workspace --all-targets --all-features -- -D warnings
+    # tollgate-std's features one at a time (the fuzz crate uses `simulate` alone).
+    for features in tokio tower simulate; do
+        cargo clippy -p tollgate-std --all-targets --features "$features" -- -D warnings
+    done
 }
 
 test() {

@@ -49,7 +49,7 @@ pub mod limiter;
 #[cfg(feature = "tower")]
 pub mod middleware;
 pub mod policy;
-#[cfg(feature = "cli")]
+#[cfg(feature = "simulate")]
 pub mod simulate;
 pub mod storage;
 mod wait;

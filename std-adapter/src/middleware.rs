@@ -762,3 +762,125 @@ impl<B> core::fmt::Debug for LimitedBody<B> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use http_body_util::{BodyExt, Full};
+    use tower::{Service, ServiceBuilder, ServiceExt};
+
+    use super::*;
+    use crate::PolicyFile;
+
+    fn layer<K>(policy: &str, key: K) -> RateLimitLayer<K> {
+        let file: PolicyFile = policy.parse().unwrap();
+        RateLimitLayer::new(KeyedPolicy::from_file(&file), key).unwrap()
+    }
+
+    const ONE_IN_FLIGHT: &str =
+        "[[limit]]\nname = \"inflight\"\nalgorithm = \"concurrency\"\nlimit = 1\n";
+
+    fn request(addr: Option<SocketAddr>) -> Request<()> {
+        let mut r = Request::new(());
+        if let Some(a) = addr {
+            r.extensions_mut().insert(a);
+        }
+        r
+    }
+
+    async fn call<S>(service: &mut S, req: Request<()>) -> Response<LimitedBody<Full<Bytes>>>
+    where
+        S: Service<Request<()>, Response = Response<LimitedBody<Full<Bytes>>>, Error = Infallible>,
+    {
+        service.ready().await.unwrap().call(req).await.unwrap()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_place_is_released_when_the_body_ends_or_is_dropped() {
+        let layer = layer(ONE_IN_FLIGHT, ClientIp);
+        let mut service =
+            ServiceBuilder::new()
+                .layer(layer.clone())
+                .service_fn(|_: Request<()>| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hi"))))
+                });
+        runtime().block_on(async {
+            let first = call(&mut service, request(None)).await;
+            assert!(first.body().holds());
+            // In flight until its body is read.
+            let second = call(&mut service, request(None)).await;
+            assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert!(!second.body().holds());
+            let bytes = first.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&bytes[..], b"hi");
+            // Read to its end: the place is free again.
+            let third = call(&mut service, request(None)).await;
+            assert_eq!(third.status(), StatusCode::OK);
+            // Dropped unread, as when the connection goes away: free again.
+            drop(third);
+            let fourth = call(&mut service, request(None)).await;
+            assert_eq!(fourth.status(), StatusCode::OK);
+        });
+        assert_eq!(layer.stats().allowed(), 3);
+        assert_eq!(layer.stats().denied(0), 1);
+        assert_eq!(layer.limit_names(), ["inflight"]);
+    }
+
+    #[test]
+    fn keys_from_addresses_headers_and_closures() {
+        let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)), 5000);
+        let mapped = SocketAddr::new(
+            IpAddr::V6(Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped()),
+            6000,
+        );
+        let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 7000);
+        assert_eq!(ClientIp.key_of(&request(Some(v4))).unwrap(), "192.0.2.7");
+        assert_eq!(
+            ClientIp.key_of(&request(Some(mapped))).unwrap(),
+            "192.0.2.7"
+        );
+        assert_eq!(ClientIp.key_of(&request(Some(v6))).unwrap(), "::1");
+        assert_eq!(ClientIp.key_of(&request(None)), None);
+
+        let header = HeaderKey::new("x-api-key");
+        let with = Request::builder()
+            .header("X-Api-Key", "k-1")
+            .body(())
+            .unwrap();
+        assert_eq!(header.key_of(&with).unwrap(), "k-1");
+        let binary = Request::builder()
+            .header("x-api-key", HeaderValue::from_bytes(b"\xff").unwrap())
+            .body(())
+            .unwrap();
+        assert_eq!(header.key_of(&binary), None);
+        assert!(HeaderKey::try_new("bad header").is_err());
+
+        let by_path = |r: &Request<()>| Some(CompactString::from(r.uri().path()));
+        let at = Request::builder().uri("/a/b").body(()).unwrap();
+        assert_eq!(KeyOf::key_of(&by_path, &at).unwrap(), "/a/b");
+    }
+
+    #[test]
+    fn a_file_of_tiers_needs_one_chosen() {
+        let file: PolicyFile = "[[tiers.free.limit]]\nname = \"m\"\nalgorithm = \"gcra\"\nlimit = 1\nwindow = \"1s\"\n\n[[tiers.pro.limit]]\nname = \"m\"\nalgorithm = \"gcra\"\nlimit = 2\nwindow = \"1s\"\n".parse().unwrap();
+        let err = RateLimitLayer::new(KeyedPolicy::from_file(&file), ClientIp).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the policy has several tiers (free, pro): choose one"
+        );
+        let err =
+            RateLimitLayer::with_tier(KeyedPolicy::from_file(&file), ClientIp, "gold").unwrap_err();
+        assert_eq!(err, LayerError::UnknownTier(String::from("gold")));
+        let pro =
+            RateLimitLayer::with_tier(KeyedPolicy::from_file(&file), ClientIp, "pro").unwrap();
+        assert_eq!(pro.limit_names(), ["free/m", "pro/m"]);
+    }
+}

@@ -53,6 +53,7 @@ use smallvec::SmallVec;
 use tollgate_core::{Algorithm, Allowance, Named, Overrides, Policy, Report};
 
 pub use plot::{BUCKETS, PlotError, Series, plot_svg};
+#[cfg(feature = "cli")]
 pub(crate) use summary::group;
 pub use summary::{KeyTotals, LimitTotals, Summary};
 pub use trace::Request;
