@@ -25,7 +25,6 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use governor::{Quota as GQuota, RateLimiter};
-use tollgate_std::clock::StdClock;
 use tollgate_std::key::ShortKey;
 use tollgate_std::keyed::KeyedLimiter;
 use tollgate_std::{Limiter, Quota};
@@ -123,19 +122,6 @@ where
     end - start
 }
 
-/// `StdClock` read in nanoseconds only: a `Limiter` on it scales every reading, as before it
-/// kept raw counts (for comparing the two under contention).
-#[derive(Debug, Clone)]
-struct Nanos(StdClock);
-
-impl tollgate_core::Clock<{ tollgate_std::HZ }> for Nanos {
-    fn now(&self) -> tollgate_std::Instant {
-        self.0.now()
-    }
-}
-
-impl tollgate_std::clock::Counter for Nanos {}
-
 fn shared(c: &mut Criterion) {
     let mut group = c.benchmark_group("shared");
     // Every sample the same size, large enough (4 s / 30) that spawning and waking the threads,
@@ -152,10 +138,6 @@ fn shared(c: &mut Criterion) {
         let governor = Arc::new(RateLimiter::direct(allowed_governor_quota()));
         group.bench_function(BenchmarkId::new("governor", &case), |b| {
             b.iter_custom(|iters| on_threads(&governor, threads, iters, |l| l.check().is_ok()));
-        });
-        let nanos = Arc::new(Limiter::with_clock(allowed_quota(), Nanos(StdClock::new())));
-        group.bench_function(BenchmarkId::new("tollgate-ns", &case), |b| {
-            b.iter_custom(|iters| on_threads(&nanos, threads, iters, |l| l.check().is_ok()));
         });
     }
     group.finish();
