@@ -214,9 +214,14 @@ impl core::fmt::Display for LayerError {
 
 impl std::error::Error for LayerError {}
 
+/// Picks a request's tier (plan) by name from its headers and key; `None` for the default.
+type TierOf = dyn Fn(&HeaderMap, &str) -> Option<CompactString> + Send + Sync;
+
 struct Shared<K> {
     policy: KeyedPolicy<CompactString>,
+    /// The default tier.
     tier: TierId,
+    tier_of: Option<Box<TierOf>>,
     /// Every limit of every tier, `tier/name` where there are several tiers.
     names: Vec<String>,
     /// The first index in `names` of each tier's limits.
@@ -309,6 +314,7 @@ impl<K> RateLimitLayer<K> {
             shared: Arc::new(Shared {
                 policy,
                 tier: id,
+                tier_of: None,
                 names,
                 offsets,
                 key,
@@ -348,6 +354,17 @@ impl<K> RateLimitLayer<K> {
     #[must_use]
     pub fn denial(self, denial: Denial) -> Self {
         self.edit(|s| s.denial = denial)
+    }
+
+    /// Picks each request's tier (plan) by name, from its headers and its key (a plan looked up
+    /// by API key, or named by a header); `None` keeps the default tier. A name the policy does
+    /// not have is answered with 400 and decides nothing.
+    #[must_use]
+    pub fn tier_by(
+        self,
+        f: impl Fn(&HeaderMap, &str) -> Option<CompactString> + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|s| s.tier_of = Some(Box::new(f)))
     }
 
     /// Whether requests' test headers may force a 429 or lower a limit (never raise one).
@@ -514,6 +531,17 @@ where
         let shared = &*self.shared;
         let key = shared.key.key_of(&request).unwrap_or_default();
         let now = shared.policy.clock().now();
+        let tier = match &shared.tier_of {
+            None => Ok(shared.tier),
+            Some(f) => match f(request.headers(), &key) {
+                None => Ok(shared.tier),
+                Some(name) => shared.policy.tier(&name).ok_or(name),
+            },
+        };
+        let tier = match tier {
+            Ok(t) => t,
+            Err(name) => return ResponseFuture::ready(unknown_tier(&name)),
+        };
         let decided = {
             let tests: TestHeaders<'_, 4> = if shared.test_headers {
                 TestHeaders::from_headers(
@@ -527,7 +555,7 @@ where
             };
             match shared
                 .policy
-                .check_at(shared.tier, key.as_str(), now, 1, &tests.overrides())
+                .check_at(tier, key.as_str(), now, 1, &tests.overrides())
             {
                 Ok((d, permit)) => {
                     let headers = shared.headers(&d, now);
@@ -536,8 +564,7 @@ where
                         Ok((headers, permit))
                     } else {
                         if let Some(i) = d.denied_index()
-                            && let Some(c) =
-                                shared.stats.denied.get(shared.offsets[shared.tier] + i)
+                            && let Some(c) = shared.stats.denied.get(shared.offsets[tier] + i)
                         {
                             c.fetch_add(1, Ordering::Relaxed);
                         }
@@ -554,6 +581,20 @@ where
             Err(response) => ResponseFuture::ready(response),
         }
     }
+}
+
+/// A request naming a tier the policy does not have.
+fn unknown_tier<B>(name: &str) -> Response<LimitedBody<B>> {
+    let body = format!(
+        r#"{{"status":400,"error":"unknown_tier","tier":{}}}"#,
+        tollgate_core::JsonStr(name)
+    );
+    let mut response = Response::new(LimitedBody::full(body));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// A request the policy could not decide: a full key table (503 with `Retry-After` when room
@@ -866,6 +907,61 @@ mod tests {
         let by_path = |r: &Request<()>| Some(CompactString::from(r.uri().path()));
         let at = Request::builder().uri("/a/b").body(()).unwrap();
         assert_eq!(KeyOf::key_of(&by_path, &at).unwrap(), "/a/b");
+    }
+
+    #[test]
+    fn each_request_may_name_its_plan() {
+        let file: PolicyFile = "[[tiers.free.limit]]\nname = \"second\"\nalgorithm = \"sliding-log\"\nlimit = 1\nwindow = \"1s\"\n\n[[tiers.pro.limit]]\nname = \"second\"\nalgorithm = \"sliding-log\"\nlimit = 3\nwindow = \"1s\"\n".parse().unwrap();
+        let layer = RateLimitLayer::with_tier(
+            KeyedPolicy::from_file(&file),
+            HeaderKey::new("x-api-key"),
+            "free",
+        )
+        .unwrap()
+        .tier_by(|headers, _key| {
+            headers
+                .get("x-plan")
+                .and_then(|v| v.to_str().ok())
+                .map(CompactString::from)
+        });
+        let mut service =
+            ServiceBuilder::new()
+                .layer(layer.clone())
+                .service_fn(|_: Request<()>| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                });
+        let with = |key: &str, plan: Option<&str>| {
+            let mut r = Request::builder().header("x-api-key", key);
+            if let Some(p) = plan {
+                r = r.header("x-plan", p);
+            }
+            r.body(()).unwrap()
+        };
+        runtime().block_on(async {
+            let statuses = |v: Vec<Response<LimitedBody<Full<Bytes>>>>| -> Vec<u16> {
+                v.iter().map(|r| r.status().as_u16()).collect()
+            };
+            let mut pro = Vec::new();
+            for _ in 0..4 {
+                pro.push(call(&mut service, with("a", Some("pro"))).await);
+            }
+            assert_eq!(statuses(pro), [200, 200, 200, 429]);
+            // No plan: the default, free, counted apart from the same key's pro requests.
+            let mut free = Vec::new();
+            for _ in 0..2 {
+                free.push(call(&mut service, with("a", None)).await);
+            }
+            assert_eq!(statuses(free), [200, 429]);
+            let gold = call(&mut service, with("a", Some("gold"))).await;
+            assert_eq!(gold.status(), StatusCode::BAD_REQUEST);
+            let body = gold.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(
+                &body[..],
+                br#"{"status":400,"error":"unknown_tier","tier":"gold"}"#
+            );
+        });
+        assert_eq!(layer.stats().denied(0), 1); // free/second
+        assert_eq!(layer.stats().denied(1), 1); // pro/second
     }
 
     #[test]

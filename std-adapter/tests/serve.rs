@@ -371,3 +371,35 @@ fn a_paced_client_never_gets_two_429s_in_a_row() {
         start.elapsed()
     );
 }
+
+#[test]
+fn plans_are_picked_per_request_by_a_header() {
+    let plans = "[[tiers.free.limit]]\nname = \"minute\"\nalgorithm = \"sliding-window\"\nlimit = 1\nwindow = \"1m\"\n\n[[tiers.pro.limit]]\nname = \"minute\"\nalgorithm = \"sliding-window\"\nlimit = 2\nwindow = \"1m\"\n";
+    let server = serve(
+        plans,
+        &[
+            "--tier",
+            "free",
+            "--tier-header",
+            "X-Plan",
+            "--key",
+            "header:X-Api-Key",
+        ],
+    );
+    let url = format!("{}/api", server.base);
+    let pro = [("X-Api-Key", "k"), ("X-Plan", "pro")];
+    assert_eq!(get(&url, &pro).status, 200);
+    let second = get(&url, &pro);
+    assert_eq!(
+        (second.status, second.header("x-ratelimit-limit")),
+        (200, "2")
+    );
+    assert_eq!(get(&url, &pro).status, 429);
+    // Without the header: the default plan, free.
+    let free = get(&url, &[("X-Api-Key", "k")]);
+    assert_eq!((free.status, free.header("x-ratelimit-limit")), (200, "1"));
+    assert_eq!(get(&url, &[("X-Api-Key", "k")]).status, 429);
+    let gold = get(&url, &[("X-Api-Key", "k"), ("X-Plan", "gold")]);
+    assert_eq!(gold.status, 400);
+    assert!(gold.body.contains("unknown_tier"), "{}", gold.body);
+}

@@ -37,9 +37,14 @@ pub struct Serve {
     /// The key requests are counted under: "ip" (the client's address) or "header:NAME".
     #[arg(long, default_value = "ip", value_parser = parse_key)]
     key: KeySpec,
-    /// The tier (plan) whose limits apply, for a file of tiers.
+    /// The tier (plan) whose limits apply, for a file of tiers (with --tier-header: the tier of
+    /// requests that name none).
     #[arg(long)]
     tier: Option<String>,
+    /// A request header naming the request's tier (X-Plan: pro); a tier the file does not have
+    /// is answered with 400.
+    #[arg(long, value_parser = parse_header_name)]
+    tier_header: Option<String>,
     /// One X-RateLimit value for the binding limit, or one per limit, comma-separated.
     #[arg(long, value_enum, default_value_t = Values::Single)]
     values: Values,
@@ -60,6 +65,12 @@ pub struct Serve {
 enum KeySpec {
     Ip,
     Header(String),
+}
+
+fn parse_header_name(s: &str) -> Result<String, String> {
+    HeaderKey::try_new(s)
+        .map(|_| s.to_ascii_lowercase())
+        .map_err(|_| format!("{s:?} is not a header name"))
 }
 
 fn parse_key(s: &str) -> Result<KeySpec, String> {
@@ -137,6 +148,15 @@ pub fn serve(args: &Serve) -> Result<(), String> {
         Denial::TooManyRequests
     })
     .honour_test_headers(args.test_headers);
+    let layer = match args.tier_header.clone() {
+        Some(name) => layer.tier_by(move |headers, _key| {
+            headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(CompactString::from)
+        }),
+        None => layer,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
