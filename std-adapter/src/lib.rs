@@ -11,6 +11,9 @@
 //! | [`KeyedLimiter`] | one GCRA limit per key, sharded map, idle keys dropped as it goes | 8 bytes + key per key |
 //! | [`KeyedPolicy`] | a policy per key, chosen from tiers (plans) | the tier's states + key per key |
 //! | [`config::PolicyFile`] | the TOML policy format of the library, the `tollgate` command and the examples | |
+//! | `middleware::RateLimitLayer` (feature `tower`) | a tower layer for axum and hyper: keys, plans, headers, 429s | a [`KeyedPolicy`]'s |
+//! | `client::Pacer` (feature `tower`) | the client side: waits as a server's rate-limit headers say | 12 bytes |
+//! | `simulate::Simulation` (feature `simulate`) | a trace replayed against a policy file, as `tollgate simulate` does | per key |
 //!
 //! Each decides exactly as the core does on the same requests in the order they were decided
 //! (the differential tests in `tests/differential.rs` check it against the core and the test
