@@ -18,7 +18,7 @@
 //! decisions' figures are scaled back to nanoseconds, rounded up. Instants passed in
 //! ([`check_at`](Limiter::check_at)) are taken as the last count at or before them. On clocks
 //! whose counts are the nanosecond ticks ([`FakeClock`](crate::clock::FakeClock),
-//! [`TokioClock`](crate::clock::TokioClock), any clock with the default `Counter`), every
+//! `TokioClock` (feature `tokio`), any clock with the default `Counter`), every
 //! conversion is the identity and the limiter decides exactly as the core does in nanoseconds.
 
 use std::hash::{Hash, Hasher};
