@@ -1,6 +1,7 @@
 //! `tollgate simulate`'s input from arbitrary bytes: each line a request (or an error naming what
 //! is wrong), each request decided by a policy of every kind of limit (or an error naming the
-//! line), never a panic; and the summary counts every request decided exactly once.
+//! line), never a panic; the summary counts every request decided exactly once, and no limit
+//! that promises a count per window (or in flight) was ever passed.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -89,4 +90,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(summary.requests, decided);
     assert_eq!(summary.admitted + summary.denied, decided);
     assert_eq!(summary.keys.iter().map(|k| k.requests).sum::<u64>(), decided);
+    // Counted from the decisions: no window of a sliding log or window, and no moment of the
+    // concurrency limit, ever held more than its limit.
+    assert!(summary.limits_held(), "{:?}", summary.limits);
 });

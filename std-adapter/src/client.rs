@@ -23,7 +23,7 @@
 //! assert!(!next.is_give_up());
 //! // The next request may go two seconds later, not before.
 //! let wait = pacer.until_ready();
-//! assert!(wait > std::time::Duration::from_millis(1_900) && wait <= std::time::Duration::from_secs(2));
+//! assert!(wait > std::time::Duration::from_secs(1) && wait <= std::time::Duration::from_secs(2));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -119,7 +119,7 @@ impl Counter for StdClock {
 /// assert_eq!(s.counts_in(400), 800);
 /// assert_eq!(s.ticks_in(801), 401);             // spans round up
 /// assert_eq!(Scale::NANOS.ticks(77), 77);       // counts that are nanoseconds convert exactly
-/// /// ```
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scale {
     origin: u64,

@@ -155,17 +155,15 @@ impl<C: Counter> Limiter<C> {
         let scale = clock.scale();
         // T in counts, rounded up, times the limit as the window, so that the counted quota's
         // interval is exactly that T; the burst as given.
-        let counted = Quota::new(
-            quota.limit(),
-            Duration::from_ticks(
-                scale
-                    .counts_in(quota.interval().as_ticks())
-                    .saturating_mul(u64::from(quota.limit())),
-            ),
-        )
-        .and_then(|q| q.with_burst(quota.burst()));
+        let t = scale.counts_in(quota.interval().as_ticks());
+        // Checked, never saturated: a saturated window would give a shorter interval than T.
+        let counted = t
+            .checked_mul(u64::from(quota.limit()))
+            .and_then(|window| Quota::new(quota.limit(), Duration::from_ticks(window)).ok())
+            .and_then(|q| q.with_burst(quota.burst()).ok())
+            .filter(|q| q.interval().as_ticks() == t);
         let (counted, scale, raw) = match counted {
-            Ok(q) if scale != Scale::NANOS => (Gcra::new(q), scale, true),
+            Some(q) if scale != Scale::NANOS => (Gcra::new(q), scale, true),
             // Identity counts, or a schedule too long for a u64 of counts: nanoseconds.
             _ => (gcra, Scale::NANOS, false),
         };
@@ -429,6 +427,36 @@ mod tests {
             }
             assert_eq!(l.state(), core);
         }
+    }
+
+    #[test]
+    fn a_schedule_too_long_for_counts_falls_back_to_nanoseconds() {
+        /// A counter 2²⁸ times finer than nanoseconds.
+        #[derive(Debug)]
+        struct Fine(FakeClock);
+        impl Clock<HZ> for Fine {
+            fn now(&self) -> Instant {
+                self.0.now()
+            }
+        }
+        impl Counter for Fine {
+            fn count(&self) -> u64 {
+                self.0.now().as_ticks().saturating_mul(1 << 28)
+            }
+            fn scale(&self) -> Scale {
+                Scale::new(0, 1 << 4).unwrap() // 2⁻²⁸ ns per count
+            }
+        }
+        // 5 per 100 s: T is 20 s, 5.4·10¹⁸ counts, and 5·T does not fit a u64 of counts (saturated,
+        // it would have made the interval 3.7·10¹⁸ counts: 13.7 s).
+        let q = Quota::new(5, crate::Duration::from_secs(100)).unwrap();
+        let clock = FakeClock::new();
+        let l = Limiter::with_clock(q, Fine(clock.clone()));
+        for _ in 0..5 {
+            assert!(l.check().is_ok());
+        }
+        let wait = l.check().unwrap_err().retry_after();
+        assert_eq!(wait, crate::Duration::from_secs(20)); // exactly T, never less
     }
 
     #[test]

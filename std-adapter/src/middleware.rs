@@ -17,6 +17,8 @@
 //!   for one request) only when asked for ([`RateLimitLayer::honour_test_headers`]).
 //!
 //! Every decision is [`KeyedPolicy`]'s, so the layer decides exactly as the core does per key.
+//! Keys come from untrusted requests: bound them ([`KeyedPolicy::with_max_keys`]), and a flood
+//! of new keys is refused with 503 and `Retry-After` rather than exhausting memory.
 //!
 //! # Examples
 //!
@@ -41,7 +43,7 @@
 //! let denied = service.ready().await?.call(request()).await?;
 //! assert_eq!(denied.status(), StatusCode::TOO_MANY_REQUESTS);
 //! assert_eq!(denied.headers()["x-ratelimit-remaining"], "0");
-//! assert_eq!(denied.headers()["retry-after"], "60");
+//! assert!(["59", "60"].contains(&denied.headers()["retry-after"].to_str()?)); // a minute, rounded up
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -103,23 +105,26 @@ impl<B> KeyOf<B> for ClientIp {
 pub struct HeaderKey(HeaderName);
 
 impl HeaderKey {
-    /// The header called `name`.
+    /// The header called `name`, in any case (`"X-Api-Key"`).
     ///
     /// # Panics
     ///
-    /// Never for a valid header name; an invalid one is a programming error caught at startup:
-    /// use [`HeaderKey::try_new`] for names read at run time.
-    pub fn new(name: &'static str) -> Self {
-        Self(HeaderName::from_static(name))
+    /// If `name` is not a header name (a space, a colon): a programming error caught at
+    /// startup. Use [`HeaderKey::try_new`] for names read at run time.
+    pub fn new(name: &str) -> Self {
+        match Self::try_new(name) {
+            Ok(key) => key,
+            Err(_) => panic!("{name:?} is not a header name"),
+        }
     }
 
-    /// The header called `name`.
+    /// The header called `name`, in any case.
     ///
     /// # Errors
     ///
     /// When `name` is not a valid header name.
     pub fn try_new(name: &str) -> Result<Self, http::header::InvalidHeaderName> {
-        HeaderName::try_from(name).map(Self)
+        HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map(Self)
     }
 }
 
@@ -158,6 +163,9 @@ pub enum Denial {
     #[default]
     TooManyRequests,
     /// 403 with an SMS carrier's coded body (`{"category":…,"code":"message-rate-limit",…}`).
+    /// Its sentence gives the denying limit's count per window in whole seconds (rounded up;
+    /// a concurrency limit reads as its count per second) and, as the client's rate, that count:
+    /// a client denied by a count per window has reached it. Its `details` name the limit.
     Carrier,
 }
 
@@ -167,6 +175,8 @@ pub struct Stats {
     allowed: AtomicU64,
     /// Denials per limit, in the order of [`RateLimitLayer::limit_names`].
     denied: Box<[AtomicU64]>,
+    /// Requests a test header forced to a 429.
+    forced: AtomicU64,
     /// Requests the key table had no room for.
     full: AtomicU64,
 }
@@ -182,6 +192,11 @@ impl Stats {
         self.denied
             .get(index)
             .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Requests a test header (`X-RateLimit: 1`) forced to a 429: denied by no limit.
+    pub fn forced(&self) -> u64 {
+        self.forced.load(Ordering::Relaxed)
     }
 
     /// Requests refused because the key table was full.
@@ -217,32 +232,41 @@ impl std::error::Error for LayerError {}
 /// Picks a request's tier (plan) by name from its headers and key; `None` for the default.
 type TierOf = dyn Fn(&HeaderMap, &str) -> Option<CompactString> + Send + Sync;
 
+/// What every clone of a layer shares: the policy and its states, the key, the counts.
 struct Shared<K> {
     policy: KeyedPolicy<CompactString>,
-    /// The default tier.
-    tier: TierId,
-    tier_of: Option<Box<TierOf>>,
     /// Every limit of every tier, `tier/name` where there are several tiers.
     names: Vec<String>,
     /// The first index in `names` of each tier's limits.
     offsets: Vec<usize>,
     key: K,
+    stats: Stats,
+}
+
+/// How a layer answers: its own, so that a clone can be configured apart from the original.
+#[derive(Clone)]
+struct Options {
+    /// The default tier.
+    tier: TierId,
+    tier_of: Option<Arc<TierOf>>,
     values: LimitValues,
     reset: Reset,
     denial: Denial,
     test_headers: bool,
-    stats: Stats,
 }
 
-/// The tower layer: see the [module docs](self). Cheap to clone.
+/// The tower layer: see the [module docs](self). Cheap to clone: clones share the policy, its
+/// states and the counts, and each can be configured on its own.
 pub struct RateLimitLayer<K> {
     shared: Arc<Shared<K>>,
+    options: Options,
 }
 
 impl<K> Clone for RateLimitLayer<K> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
+            options: self.options.clone(),
         }
     }
 }
@@ -250,7 +274,7 @@ impl<K> Clone for RateLimitLayer<K> {
 impl<K> core::fmt::Debug for RateLimitLayer<K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RateLimitLayer")
-            .field("tier", &self.shared.tier)
+            .field("tier", &self.options.tier)
             .field("limits", &self.shared.names)
             .finish_non_exhaustive()
     }
@@ -313,28 +337,25 @@ impl<K> RateLimitLayer<K> {
         Ok(Self {
             shared: Arc::new(Shared {
                 policy,
-                tier: id,
-                tier_of: None,
                 names,
                 offsets,
                 key,
+                stats,
+            }),
+            options: Options {
+                tier: id,
+                tier_of: None,
                 values: LimitValues::Single,
                 reset: Reset::EpochSeconds,
                 denial: Denial::TooManyRequests,
                 test_headers: false,
-                stats,
-            }),
+            },
         })
     }
 
-    fn edit(self, f: impl FnOnce(&mut Shared<K>)) -> Self {
-        let mut shared = Arc::into_inner(self.shared).unwrap_or_else(|| {
-            unreachable!("a layer is configured before it is cloned or applied")
-        });
-        f(&mut shared);
-        Self {
-            shared: Arc::new(shared),
-        }
+    fn edit(mut self, f: impl FnOnce(&mut Options)) -> Self {
+        f(&mut self.options);
+        self
     }
 
     /// `X-RateLimit-*` with one comma-separated value per limit (`PerLimit`) or the binding
@@ -364,7 +385,7 @@ impl<K> RateLimitLayer<K> {
         self,
         f: impl Fn(&HeaderMap, &str) -> Option<CompactString> + Send + Sync + 'static,
     ) -> Self {
-        self.edit(|s| s.tier_of = Some(Box::new(f)))
+        self.edit(|s| s.tier_of = Some(Arc::new(f)))
     }
 
     /// Whether requests' test headers may force a 429 or lower a limit (never raise one).
@@ -397,6 +418,7 @@ impl<S, K> Layer<S> for RateLimitLayer<K> {
         RateLimit {
             inner,
             shared: Arc::clone(&self.shared),
+            options: self.options.clone(),
         }
     }
 }
@@ -405,6 +427,7 @@ impl<S, K> Layer<S> for RateLimitLayer<K> {
 pub struct RateLimit<S, K> {
     inner: S,
     shared: Arc<Shared<K>>,
+    options: Options,
 }
 
 impl<S: Clone, K> Clone for RateLimit<S, K> {
@@ -412,6 +435,7 @@ impl<S: Clone, K> Clone for RateLimit<S, K> {
         Self {
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
+            options: self.options.clone(),
         }
     }
 }
@@ -436,15 +460,15 @@ impl HeaderSink for MapSink<'_> {
 
 impl<K> Shared<K> {
     /// The headers of decision `d` made at `now`.
-    fn headers(&self, d: &Decided<'_>, now: Instant) -> HeaderMap {
+    fn headers(&self, o: &Options, d: &Decided<'_>, now: Instant) -> HeaderMap {
         let wall = self.policy.clock().wall();
-        let reset = match self.reset {
+        let reset = match o.reset {
             Reset::EpochSeconds => ResetFormat::EpochSeconds(wall),
             Reset::EpochMillis => ResetFormat::EpochMillis(wall),
             Reset::DeltaSeconds => ResetFormat::DeltaSeconds,
         };
         let config: HeaderConfig<HZ> = HeaderConfig::none()
-            .with_x_ratelimit(XRateLimit::new(reset, self.values))
+            .with_x_ratelimit(XRateLimit::new(reset, o.values))
             .with_ietf()
             .with_retry_after();
         let mut map = HeaderMap::new();
@@ -457,14 +481,14 @@ impl<K> Shared<K> {
     }
 
     /// The response to a denied request.
-    fn denied<B>(
-        &self,
+    fn denial<B>(
+        o: &Options,
         d: &Decided<'_>,
         now: Instant,
         headers: HeaderMap,
     ) -> Response<LimitedBody<B>> {
         let set = d.report_set(now);
-        let (status, body) = match self.denial {
+        let (status, body) = match o.denial {
             Denial::TooManyRequests => {
                 let message = match d.limit_exceeded() {
                     Some(name) => format!("Too many requests: the {name} limit is exceeded."),
@@ -531,10 +555,11 @@ where
         let shared = &*self.shared;
         let key = shared.key.key_of(&request).unwrap_or_default();
         let now = shared.policy.clock().now();
-        let tier = match &shared.tier_of {
-            None => Ok(shared.tier),
+        let options = &self.options;
+        let tier = match &options.tier_of {
+            None => Ok(options.tier),
             Some(f) => match f(request.headers(), &key) {
-                None => Ok(shared.tier),
+                None => Ok(options.tier),
                 Some(name) => shared.policy.tier(&name).ok_or(name),
             },
         };
@@ -543,7 +568,7 @@ where
             Err(name) => return ResponseFuture::ready(unknown_tier(&name)),
         };
         let decided = {
-            let tests: TestHeaders<'_, 4> = if shared.test_headers {
+            let tests: TestHeaders<'_, 4> = if options.test_headers {
                 TestHeaders::from_headers(
                     request
                         .headers()
@@ -558,7 +583,7 @@ where
                 .check_at(tier, key.as_str(), now, 1, &tests.overrides())
             {
                 Ok((d, permit)) => {
-                    let headers = shared.headers(&d, now);
+                    let headers = shared.headers(options, &d, now);
                     if d.is_allowed() {
                         shared.stats.allowed.fetch_add(1, Ordering::Relaxed);
                         Ok((headers, permit))
@@ -568,7 +593,7 @@ where
                         {
                             c.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(shared.denied(&d, now, headers))
+                        Err(Shared::<K>::denial(options, &d, now, headers))
                     }
                 }
                 Err(e) => Err(unavailable(shared, &e)),

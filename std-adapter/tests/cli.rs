@@ -14,14 +14,31 @@ fn policies() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies")
 }
 
-/// A fresh directory for one test's files (tests run in parallel threads of one process).
-fn scratch(name: &str) -> PathBuf {
+/// A fresh directory for one test's files (tests run in parallel threads of one process),
+/// removed with everything in it when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("tollgate-cli-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn run(args: &[&str], stdin: Option<&str>) -> Output {
@@ -254,7 +271,7 @@ fn fails(policy: &Path, trace: &str, extra: &[&str]) -> String {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
     assert!(!out.exists(), "a decisions file after a failure");
     assert_eq!(
-        std::fs::read_dir(&dir).unwrap().count(),
+        std::fs::read_dir(&*dir).unwrap().count(),
         0,
         "files left behind"
     );
@@ -296,6 +313,14 @@ fn bad_traces_are_reported_by_line_and_leave_no_decisions() {
         (
             "not json\n".to_string(),
             "trace line 1: not a request object",
+        ),
+        (
+            "\x0c{\"t_ms\": 5}\n".to_string(),
+            "trace line 1: not a request object",
+        ),
+        (
+            format!("{ok}{}\n", " ".repeat(2 << 20)),
+            "trace line 2: longer than 1048576 bytes",
         ),
     ] {
         let stderr = fails(&policy, &trace, &[]);

@@ -154,5 +154,9 @@ proptest! {
             );
             prop_assert_eq!(got, want, "line {} at {} ms", line + 1, t);
         }
+        // Counted from the decisions, every sliding log, sliding window and concurrency limit
+        // held: never more than its count in any window of its length, or in flight.
+        let summary = sim.finish();
+        prop_assert!(summary.limits_held(), "{:?}", summary.limits);
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes 000-busy-client.jsonl, the trace `tollgate simulate` runs by default against seed 000's
-policy (5 in flight, 300 a minute, 900 a quarter hour): three accounts over 20 minutes, each
+policy (5 in flight, 300 a minute, 900 a quarter hour): three accounts over 16.5 minutes, each
 meeting a different limit.
 
 - acct-steady sends 4 requests a second for 5 minutes: under 300 a minute, but its 901st request

@@ -93,9 +93,12 @@ pub enum TraceErrorKind {
     UnknownTier(String),
     /// The line names no tier and the simulation has no default.
     NoTier,
-    /// The policy refused the request in a way a simulation cannot report as a decision.
-    Policy(String),
+    /// The line is longer than [`MAX_LINE`] bytes.
+    TooLong,
 }
+
+/// The longest trace line read (1 MiB): a longer one is an error, not a memory exhaustion.
+pub const MAX_LINE: usize = 1 << 20;
 
 impl core::fmt::Display for TraceError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -112,7 +115,7 @@ impl core::fmt::Display for TraceError {
                 f,
                 "the line names no \"tier\", and the policy has no top-level limits to apply"
             ),
-            TraceErrorKind::Policy(m) => write!(f, "{m}"),
+            TraceErrorKind::TooLong => write!(f, "longer than {MAX_LINE} bytes"),
         }
     }
 }

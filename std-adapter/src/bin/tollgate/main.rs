@@ -7,7 +7,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,7 +17,9 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tollgate_std::PolicyFile;
 use tollgate_std::check::describe;
-use tollgate_std::simulate::{Outcome, Request, Simulation, TraceError, TraceErrorKind, plot_svg};
+use tollgate_std::simulate::{
+    MAX_LINE, Outcome, Request, Simulation, TraceError, TraceErrorKind, plot_svg,
+};
 
 /// The bundled example: seed 000's API (5 in flight, 300 a minute, 900 a quarter hour) and a
 /// client that outgrows it.
@@ -245,6 +247,8 @@ fn replay(
         while spans.len() < BATCH {
             let start = batch.len();
             let n = reader
+                .by_ref()
+                .take(MAX_LINE as u64 + 1)
                 .read_until(b'\n', &mut batch)
                 .map_err(|e| format!("cannot read the trace: {e}"))?;
             if n == 0 {
@@ -253,10 +257,20 @@ fn replay(
             }
             number += 1;
             unreported += n as u64;
-            let text = batch[start..].trim_ascii();
-            if !text.is_empty() {
-                let offset = text.as_ptr() as usize - batch[start..].as_ptr() as usize;
-                spans.push((number, start + offset, start + offset + text.len()));
+            if n > MAX_LINE && batch.last() != Some(&b'\n') {
+                return Err(TraceError {
+                    line: number,
+                    kind: TraceErrorKind::TooLong,
+                }
+                .to_string());
+            }
+            // JSON's whitespace only (a form feed is not, and serde_json says so).
+            let line = &batch[start..];
+            let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+            let first = line.iter().position(|b| !blank(b));
+            if let Some(first) = first {
+                let last = line.iter().rposition(|b| !blank(b)).unwrap_or(first);
+                spans.push((number, start + first, start + last + 1));
             }
         }
         if unreported >= 1 << 20 || eof {

@@ -42,7 +42,8 @@ pub struct Serve {
     #[arg(long)]
     tier: Option<String>,
     /// A request header naming the request's tier (X-Plan: pro); a tier the file does not have
-    /// is answered with 400.
+    /// is answered with 400. The header is the client's word: use it only behind a gateway that
+    /// sets it (a client could name the most generous plan).
     #[arg(long, value_parser = parse_header_name)]
     tier_header: Option<String>,
     /// One X-RateLimit value for the binding limit, or one per limit, comma-separated.
@@ -55,6 +56,11 @@ pub struct Serve {
     /// carrier's coded body.
     #[arg(long, value_enum, default_value_t = DenyStatus::TooMany)]
     deny_status: DenyStatus,
+    /// The most keys held at once; a new key beyond them is refused with 503 and Retry-After
+    /// (until an idle key is dropped), so a flood of new keys or addresses cannot exhaust
+    /// memory.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_keys: usize,
     /// Let requests' test headers force a 429 (X-RateLimit: 1) or lower a limit
     /// (X-RateLimit-NAME: N, NAME a limit's name). Never raises one.
     #[arg(long)]
@@ -123,7 +129,8 @@ impl<B> KeyOf<B> for Key {
 
 pub fn serve(args: &Serve) -> Result<(), String> {
     let file = PolicyFile::load(&args.policy).map_err(|e| e.to_string())?;
-    let policy = KeyedPolicy::<CompactString>::from_file(&file);
+    let policy = KeyedPolicy::<CompactString>::from_file(&file)
+        .with_max_keys(args.max_keys, tollgate_core::Overflow::Deny);
     let key = match &args.key {
         KeySpec::Ip => Key::Ip(ClientIp),
         KeySpec::Header(name) => Key::Header(HeaderKey::try_new(name).map_err(|e| e.to_string())?),
@@ -238,7 +245,8 @@ async fn peer_address(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// `?ms=N` delays the answer; `?chunks=N` (with `ms`) sends the body in N pieces, `ms` apart.
+/// `?ms=N` delays the answer; `?chunks=N` (with `ms`) sends the body in N pieces, `ms` apart;
+/// a minute at most in all.
 #[derive(serde::Deserialize)]
 struct Shape {
     ms: Option<u64>,
@@ -247,10 +255,17 @@ struct Shape {
 
 async fn api(Query(shape): Query<Shape>, request: Request) -> Response {
     let path = request.uri().path().to_string();
-    let pause = Duration::from_millis(shape.ms.unwrap_or(0).min(60_000));
-    if let Some(chunks) = shape.chunks {
+    // At most a minute in all, however the pause and the pieces are asked for.
+    let chunks = shape.chunks.map(|c| c.clamp(1, 1_000));
+    let total_ms = shape
+        .ms
+        .unwrap_or(0)
+        .saturating_mul(u64::from(chunks.unwrap_or(1)))
+        .min(60_000);
+    let pause = Duration::from_millis(total_ms / u64::from(chunks.unwrap_or(1)));
+    if let Some(chunks) = chunks {
         let body = Body::new(Drip {
-            left: chunks.min(1_000),
+            left: chunks,
             pause,
             sleep: Box::pin(tokio::time::sleep(pause)),
         });
