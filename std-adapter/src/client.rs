@@ -182,6 +182,31 @@ mod tests {
         clock.now().as_ticks()
     }
 
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn ready_waits_on_tokios_clock() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let core =
+                tollgate_core::Pacer::new(Duration::from_millis(100), Duration::from_secs(10))
+                    .unwrap();
+            let p = Pacer::with_pacer(core, crate::clock::TokioClock::new());
+            p.on_response(429, &headers(&[("retry-after", "2")]));
+            let start = tokio::time::Instant::now();
+            p.ready().await; // no real wait: time is paused
+            let waited = start.elapsed();
+            assert!(
+                waited >= std::time::Duration::from_secs(2)
+                    && waited < std::time::Duration::from_millis(2_100),
+                "{waited:?}"
+            );
+        });
+    }
+
     #[test]
     fn repeated_failures_back_off_then_give_up() {
         let clock = FakeClock::new();
