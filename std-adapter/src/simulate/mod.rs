@@ -323,7 +323,21 @@ impl Simulation {
             None if tiers.len() == 1 => Some(0),
             None => find(DEFAULT_TIER),
         };
-        let series = plot::Series::new(&limit_totals);
+        // Labelled `tier/name` in the plot when the file has several tiers.
+        let many_tiers = tiers.len() > 1;
+        let series = plot::Series::new(
+            limit_totals
+                .iter()
+                .map(|l| {
+                    let label = if many_tiers {
+                        format!("{}/{}", l.tier, l.name)
+                    } else {
+                        l.name.clone()
+                    };
+                    (label, l.allowance)
+                })
+                .collect(),
+        );
         Ok(Self {
             tiers,
             default_tier,

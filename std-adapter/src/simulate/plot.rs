@@ -4,7 +4,6 @@
 use plotters::prelude::*;
 use tollgate_core::Allowance;
 
-use super::summary::LimitTotals;
 use crate::config::format_duration;
 
 /// The most buckets a series keeps: when the trace outgrows them, neighbours merge and the
@@ -25,25 +24,15 @@ pub struct Series {
 }
 
 impl Series {
-    pub(super) fn new(limits: &[LimitTotals]) -> Self {
-        let many_tiers = limits.iter().any(|l| l.tier != limits[0].tier);
+    /// A series for these limits: each one's label in the plot and what it allows.
+    pub(super) fn new(limits: Vec<(String, Allowance<{ crate::HZ }>)>) -> Self {
         Self {
             start_ms: None,
             width_ms: 1,
             admitted: Vec::new(),
             denied: Vec::new(),
             occupancy: vec![Vec::new(); limits.len()],
-            limits: limits
-                .iter()
-                .map(|l| {
-                    let name = if many_tiers {
-                        format!("{}/{}", l.tier, l.name)
-                    } else {
-                        l.name.clone()
-                    };
-                    (name, l.allowance)
-                })
-                .collect(),
+            limits,
         }
     }
 
@@ -283,22 +272,15 @@ fn span(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AlgorithmKind;
 
     fn one_limit() -> Series {
-        Series::new(&[LimitTotals {
-            tier: String::from("default"),
-            name: String::from("minute"),
-            algorithm: AlgorithmKind::SlidingLog,
-            allowance: Allowance::PerWindow {
+        Series::new(vec![(
+            String::from("minute"),
+            Allowance::PerWindow {
                 count: 3,
                 window: crate::Duration::from_secs(60),
             },
-            denied: 0,
-            most: 0,
-            most_key: None,
-            most_at_ms: 0,
-        }])
+        )])
     }
 
     #[test]
