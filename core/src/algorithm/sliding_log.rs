@@ -382,6 +382,33 @@ impl<O: Offset, S: Storage> LogStateIn<O, S> {
         self.len == 0
     }
 
+    /// The instant of the newest entry, in ticks, or `None` for an empty ring.
+    ///
+    /// A request at an earlier `now` is decided, and recorded if admitted, at this instant (see
+    /// *A clock that goes backwards* in the [module docs](self)): schedulers that hand out turns
+    /// in the future ask it to learn when an admission would really be recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Algorithm, LogState, SlidingLog, Quota, Instant};
+    ///
+    /// let log = SlidingLog::<1_000, 4>::new(Quota::per_second(4)?)?;
+    /// let mut s = LogState::<4>::new();
+    /// assert_eq!(s.newest_ticks(), None);
+    /// log.check(&mut s, Instant::from_ticks(700), 1)?;
+    /// log.check(&mut s, Instant::from_ticks(200), 1)?; // earlier: recorded at 700
+    /// assert_eq!(s.newest_ticks(), Some(700));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const fn newest_ticks(&self) -> Option<u64> {
+        if self.len == 0 {
+            None
+        } else {
+            Some(self.newest)
+        }
+    }
+
     /// The ring of this state.
     #[inline(always)]
     fn ring(&self) -> Ring<'_, O> {

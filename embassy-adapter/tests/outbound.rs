@@ -1,0 +1,347 @@
+//! The carrier's outbound limits on the host, in virtual time (embassy-time's mock driver): the
+//! issue's proofs, one test each.
+
+mod mock;
+
+use std::cell::RefCell;
+
+use embassy_futures::join::join_array;
+use embassy_futures::poll_once;
+use embassy_time::Timer;
+use mock::{STEP_MS, clock, most_in_any_window, ms, run};
+use tollgate_embassy::number::E164;
+use tollgate_embassy::outbound::{Caller, Outbound, TryError};
+use tollgate_embassy::throttle::Turn;
+
+const WINDOW_MS: u64 = 10_000;
+
+fn number(i: u64) -> E164 {
+    E164::from_u64(15_551_230_000 + i).unwrap()
+}
+
+/// Checks a task woke at its turn (within one step of virtual time) and returns the instant.
+fn woke_at(turn: Turn) -> u64 {
+    let now = embassy_time::Instant::now().as_ticks();
+    assert!(
+        now >= turn.at.as_ticks(),
+        "woke at {now}, before its turn {:?}",
+        turn.at
+    );
+    assert!(
+        now < turn.at.as_ticks() + ms(STEP_MS) + 1,
+        "woke at {now}, long after {:?}",
+        turn.at
+    );
+    now
+}
+
+#[test]
+fn a_burst_of_30_messages_goes_at_the_limit_and_no_faster() {
+    let _clock = clock();
+    let outbound = Outbound::<64>::carrier(10);
+    let from = number(1);
+    let sent = RefCell::new(Vec::new());
+    run(join_array(core::array::from_fn::<_, 30, _>(|i| {
+        let (outbound, sent) = (&outbound, &sent);
+        async move {
+            let turn = outbound.message(from, 1).await.unwrap();
+            sent.borrow_mut().push((i, woke_at(turn)));
+        }
+    })));
+    let sent = sent.into_inner();
+    // Ten at once, ten when the first ten leave the window, ten more 10 s later: in the order
+    // the tasks asked.
+    let expected: Vec<(usize, u64)> = (0..30)
+        .map(|i| (i, ms(i as u64 / 10 * WINDOW_MS)))
+        .collect();
+    let mut by_task = sent.clone();
+    by_task.sort();
+    assert_eq!(
+        by_task.iter().map(|&(i, _)| i).collect::<Vec<_>>(),
+        (0..30).collect::<Vec<_>>()
+    );
+    for (&(i, at), &(_, want)) in by_task.iter().zip(&expected) {
+        assert!(
+            at >= want && at <= want + ms(STEP_MS),
+            "task {i} went at {at}, its turn is {want}"
+        );
+    }
+    let admitted: Vec<(u64, u32)> = sent.iter().map(|&(_, t)| (t, 1)).collect();
+    assert_eq!(most_in_any_window(&admitted, ms(WINDOW_MS)), 10);
+}
+
+#[test]
+fn three_numbers_proceed_independently() {
+    let _clock = clock();
+    let outbound = Outbound::<64>::carrier(10);
+    let sent = RefCell::new(Vec::new());
+    // 15 messages from each of three numbers, interleaved.
+    run(join_array(core::array::from_fn::<_, 45, _>(|i| {
+        let (outbound, sent) = (&outbound, &sent);
+        let from = number(i as u64 % 3);
+        async move {
+            let turn = outbound.message(from, 1).await.unwrap();
+            sent.borrow_mut().push((from, turn.at.as_ticks()));
+        }
+    })));
+    let sent = sent.into_inner();
+    for n in 0..3 {
+        let mut times: Vec<u64> = sent
+            .iter()
+            .filter(|(f, _)| *f == number(n))
+            .map(|&(_, t)| t)
+            .collect();
+        times.sort();
+        // Each number alone: its first ten at once, the next five when they leave the window.
+        let want: Vec<u64> = (0..15)
+            .map(|i| if i < 10 { 0 } else { ms(WINDOW_MS) })
+            .collect();
+        assert_eq!(times, want, "number {n}");
+    }
+}
+
+#[test]
+fn calls_are_bound_by_the_number_and_by_the_account() {
+    let _clock = clock();
+    let outbound = Outbound::<64>::carrier(10);
+    let calls = RefCell::new(Vec::new());
+    // Four numbers place 8 calls each at once: 32 calls, more than the account's 10 per 10 s,
+    // and each number alone would be allowed all 8.
+    run(join_array(core::array::from_fn::<_, 32, _>(|i| {
+        let (outbound, calls) = (&outbound, &calls);
+        let from = number(i as u64 % 4);
+        async move {
+            let turn = outbound.call(from).await.unwrap();
+            calls.borrow_mut().push((from, woke_at(turn)));
+        }
+    })));
+    let calls = calls.into_inner();
+    let all: Vec<(u64, u32)> = calls.iter().map(|&(_, t)| (t, 1)).collect();
+    assert_eq!(
+        most_in_any_window(&all, ms(WINDOW_MS)),
+        10,
+        "the account's limit"
+    );
+    for n in 0..4 {
+        let mine: Vec<(u64, u32)> = calls
+            .iter()
+            .filter(|(f, _)| *f == number(n))
+            .map(|&(_, t)| (t, 1))
+            .collect();
+        assert_eq!(mine.len(), 8);
+        assert!(most_in_any_window(&mine, ms(WINDOW_MS)) <= 10);
+    }
+    let last = calls.iter().map(|&(_, t)| t).max().unwrap();
+    assert!(
+        last >= ms(30_000) && last <= ms(30_000 + STEP_MS),
+        "32 calls at 10 per 10 s: the last at 30 s, not {last}"
+    );
+
+    // A number's own limit binds too: 10 calls from one number fill it while the account
+    // has room for nothing more either; after the window, an 11th from that number waits for
+    // its own window even though another number can call at once.
+    embassy_time::MockDriver::get().advance(embassy_time::Duration::from_secs(60));
+    let busy = number(7);
+    for _ in 0..10 {
+        outbound.try_call(busy).unwrap();
+    }
+    assert!(
+        matches!(outbound.try_call(busy), Err(TryError::Wait { key: 0, .. })),
+        "the number binds first"
+    );
+    // A call denied by the account charges no number.
+    let idle = number(8);
+    assert!(
+        matches!(outbound.try_call(idle), Err(TryError::Wait { key: 1, .. })),
+        "the account binds"
+    );
+    assert_eq!(
+        outbound.calls().state_of(&Caller::Number(idle)),
+        None,
+        "the denied number was charged"
+    );
+}
+
+#[test]
+fn waiting_tasks_are_released_in_arrival_order() {
+    let _clock = clock();
+    let outbound = Outbound::<64>::carrier(10);
+    let from = number(1);
+    // The window fills over its first second: one message every 100 ms.
+    for _ in 0..10 {
+        outbound.try_message(from, 1).unwrap();
+        embassy_time::MockDriver::get().advance(embassy_time::Duration::from_millis(100));
+    }
+    let order = RefCell::new(Vec::new());
+    // Twelve tasks then arrive 10 ms apart, in reverse index order, while the window is full.
+    run(join_array(core::array::from_fn::<_, 12, _>(|i| {
+        let (outbound, order) = (&outbound, &order);
+        async move {
+            Timer::after_millis(10 * (11 - i as u64)).await;
+            let turn = outbound.message(from, 1).await.unwrap();
+            order.borrow_mut().push((i, woke_at(turn)));
+        }
+    })));
+    let order = order.into_inner();
+    let released: Vec<usize> = order.iter().map(|&(i, _)| i).collect();
+    assert_eq!(
+        released,
+        (0..12).rev().collect::<Vec<_>>(),
+        "released in the order they asked"
+    );
+    // Each takes the place of the message that leaves the window next: 10.0 s, 10.1 s, ...,
+    // 10.9 s, then 20.0 s and 20.1 s (when the first of their own turns leave it).
+    for (k, &(i, at)) in order.iter().enumerate() {
+        let want = ms(if k < 10 {
+            10_000 + 100 * k as u64
+        } else {
+            20_000 + 100 * (k as u64 - 10)
+        });
+        assert!(
+            at >= want && at <= want + ms(STEP_MS),
+            "task {i} went at {at}, its turn is {want}"
+        );
+    }
+}
+
+#[test]
+fn a_cancelled_acquire_leaks_no_capacity() {
+    let _clock = clock();
+    let outbound = Outbound::<64>::carrier(10);
+    let from = number(1);
+    for _ in 0..9 {
+        outbound.try_message(from, 1).unwrap();
+    }
+    let full = outbound.messages().state_of(&from);
+
+    // Dropped before its first poll: nothing was reserved.
+    drop(outbound.message(from, 1));
+    assert_eq!(outbound.messages().state_of(&from), full);
+
+    // One place is left: it is taken at once, and the next waits for the window.
+    outbound.try_message(from, 1).unwrap();
+    let before = outbound.messages().state_of(&from);
+    {
+        let mut waiting = Box::pin(outbound.message(from, 1));
+        assert!(poll_once(waiting.as_mut()).is_pending()); // its turn (10 s) is reserved
+        assert_ne!(outbound.messages().state_of(&from), before);
+        embassy_time::MockDriver::get().advance(embassy_time::Duration::from_secs(3));
+    } // dropped at 3 s, before its turn
+    assert_eq!(
+        outbound.messages().state_of(&from),
+        before,
+        "the turn was given back"
+    );
+
+    // The turn is free for the next task: it goes at 10 s, not 10 s plus a slot.
+    let turn = run(outbound.message(from, 1)).unwrap();
+    assert_eq!(turn.at.as_ticks(), ms(10_000));
+
+    // Cancelled behind later waiters: they keep their turns, and nothing is over-admitted.
+    embassy_time::MockDriver::get().advance(embassy_time::Duration::from_secs(60));
+    let t0 = embassy_time::Instant::now().as_ticks();
+    for _ in 0..10 {
+        outbound.try_message(from, 1).unwrap();
+    }
+    let mut first = Box::pin(outbound.message(from, 1));
+    let mut second = Box::pin(outbound.message(from, 1));
+    assert!(poll_once(first.as_mut()).is_pending());
+    assert!(poll_once(second.as_mut()).is_pending());
+    drop(first);
+    let turn = run(second).unwrap();
+    assert_eq!(
+        turn.at.as_ticks(),
+        t0 + ms(10_000),
+        "the later waiter keeps its own turn"
+    );
+}
+
+#[test]
+fn too_many_recipients_are_refused_and_planned_into_chunks() {
+    let _clock = clock();
+    let outbound = Outbound::<64>::carrier(4);
+    let from = number(1);
+    assert_eq!(
+        outbound.try_message(from, 5),
+        Err(TryError::Error(
+            tollgate_embassy::outbound::OutboundError::TooManyRecipients {
+                recipients: 5,
+                max: 4
+            }
+        ))
+    );
+    assert_eq!(outbound.messages().state_of(&from), None, "nothing charged");
+    let recipients: Vec<u32> = (0..22).collect();
+    let plan: Vec<(Vec<u32>, u64)> = outbound
+        .plan(from, &recipients)
+        .unwrap()
+        .map(|(chunk, at)| (chunk.to_vec(), at.as_ticks()))
+        .collect();
+    assert_eq!(
+        plan.iter().flat_map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+        recipients
+    );
+    // Chunks of 4: two fit a window of 10, the next two when it has moved on.
+    let shape: Vec<(usize, u64)> = plan.iter().map(|(c, at)| (c.len(), *at)).collect();
+    assert_eq!(
+        shape,
+        [
+            (4, 0),
+            (4, 0),
+            (4, ms(10_000)),
+            (4, ms(10_000)),
+            (4, ms(20_000)),
+            (2, ms(20_000))
+        ]
+    );
+    // Sending the plan as it says gets exactly the turns it gave, and never more than 10
+    // recipients in any 10 s.
+    let mut admitted = Vec::new();
+    for (chunk, at) in &plan {
+        let turn = run(outbound.message(from, chunk.len() as u32)).unwrap();
+        assert_eq!(turn.at.as_ticks(), *at);
+        admitted.push((*at, chunk.len() as u32));
+    }
+    assert!(most_in_any_window(&admitted, ms(WINDOW_MS)) <= 10);
+}
+
+#[test]
+fn a_carrier_denial_pauses_the_next_acquire() {
+    let _clock = clock();
+    let outbound = Outbound::<64>::carrier(10);
+    let from = number(1);
+    run(outbound.message(from, 1)).unwrap();
+    // The carrier's 403 for the message rate: paused by the pacer's backoff (at most 1 s for a
+    // first failure, here exactly 1 s: the random word is u64::MAX).
+    let body = br#"{"category": "limit", "code": "message-rate-limit", "message": "You can send 1 messages per 1 seconds, calculated as the average over 10 seconds. Your rate is: 1.1"}"#;
+    let next = outbound.backoff().on_response(
+        403,
+        [("content-type", "application/json")],
+        body,
+        None,
+        u64::MAX,
+    );
+    assert_eq!(next.at().as_ticks(), ms(1_000));
+    assert!(matches!(
+        outbound.try_message(from, 1),
+        Err(TryError::Paused { .. })
+    ));
+    let turn = run(outbound.message(from, 1)).unwrap();
+    assert!(turn.at.as_ticks() >= ms(1_000));
+    // A 429 with the reset in epoch milliseconds, 2.5 s away.
+    let now_ms = 1_479_308_596_180 + 1_000;
+    let next = outbound.backoff().on_response(
+        429,
+        [
+            ("X-RateLimit-Reset", "1479308599680"),
+            ("X-RateLimit-Remaining", "0"),
+        ],
+        b"",
+        Some(now_ms),
+        0,
+    );
+    let now = embassy_time::Instant::now().as_ticks();
+    assert_eq!(next.at().as_ticks(), now + ms(2_500));
+    let turn = run(outbound.call(from)).unwrap();
+    assert!(turn.at.as_ticks() >= now + ms(2_500));
+}
