@@ -35,6 +35,8 @@ test() {
     stage test
     cargo test --workspace
     cargo test --workspace --all-features
+    # The embassy gateway in virtual time: exits 1 if any limit was exceeded.
+    cargo run -q -p tollgate-embassy --example gateway >/dev/null
     stage doc
     cargo doc --workspace --no-deps --all-features
 }

@@ -55,3 +55,14 @@ pub fn most_in_any_window(admitted: &[(u64, u32)], window: u64) -> u64 {
         .max()
         .unwrap_or(0)
 }
+
+/// Runs every future to completion together (one task each, as on one executor), advancing
+/// virtual time by a step whenever all that are left are pending.
+pub fn run_all<'a>(mut futs: Vec<core::pin::Pin<Box<dyn Future<Output = ()> + 'a>>>) {
+    while !futs.is_empty() {
+        futs.retain_mut(|f| poll_once(f.as_mut()).is_pending());
+        if !futs.is_empty() {
+            MockDriver::get().advance(embassy_time::Duration::from_millis(STEP_MS));
+        }
+    }
+}
