@@ -9,6 +9,7 @@
 //! so a limiter can sit in a `static` and be used from any task or interrupt handler, and
 //! `async` waits that sleep with `embassy_time::Timer` until a request's turn.
 //!
+//! - [`Limiter`](limiter::Limiter): one core limit (GCRA, sliding log) shared by every task.
 //! - [`Throttle`](throttle::Throttle): one core state per key (a phone number, an account) in a
 //!   fixed table; `try_acquire` now or never, `acquire(...).await` reserves a turn and sleeps
 //!   until it, waiters in arrival order, each woken once.
@@ -52,6 +53,7 @@
 //! `defmt::debug!`.
 
 pub mod carrier;
+pub mod limiter;
 pub mod number;
 pub mod outbound;
 pub mod throttle;

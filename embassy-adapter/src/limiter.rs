@@ -1,0 +1,106 @@
+//! One limit shared by every task: a [`Throttle`] with a single key.
+
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
+use tollgate_core::Algorithm;
+
+use crate::throttle::{Denied, Error, Schedulable, Throttle, Turn};
+use crate::{Duration, HZ, Instant};
+
+/// One core limit (a GCRA, a sliding log) shared by tasks and interrupt handlers from a
+/// `static`: [`try_acquire`](Limiter::try_acquire) now or never, [`acquire`](Limiter::acquire)
+/// reserving a turn and sleeping until it, exactly as a [`Throttle`]'s key (see its docs for
+/// the guarantee, the order of waiters and cancellation).
+///
+/// # Examples
+///
+/// A modem's AT command channel, 5 commands a second with bursts of 2:
+///
+/// ```
+/// use tollgate_core::{Gcra, Quota, valid};
+/// use tollgate_embassy::{Duration, HZ, limiter::Limiter};
+///
+/// static AT: Limiter<Gcra<HZ>> = Limiter::new(
+///     Gcra::new(valid!(Quota::per_second(5), with_burst(2))),
+///     Duration::from_secs(5),
+/// );
+/// # embassy_time::MockDriver::get().reset();
+/// assert!(AT.try_acquire(1).is_ok() && AT.try_acquire(1).is_ok());
+/// assert!(AT.try_acquire(1).is_err()); // the third waits 200 ms
+/// # embassy_futures::block_on(async {
+/// let turn = embassy_futures::select::select(AT.acquire(1), async {
+///     loop {
+///         embassy_time::MockDriver::get().advance(embassy_time::Duration::from_millis(1));
+///         embassy_futures::yield_now().await;
+///     }
+/// }).await;
+/// # if let embassy_futures::select::Either::First(turn) = turn {
+/// assert_eq!(turn.unwrap().at.as_ticks(), Duration::from_millis(200).as_ticks());
+/// # }
+/// # });
+/// ```
+pub struct Limiter<A, M = CriticalSectionRawMutex>
+where
+    A: Algorithm<HZ>,
+    M: RawMutex,
+{
+    throttle: Throttle<(), A, 1, M>,
+}
+
+impl<A, M> core::fmt::Debug for Limiter<A, M>
+where
+    A: Algorithm<HZ> + core::fmt::Debug,
+    M: RawMutex,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("throttle", &self.throttle)
+            .finish()
+    }
+}
+
+impl<A, M> Limiter<A, M>
+where
+    A: Algorithm<HZ>,
+    A::State: Schedulable,
+    M: RawMutex,
+{
+    /// A limiter deciding with `limit`, queueing requests at most `max_delay` ahead.
+    pub const fn new(limit: A, max_delay: Duration) -> Self {
+        Self {
+            throttle: Throttle::new(limit, max_delay),
+        }
+    }
+
+    /// The limit it decides with.
+    pub const fn limit(&self) -> &A {
+        self.throttle.limits()
+    }
+
+    /// Admits a request of `cost` if it may go now, and records it.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::Wait`] with the time until its turn; [`Denied::Error`] when the cost can never
+    /// fit.
+    pub fn try_acquire(&self, cost: u32) -> Result<Turn, Denied> {
+        self.throttle.try_acquire((), cost)
+    }
+
+    /// Waits for the turn of a request of `cost`, then returns it (recorded).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InsufficientCapacity`] when the cost can never fit.
+    pub async fn acquire(&self, cost: u32) -> Result<Turn, Error> {
+        self.throttle.acquire((), cost).await
+    }
+
+    /// When a request of `cost` would get its turn if asked now; records nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InsufficientCapacity`] when the cost can never fit.
+    pub fn turn_of(&self, cost: u32) -> Result<Instant, Error> {
+        self.throttle.turn_of(&[()], cost)
+    }
+}
