@@ -345,3 +345,31 @@ fn a_carrier_denial_pauses_the_next_acquire() {
     let turn = run(outbound.call(from)).unwrap();
     assert!(turn.at.as_ticks() >= now + ms(2_500));
 }
+
+#[test]
+fn a_full_number_table_refuses_new_numbers_as_the_core_table_does() {
+    let _clock = clock();
+    // 8 slots hold 7 numbers; each sending keeps its number active for 10 s.
+    let outbound = Outbound::<8>::carrier(10);
+    for i in 0..7 {
+        outbound.try_message(number(i), 1).unwrap();
+    }
+    embassy_time::MockDriver::get().advance(embassy_time::Duration::from_secs(4));
+    let refused = outbound.try_message(number(99), 1);
+    let Err(TryError::Error(tollgate_embassy::outbound::OutboundError::Throttle(
+        tollgate_core::TableError::Full { retry_after },
+    ))) = refused
+    else {
+        panic!("expected Full, got {refused:?}");
+    };
+    // The first number comes to rest 10 s after its message, 6 s from now.
+    assert_eq!(retry_after.as_ticks(), ms(6_000));
+    assert!(
+        run(outbound.message(number(99), 1)).is_err(),
+        "acquire reports Full too"
+    );
+    // Known numbers still send; once the first entries come to rest, the new one gets a place.
+    assert!(outbound.try_message(number(3), 1).is_ok());
+    embassy_time::MockDriver::get().advance(embassy_time::Duration::from_secs(6));
+    assert!(outbound.try_message(number(99), 1).is_ok());
+}
