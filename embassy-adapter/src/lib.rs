@@ -2,6 +2,17 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
+// No panics on any input: library code may not index, slice, unwrap or panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 //! tollgate for embassy firmware: outbound throttles that tasks share from a `static` and
 //! `await` their turn on, with no allocator.
 //!

@@ -81,31 +81,34 @@ impl E164 {
     ///
     /// A [`NumberError`] saying what is wrong.
     pub const fn parse(s: &str) -> Result<Self, NumberError> {
-        let b = s.as_bytes();
-        if b.is_empty() {
-            return Err(NumberError::Empty);
-        }
-        if b[0] != b'+' {
-            return Err(NumberError::MissingPlus);
+        let mut rest = match s.as_bytes() {
+            [] => return Err(NumberError::Empty),
+            [b'+', rest @ ..] => rest,
+            _ => return Err(NumberError::MissingPlus),
+        };
+        if let [b'0', ..] = rest {
+            return Err(NumberError::LeadingZero);
         }
         let mut value: u64 = 0;
-        let mut i = 1;
-        while i < b.len() {
-            let c = b[i];
+        let mut digits: u32 = 0;
+        while let [c, tail @ ..] = rest {
             if !c.is_ascii_digit() {
-                return Err(NumberError::NotADigit { at: i });
+                // `digits` bytes after the `+`.
+                return Err(NumberError::NotADigit {
+                    at: (digits as usize).saturating_add(1),
+                });
             }
-            if i == 1 && c == b'0' {
-                return Err(NumberError::LeadingZero);
-            }
-            if i > Self::MAX_DIGITS as usize {
+            if digits == Self::MAX_DIGITS {
                 return Err(NumberError::TooLong);
             }
             // At most 15 digits: below 10^15, far from overflowing.
-            value = value * 10 + (c - b'0') as u64;
-            i += 1;
+            value = value
+                .wrapping_mul(10)
+                .wrapping_add(c.wrapping_sub(b'0') as u64);
+            digits = digits.saturating_add(1);
+            rest = tail;
         }
-        if b.len() - 1 < Self::MIN_DIGITS as usize {
+        if digits < Self::MIN_DIGITS {
             return Err(NumberError::TooShort);
         }
         match NonZeroU64::new(value) {
@@ -146,13 +149,11 @@ impl E164 {
 }
 
 /// Decimal digits of `n` (0 for 0).
-const fn count_digits(mut n: u64) -> u32 {
-    let mut d = 0;
-    while n > 0 {
-        n /= 10;
-        d += 1;
+const fn count_digits(n: u64) -> u32 {
+    match n.checked_ilog10() {
+        Some(log) => log.saturating_add(1),
+        None => 0,
     }
-    d
 }
 
 impl fmt::Display for E164 {

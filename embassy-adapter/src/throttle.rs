@@ -318,7 +318,10 @@ where
                 Err(Denied::Error(e)) => return Err(e),
                 // Not reached (see `record`); waited out rather than admitted.
                 Err(Denied::Wait { retry_after, .. }) => {
-                    crate::sleep_until(now + retry_after).await;
+                    let again = now
+                        .checked_add_duration(retry_after)
+                        .unwrap_or(Instant::from_ticks(u64::MAX));
+                    crate::sleep_until(again).await;
                 }
                 Ok(Slot::Now(at)) => {
                     return Ok(Turn {
@@ -428,7 +431,8 @@ where
                 retry_after: at
                     .checked_duration_since(now)
                     .unwrap_or(Duration::from_ticks(0))
-                    + decision.retry_after().unwrap_or(Duration::from_ticks(1)),
+                    .checked_add(decision.retry_after().unwrap_or(Duration::from_ticks(1)))
+                    .unwrap_or(Duration::from_ticks(u64::MAX)),
                 key,
             }),
         }
