@@ -140,15 +140,23 @@ size_table() { # $1: an ELF; prints its sections, flash and RAM
 size_table "tests/firmware/target/$firmware_target/release/tollgate-firmware"
 embassy_elf=embassy-adapter/firmware/target/$firmware_target/release/tollgate-embassy-firmware
 size_table "$embassy_elf"
-# Where the shared `static OUTBOUND: Outbound<64>` went: .data costs its size in flash as well.
-read -r _ outbound_size outbound_kind _ < <("${llvm_size[0]%/*}/llvm-nm" -S -C "$embassy_elf" |
-    grep -E '::OUTBOUND(::h[0-9a-f]+)?$')
-case $outbound_kind in
-    d | D) outbound_in=".data (flash and RAM)" ;;
-    b | B) outbound_in=".bss (RAM only)" ;;
-    *) outbound_in="a section of kind $outbound_kind" ;;
-esac
-echo "  of which static OUTBOUND (Outbound<64>): $((16#$outbound_size)) B in $outbound_in"
+# Where the statics went: the numbers' states (`OutboundKeys<64>`) must be all zeros until used,
+# so in .bss; in .data they would cost their size in flash as well. The configuration
+# (`Outbound<64>`) is small and initialised.
+static_in() { # $1: the static's name; prints "SIZE_HEX KIND"
+    "${llvm_size[0]%/*}/llvm-nm" -S -C "$embassy_elf" | grep -E "::$1(::h[0-9a-f]+)?$" |
+        awk '{ print $2, $3 }'
+}
+read -r states_size states_kind < <(static_in NUMBER_STATES)
+read -r outbound_size outbound_kind < <(static_in OUTBOUND)
+states_size=$((16#$states_size))
+outbound_size=$((16#$outbound_size))
+echo "  of which static NUMBER_STATES (OutboundKeys<64>, 2 x 64 slots): $states_size B in $states_kind (b: .bss, RAM only)"
+echo "  and static OUTBOUND (Outbound<64>, the limits): $outbound_size B in $outbound_kind"
+if [[ $states_kind != [bB] ]]; then
+    echo "embedded: the numbers' states are not in .bss (kind $states_kind): they cost flash too" >&2
+    exit 1
+fi
 echo "  flash = .vector_table + .text + .rodata + .data; RAM = .data + .bss (+ .uninit), stack not counted"
 
 # 7. Footprint of a keyed limiter ---------------------------------------------------------------

@@ -16,11 +16,13 @@ use embassy_futures::poll_once;
 use embassy_futures::select::{Either, select};
 use embassy_time::{MockDriver, Timer};
 use tollgate_embassy::number::E164;
-use tollgate_embassy::outbound::Outbound;
+use tollgate_embassy::outbound::{Outbound, OutboundKeys};
 use tollgate_embassy::throttle::Turn;
 
-/// The carrier's limits for up to 56 numbers, at most 4 recipients per multi-message.
-static OUTBOUND: Outbound<64> = Outbound::carrier(4);
+/// The carrier's limits for up to 56 numbers, at most 4 recipients per multi-message: the
+/// numbers' states, then the limits over them.
+static STATES: OutboundKeys<64> = OutboundKeys::new();
+static OUTBOUND: Outbound<64> = Outbound::carrier(&STATES, 4);
 
 const NUMBERS: [E164; 3] = [
     match E164::parse("+15551230001") {

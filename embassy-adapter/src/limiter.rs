@@ -3,7 +3,7 @@
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use tollgate_core::Algorithm;
 
-use crate::throttle::{Denied, Error, Schedulable, Throttle, Turn};
+use crate::throttle::{Denied, Error, Keys, Schedulable, Throttle, Turn};
 use crate::{Duration, HZ, Instant};
 
 /// One core limit (a GCRA, a sliding log) shared by tasks and interrupt handlers from a
@@ -17,11 +17,15 @@ use crate::{Duration, HZ, Instant};
 ///
 /// ```
 /// use tollgate_core::{Gcra, Quota, valid};
-/// use tollgate_embassy::{Duration, HZ, limiter::Limiter};
+/// use tollgate_embassy::{Duration, HZ};
+/// use tollgate_embassy::limiter::{Limiter, LimiterState};
+/// use tollgate_embassy::throttle::Keys;
 ///
+/// static STATE: LimiterState<Gcra<HZ>> = Keys::new();
 /// static AT: Limiter<Gcra<HZ>> = Limiter::new(
 ///     Gcra::new(valid!(Quota::per_second(5), with_burst(2))),
 ///     Duration::from_secs(5),
+///     &STATE,
 /// );
 /// # embassy_time::MockDriver::get().reset();
 /// assert!(AT.try_acquire(1).is_ok() && AT.try_acquire(1).is_ok());
@@ -38,15 +42,18 @@ use crate::{Duration, HZ, Instant};
 /// # }
 /// # });
 /// ```
-pub struct Limiter<A, M = CriticalSectionRawMutex>
+pub struct Limiter<'k, A, M = CriticalSectionRawMutex>
 where
     A: Algorithm<HZ>,
     M: RawMutex,
 {
-    throttle: Throttle<(), A, 1, M>,
+    throttle: Throttle<'k, (), A, 1, M>,
 }
 
-impl<A, M> core::fmt::Debug for Limiter<A, M>
+/// The state of a [`Limiter`] deciding with `A`: one slot, all zeros until used.
+pub type LimiterState<A, M = CriticalSectionRawMutex> = Keys<(), <A as Algorithm<HZ>>::State, 1, M>;
+
+impl<A, M> core::fmt::Debug for Limiter<'_, A, M>
 where
     A: Algorithm<HZ> + core::fmt::Debug,
     M: RawMutex,
@@ -58,16 +65,17 @@ where
     }
 }
 
-impl<A, M> Limiter<A, M>
+impl<'k, A, M> Limiter<'k, A, M>
 where
     A: Algorithm<HZ>,
     A::State: Schedulable,
     M: RawMutex,
 {
-    /// A limiter deciding with `limit`, queueing requests at most `max_delay` ahead.
-    pub const fn new(limit: A, max_delay: Duration) -> Self {
+    /// A limiter deciding with `limit`, queueing requests at most `max_delay` ahead, keeping
+    /// its state in `state`.
+    pub const fn new(limit: A, max_delay: Duration, state: &'k LimiterState<A, M>) -> Self {
         Self {
-            throttle: Throttle::new(limit, max_delay),
+            throttle: Throttle::new(limit, max_delay, state),
         }
     }
 

@@ -5,7 +5,7 @@
 //! account**, no limit on messages per account, and a cap on recipients per multi-message
 //! request. "1 per second as the average over 10 seconds" is a count: at most 10 in the 10
 //! seconds before any instant. So each limit here is the core's
-//! [`SlidingLog`](tollgate_core::SlidingLog) of 10 per 10 seconds, exact, which allows 10 at
+//! [`SlidingLog`] of 10 per 10 seconds, exact, which allows 10 at
 //! once from rest and then one as each leaves the window, and provably never an 11th inside any
 //! 10-second window. (A GCRA with a burst of 10 would let 19 through in the first 10 s.)
 //!
@@ -28,7 +28,7 @@ use tollgate_core::{Algorithm, InsufficientCapacity, KeyLimits, LogState, Pacer,
 
 use crate::carrier::Backoff;
 use crate::number::E164;
-use crate::throttle::{Denied, Error, Throttle, Turn};
+use crate::throttle::{Denied, Error, KeysFor, Throttle, Turn};
 use crate::{Duration, HZ, Instant};
 
 /// Entries in each log: the most admissions a 10-second window holds.
@@ -116,9 +116,10 @@ impl core::error::Error for OutboundError {}
 ///
 /// ```
 /// use tollgate_embassy::number::E164;
-/// use tollgate_embassy::outbound::Outbound;
+/// use tollgate_embassy::outbound::{Outbound, OutboundKeys};
 ///
-/// static OUTBOUND: Outbound<64> = Outbound::carrier(10);
+/// static NUMBERS: OutboundKeys<64> = OutboundKeys::new(); // all zeros: in .bss
+/// static OUTBOUND: Outbound<64> = Outbound::carrier(&NUMBERS, 10);
 /// # embassy_time::MockDriver::get().reset();
 /// let a = E164::parse("+15551230001")?;
 /// let b = E164::parse("+15551230002")?;
@@ -129,14 +130,46 @@ impl core::error::Error for OutboundError {}
 /// assert!(OUTBOUND.try_message(b, 10).is_ok()); // messages are limited per number only
 /// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
-pub struct Outbound<const N: usize, M: RawMutex = CriticalSectionRawMutex> {
-    messages: Throttle<E164, Log, N, M>,
-    calls: Throttle<Caller, CallLimits, N, M>,
+pub struct Outbound<'k, const N: usize, M: RawMutex = CriticalSectionRawMutex> {
+    messages: Throttle<'k, E164, Log, N, M>,
+    calls: Throttle<'k, Caller, CallLimits, N, M>,
     carrier: Backoff<M>,
     max_recipients: u32,
 }
 
-impl<const N: usize, M: RawMutex> fmt::Debug for Outbound<N, M> {
+/// The numbers' states of an [`Outbound`]: its message table and its call table (numbers and
+/// the account), `N` slots each, all zeros until used so that a `static` of it lands in `.bss`.
+pub struct OutboundKeys<const N: usize, M: RawMutex = CriticalSectionRawMutex> {
+    messages: KeysFor<E164, Log, N, M>,
+    calls: KeysFor<Caller, CallLimits, N, M>,
+}
+
+impl<const N: usize, M: RawMutex> OutboundKeys<N, M> {
+    /// Empty tables.
+    pub const fn new() -> Self {
+        Self {
+            messages: KeysFor::<E164, Log, N, M>::new(),
+            calls: KeysFor::<Caller, CallLimits, N, M>::new(),
+        }
+    }
+}
+
+impl<const N: usize, M: RawMutex> Default for OutboundKeys<N, M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize, M: RawMutex> fmt::Debug for OutboundKeys<N, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboundKeys")
+            .field("messages", &self.messages)
+            .field("calls", &self.calls)
+            .finish()
+    }
+}
+
+impl<const N: usize, M: RawMutex> fmt::Debug for Outbound<'_, N, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outbound")
             .field("messages", &self.messages)
@@ -160,12 +193,13 @@ const CARRIER_PACER: Pacer<HZ> =
     tollgate_core::valid!(Pacer::new(Duration::from_secs(1), Duration::from_secs(10)))
         .with_max_retries(5);
 
-impl<const N: usize, M: RawMutex> Outbound<N, M> {
+impl<'k, const N: usize, M: RawMutex> Outbound<'k, N, M> {
     /// The seed carrier's limits (10 per 10 s per number for messages and calls, 10 per 10 s
     /// per account for calls), requests queued up to [`DEFAULT_MAX_DELAY`], at most
     /// `max_recipients` per multi-message (the carrier's figure for the account).
-    pub const fn carrier(max_recipients: u32) -> Self {
+    pub const fn carrier(keys: &'k OutboundKeys<N, M>, max_recipients: u32) -> Self {
         Self::new(
+            keys,
             CARRIER_LOG,
             CallLimits {
                 per_number: CARRIER_LOG,
@@ -178,8 +212,10 @@ impl<const N: usize, M: RawMutex> Outbound<N, M> {
     }
 
     /// Other limits: `messages` per number, `calls` per number and account, the recipients
-    /// cap, the longest queueing, and the pacer for the carrier's own denials.
+    /// cap, the longest queueing, and the pacer for the carrier's own denials; the numbers'
+    /// states in `keys`.
     pub const fn new(
+        keys: &'k OutboundKeys<N, M>,
         messages: Log,
         calls: CallLimits,
         max_recipients: u32,
@@ -187,8 +223,8 @@ impl<const N: usize, M: RawMutex> Outbound<N, M> {
         pacer: Pacer<HZ>,
     ) -> Self {
         Self {
-            messages: Throttle::new(messages, max_delay),
-            calls: Throttle::new(calls, max_delay),
+            messages: Throttle::new(messages, max_delay, &keys.messages),
+            calls: Throttle::new(calls, max_delay, &keys.calls),
             carrier: Backoff::new(pacer),
             max_recipients,
         }
@@ -200,12 +236,12 @@ impl<const N: usize, M: RawMutex> Outbound<N, M> {
     }
 
     /// The per-number message throttle.
-    pub const fn messages(&self) -> &Throttle<E164, Log, N, M> {
+    pub const fn messages(&self) -> &Throttle<'k, E164, Log, N, M> {
         &self.messages
     }
 
     /// The call throttle (numbers and the account).
-    pub const fn calls(&self) -> &Throttle<Caller, CallLimits, N, M> {
+    pub const fn calls(&self) -> &Throttle<'k, Caller, CallLimits, N, M> {
         &self.calls
     }
 
@@ -302,9 +338,10 @@ impl<const N: usize, M: RawMutex> Outbound<N, M> {
     ///
     /// ```
     /// use tollgate_embassy::number::E164;
-    /// use tollgate_embassy::outbound::Outbound;
+    /// use tollgate_embassy::outbound::{Outbound, OutboundKeys};
     ///
-    /// static OUTBOUND: Outbound<64> = Outbound::carrier(4);
+    /// static NUMBERS: OutboundKeys<64> = OutboundKeys::new();
+    /// static OUTBOUND: Outbound<64> = Outbound::carrier(&NUMBERS, 4);
     /// # embassy_time::MockDriver::get().reset();
     /// let from = E164::parse("+15551230001")?;
     /// let to = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];

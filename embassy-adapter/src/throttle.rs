@@ -133,8 +133,56 @@ impl core::error::Error for Denied {}
 /// The state type of the limits `C` give keys of type `K`.
 type StateOf<K, C> = <<C as KeyLimits<K, HZ>>::Limit as Algorithm<HZ>>::State;
 
-/// The table of a throttle, behind its mutex.
-type Table<K, C, const N: usize, M> = Mutex<M, RefCell<KeyTable<K, StateOf<K, C>, N>>>;
+/// The keys' states of a [`Throttle`]: a core [`KeyTable`] of `N` slots behind a blocking
+/// mutex. State only, kept apart from the throttle's configuration so that a `static` of it is
+/// all zeros until used and lands in `.bss` (RAM only), not in an initialised image copied from
+/// flash.
+///
+/// Name it for a throttle's limits with [`KeysFor`].
+pub struct Keys<K, V, const N: usize, M = CriticalSectionRawMutex>
+where
+    M: RawMutex,
+{
+    table: Mutex<M, RefCell<KeyTable<K, V, N>>>,
+}
+
+/// The [`Keys`] of a throttle whose limits `C` give keys of type `K`.
+pub type KeysFor<K, C, const N: usize, M = CriticalSectionRawMutex> = Keys<K, StateOf<K, C>, N, M>;
+
+impl<K, V, const N: usize, M: RawMutex> Keys<K, V, N, M> {
+    /// An empty table.
+    pub const fn new() -> Self {
+        Self {
+            table: Mutex::new(RefCell::new(KeyTable::new())),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V, const N: usize, M: RawMutex> Keys<K, V, N, M> {
+    /// The keys holding a state (keys at rest are dropped as the table goes).
+    pub fn len(&self) -> usize {
+        self.table.lock(|t| t.borrow().len())
+    }
+
+    /// Whether no key holds a state: every key is at rest.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K, V, const N: usize, M: RawMutex> Default for Keys<K, V, N, M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, const N: usize, M: RawMutex> core::fmt::Debug for Keys<K, V, N, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Keys")
+            .field("slots", &N)
+            .finish_non_exhaustive()
+    }
+}
 
 /// One state per key, behind a blocking mutex: see the [module docs](self).
 ///
@@ -148,11 +196,16 @@ type Table<K, C, const N: usize, M> = Mutex<M, RefCell<KeyTable<K, StateOf<K, C>
 ///
 /// ```
 /// use tollgate_core::{SlidingLog, valid};
-/// use tollgate_embassy::{Duration, HZ, throttle::Throttle};
+/// use tollgate_embassy::{Duration, HZ};
+/// use tollgate_embassy::throttle::{Keys, KeysFor, Throttle};
 ///
-/// static SMS: Throttle<u64, SlidingLog<HZ, 10>, 64> = Throttle::new(
-///     valid!(SlidingLog::per_window(10, Duration::from_secs(10))),
+/// type Log = SlidingLog<HZ, 10>;
+/// // The states (all zeros: in .bss), then the configuration that uses them.
+/// static NUMBERS: KeysFor<u64, Log, 64> = Keys::new();
+/// static SMS: Throttle<u64, Log, 64> = Throttle::new(
+///     valid!(Log::per_window(10, Duration::from_secs(10))),
 ///     Duration::from_secs(60),
+///     &NUMBERS,
 /// );
 /// # embassy_time::MockDriver::get().reset();
 /// for _ in 0..10 {
@@ -161,17 +214,17 @@ type Table<K, C, const N: usize, M> = Mutex<M, RefCell<KeyTable<K, StateOf<K, C>
 /// assert!(SMS.try_acquire(15_551_234_567, 1).is_err()); // the eleventh waits ten seconds
 /// assert!(SMS.try_acquire(15_559_876_543, 1).is_ok()); // another number is independent
 /// ```
-pub struct Throttle<K, C, const N: usize, M = CriticalSectionRawMutex>
+pub struct Throttle<'k, K, C, const N: usize, M = CriticalSectionRawMutex>
 where
     C: KeyLimits<K, HZ>,
     M: RawMutex,
 {
     limits: C,
     max_delay: Duration,
-    table: Table<K, C, N, M>,
+    keys: &'k KeysFor<K, C, N, M>,
 }
 
-impl<K, C, const N: usize, M> core::fmt::Debug for Throttle<K, C, N, M>
+impl<K, C, const N: usize, M> core::fmt::Debug for Throttle<'_, K, C, N, M>
 where
     C: KeyLimits<K, HZ> + core::fmt::Debug,
     M: RawMutex,
@@ -199,20 +252,26 @@ enum Slot<V, const J: usize> {
     TooFar { again: Instant },
 }
 
-impl<K, C, const N: usize, M> Throttle<K, C, N, M>
+impl<'k, K, C, const N: usize, M> Throttle<'k, K, C, N, M>
 where
     K: Eq + Hash + Clone,
     C: KeyLimits<K, HZ>,
     StateOf<K, C>: Schedulable,
     M: RawMutex,
 {
-    /// A throttle with `limits` for every key, queueing requests at most `max_delay` ahead.
-    pub const fn new(limits: C, max_delay: Duration) -> Self {
+    /// A throttle with `limits` for every key, queueing requests at most `max_delay` ahead,
+    /// keeping the keys' states in `keys`.
+    pub const fn new(limits: C, max_delay: Duration, keys: &'k KeysFor<K, C, N, M>) -> Self {
         Self {
             limits,
             max_delay,
-            table: Mutex::new(RefCell::new(KeyTable::new())),
+            keys,
         }
+    }
+
+    /// Where it keeps the keys' states.
+    pub const fn keys(&self) -> &'k KeysFor<K, C, N, M> {
+        self.keys
     }
 
     /// The limits it decides with.
@@ -223,16 +282,6 @@ where
     /// The longest a request is queued for.
     pub const fn max_delay(&self) -> Duration {
         self.max_delay
-    }
-
-    /// The keys it holds a state for (keys at rest are dropped as the table goes).
-    pub fn len(&self) -> usize {
-        self.table.lock(|t| t.borrow().len())
-    }
-
-    /// Whether it holds no key: every key is at rest.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Admits a request of `cost` for `key` if it may go now, and records it.
@@ -253,7 +302,7 @@ where
     /// As [`try_acquire`](Self::try_acquire); [`Error::DuplicateKey`] for a key given twice.
     pub fn try_acquire_all<const J: usize>(&self, keys: [K; J], cost: u32) -> Result<Turn, Denied> {
         let now = crate::now();
-        self.table.lock(|t| {
+        self.keys.table.lock(|t| {
             let mut table = t.borrow_mut();
             let (at, key) = self.turn(&table, &keys, now, cost)?;
             if at > now {
@@ -283,7 +332,8 @@ where
     /// [`Error::InsufficientCapacity`], [`Error::NoLimit`], [`Error::DuplicateKey`].
     pub fn turn_of<const J: usize>(&self, keys: &[K; J], cost: u32) -> Result<Instant, Error> {
         let now = crate::now();
-        self.table
+        self.keys
+            .table
             .lock(|t| self.turn(&t.borrow(), keys, now, cost).map(|(at, _)| at))
     }
 
@@ -312,6 +362,7 @@ where
         loop {
             let now = crate::now();
             let slot = self
+                .keys
                 .table
                 .lock(|t| self.schedule(&mut t.borrow_mut(), keys.clone(), now, cost));
             match slot {
@@ -383,7 +434,7 @@ where
 
     /// The state kept for `key`, if it is not at rest (a copy).
     pub fn state_of(&self, key: &K) -> Option<StateOf<K, C>> {
-        self.table.lock(|t| t.borrow().get(key).copied())
+        self.keys.table.lock(|t| t.borrow().get(key).copied())
     }
 
     /// Schedules the request's turn and records it, unless it is too far away.
@@ -446,7 +497,7 @@ where
         after: &[Option<StateOf<K, C>>; J],
     ) {
         let now = crate::now();
-        self.table.lock(|t| {
+        self.keys.table.lock(|t| {
             let mut table = t.borrow_mut();
             for ((key, before), after) in keys.iter().zip(before).zip(after) {
                 let Some(after) = after else { continue };
@@ -489,14 +540,14 @@ where
 }
 
 /// A reserved turn being waited for: gives it back if dropped before it comes.
-struct Pending<'t, K, C, const N: usize, M, const J: usize>
+struct Pending<'t, 'k, K, C, const N: usize, M, const J: usize>
 where
     K: Eq + Hash + Clone,
     C: KeyLimits<K, HZ>,
     StateOf<K, C>: Schedulable,
     M: RawMutex,
 {
-    throttle: &'t Throttle<K, C, N, M>,
+    throttle: &'t Throttle<'k, K, C, N, M>,
     keys: [K; J],
     at: Instant,
     before: [Option<StateOf<K, C>>; J],
@@ -504,7 +555,7 @@ where
     armed: bool,
 }
 
-impl<K, C, const N: usize, M, const J: usize> Drop for Pending<'_, K, C, N, M, J>
+impl<K, C, const N: usize, M, const J: usize> Drop for Pending<'_, '_, K, C, N, M, J>
 where
     K: Eq + Hash + Clone,
     C: KeyLimits<K, HZ>,

@@ -7,14 +7,17 @@ use std::cell::RefCell;
 use embassy_futures::join::join_array;
 use mock::{STEP_MS, clock, ms, run};
 use tollgate_core::{Gcra, Quota, valid};
-use tollgate_embassy::limiter::Limiter;
+use tollgate_embassy::limiter::{Limiter, LimiterState};
 use tollgate_embassy::throttle::Denied;
+use tollgate_embassy::throttle::Keys;
 use tollgate_embassy::{Duration, HZ};
 
 /// 5 a second, 2 at once.
+static STATE: LimiterState<Gcra<HZ>> = Keys::new();
 static AT: Limiter<Gcra<HZ>> = Limiter::new(
     Gcra::new(valid!(Quota::per_second(5), with_burst(2))),
     Duration::from_secs(10),
+    &STATE,
 );
 
 #[test]

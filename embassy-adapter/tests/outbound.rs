@@ -10,7 +10,7 @@ use embassy_futures::poll_once;
 use embassy_time::Timer;
 use mock::{STEP_MS, clock, most_in_any_window, ms, run};
 use tollgate_embassy::number::E164;
-use tollgate_embassy::outbound::{Caller, Outbound, TryError};
+use tollgate_embassy::outbound::{Caller, Outbound, OutboundKeys, TryError};
 use tollgate_embassy::throttle::Turn;
 
 const WINDOW_MS: u64 = 10_000;
@@ -38,7 +38,8 @@ fn woke_at(turn: Turn) -> u64 {
 #[test]
 fn a_burst_of_30_messages_goes_at_the_limit_and_no_faster() {
     let _clock = clock();
-    let outbound = Outbound::<64>::carrier(10);
+    let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, 10);
     let from = number(1);
     let sent = RefCell::new(Vec::new());
     run(join_array(core::array::from_fn::<_, 30, _>(|i| {
@@ -73,7 +74,8 @@ fn a_burst_of_30_messages_goes_at_the_limit_and_no_faster() {
 #[test]
 fn three_numbers_proceed_independently() {
     let _clock = clock();
-    let outbound = Outbound::<64>::carrier(10);
+    let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, 10);
     let sent = RefCell::new(Vec::new());
     // 15 messages from each of three numbers, interleaved.
     run(join_array(core::array::from_fn::<_, 45, _>(|i| {
@@ -103,7 +105,8 @@ fn three_numbers_proceed_independently() {
 #[test]
 fn calls_are_bound_by_the_number_and_by_the_account() {
     let _clock = clock();
-    let outbound = Outbound::<64>::carrier(10);
+    let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, 10);
     let calls = RefCell::new(Vec::new());
     // Four numbers place 8 calls each at once: 32 calls, more than the account's 10 per 10 s,
     // and each number alone would be allowed all 8.
@@ -165,7 +168,8 @@ fn calls_are_bound_by_the_number_and_by_the_account() {
 #[test]
 fn waiting_tasks_are_released_in_arrival_order() {
     let _clock = clock();
-    let outbound = Outbound::<64>::carrier(10);
+    let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, 10);
     let from = number(1);
     // The window fills over its first second: one message every 100 ms.
     for _ in 0..10 {
@@ -207,7 +211,8 @@ fn waiting_tasks_are_released_in_arrival_order() {
 #[test]
 fn a_cancelled_acquire_leaks_no_capacity() {
     let _clock = clock();
-    let outbound = Outbound::<64>::carrier(10);
+    let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, 10);
     let from = number(1);
     for _ in 0..9 {
         outbound.try_message(from, 1).unwrap();
@@ -259,7 +264,8 @@ fn a_cancelled_acquire_leaks_no_capacity() {
 #[test]
 fn too_many_recipients_are_refused_and_planned_into_chunks() {
     let _clock = clock();
-    let outbound = Outbound::<64>::carrier(4);
+    let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, 4);
     let from = number(1);
     assert_eq!(
         outbound.try_message(from, 5),
@@ -308,7 +314,8 @@ fn too_many_recipients_are_refused_and_planned_into_chunks() {
 #[test]
 fn a_carrier_denial_pauses_the_next_acquire() {
     let _clock = clock();
-    let outbound = Outbound::<64>::carrier(10);
+    let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, 10);
     let from = number(1);
     run(outbound.message(from, 1)).unwrap();
     // The carrier's 403 for the message rate: paused by the pacer's backoff (at most 1 s for a
@@ -350,7 +357,8 @@ fn a_carrier_denial_pauses_the_next_acquire() {
 fn a_full_number_table_refuses_new_numbers_as_the_core_table_does() {
     let _clock = clock();
     // 8 slots hold 7 numbers; each sending keeps its number active for 10 s.
-    let outbound = Outbound::<8>::carrier(10);
+    let keys = OutboundKeys::<8>::new();
+    let outbound = Outbound::carrier(&keys, 10);
     for i in 0..7 {
         outbound.try_message(number(i), 1).unwrap();
     }

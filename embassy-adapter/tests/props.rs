@@ -10,7 +10,7 @@ use embassy_time::Timer;
 use mock::{clock, most_in_any_window, ms, run, run_all};
 use proptest::prelude::*;
 use tollgate_embassy::number::E164;
-use tollgate_embassy::outbound::{Outbound, TryError};
+use tollgate_embassy::outbound::{Outbound, OutboundKeys, TryError};
 use tollgate_embassy::{HZ, now};
 use tollgate_testkit::models::sliding_log::Naive;
 
@@ -54,7 +54,8 @@ proptest! {
         steps in prop::collection::vec((0u64..4_000, 1u32..=LIMIT, op()), 1..60),
     ) {
         let _clock = clock();
-        let outbound = Outbound::<64>::carrier(LIMIT);
+        let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, LIMIT);
         let from = E164::parse("+15551230001").unwrap();
         let mut model = Naive::new(LIMIT, ms(WINDOW_MS), LIMIT as usize);
         let mut admitted = Vec::new();
@@ -113,7 +114,8 @@ proptest! {
         ),
     ) {
         let _clock = clock();
-        let outbound = Outbound::<64>::carrier(LIMIT);
+        let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, LIMIT);
         let from = E164::parse("+15551230001").unwrap();
         let asked = Cell::new(0u64);
         let turns = RefCell::new(Vec::new()); // (order asked, turn, cost)

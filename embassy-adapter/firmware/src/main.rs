@@ -42,11 +42,13 @@ use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
 use embassy_time::Timer;
 use sent::{Kind, Sent};
-use tollgate_core::{Pacer, valid};
 use tollgate_embassy::number::E164;
-use tollgate_embassy::outbound::{CallLimits, Caller, Log, Outbound, OutboundError, TryError};
-use tollgate_embassy::throttle::{Error, Throttle, Turn};
-use tollgate_embassy::{Duration, HZ};
+use tollgate_embassy::outbound::{
+    CallLimits, Caller, Log, Outbound, OutboundError, OutboundKeys, TryError,
+};
+use tollgate_embassy::throttle::{Error, KeysFor, Turn};
+use tollgate_embassy::tollgate_core::Pacer;
+use tollgate_embassy::{Duration, HZ, valid};
 
 /// The carrier's window, 10 s, scaled down tenfold so the run takes about two seconds of
 /// virtual time: every limit below is 10 per second instead of 10 per 10 seconds. The shape
@@ -61,9 +63,13 @@ const PER_WINDOW: Log = valid!(Log::per_window(LIMIT, WINDOW));
 /// The most recipients one multi-message request may have.
 const MAX_RECIPIENTS: u32 = 5;
 
+/// The numbers' states: all zeros until used, so in `.bss` (RAM only, nothing in flash).
+static NUMBER_STATES: OutboundKeys<64> = OutboundKeys::new();
+
 /// The carrier's limits scaled as [`WINDOW`] says: queueing up to 6 s (the carrier's minute)
 /// and a pacer from 100 ms to 1 s (the carrier's 1 s to 10 s) for its own denials.
 static OUTBOUND: Outbound<64> = Outbound::new(
+    &NUMBER_STATES,
     PER_WINDOW,
     CallLimits {
         per_number: PER_WINDOW,
@@ -248,10 +254,11 @@ async fn main(spawner: Spawner) {
         WINDOW.as_millis()
     );
     hprintln!(
-        "embassy firmware: size_of Outbound<64> = {} B, of which the 64-slot message table Throttle<E164, Log, 64> = {} B and the call table Throttle<Caller, CallLimits, 64> = {} B",
-        size_of::<Outbound<64>>(),
-        size_of::<Throttle<E164, Log, 64>>(),
-        size_of::<Throttle<Caller, CallLimits, 64>>()
+        "embassy firmware: size_of OutboundKeys<64> = {} B (the 64-slot message table {} B, the call table {} B), Outbound<64> = {} B",
+        size_of::<OutboundKeys<64>>(),
+        size_of::<KeysFor<E164, Log, 64>>(),
+        size_of::<KeysFor<Caller, CallLimits, 64>>(),
+        size_of::<Outbound<64>>()
     );
 
     let mut task = 0;
