@@ -19,7 +19,7 @@ use tollgate_embassy::number::E164;
 use tollgate_embassy::outbound::{Outbound, OutboundKeys};
 use tollgate_embassy::throttle::Turn;
 
-/// The carrier's limits for up to 56 numbers, at most 4 recipients per multi-message: the
+/// The carrier's limits for 56 numbers (55 calling), at most 4 recipients per multi-message: the
 /// numbers' states, then the limits over them.
 static STATES: OutboundKeys<64> = OutboundKeys::new();
 static OUTBOUND: Outbound<64> = Outbound::carrier(&STATES, 4);
@@ -53,8 +53,8 @@ type Sent = (u64, Kind, E164, u32, String);
 static LOG: std::sync::Mutex<Vec<Sent>> = std::sync::Mutex::new(Vec::new());
 
 fn went(turn: Turn, kind: Kind, from: E164, cost: u32, what: String) {
-    let at = turn.at.as_ticks() / (tollgate_embassy::HZ / 1_000);
-    let waited = turn.waited.as_ticks() / (tollgate_embassy::HZ / 1_000);
+    let at = tollgate_embassy::to_embassy(turn.at).as_millis();
+    let waited = embassy_time::Duration::from_ticks(turn.waited.as_ticks()).as_millis();
     let line = format!(
         "{:>8.3} s  {from} {what:<24} waited {:>6.3} s",
         at as f64 / 1e3,

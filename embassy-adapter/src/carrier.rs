@@ -18,7 +18,7 @@ use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use tollgate_core::{Outcome, Pacer, PacerState, RateLimitSummary};
 
-use crate::{HZ, Instant};
+use crate::{Duration, HZ, Instant};
 
 /// What the pacer says after a response: send at an instant, or give the request up.
 pub type Next = tollgate_core::Next<HZ>;
@@ -95,7 +95,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// # embassy_time::MockDriver::get().reset();
 /// let now_ms = 1_479_308_596_180;
 /// let headers = [("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "1479308598680")];
-/// let next = CARRIER.on_response(429, headers, b"", Some(now_ms), 0);
+/// let (_, next) = CARRIER.on_response(429, headers, b"", Some(now_ms), u64::MAX);
 /// assert_eq!(next.at().as_ticks(), Duration::from_millis(2_500).as_ticks());
 /// assert_eq!(CARRIER.ready_at(), next.at());
 /// ```
@@ -125,7 +125,12 @@ impl<M: RawMutex> Backoff<M> {
     /// Reads a response: `status`, its header fields, its body, the current unix time in
     /// milliseconds if the firmware knows it (needed to read epoch resets and HTTP dates; without
     /// it a reset is read as a delta when it is small and ignored when it is an epoch), and a
-    /// random word for the jitter (`u64::MAX` for plain exponential backoff).
+    /// random word for the jitter (`u64::MAX` for plain exponential backoff; `0` waits not at
+    /// all). Returns what the response was and when the next request may go.
+    ///
+    /// The pause applies to every request that waits on this backoff: for an
+    /// [`Outbound`](crate::outbound::Outbound), the whole account, since a carrier's denial
+    /// for one number usually means the account is sending faster than it knows.
     pub fn on_response<I, Name, Value>(
         &self,
         status: u16,
@@ -133,14 +138,28 @@ impl<M: RawMutex> Backoff<M> {
         body: &[u8],
         now_unix_ms: Option<u64>,
         random: u64,
-    ) -> Next
+    ) -> (Denial, Next)
     where
         I: IntoIterator<Item = (Name, Value)>,
         Name: AsRef<[u8]>,
         Value: AsRef<[u8]>,
     {
         let (denial, outcome) = classify(status, body);
-        let hints = RateLimitSummary::from_headers(headers, now_unix_ms).server_hints::<HZ>();
+        let summary = RateLimitSummary::from_headers(headers, now_unix_ms);
+        let mut hints = summary.server_hints::<HZ>();
+        // A denial that names a reset but no remaining count (the carrier's 429 sends only
+        // `X-RateLimit-Reset`) means that nothing remains until then.
+        if outcome == Outcome::RateLimited
+            && hints.retry_after.is_none()
+            && hints.reset.is_none()
+            && let Some(ms) = summary.buckets().iter().filter_map(|b| b.reset).max()
+        {
+            let ticks = u128::from(ms.as_ticks())
+                .saturating_mul(u128::from(HZ))
+                .div_ceil(1_000);
+            let reset = Duration::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX));
+            hints = hints.with_remaining(0).with_reset(reset);
+        }
         let now = crate::now();
         self.state.lock(|s| {
             let mut state = s.get();
@@ -152,8 +171,7 @@ impl<M: RawMutex> Backoff<M> {
             if denial != Denial::None {
                 defmt::debug!("tollgate: carrier denial {}, next at {}", denial, next);
             }
-            let _ = denial;
-            next
+            (denial, next)
         })
     }
 
@@ -162,8 +180,15 @@ impl<M: RawMutex> Backoff<M> {
         self.state.lock(|s| self.pacer.ready_at(&s.get()))
     }
 
-    /// Waits until the next request may go.
+    /// Waits until the next request may go, however often a response moves that later
+    /// meanwhile.
     pub async fn ready(&self) {
-        crate::sleep_until(self.ready_at()).await;
+        loop {
+            let at = self.ready_at();
+            if at <= crate::now() {
+                return;
+            }
+            crate::sleep_until(at).await;
+        }
     }
 }

@@ -43,8 +43,9 @@
 //! use tollgate_embassy::number::E164;
 //! use tollgate_embassy::outbound::{Outbound, OutboundKeys};
 //!
-//! // The carrier's limits for up to 56 numbers, at most 10 recipients per multi-message: the
-//! // numbers' states (all zeros until used, so in .bss), and the configuration over them.
+//! // The carrier's limits for 56 numbers (55 placing calls: the account takes a call slot),
+//! // at most 10 recipients per multi-message: the numbers' states (all zeros until used, so
+//! // in .bss), and the configuration over them.
 //! static NUMBERS: OutboundKeys<64> = OutboundKeys::new();
 //! static OUTBOUND: Outbound<64> = Outbound::carrier(&NUMBERS, 10);
 //!
@@ -75,7 +76,8 @@
 //! [`Keys`](throttle::Keys)) are all zeros until used, so they land in `.bss` and cost RAM only;
 //! the limits over them ([`Outbound`](outbound::Outbound), [`Throttle`](throttle::Throttle)) are
 //! a few dozen bytes. With the carrier's limits a number's slot is 120 bytes (its key, a hash and
-//! a sliding log of 10 entries), so 64 slots (56 numbers) for messages and 64 for calls take
+//! a sliding log of 10 entries), so 64 slots for messages (56 numbers) and 64 for calls (55
+//! numbers and the account) take
 //! 15,408 bytes (`.ci/embedded.sh` measures the firmware).
 
 pub mod carrier;

@@ -3,7 +3,7 @@
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use tollgate_core::Algorithm;
 
-use crate::throttle::{Denied, Error, Keys, Schedulable, Throttle, Turn};
+use crate::throttle::{Denied, Error, Keys, Refused, Schedulable, Throttle, Turn};
 use crate::{Duration, HZ, Instant};
 
 /// One core limit (a GCRA, a sliding log) shared by tasks and interrupt handlers from a
@@ -98,8 +98,9 @@ where
     ///
     /// # Errors
     ///
+    /// [`Refused::Busy`] when the turn is more than `max_delay` away;
     /// [`Error::InsufficientCapacity`] when the cost can never fit.
-    pub async fn acquire(&self, cost: u32) -> Result<Turn, Error> {
+    pub async fn acquire(&self, cost: u32) -> Result<Turn, Refused> {
         self.throttle.acquire((), cost).await
     }
 

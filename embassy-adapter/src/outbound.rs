@@ -28,7 +28,7 @@ use tollgate_core::{Algorithm, InsufficientCapacity, KeyLimits, LogState, Pacer,
 
 use crate::carrier::Backoff;
 use crate::number::E164;
-use crate::throttle::{Denied, Error, KeysFor, Throttle, Turn};
+use crate::throttle::{Denied, Error, KeysFor, Refused, Throttle, Turn};
 use crate::{Duration, HZ, Instant};
 
 /// Entries in each log: the most admissions a 10-second window holds.
@@ -81,6 +81,12 @@ pub enum OutboundError {
     },
     /// No recipients.
     NoRecipients,
+    /// The number's queue (or the account's, for calls) is full: its turn is more than the
+    /// longest delay away. Nothing was recorded; after `retry_after` it would be within reach.
+    Busy {
+        /// Time until the turn would be within reach.
+        retry_after: Duration,
+    },
     /// The throttle's answer: a cost that never fits, or a full number table.
     Throttle(Error),
 }
@@ -88,6 +94,15 @@ pub enum OutboundError {
 impl From<Error> for OutboundError {
     fn from(e: Error) -> Self {
         Self::Throttle(e)
+    }
+}
+
+impl From<Refused> for OutboundError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Busy { retry_after } => Self::Busy { retry_after },
+            Refused::Error(e) => Self::Throttle(e),
+        }
     }
 }
 
@@ -99,6 +114,11 @@ impl fmt::Display for OutboundError {
                 "the number of messages [{recipients}] in the multi message request is greater than the limit [{max}]"
             ),
             Self::NoRecipients => f.write_str("a message needs at least one recipient"),
+            Self::Busy { retry_after } => write!(
+                f,
+                "the queue is full for {} more ticks",
+                retry_after.as_ticks()
+            ),
             Self::Throttle(e) => write!(f, "{e}"),
         }
     }
@@ -106,7 +126,8 @@ impl fmt::Display for OutboundError {
 
 impl core::error::Error for OutboundError {}
 
-/// A carrier's outbound limits for up to `N − N/8` numbers (`N` a power of two): see the
+/// A carrier's outbound limits for `N − N/8` numbers sending messages and one fewer placing
+/// calls (the account takes a slot of the call table), `N` a power of two: see the
 /// [module docs](self).
 ///
 /// State: a [`LogState`] per active number and per table (messages, calls), plus the account's;
@@ -188,10 +209,11 @@ const CARRIER_LOG: Log =
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// Backoff after a carrier denial without Retry-After or reset: from 1 s, doubling to the
-/// 10-second averaging period, 5 retries.
+/// 10-second averaging period. One pacer serves every task and number, so it never gives up
+/// (a retry budget is per request, and giving up would drop the pause).
 const CARRIER_PACER: Pacer<HZ> =
     tollgate_core::valid!(Pacer::new(Duration::from_secs(1), Duration::from_secs(10)))
-        .with_max_retries(5);
+        .with_max_retries(u32::MAX);
 
 impl<'k, const N: usize, M: RawMutex> Outbound<'k, N, M> {
     /// The seed carrier's limits (10 per 10 s per number for messages and calls, 10 per 10 s
@@ -268,14 +290,42 @@ impl<'k, const N: usize, M: RawMutex> Outbound<'k, N, M> {
     /// Waits for the carrier's pause and then `from`'s turn to send one message to
     /// `recipients` recipients (counted as that many messages).
     ///
+    /// A carrier denial that arrives while the request waits for its turn pauses it too: the
+    /// turn is then left unused (admitting less, never more) and the request waits out the
+    /// pause and queues again, rather than going with others that the pause held back.
+    ///
     /// # Errors
     ///
-    /// [`OutboundError::TooManyRecipients`], [`OutboundError::NoRecipients`], and the
-    /// throttle's errors (more recipients than a window holds, a full number table).
+    /// [`OutboundError::TooManyRecipients`], [`OutboundError::NoRecipients`],
+    /// [`OutboundError::Busy`], and the throttle's errors (more recipients than a window holds,
+    /// a full number table).
     pub async fn message(&self, from: E164, recipients: u32) -> Result<Turn, OutboundError> {
         self.recipients(recipients)?;
-        self.carrier.ready().await;
-        Ok(self.messages.acquire(from, recipients).await?)
+        let start = crate::now();
+        loop {
+            self.carrier.ready().await;
+            let turn = self.messages.acquire(from, recipients).await?;
+            if let Some(turn) = self.unpaused(turn, start) {
+                return Ok(turn);
+            }
+        }
+    }
+
+    /// The turn, with its wait counted from `start`, unless the carrier paused sending while
+    /// it waited.
+    fn unpaused(&self, turn: Turn, start: Instant) -> Option<Turn> {
+        if self.carrier.ready_at() > crate::now() {
+            #[cfg(feature = "defmt")]
+            defmt::debug!("tollgate: a turn fell in the carrier's pause; queueing again");
+            return None;
+        }
+        Some(Turn {
+            at: turn.at,
+            waited: turn
+                .at
+                .checked_duration_since(start)
+                .unwrap_or(Duration::from_ticks(0)),
+        })
     }
 
     /// Sends now if the carrier's pause is over and `from` may send to `recipients` now.
@@ -291,17 +341,24 @@ impl<'k, const N: usize, M: RawMutex> Outbound<'k, N, M> {
     }
 
     /// Waits for the carrier's pause and then the turn of one call from `from`, charged to the
-    /// number and the account together.
+    /// number and the account together (a carrier pause that comes meanwhile is waited out as
+    /// for [`message`](Self::message)).
     ///
     /// # Errors
     ///
-    /// The throttle's errors (a full number table).
+    /// [`OutboundError::Busy`] and the throttle's errors (a full number table).
     pub async fn call(&self, from: E164) -> Result<Turn, OutboundError> {
-        self.carrier.ready().await;
-        Ok(self
-            .calls
-            .acquire_all([Caller::Number(from), Caller::Account], 1)
-            .await?)
+        let start = crate::now();
+        loop {
+            self.carrier.ready().await;
+            let turn = self
+                .calls
+                .acquire_all([Caller::Number(from), Caller::Account], 1)
+                .await?;
+            if let Some(turn) = self.unpaused(turn, start) {
+                return Ok(turn);
+            }
+        }
     }
 
     /// Places a call now if the pause is over and both the number and the account allow it.
@@ -325,10 +382,13 @@ impl<'k, const N: usize, M: RawMutex> Outbound<'k, N, M> {
         }
     }
 
-    /// Splits `recipients` into chunks that each fit one multi-message request (at most
-    /// [`max_recipients`](Self::max_recipients), and at most what `from`'s window holds), and
-    /// says when each may go if sent in order from now, after everything already scheduled
-    /// for `from`. Records nothing: send each chunk with [`message`](Self::message).
+    /// Splits `recipients` into chunks that each fit one multi-message request, and says when
+    /// each may go if sent in order from now, after everything already scheduled for `from`:
+    /// each chunk goes at the earliest turn of one more recipient, with as many recipients as
+    /// the window has room for then (at most [`max_recipients`](Self::max_recipients)). Records
+    /// nothing: send each chunk with [`message`](Self::message). The carrier's pause and the
+    /// longest delay are not planned for: `message` still waits out the one and refuses beyond
+    /// the other.
     ///
     /// # Errors
     ///
@@ -348,8 +408,8 @@ impl<'k, const N: usize, M: RawMutex> Outbound<'k, N, M> {
     /// let plan: Vec<(usize, u64)> = OUTBOUND.plan(from, &to)?
     ///     .map(|(chunk, at)| (chunk.len(), at.as_ticks() / 1_000_000))
     ///     .collect();
-    /// // 4 + 4 at once (8 of the window's 10), then 2 more, then the last at 10 s.
-    /// assert_eq!(plan, [(4, 0), (4, 0), (4, 10), (1, 10)]);
+    /// // 4 + 4 + 2 at once (the window's 10), the last 3 when the window has moved on.
+    /// assert_eq!(plan, [(4, 0), (4, 0), (2, 0), (3, 10)]);
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
     pub fn plan<'r, T>(
@@ -448,11 +508,21 @@ impl<'r, T> Iterator for Plan<'r, T> {
         if self.rest.is_empty() {
             return None;
         }
-        let (head, rest) = self.rest.split_at(self.chunk.min(self.rest.len()));
+        // The earliest turn of one more recipient, then as many as that instant's window has
+        // room for, up to the cap.
+        let at = crate::throttle::turn_for(&self.limit, &self.state, self.now, 1).ok()?;
+        let room = self.limit.peek(&self.state, at, 0).ok()?.remaining;
+        let size = self
+            .chunk
+            .min(self.rest.len())
+            .min(usize::try_from(room).unwrap_or(usize::MAX))
+            .max(1);
+        let (head, rest) = self.rest.split_at(size);
         let cost = u32::try_from(head.len()).unwrap_or(u32::MAX);
-        let at = crate::throttle::turn_for(&self.limit, &self.state, self.now, cost).ok()?;
         let recorded: Result<_, InsufficientCapacity> = self.limit.check(&mut self.state, at, cost);
-        recorded.ok()?;
+        if !recorded.ok()?.is_allowed() {
+            return None;
+        }
         self.rest = rest;
         Some((head, at))
     }

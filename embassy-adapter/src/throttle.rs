@@ -40,10 +40,16 @@
 //!
 //! # Queue length
 //!
-//! A request whose turn would be more than `max_delay` away is not queued: `acquire` sleeps
-//! until the turn is within `max_delay` and asks again (each such waiter wakes once per retry,
-//! not in a loop), and `try_acquire` is refused. Give `max_delay` the longest a caller may
-//! usefully wait.
+//! A request whose turn would be more than `max_delay` away is not queued: `acquire` returns
+//! [`Refused::Busy`] with the time until its turn would be within reach, and `try_acquire` is
+//! refused. The queue of each key is thus bounded, and a waiter never has to wake to find it
+//! still too long. Give `max_delay` the longest a caller may usefully wait.
+//!
+//! # One configuration per table
+//!
+//! A [`Keys`] table belongs to one throttle, as a core [`KeyTable`] belongs to one
+//! configuration: two throttles with different limits over the same `Keys` would each drop the
+//! other's states as at rest and over-admit.
 
 use core::cell::RefCell;
 use core::hash::Hash;
@@ -61,11 +67,24 @@ use crate::{Duration, HZ, Instant};
 /// Why a request was not admitted at once, or never can be.
 pub type Error = TableError<HZ>;
 
-/// A core state that a request can be scheduled into the future against.
+mod sealed {
+    pub trait Sealed {}
+    impl<O: tollgate_core::Offset, const CAP: usize> Sealed
+        for tollgate_core::algorithm::sliding_log::LogStateIn<
+            O,
+            tollgate_core::algorithm::storage::Inline<CAP>,
+        >
+    {
+    }
+    impl Sealed for tollgate_core::GcraState {}
+}
+
+/// A core state that a request can be scheduled into the future against. Sealed: a wrong
+/// answer would let a throttle over-admit.
 ///
 /// Implemented for the sliding log's state (which records an earlier request at its newest
 /// entry) and for GCRA's (which records at any instant).
-pub trait Schedulable: Copy + PartialEq {
+pub trait Schedulable: Copy + PartialEq + sealed::Sealed {
     /// The instant, in ticks, at which a request asked at any earlier instant is decided and
     /// recorded; `None` when it is recorded at the instant asked.
     fn records_from(&self) -> Option<u64>;
@@ -129,6 +148,42 @@ impl core::fmt::Display for Denied {
 }
 
 impl core::error::Error for Denied {}
+
+/// Why [`acquire`](Throttle::acquire) gave no turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Refused {
+    /// The queue is full: the request's turn is more than the throttle's `max_delay` away.
+    /// Nothing was recorded; after `retry_after`, with nothing else arriving, its turn would be
+    /// within `max_delay`.
+    Busy {
+        /// Time until the turn would be within reach.
+        retry_after: Duration,
+    },
+    /// The request can never be admitted as asked, or the table has no room for a new key.
+    Error(Error),
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Self {
+        Self::Error(e)
+    }
+}
+
+impl core::fmt::Display for Refused {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Busy { retry_after } => write!(
+                f,
+                "the queue is full: the turn is beyond the longest delay for {} more ticks",
+                retry_after.as_ticks()
+            ),
+            Self::Error(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for Refused {}
 
 /// The state type of the limits `C` give keys of type `K`.
 type StateOf<K, C> = <<C as KeyLimits<K, HZ>>::Limit as Algorithm<HZ>>::State;
@@ -248,8 +303,9 @@ enum Slot<V, const J: usize> {
         before: [Option<V>; J],
         after: [Option<V>; J],
     },
-    /// Its turn is more than the longest delay away: nothing recorded; ask again at `again`.
-    TooFar { again: Instant },
+    /// Its turn is more than the longest delay away: nothing recorded; within reach after
+    /// `retry_after`.
+    TooFar { retry_after: Duration },
 }
 
 impl<'k, K, C, const N: usize, M> Throttle<'k, K, C, N, M>
@@ -341,9 +397,10 @@ where
     ///
     /// # Errors
     ///
+    /// [`Refused::Busy`] when the turn is more than `max_delay` away;
     /// [`Error::InsufficientCapacity`] when the cost can never fit; [`Error::Full`] when the
-    /// table is full of active keys (nothing waits then: the caller decides).
-    pub async fn acquire(&self, key: K, cost: u32) -> Result<Turn, Error> {
+    /// table is full of active keys. Nothing waits then: the caller decides.
+    pub async fn acquire(&self, key: K, cost: u32) -> Result<Turn, Refused> {
         self.acquire_all([key], cost).await
     }
 
@@ -357,7 +414,7 @@ where
         &self,
         keys: [K; J],
         cost: u32,
-    ) -> Result<Turn, Error> {
+    ) -> Result<Turn, Refused> {
         let start = crate::now();
         loop {
             let now = crate::now();
@@ -366,7 +423,7 @@ where
                 .table
                 .lock(|t| self.schedule(&mut t.borrow_mut(), keys.clone(), now, cost));
             match slot {
-                Err(Denied::Error(e)) => return Err(e),
+                Err(Denied::Error(e)) => return Err(Refused::Error(e)),
                 // Not reached (see `record`); waited out rather than admitted.
                 Err(Denied::Wait { retry_after, .. }) => {
                     let again = now
@@ -382,7 +439,7 @@ where
                             .unwrap_or(Duration::from_ticks(0)),
                     });
                 }
-                Ok(Slot::TooFar { again }) => crate::sleep_until(again).await,
+                Ok(Slot::TooFar { retry_after }) => return Err(Refused::Busy { retry_after }),
                 Ok(Slot::Later { at, before, after }) => {
                     let mut pending = Pending {
                         throttle: self,
@@ -450,9 +507,9 @@ where
             .checked_duration_since(now)
             .unwrap_or(Duration::from_ticks(0));
         if wait > self.max_delay {
-            let again =
-                Instant::from_ticks(at.as_ticks().saturating_sub(self.max_delay.as_ticks()));
-            return Ok(Slot::TooFar { again });
+            let retry_after =
+                Duration::from_ticks(wait.as_ticks().saturating_sub(self.max_delay.as_ticks()));
+            return Ok(Slot::TooFar { retry_after });
         }
         let before = keys.each_ref().map(|k| table.get(k).copied());
         let kept = keys.clone();
@@ -473,7 +530,8 @@ where
         at: Instant,
         cost: u32,
     ) -> Result<(), Denied> {
-        let decision = table.check_keys(&self.limits, keys, at, cost)?;
+        // Decided and recorded at the turn; the table's housekeeping at the present.
+        let decision = table.check_keys_at(&self.limits, keys, now, at, cost)?;
         match decision.denied_index() {
             None => Ok(()),
             // Unreachable by the core's contract (a limit that admits at an instant admits at

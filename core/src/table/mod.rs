@@ -974,6 +974,48 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
         C: KeyLimits<K, HZ>,
         C::Limit: Algorithm<HZ, State = V>,
     {
+        self.check_keys_at(limits, keys, now, now, cost)
+    }
+
+    /// [`check_keys`](Self::check_keys) for a request that proceeds at `at`, normally later than
+    /// `now`: a turn reserved ahead of time. The request is decided, and recorded if admitted,
+    /// at `at`, while the table's own housekeeping (which entries are at rest and may be dropped
+    /// or evicted to make room, and a [`TableError::Full`]'s wait) is done at `now`, so that an
+    /// entry still active now is never dropped because it will be at rest by `at`. With
+    /// `at == now` it is exactly `check_keys`.
+    ///
+    /// # Errors
+    ///
+    /// As [`check_keys`](Self::check_keys).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Gcra, Instant, KeyTable, Quota, TableError};
+    ///
+    /// let limit = Gcra::new(Quota::<1_000>::per_second(1)?.with_burst(1)?);
+    /// let mut table = KeyTable::<u8, _, 2>::new();
+    /// let t0 = Instant::<1_000>::from_ticks(0);
+    /// table.check_keys(&limit, [1, 2], t0, 1)?; // both active until 1 s
+    /// // A turn for key 3 at 5 s, asked now: keys 1 and 2 are still active now, so there is no
+    /// // room, although both would be at rest at 5 s.
+    /// let later = Instant::<1_000>::from_ticks(5_000);
+    /// assert!(matches!(table.check_keys_at(&limit, [3], t0, later, 1), Err(TableError::Full { .. })));
+    /// assert_eq!(table.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_keys_at<C, const M: usize, const HZ: u64>(
+        &mut self,
+        limits: &C,
+        keys: [K; M],
+        now: Instant<HZ>,
+        at: Instant<HZ>,
+        cost: u32,
+    ) -> Result<KeysDecision<HZ, M>, TableError<HZ>>
+    where
+        C: KeyLimits<K, HZ>,
+        C::Limit: Algorithm<HZ, State = V>,
+    {
         // Each key's limit, hash and slot (none for a new key, which gets a fresh state), then
         // its step: nothing is written until every key has been decided.
         let limit_of = keys.each_ref().map(|k| limits.limit_for(k));
@@ -1015,7 +1057,7 @@ impl<K: Eq + Hash, V, const N: usize, O: OverflowPolicy, S: BuildHasher> KeyTabl
                 return Err(TableError::NoLimit);
             };
             let step = limit
-                .step(state, now, cost)
+                .step(state, at, cost)
                 .map_err(|e| TableError::InsufficientCapacity(e.at(i)))?;
             if !limit.admits(&step) {
                 let d = limit.decision(state, &step, false);
