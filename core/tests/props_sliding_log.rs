@@ -334,3 +334,92 @@ proptest! {
         }
     }
 }
+
+/// Takes `cost` back from the naive log's admissions at `t`, newest first.
+fn naive_withdraw(naive: &mut Naive, t: u64, mut cost: u32) {
+    for entry in naive.log.iter_mut().rev().filter(|e| e.0 == u128::from(t)) {
+        let take = entry.1.min(cost);
+        entry.1 -= take;
+        cost -= take;
+    }
+    naive.log.retain(|e| e.1 > 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    /// Taking back part of an admission (a reserved turn not sent) leaves a log that decides
+    /// exactly as the naive log without it, field by field, from then on, whatever the clock
+    /// does; asking more back than an entry holds (or all of the newest entry), or an instant
+    /// with no entry, is an error that changes nothing; and what remains never exceeds the
+    /// limit in any window.
+    #[test]
+    fn withdrawing_matches_the_naive_log_without_it(
+        limit in 1u32..=8,
+        window in 1u64..5_000,
+        t0 in start(),
+        ops in proptest::collection::vec((step(), cost(), proptest::option::of((any::<prop::sample::Index>(), 1u32..=4))), 1..64),
+    ) {
+        let log = SlidingLog::<HZ, 8>::per_window(limit, Duration::<HZ>::from_ticks(window)).unwrap();
+        let at = Instant::<HZ>::from_ticks;
+        let mut state = LogState::<8>::new();
+        let mut naive = Naive::new(limit, window, 8);
+        let mut now = t0;
+        // The latest instant anything was recorded at: entries within a window of it are in the
+        // ring for sure (older ones may have been dropped as they expired, as the docs say).
+        let mut high: Option<u64> = None;
+        for (step, cost, withdraw) in ops {
+            now = step.apply(now, window);
+            let cost = cost.of(limit);
+            let expected = naive.decide::<HZ>(now, cost);
+            let checked = log.check(&mut state, at(now), cost);
+            prop_assert_eq!(checked, expected);
+            if checked.is_ok_and(|d| d.is_allowed()) {
+                naive.record(u128::from(now), cost);
+                if cost > 0 {
+                    high = Some(high.map_or(now, |h: u64| h.max(now)));
+                }
+            }
+            let Some((pick, amount)) = withdraw else { continue };
+            let newest = naive.log.last().map(|e| e.0);
+            let live: Vec<(u64, u32)> = {
+                let mut per_instant: Vec<(u64, u32)> = Vec::new();
+                for &(t, c) in &naive.log {
+                    if high.is_some_and(|h| t + naive.window > u128::from(h)) {
+                        match per_instant.last_mut() {
+                            Some(last) if u128::from(last.0) == t => last.1 += c,
+                            _ => per_instant.push((u64::try_from(t).unwrap(), c)),
+                        }
+                    }
+                }
+                per_instant
+            };
+            if live.is_empty() {
+                continue;
+            }
+            let (t, held) = live[pick.index(live.len())];
+            let before = state;
+            // The newest entry keeps at least one unit.
+            let most = if newest == Some(u128::from(t)) { held - 1 } else { held };
+            match state.withdraw(t, amount) {
+                Ok(()) => {
+                    prop_assert!(amount <= most);
+                    naive_withdraw(&mut naive, t, amount);
+                }
+                Err(e) => {
+                    prop_assert!(amount > most, "refused {} of {} at {}: {:?}", amount, most, t, e);
+                    prop_assert_eq!(e.in_flight, most);
+                    prop_assert_eq!(state, before);
+                }
+            }
+            // No entry at an instant with no admission.
+            if newest != Some(u128::from(u64::MAX)) {
+                let mut probe = state;
+                prop_assert!(probe.withdraw(u64::MAX, 1).is_err());
+                prop_assert_eq!(probe, state);
+            }
+            let remaining: Vec<(u64, u32)> = naive.log.iter().map(|&(t, c)| (u64::try_from(t).unwrap(), c)).collect();
+            prop_assert!(window_sums_hold(&remaining, limit, window));
+        }
+    }
+}

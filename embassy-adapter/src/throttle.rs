@@ -32,12 +32,16 @@
 //! # Cancellation
 //!
 //! A future that is dropped before its first poll reserves nothing. One dropped while it waits
-//! for its turn gives the turn back **when nothing was reserved for its keys after it**: each
-//! key's state is put back exactly as it was before the reservation (compared whole, so a key
-//! used since keeps its state). When later requests are already queued behind it for a key, that
-//! key keeps the cancelled turn spent, because moving the later turns earlier would mean waking
-//! their tasks: the throttle then admits one turn less during that window, never more.
-//!
+//! for its turn gives the turn back to every key it was charged to: when nothing was recorded
+//! for the key after it, the key's state is put back exactly as it was before (compared whole);
+//! otherwise, for a sliding log, the cancelled admission alone is taken out of the log
+//! ([`LogStateIn::withdraw`]), which only lowers what any window holds, so the turns reserved
+//! after it stay valid and a later request can use the room. Two cases keep the turn spent,
+//! admitting one less in that window, never more: a GCRA state, a single instant that cannot
+//! lose an admission from the middle of its schedule, with waiters behind it; and the last unit
+//! of a log's newest entry when the state changed otherwise since (the log decides at that
+//! instant, so it must keep it).
+
 //! # Queue length
 //!
 //! A request whose turn would be more than `max_delay` away is not queued: `acquire` returns
@@ -88,17 +92,31 @@ pub trait Schedulable: Copy + PartialEq + sealed::Sealed {
     /// The instant, in ticks, at which a request asked at any earlier instant is decided and
     /// recorded; `None` when it is recorded at the instant asked.
     fn records_from(&self) -> Option<u64>;
+
+    /// Takes back `cost` recorded at instant `at` (ticks), if the state can take back one
+    /// admission among others; `false` when it cannot (nothing changes then).
+    fn withdraw(&mut self, at: u64, cost: u32) -> bool;
 }
 
 impl<O: Offset, const CAP: usize> Schedulable for LogStateIn<O, Inline<CAP>> {
     fn records_from(&self) -> Option<u64> {
         self.newest_ticks()
     }
+
+    fn withdraw(&mut self, at: u64, cost: u32) -> bool {
+        LogStateIn::withdraw(self, at, cost).is_ok()
+    }
 }
 
 impl Schedulable for GcraState {
     fn records_from(&self) -> Option<u64> {
         None
+    }
+
+    /// A GCRA state is one instant (the end of its schedule): an admission in the middle of
+    /// it cannot be taken back.
+    fn withdraw(&mut self, _at: u64, _cost: u32) -> bool {
+        false
     }
 }
 
@@ -445,6 +463,7 @@ where
                         throttle: self,
                         keys: keys.clone(),
                         at,
+                        cost,
                         before,
                         after,
                         armed: true,
@@ -547,10 +566,13 @@ where
         }
     }
 
-    /// Gives a cancelled turn back to every key where nothing was recorded after it.
+    /// Gives a cancelled turn at `at` of `cost` back to every key: the state before it where
+    /// nothing was recorded after it, else the admission itself taken out (sliding logs).
     fn give_back<const J: usize>(
         &self,
         keys: &[K; J],
+        at: Instant,
+        cost: u32,
         before: &[Option<StateOf<K, C>>; J],
         after: &[Option<StateOf<K, C>>; J],
     ) {
@@ -563,6 +585,8 @@ where
                 let _ = table.update(&self.limits, key.clone(), now, |limit, state| {
                     if *state == *after {
                         *state = before.unwrap_or_else(|| limit.new_state());
+                    } else {
+                        let _taken_back_if_it_can = state.withdraw(at.as_ticks(), cost);
                     }
                 });
             }
@@ -608,6 +632,7 @@ where
     throttle: &'t Throttle<'k, K, C, N, M>,
     keys: [K; J],
     at: Instant,
+    cost: u32,
     before: [Option<StateOf<K, C>>; J],
     after: [Option<StateOf<K, C>>; J],
     armed: bool,
@@ -625,7 +650,7 @@ where
             #[cfg(feature = "defmt")]
             defmt::debug!("tollgate: a waiting request was cancelled before its turn");
             self.throttle
-                .give_back(&self.keys, &self.before, &self.after);
+                .give_back(&self.keys, self.at, self.cost, &self.before, &self.after);
         }
     }
 }

@@ -242,23 +242,50 @@ fn a_cancelled_acquire_leaks_no_capacity() {
     let turn = run(outbound.message(from, 1)).unwrap();
     assert_eq!(turn.at.as_ticks(), ms(10_000));
 
-    // Cancelled behind later waiters: they keep their turns, and nothing is over-admitted.
+    // Cancelled behind later waiters: they keep their turns, and the cancelled one's place in
+    // the window is taken out of the log, so a newcomer can use it.
     embassy_time::MockDriver::get().advance(embassy_time::Duration::from_secs(60));
     let t0 = embassy_time::Instant::now().as_ticks();
     for _ in 0..10 {
         outbound.try_message(from, 1).unwrap();
     }
-    let mut first = Box::pin(outbound.message(from, 1));
-    let mut second = Box::pin(outbound.message(from, 1));
-    assert!(poll_once(first.as_mut()).is_pending());
-    assert!(poll_once(second.as_mut()).is_pending());
-    drop(first);
-    let turn = run(second).unwrap();
+    // Ten more wait: all for t0 + 10 s, when the first ten leave the window (full again then).
+    let mut waiting: Vec<_> = (0..10)
+        .map(|_| Box::pin(outbound.message(from, 1)))
+        .collect();
+    for w in &mut waiting {
+        assert!(poll_once(w.as_mut()).is_pending());
+    }
+    let late = outbound.messages().turn_of(&[from], 1).unwrap();
     assert_eq!(
-        turn.at.as_ticks(),
-        t0 + ms(10_000),
-        "the later waiter keeps its own turn"
+        late.as_ticks(),
+        t0 + ms(20_000),
+        "the window at 10 s is full"
     );
+    drop(waiting.remove(3)); // one in the middle gives up
+    let newcomer = outbound.messages().turn_of(&[from], 1).unwrap();
+    assert_eq!(
+        newcomer.as_ticks(),
+        t0 + ms(10_000),
+        "its place is free again"
+    );
+    let mut sent = Vec::new();
+    let newcomer = Box::pin(outbound.message(from, 1));
+    let turns = run(embassy_futures::join::join(
+        embassy_futures::join::join_array(<[_; 9]>::try_from(waiting).ok().unwrap()),
+        newcomer,
+    ));
+    for t in turns.0.into_iter().chain([turns.1]) {
+        let t = t.unwrap();
+        assert_eq!(
+            t.at.as_ticks(),
+            t0 + ms(10_000),
+            "the others keep their turns"
+        );
+        sent.push((t.at.as_ticks(), 1));
+    }
+    sent.extend((0..10).map(|_| (t0, 1)));
+    assert_eq!(most_in_any_window(&sent, ms(WINDOW_MS)), 10);
 }
 
 #[test]

@@ -409,6 +409,92 @@ impl<O: Offset, S: Storage> LogStateIn<O, S> {
         }
     }
 
+    /// Takes back `cost` of what was admitted at instant `at` (ticks): a request recorded
+    /// ahead of time (a reserved turn) that will not be sent after all. Its entry loses `cost`,
+    /// and goes when nothing is left of it; every other entry stays as it was.
+    ///
+    /// **The newest entry always keeps at least one unit**: it is the instant the log decides
+    /// at, and entries that had expired by then may already have been dropped, so taking it
+    /// away entirely would let a later request be decided at an earlier instant without them.
+    /// (A caller that kept the state from before the newest admission can put that back
+    /// instead.)
+    ///
+    /// Taking back an admission only lowers the cost in any window, so **the guarantee holds
+    /// for the admissions that remain**, and turns recorded after it remain admissible. The
+    /// decisions afterwards are exactly those of a log in which the request was never admitted
+    /// (the property tests check it against the naive log, with clocks that go backwards too).
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError`](crate::ReleaseError) when no entry lies at `at` (or it has expired and been dropped), or it
+    /// holds less than `cost`, or `cost` would empty the newest entry; `in_flight` is the most
+    /// that could be taken back. Nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Algorithm, Instant, LogState, ReleaseError, SlidingLog};
+    ///
+    /// let log = SlidingLog::<1_000, 3>::per_window(3, tollgate_core::Duration::from_secs(10))?;
+    /// let mut s = LogState::<3>::new();
+    /// for t in [0, 4_000, 9_000] {
+    ///     log.check(&mut s, Instant::from_ticks(t), 1)?;
+    /// }
+    /// assert!(log.check(&mut s, Instant::from_ticks(9_500), 1)?.is_denied());
+    /// s.withdraw(4_000, 1)?; // the one at 4 s will not go
+    /// assert!(log.check(&mut s, Instant::from_ticks(9_500), 1)?.is_allowed());
+    /// assert_eq!(s.withdraw(9_500, 1), Err(ReleaseError { released: 1, in_flight: 0 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn withdraw(&mut self, at: u64, cost: u32) -> Result<(), crate::error::ReleaseError> {
+        let ring = self.ring();
+        let missing = crate::error::ReleaseError {
+            released: cost,
+            in_flight: 0,
+        };
+        let Some(back) = self.newest.checked_sub(at) else {
+            return Err(missing);
+        };
+        // The entry at `at`, if any: entries lie at strictly increasing instants.
+        let Some(i) = (0..ring.len).rev().find(|&i| ring.age(i) == back) else {
+            return Err(missing);
+        };
+        let held = ring.total(i).wrapping_sub(ring.total_before(i));
+        let (len, head, cap) = (ring.len, ring.head, ring.cap);
+        let newest = i.checked_add(1) == Some(len);
+        let most = if newest { held.saturating_sub(1) } else { held };
+        if cost > most {
+            return Err(crate::error::ReleaseError {
+                released: cost,
+                in_flight: most,
+            });
+        }
+        // The entry goes when nothing is left of it: what follows it moves back one place.
+        let gone = held == cost;
+        let (stamps, totals) = (self.stamps.as_mut(), self.totals.as_mut());
+        for k in i..len {
+            let from = slot(head, k, cap);
+            let stamp = stamps.get(from).copied().unwrap_or(O::ZERO);
+            let total = totals.get(from).copied().unwrap_or(0).wrapping_sub(cost);
+            let to = if gone {
+                if k == i {
+                    continue;
+                }
+                slot(head, k.saturating_sub(1), cap)
+            } else {
+                from
+            };
+            if let (Some(s), Some(t)) = (stamps.get_mut(to), totals.get_mut(to)) {
+                *s = stamp;
+                *t = total;
+            }
+        }
+        if gone {
+            self.len = len.saturating_sub(1);
+        }
+        Ok(())
+    }
+
     /// The ring of this state.
     #[inline(always)]
     fn ring(&self) -> Ring<'_, O> {
