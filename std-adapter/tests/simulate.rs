@@ -11,22 +11,24 @@ use tollgate_std::keyed::{KeyPermit, KeyedError};
 use tollgate_std::simulate::{Request, Simulation};
 use tollgate_std::{Instant, KeyedPolicy, PolicyFile};
 
+/// A policy file: the examples', and this folder's `policies/`.
 fn example(name: &str) -> PolicyFile {
-    PolicyFile::load(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("examples/policies")
-            .join(name),
-    )
-    .unwrap()
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = match name.strip_prefix("tests/") {
+        Some(name) => root.join("tests/policies").join(name),
+        None => root.join("examples/policies").join(name),
+    };
+    PolicyFile::load(path).unwrap()
 }
 
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "000-concurrent-minute-quarter.toml",
     "001-plan-tiers.toml",
     "002-four-buckets.toml",
     "003-carrier-per-number.toml",
     "004-rolling-hour-day.toml",
     "nginx-limit-req.toml",
+    "tests/single-limits.toml",
 ];
 
 /// (time step ms, key, cost, hold ms, tier pick)

@@ -424,47 +424,13 @@ impl Simulation {
             }
         };
         let at = Instant::from_ticks(now);
-        // The core's policy engine over the tier's limits, as `KeyedPolicy` runs it, with the
-        // reports on the stack.
-        let policy = Policy::new(info.rules.limits());
-        let mut out: SmallVec<[Report<'_, { crate::HZ }>; 4]> =
-            SmallVec::from_elem(Report::EMPTY, info.allowances.len());
-        let figures = match policy.check_into(
-            &mut entry.states[..],
-            at,
-            req.cost,
-            &Overrides::NONE,
-            &mut out,
-        ) {
-            Ok(d) => {
-                let binding = d.applicable().map(|r| r.decision);
-                Figures {
-                    allowed: d.is_allowed(),
-                    limit: binding.map(|b| b.limit),
-                    remaining: binding.map(|b| b.remaining),
-                    reset_ms: binding.map_or(0, |b| ms_up(b.reset)),
-                    retry_after_ms: d.retry_after().map(ms_up),
-                    exceeded: d.denied_index(),
-                    delay_ms: ms_up(d.delay()),
-                }
+        let figures = match (info.rules.limits(), &mut entry.states[..]) {
+            // One limit that counts: its own decision is the policy's (one report, binding
+            // whether it admits or denies), without the engine's lists.
+            ([limit], [state]) if limit.algorithm().allowance() != Allowance::Unlimited => {
+                single(limit.algorithm(), state, at, req.cost)
             }
-            Err(e) => {
-                // The cost can never fit: denied, with no retry, by the limit too small.
-                let index = e.index.unwrap_or(0);
-                let seen = policy
-                    .peek_into(&entry.states[..], at, 0, &Overrides::NONE, &mut out)
-                    .ok()
-                    .and_then(|d| d.reports().get(index).map(|r| r.decision));
-                Figures {
-                    allowed: false,
-                    limit: Some(e.capacity),
-                    remaining: seen.map(|d| d.remaining),
-                    reset_ms: seen.map_or(0, |d| ms_up(d.reset)),
-                    retry_after_ms: None,
-                    exceeded: Some(index),
-                    delay_ms: 0,
-                }
-            }
+            (limits, states) => engine(limits, states, at, req.cost),
         };
         count(
             entry,
@@ -590,6 +556,76 @@ impl Simulation {
             limits: self.limit_totals,
             series: self.series,
         }
+    }
+}
+
+/// A request decided by the core's policy engine over `limits` (as `KeyedPolicy` runs it),
+/// with the reports on the stack.
+fn engine(
+    limits: &[Named<Limit, String>],
+    states: &mut [LimitState],
+    at: Instant,
+    cost: u32,
+) -> Figures {
+    let policy = Policy::new(limits);
+    let mut out: SmallVec<[Report<'_, { crate::HZ }>; 4]> =
+        SmallVec::from_elem(Report::EMPTY, limits.len());
+    match policy.check_into(states, at, cost, &Overrides::NONE, &mut out) {
+        Ok(d) => {
+            let binding = d.applicable().map(|r| r.decision);
+            Figures {
+                allowed: d.is_allowed(),
+                limit: binding.map(|b| b.limit),
+                remaining: binding.map(|b| b.remaining),
+                reset_ms: binding.map_or(0, |b| ms_up(b.reset)),
+                retry_after_ms: d.retry_after().map(ms_up),
+                exceeded: d.denied_index(),
+                delay_ms: ms_up(d.delay()),
+            }
+        }
+        Err(e) => {
+            // The cost can never fit: denied, with no retry, by the limit too small.
+            let index = e.index.unwrap_or(0);
+            let seen = policy
+                .peek_into(states, at, 0, &Overrides::NONE, &mut out)
+                .ok()
+                .and_then(|d| d.reports().get(index).map(|r| r.decision));
+            never_fits(e.capacity, index, seen)
+        }
+    }
+}
+
+/// A request decided by a policy's only limit, which counts: the policy's one report.
+fn single(limit: &Limit, state: &mut LimitState, at: Instant, cost: u32) -> Figures {
+    match limit.check(state, at, cost) {
+        Ok(d) => Figures {
+            allowed: d.is_allowed(),
+            limit: Some(d.limit),
+            remaining: Some(d.remaining),
+            reset_ms: ms_up(d.reset),
+            retry_after_ms: d.retry_after.map(ms_up),
+            exceeded: d.is_denied().then_some(0),
+            delay_ms: if d.is_allowed() { ms_up(d.delay) } else { 0 },
+        },
+        Err(e) => never_fits(e.capacity, 0, limit.peek(state, at, 0).ok()),
+    }
+}
+
+/// A request whose cost can never fit the limit at `index` (of `capacity`), which looks like
+/// `seen` to a request of no cost.
+fn never_fits(
+    capacity: u32,
+    index: usize,
+    seen: Option<tollgate_core::Decision<{ crate::HZ }>>,
+) -> Figures {
+    Figures {
+        allowed: false,
+        limit: Some(capacity),
+        remaining: seen.map(|d| d.remaining),
+        reset_ms: seen.map_or(0, |d| ms_up(d.reset)),
+        retry_after_ms: None,
+        exceeded: Some(index),
+        delay_ms: 0,
     }
 }
 

@@ -7,7 +7,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -226,38 +226,41 @@ fn progress_bar(bytes: Option<u64>, quiet: bool) -> ProgressBar {
 /// ([`Simulation::prefetch`]).
 const BATCH: usize = 64;
 
+/// Bytes read from the trace at a time, into a buffer that also holds the longest line.
+const CHUNK: usize = 1 << 18;
+
 /// Decides every line of `reader`, writing decisions to `out`; the number of requests.
+///
+/// Lines are split in place in one buffer (read in chunks, the unfinished last line moved to
+/// its front before the next read), so no line is copied before it is parsed.
 fn replay(
     sim: &mut Simulation,
     mut reader: Box<dyn BufRead>,
     mut out: Option<&mut Partial>,
     progress: &ProgressBar,
 ) -> Result<u64, String> {
-    let mut batch = Vec::with_capacity(BATCH * 128);
-    // Each non-blank line of the batch: its number and where it is in `batch`.
+    let mut buf = vec![0u8; MAX_LINE + 1 + CHUNK];
+    // Read but not yet split into lines: `buf[pos..end]`.
+    let (mut pos, mut end) = (0usize, 0usize);
+    // Each non-blank line of the batch: its number and where it is in `buf`.
     let mut spans: Vec<(u64, usize, usize)> = Vec::with_capacity(BATCH);
     let mut record = Vec::with_capacity(256);
     let mut number = 0u64;
     let mut requests = 0u64;
     let mut unreported = 0u64;
     let mut eof = false;
-    while !eof {
-        batch.clear();
+    loop {
         spans.clear();
-        while spans.len() < BATCH {
-            let start = batch.len();
-            let n = reader
-                .by_ref()
-                .take(MAX_LINE as u64 + 1)
-                .read_until(b'\n', &mut batch)
-                .map_err(|e| format!("cannot read the trace: {e}"))?;
-            if n == 0 {
-                eof = true;
-                break;
-            }
+        while spans.len() < BATCH && pos < end {
+            let rest = &buf[pos..end];
+            let (len, next) = match memchr::memchr(b'\n', rest) {
+                Some(k) => (k, k + 1),
+                // The last line, without its newline.
+                None if eof => (rest.len(), rest.len()),
+                None => break,
+            };
             number += 1;
-            unreported += n as u64;
-            if n > MAX_LINE && batch.last() != Some(&b'\n') {
+            if len > MAX_LINE {
                 return Err(TraceError {
                     line: number,
                     kind: TraceErrorKind::TooLong,
@@ -265,22 +268,42 @@ fn replay(
                 .to_string());
             }
             // JSON's whitespace only (a form feed is not, and serde_json says so).
-            let line = &batch[start..];
+            let line = &rest[..len];
             let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-            let first = line.iter().position(|b| !blank(b));
-            if let Some(first) = first {
+            if let Some(first) = line.iter().position(|b| !blank(b)) {
                 let last = line.iter().rposition(|b| !blank(b)).unwrap_or(first);
-                spans.push((number, start + first, start + last + 1));
+                spans.push((number, pos + first, pos + last + 1));
             }
+            unreported += next as u64;
+            pos += next;
         }
-        if unreported >= 1 << 20 || eof {
+        if spans.is_empty() {
+            if eof && pos >= end {
+                break;
+            }
+            if pos < end && end - pos > MAX_LINE {
+                return Err(TraceError {
+                    line: number + 1,
+                    kind: TraceErrorKind::TooLong,
+                }
+                .to_string());
+            }
+            // Keep the unfinished line, then read more after it.
+            buf.copy_within(pos..end, 0);
+            (end, pos) = (end - pos, 0);
+            let n = read_some(&mut reader, &mut buf[end..])?;
+            end += n;
+            eof = n == 0;
+            continue;
+        }
+        if unreported >= 1 << 20 || (eof && pos >= end) {
             progress.inc(unreported);
             progress.set_message(format!("{requests} requests"));
             unreported = 0;
         }
         let parsed: Vec<Result<Request<'_>, String>> = spans
             .iter()
-            .map(|&(_, start, end)| Request::parse(&batch[start..end]))
+            .map(|&(_, start, end)| Request::parse(&buf[start..end]))
             .collect();
         sim.prefetch(parsed.iter().flatten());
         for (&(line, _, _), request) in spans.iter().zip(&parsed) {
@@ -300,7 +323,19 @@ fn replay(
             }
         }
     }
+    progress.inc(unreported);
     Ok(requests)
+}
+
+/// Reads what is there into `into` (retrying an interrupted read); 0 at the end.
+fn read_some(reader: &mut dyn BufRead, into: &mut [u8]) -> Result<usize, String> {
+    loop {
+        match reader.read(into) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read the trace: {e}")),
+        }
+    }
 }
 
 /// One decision as a JSON line: `t_ms`, `key`, `allowed`, `limit`, `remaining`, `reset_ms`,
