@@ -374,6 +374,13 @@ fn json_num(out: &mut Vec<u8>, n: &mut itoa::Buffer, v: Option<u64>) {
 
 fn json_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
+        // Nothing to escape (no quote, backslash or control character), as keys usually are:
+        // written as it is, exactly as serde_json would write it.
+        Some(s) if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        }
         // Writing a string to a Vec cannot fail.
         Some(s) => serde_json::to_writer(&mut *out, s).unwrap_or(()),
         None => out.extend_from_slice(b"null"),
