@@ -349,8 +349,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
 
     /// Taking back part of an admission (a reserved turn not sent) leaves a log that decides
-    /// exactly as the naive log without it, field by field, from then on, whatever the clock
-    /// does; asking more back than an entry holds (or all of the newest entry), or an instant
+    /// exactly as the naive log with that cost taken from its entry, field by field, from then
+    /// on, whatever the clock does; asking more back than an entry holds (or all of the newest entry), or an instant
     /// with no entry, is an error that changes nothing; and what remains never exceeds the
     /// limit in any window.
     #[test]

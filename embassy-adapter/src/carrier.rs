@@ -20,6 +20,9 @@ use tollgate_core::{Outcome, Pacer, PacerState, RateLimitSummary};
 
 use crate::{Duration, HZ, Instant};
 
+/// The longest pause a reset without a remaining count imposes: an hour.
+const LONGEST_RESET_MS: u64 = 3_600_000;
+
 /// What the pacer says after a response: send at an instant, or give the request up.
 pub type Next = tollgate_core::Next<HZ>;
 
@@ -154,7 +157,10 @@ impl<M: RawMutex> Backoff<M> {
             && hints.reset.is_none()
             && let Some(ms) = summary.buckets().iter().filter_map(|b| b.reset).max()
         {
-            let ticks = u128::from(ms.as_ticks())
+            // Beyond an hour it is read as a clock that is wrong (an RTC not yet set makes an
+            // epoch reset decades away), not as a pause of the whole account for that long.
+            let ms = ms.as_ticks().min(LONGEST_RESET_MS);
+            let ticks = u128::from(ms)
                 .saturating_mul(u128::from(HZ))
                 .div_ceil(1_000);
             let reset = Duration::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX));

@@ -291,8 +291,8 @@ impl<'k, const N: usize, M: RawMutex> Outbound<'k, N, M> {
     /// `recipients` recipients (counted as that many messages).
     ///
     /// A carrier denial that arrives while the request waits for its turn pauses it too: the
-    /// turn is then left unused (admitting less, never more) and the request waits out the
-    /// pause and queues again, rather than going with others that the pause held back.
+    /// turn is given back (as a cancelled one is) and the request waits out the pause and
+    /// queues again, rather than going with others that the pause held back.
     ///
     /// # Errors
     ///
@@ -304,28 +304,15 @@ impl<'k, const N: usize, M: RawMutex> Outbound<'k, N, M> {
         let start = crate::now();
         loop {
             self.carrier.ready().await;
-            let turn = self.messages.acquire(from, recipients).await?;
-            if let Some(turn) = self.unpaused(turn, start) {
-                return Ok(turn);
+            let held = || self.carrier.ready_at() > crate::now();
+            if let Some(turn) = self
+                .messages
+                .acquire_all_unless([from], recipients, held)
+                .await?
+            {
+                return Ok(since(turn, start));
             }
         }
-    }
-
-    /// The turn, with its wait counted from `start`, unless the carrier paused sending while
-    /// it waited.
-    fn unpaused(&self, turn: Turn, start: Instant) -> Option<Turn> {
-        if self.carrier.ready_at() > crate::now() {
-            #[cfg(feature = "defmt")]
-            defmt::debug!("tollgate: a turn fell in the carrier's pause; queueing again");
-            return None;
-        }
-        Some(Turn {
-            at: turn.at,
-            waited: turn
-                .at
-                .checked_duration_since(start)
-                .unwrap_or(Duration::from_ticks(0)),
-        })
     }
 
     /// Sends now if the carrier's pause is over and `from` may send to `recipients` now.
@@ -351,12 +338,13 @@ impl<'k, const N: usize, M: RawMutex> Outbound<'k, N, M> {
         let start = crate::now();
         loop {
             self.carrier.ready().await;
-            let turn = self
+            let held = || self.carrier.ready_at() > crate::now();
+            if let Some(turn) = self
                 .calls
-                .acquire_all([Caller::Number(from), Caller::Account], 1)
-                .await?;
-            if let Some(turn) = self.unpaused(turn, start) {
-                return Ok(turn);
+                .acquire_all_unless([Caller::Number(from), Caller::Account], 1, held)
+                .await?
+            {
+                return Ok(since(turn, start));
             }
         }
     }
@@ -490,6 +478,17 @@ impl fmt::Display for TryError {
 }
 
 impl core::error::Error for TryError {}
+
+/// `turn` with its wait counted from `start`, when the request first asked.
+fn since(turn: Turn, start: Instant) -> Turn {
+    Turn {
+        at: turn.at,
+        waited: turn
+            .at
+            .checked_duration_since(start)
+            .unwrap_or(Duration::from_ticks(0)),
+    }
+}
 
 /// Chunks of a recipient list and when each may go: see [`Outbound::plan`].
 #[derive(Debug, Clone)]

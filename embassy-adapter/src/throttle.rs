@@ -433,6 +433,29 @@ where
         keys: [K; J],
         cost: u32,
     ) -> Result<Turn, Refused> {
+        loop {
+            if let Some(turn) = self
+                .acquire_all_unless(keys.clone(), cost, || false)
+                .await?
+            {
+                return Ok(turn);
+            }
+        }
+    }
+
+    /// [`acquire_all`](Self::acquire_all), but when its turn comes and `held()` says the
+    /// request must not go after all (a carrier's pause that came meanwhile), the turn is
+    /// given back as if cancelled and the answer is `Ok(None)`: ask again when free to go.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire_all`](Self::acquire_all).
+    pub async fn acquire_all_unless<const J: usize>(
+        &self,
+        keys: [K; J],
+        cost: u32,
+        held: impl Fn() -> bool,
+    ) -> Result<Option<Turn>, Refused> {
         let start = crate::now();
         loop {
             let now = crate::now();
@@ -440,22 +463,26 @@ where
                 .keys
                 .table
                 .lock(|t| self.schedule(&mut t.borrow_mut(), keys.clone(), now, cost));
+            let waited = |at: Instant| {
+                at.checked_duration_since(start)
+                    .unwrap_or(Duration::from_ticks(0))
+            };
             match slot {
                 Err(Denied::Error(e)) => return Err(Refused::Error(e)),
-                // Not reached (see `record`); waited out rather than admitted.
+                // Not reached (see `record`); waited out rather than admitted, at least a tick.
                 Err(Denied::Wait { retry_after, .. }) => {
                     let again = now
-                        .checked_add_duration(retry_after)
+                        .checked_add_duration(retry_after.max(Duration::from_ticks(1)))
                         .unwrap_or(Instant::from_ticks(u64::MAX));
                     crate::sleep_until(again).await;
                 }
+                // At once: `held` is asked only of a turn that was waited for (the caller knew
+                // of any pause when it asked).
                 Ok(Slot::Now(at)) => {
-                    return Ok(Turn {
+                    return Ok(Some(Turn {
                         at,
-                        waited: at
-                            .checked_duration_since(start)
-                            .unwrap_or(Duration::from_ticks(0)),
-                    });
+                        waited: waited(at),
+                    }));
                 }
                 Ok(Slot::TooFar { retry_after }) => return Err(Refused::Busy { retry_after }),
                 Ok(Slot::Later { at, before, after }) => {
@@ -469,13 +496,15 @@ where
                         armed: true,
                     };
                     crate::sleep_until(at).await;
+                    if held() {
+                        // Given back by `pending`'s drop: the request did not go.
+                        return Ok(None);
+                    }
                     pending.armed = false;
-                    return Ok(Turn {
+                    return Ok(Some(Turn {
                         at,
-                        waited: at
-                            .checked_duration_since(start)
-                            .unwrap_or(Duration::from_ticks(0)),
-                    });
+                        waited: waited(at),
+                    }));
                 }
             }
         }
@@ -646,7 +675,9 @@ where
     M: RawMutex,
 {
     fn drop(&mut self) {
-        if self.armed && crate::now() < self.at {
+        // Armed until its turn was handed over: whenever it is dropped before (even at the
+        // turn's instant, before being polled), the request never went.
+        if self.armed {
             #[cfg(feature = "defmt")]
             defmt::debug!("tollgate: a waiting request was cancelled before its turn");
             self.throttle

@@ -351,3 +351,46 @@ fn a_full_queue_refuses_a_message_as_busy() {
         })
     );
 }
+
+/// Ten messages wait for their turn at 10 s; at 9.5 s the carrier pauses sending until 10.5 s.
+/// Their turns are given back when they come, so they go when the pause ends, not a window
+/// later behind ten unused turns.
+#[test]
+fn turns_that_fall_in_a_pause_are_given_back() {
+    let _clock = clock();
+    let keys = OutboundKeys::<64>::new();
+    let outbound = Outbound::carrier(&keys, 10);
+    let from = number(1);
+    for _ in 0..10 {
+        outbound.try_message(from, 1).unwrap();
+    }
+    let went = RefCell::new(Vec::new());
+    let waiting = embassy_futures::join::join_array(core::array::from_fn::<_, 10, _>(|_| {
+        let (outbound, went) = (&outbound, &went);
+        async move {
+            let turn = outbound.message(from, 1).await.unwrap();
+            went.borrow_mut().push(turn.at.as_ticks());
+        }
+    }));
+    let pause = async {
+        embassy_time::Timer::after_millis(9_500).await;
+        outbound
+            .backoff()
+            .on_response(429, [("Retry-After", "1")], b"", None, u64::MAX);
+    };
+    run(embassy_futures::join::join(waiting, pause));
+    let mut went = went.into_inner();
+    went.sort();
+    assert!(
+        went.iter().all(|&t| t >= ms(10_500)),
+        "none inside the pause: {went:?}"
+    );
+    // Nine go as the pause ends. The last turn given back is the last unit of the log's
+    // newest entry, which a sliding log keeps (it decides at that instant): that one turn stays
+    // spent, and its request goes when the window has moved on.
+    assert_eq!(went[..9], [ms(10_500); 9]);
+    assert_eq!(went[9], ms(20_000));
+    let mut all: Vec<(u64, u32)> = went.iter().map(|&t| (t, 1)).collect();
+    all.extend([(0, 1); 10]);
+    assert!(most_in_any_window(&all, ms(10_000)) <= 10);
+}

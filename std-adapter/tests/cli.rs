@@ -306,6 +306,11 @@ fn bad_traces_are_reported_by_line_and_leave_no_decisions() {
             format!("{ok}{}\n", " ".repeat(2 << 20)),
             "trace line 2: longer than 1048576 bytes",
         ),
+        // The first error in the trace is the one reported, wherever the reads fall.
+        (
+            format!("{ok}{ok}not json\n{ok}{ok}{}\n", "x".repeat(2 << 20)),
+            "trace line 3: not a request object",
+        ),
     ] {
         let stderr = fails(&policy, &trace, &[]);
         assert!(stderr.starts_with("tollgate: "), "{stderr}");

@@ -421,8 +421,10 @@ impl<O: Offset, S: Storage> LogStateIn<O, S> {
     ///
     /// Taking back an admission only lowers the cost in any window, so **the guarantee holds
     /// for the admissions that remain**, and turns recorded after it remain admissible. The
-    /// decisions afterwards are exactly those of a log in which the request was never admitted
-    /// (the property tests check it against the naive log, with clocks that go backwards too).
+    /// decisions afterwards are exactly those of the naive log with that cost taken from its
+    /// entry (the property tests check it, with clocks that go backwards too). With a clock that
+    /// goes backwards that is not always a log that never admitted the request: a request asked
+    /// earlier than its instant was recorded at it, and stays there.
     ///
     /// # Errors
     ///

@@ -259,14 +259,17 @@ fn replay(
                 None if eof => (rest.len(), rest.len()),
                 None => break,
             };
-            number += 1;
             if len > MAX_LINE {
+                if !spans.is_empty() {
+                    break; // the lines before it are decided first, as they come first
+                }
                 return Err(TraceError {
-                    line: number,
+                    line: number + 1,
                     kind: TraceErrorKind::TooLong,
                 }
                 .to_string());
             }
+            number += 1;
             // JSON's whitespace only (a form feed is not, and serde_json says so).
             let line = &rest[..len];
             let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
@@ -289,8 +292,10 @@ fn replay(
                 .to_string());
             }
             // Keep the unfinished line, then read more after it.
-            buf.copy_within(pos..end, 0);
-            (end, pos) = (end - pos, 0);
+            if pos > 0 {
+                buf.copy_within(pos..end, 0);
+                (end, pos) = (end - pos, 0);
+            }
             let n = read_some(&mut reader, &mut buf[end..])?;
             end += n;
             eof = n == 0;
