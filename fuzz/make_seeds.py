@@ -48,6 +48,26 @@ HEADERS = {
     "tokens": b"\x02ratelimit: minute;r=0;t=5\nratelimit-policy: minute;q=10;w=1;qu=\"requests\"\n",
     "004": b"\x01X-RateLimit: 0\nX-RateLimit-Hour: 5\nx-ratelimit-minute: 1\nX-RateLimit: yes\n",
     "garbage": b"\x07\xff\xfe: ;q=;w=,,\"\"\x00\nRateLimit: \"a\";r=-1;t=1.5\nRetry-After: 99999999999999999999\n",
+    # One seed per other dialect the client reads.
+    "github": b"\x01x-ratelimit-limit: 5000\nx-ratelimit-remaining: 4999\nx-ratelimit-used: 1\n"
+    b"x-ratelimit-reset: 1742377200\nx-ratelimit-resource: core\n",
+    "reddit": b"\x04X-Ratelimit-Used: 2\nX-Ratelimit-Remaining: 598.0\nX-Ratelimit-Reset: 540\n",
+    "discord": b"\x07X-RateLimit-Limit: 5\nX-RateLimit-Remaining: 0\n"
+    b"X-RateLimit-Reset: 1470173023.123\nX-RateLimit-Reset-After: 64.57\nRetry-After: 0.5\n",
+    "twitter": b"\x01x-rate-limit-limit: 900\nx-rate-limit-remaining: 847\nx-rate-limit-reset: 1742377455\n",
+    "named": b"\x01X-RateLimit-UserLimit: 60\nX-RateLimit-UserRemaining: 42\n"
+    b"X-RateLimit-UserReset: 1742377200000\nX-RateLimit-ClientLimit: 1000\nX-RateLimit-ClientRemaining: 999\n",
+    "openai": b"\x08x-ratelimit-limit-requests: 60\nx-ratelimit-remaining-requests: 59\n"
+    b"x-ratelimit-reset-requests: 1s\nx-ratelimit-limit-tokens: 150000\n"
+    b"x-ratelimit-remaining-tokens: 0\nx-ratelimit-reset-tokens: 1h2m3.5s\n",
+    "anthropic": b"\x0danthropic-ratelimit-requests-limit: 50\nanthropic-ratelimit-requests-remaining: 0\n"
+    b"anthropic-ratelimit-requests-reset: 2025-03-19T09:40:00.25+00:00\n"
+    b"anthropic-ratelimit-input-tokens-reset: 2025-03-19T09:39:30Z\nretry-after: 2\n",
+    "shopify": b"\x10X-Shopify-Shop-Api-Call-Limit: 40/40\nRetry-After: 2.0\n",
+    "draft06": b"\x01RateLimit-Policy: 100;w=60\nRateLimit-Limit: 100, 100;w=60\n"
+    b"RateLimit-Remaining: 25\nRateLimit-Reset: 5\n",
+    "draft07": b"\x01RateLimit: limit=100, remaining=0, reset=5\n"
+    b"RateLimit-Policy: 10;w=1, 50;w=60, 1000;w=3600\n",
 }
 
 

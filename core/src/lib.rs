@@ -65,7 +65,10 @@
 //! - **Key tables** ([`table`]): a [`KeyTable`] keeps one state per key in fixed memory, checks
 //!   several keys all-or-nothing, and [`Tiers`] map plans to policies.
 //! - **HTTP** ([`http`]): rate-limit headers and JSON bodies rendered from a [`ReportSet`] into any
-//!   sink without allocating, and parsed back from untrusted bytes ([`RateLimitSummary`]).
+//!   sink without allocating, and read from untrusted bytes in every rate-limit dialect in the
+//!   wild (the classic `X-RateLimit-*` family and its variants, OpenAI's, Anthropic's,
+//!   Shopify's, the IETF drafts), each bucket tagged with its [`Dialect`]
+//!   ([`RateLimitSummary`]).
 //! - **Clients** ([`pacer`]): a [`Pacer`] says when the next request may go.
 //!
 //! # Choosing an algorithm
@@ -117,9 +120,9 @@ pub use http::body::{
     CodedError, Detail, JsonStr, MultiMessageLimit, ProblemDetails, RateSentence, TooManyRequests,
 };
 pub use http::{
-    BucketInfo, HeaderConfig, HeaderError, HeaderField, HeaderLines, HeaderSink, HttpDate,
-    LimitValues, QuotaUnit, RateLimitSummary, RenderError, ResetFormat, ResetKind, TestHeaders,
-    WallClock, XRateLimit,
+    Bucket, BucketInfo, Dialect, Figure, HeaderConfig, HeaderError, HeaderField, HeaderLines,
+    HeaderSink, HttpDate, LimitValues, QuotaUnit, RateLimitSummary, RenderError, ResetFormat,
+    ResetKind, TestHeaders, WallClock, XRateLimit,
 };
 pub use pacer::{BackoffError, GiveUpReason, Next, Outcome, Pacer, PacerState, ServerHints};
 pub use policy::decision::{PolicyDecision, Verdict};

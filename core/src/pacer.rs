@@ -706,15 +706,44 @@ const fn max(a: u64, b: u64) -> u64 {
 }
 
 impl RateLimitSummary {
+    /// The [`Outcome`] of a response with HTTP status `status` and these headers.
+    ///
+    /// A 429 is [`RateLimited`](Outcome::RateLimited). So is a 403 that carries a
+    /// `Retry-After` or an exhausted bucket (GitHub's primary and secondary limits), and a 503
+    /// with an exhausted bucket; without those signs a 403 is [`Failed`](Outcome::Failed) and a
+    /// 503 [`Retryable`](Outcome::Retryable). Every other status is
+    /// [`Outcome::from_status`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Outcome, RateLimitSummary};
+    ///
+    /// let github = RateLimitSummary::from_headers([
+    ///     ("x-ratelimit-limit", "60"), ("x-ratelimit-used", "60"), ("x-ratelimit-reset", "30"),
+    /// ], None);
+    /// assert_eq!(github.outcome(403), Outcome::RateLimited);
+    /// assert_eq!(RateLimitSummary::new().outcome(403), Outcome::Failed);
+    /// assert_eq!(RateLimitSummary::new().outcome(429), Outcome::RateLimited);
+    /// ```
+    pub fn outcome(&self, status: u16) -> Outcome {
+        let exhausted = self.all_buckets().any(|b| b.info.remaining == Some(0));
+        match status {
+            403 if exhausted || self.retry_after().is_some() => Outcome::RateLimited,
+            503 if exhausted => Outcome::RateLimited,
+            _ => Outcome::from_status(status),
+        }
+    }
+
     /// What the [`Pacer`] needs from this response, at its tick rate, with every
     /// time rounded **up** to whole ticks.
     ///
     /// `retry_after` is [`retry_after`](Self::retry_after). `remaining` and `reset` come from
-    /// the most binding of [`buckets`](Self::buckets) that has both: among those with nothing
-    /// remaining, the one with the longest reset (the pacer's "exhausted window" rule); if none
-    /// is exhausted, the one with the largest `reset / remaining` (its "spread" rule). Without
-    /// such a bucket, `remaining` is the least one known and `reset` is `None`. Counts above
-    /// `u32::MAX` saturate.
+    /// the [`most_restrictive`](Self::most_restrictive) bucket of every dialect the response
+    /// used, when it has both: among those with nothing remaining, the one with the longest
+    /// reset (the pacer's "exhausted window" rule); if none is exhausted, the one with the
+    /// largest `reset / remaining` (its "spread" rule). Without such a bucket, `remaining` is the
+    /// least one known and `reset` is `None`. Counts above `u32::MAX` saturate.
     ///
     /// # Examples
     ///
@@ -729,25 +758,15 @@ impl RateLimitSummary {
     /// assert_eq!((hints.remaining, hints.reset), (Some(0), Some(Duration::<32_768>::from_secs(20))));
     /// ```
     pub fn server_hints<const HZ: u64>(&self) -> ServerHints<HZ> {
-        let buckets = self.buckets();
-        let complete = buckets
-            .iter()
-            .filter_map(|b| Some((b.remaining?, b.reset?.as_ticks())));
-        let exhausted = complete
-            .clone()
-            .filter(|(n, _)| *n == 0)
-            .max_by_key(|(_, r)| *r);
-        // r₁ / n₁ < r₂ / n₂  ⇔  r₁·n₂ < r₂·n₁, in 128 bits (n > 0 here).
-        let binding = exhausted.or_else(|| {
-            complete.reduce(|a, b| {
-                let lhs = u128::from(a.1).saturating_mul(u128::from(b.0));
-                let rhs = u128::from(b.1).saturating_mul(u128::from(a.0));
-                if rhs > lhs { b } else { a }
-            })
-        });
+        let binding = self
+            .most_restrictive()
+            .and_then(|b| Some((b.info.remaining?, b.info.reset?.as_ticks())));
         let (remaining, reset) = match binding {
             Some((n, r)) => (Some(n), Some(r)),
-            None => (buckets.iter().filter_map(|b| b.remaining).min(), None),
+            None => (
+                self.all_buckets().filter_map(|b| b.info.remaining).min(),
+                None,
+            ),
         };
         ServerHints {
             retry_after: self

@@ -168,6 +168,12 @@ fn round_trip<const HZ: u64>(c: &Case) -> Result<(), TestCaseError> {
     }
 
     // RateLimit-Policy and RateLimit: every limit, by name.
+    // Nothing tollgate writes is mistaken for another dialect.
+    prop_assert!(seen.others().is_empty(), "{}", out.0);
+    prop_assert_eq!(
+        seen.all_buckets().count(),
+        seen.legacy().len() + seen.ietf().len()
+    );
     if c.ietf {
         let expected = model::ietf(&c.limits, HZ);
         prop_assert_eq!(seen.ietf(), &expected[..], "{}", out.0);
@@ -187,7 +193,7 @@ fn round_trip<const HZ: u64>(c: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-const NAMES: [&str; 7] = [
+const NAMES: [&str; 19] = [
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
@@ -195,6 +201,18 @@ const NAMES: [&str; 7] = [
     "RateLimit",
     "RateLimit-Policy",
     "Content-Type",
+    "X-RateLimit-Used",
+    "X-RateLimit-Reset-After",
+    "X-Rate-Limit-Remaining",
+    "X-RateLimit-UserLimit",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-requests",
+    "anthropic-ratelimit-input-tokens-reset",
+    "anthropic-ratelimit-requests-remaining",
+    "X-Shopify-Shop-Api-Call-Limit",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
 ];
 
 /// A header name: usually one the parser reads, in a random case; sometimes arbitrary bytes.
@@ -220,11 +238,123 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
             .prop_map(String::into_bytes),
         "(Sun|Mon|Sunday|Monday), [0-9]{2}[ -](Jan|Feb|Nov)[ -][0-9]{2,4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT"
             .prop_map(String::into_bytes),
+        "([0-9]{1,20}(\\.[0-9]{0,20})?(h|m|s|ms|us|ns|d)?){1,4}".prop_map(String::into_bytes),
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,12})?(Z|z|[+-][0-9]{2}:[0-9]{2})"
+            .prop_map(String::into_bytes),
+        "(limit|remaining|reset|w|q)=-?[0-9]{1,16}(, ?(limit|remaining|reset)=[0-9]{1,6}){0,3}|[0-9]{1,6}/[0-9]{1,6}"
+            .prop_map(String::into_bytes),
     ]
+}
+
+/// The (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (era * 400 + yoe + i64::from(m <= 2), m, d)
+}
+
+/// `unix_ms` as an RFC 3339 date-time written at UTC offset `offset_min` minutes, with
+/// `digits` fraction digits (the instant written is `unix_ms` truncated to them).
+fn rfc3339(unix_ms: i64, offset_min: i64, digits: usize) -> String {
+    let local = unix_ms + offset_min * 60_000;
+    let (secs, ms) = (local.div_euclid(1_000), local.rem_euclid(1_000));
+    let (y, mo, d) = civil(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    let frac = match digits {
+        0 => String::new(),
+        n => format!(".{}", &format!("{ms:03}000000")[..n]),
+    };
+    let zone = if offset_min == 0 {
+        "Z".to_string()
+    } else {
+        let sign = if offset_min < 0 { '-' } else { '+' };
+        format!(
+            "{sign}{:02}:{:02}",
+            offset_min.abs() / 60,
+            offset_min.abs() % 60
+        )
+    };
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{frac}{zone}",
+        t / 3_600,
+        t / 60 % 60,
+        t % 60
+    )
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn fractional_delay_seconds_round_up_to_the_millisecond(
+        secs in 0u64..1_000_000_000,
+        frac in "[0-9]{1,12}",
+    ) {
+        let value = format!("{secs}.{frac}");
+        let seen = RateLimitSummary::from_headers([("Retry-After", value.as_str())], None);
+        // ceil((secs + 0.frac) · 1000), in integers.
+        let scale = 10u128.pow(frac.len() as u32);
+        let exact = u128::from(secs) * scale + frac.parse::<u128>().unwrap();
+        let ms = (exact * 1_000).div_ceil(scale);
+        prop_assert_eq!(seen.retry_after().map(|d| u128::from(d.as_ticks())), Some(ms), "{}", value);
+        // A count rounds down, a used count up: remaining = limit − ⌈used⌉.
+        let seen = RateLimitSummary::from_headers(
+            [("X-RateLimit-Limit", "2000000000"), ("X-RateLimit-Used", value.as_str())],
+            None,
+        );
+        let used = if exact.is_multiple_of(scale) { secs } else { secs + 1 };
+        prop_assert_eq!(seen.legacy()[0].remaining, Some(2_000_000_000 - used));
+    }
+
+    #[test]
+    fn go_durations_sum_exactly_and_round_up(
+        h in 0u64..100, m in 0u64..60, s in 0u64..60, ms in 0u64..1_000, ns in 0u64..1_000_000,
+        show_zero in any::<bool>(),
+    ) {
+        // Go writes `1h2m3.5s`: each unit that is not zero (and `0s` for nothing).
+        let mut text = String::new();
+        if h > 0 { text += &format!("{h}h"); }
+        if m > 0 || (show_zero && h > 0) { text += &format!("{m}m"); }
+        let sub = ms * 1_000_000 + ns;
+        if sub == 0 {
+            text += &format!("{s}s");
+        } else {
+            text += &format!("{s}.{}s", format!("{sub:09}").trim_end_matches('0'));
+        }
+        let seen = RateLimitSummary::from_headers([("x-ratelimit-reset-tokens", text.as_str())], None);
+        let total_ns = u128::from(((h * 60 + m) * 60 + s) * 1_000_000_000 + sub);
+        prop_assert_eq!(
+            seen.others()[0].reset.map(|d| u128::from(d.as_ticks())),
+            Some(total_ns.div_ceil(1_000_000)),
+            "{}", text
+        );
+    }
+
+    #[test]
+    fn rfc3339_resets_are_the_exact_wait_rounded_up(
+        now in 946_684_800_000i64..4_102_444_800_000,
+        ahead in -86_400_000i64..86_400_000,
+        offset_min in -23i64 * 60..=23 * 60,
+        digits in 0usize..=9,
+    ) {
+        let at = now + ahead;
+        let text = rfc3339(at, offset_min, digits);
+        let seen = RateLimitSummary::from_headers(
+            [("anthropic-ratelimit-tokens-reset", text.as_str())],
+            Some(now as u64),
+        );
+        // The instant written is `at` truncated to the digits written.
+        let keep = 10i64.pow(3u32.saturating_sub(digits as u32));
+        let written = at.div_euclid(keep) * keep;
+        let wait = (written - now).max(0) as u64;
+        prop_assert_eq!(seen.others()[0].reset.map(|d| d.as_ticks()), Some(wait), "{}", text);
+    }
 
     #[test]
     fn every_form_round_trips_at_1_khz(c in case(1_000)) {

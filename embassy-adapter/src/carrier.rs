@@ -155,7 +155,7 @@ impl<M: RawMutex> Backoff<M> {
         if outcome == Outcome::RateLimited
             && hints.retry_after.is_none()
             && hints.reset.is_none()
-            && let Some(ms) = summary.buckets().iter().filter_map(|b| b.reset).max()
+            && let Some(ms) = summary.all_buckets().filter_map(|b| b.info.reset).max()
         {
             // Beyond an hour it is read as a clock that is wrong (an RTC not yet set makes an
             // epoch reset decades away), not as a pause of the whole account for that long.

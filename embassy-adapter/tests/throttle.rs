@@ -245,6 +245,19 @@ fn a_429_with_only_a_reset_pauses_until_the_reset() {
         u64::MAX,
     );
     assert_eq!(next.at().as_ticks(), ms(10_000));
+    // Whatever the dialect: a reset in another family than the classic one counts too.
+    let now = embassy_time::Instant::now().as_ticks();
+    let (_, next) = outbound.backoff().on_response(
+        429,
+        [
+            ("X-RateLimit-Limit", "100"),
+            ("x-ratelimit-reset-requests", "30s"),
+        ],
+        b"",
+        None,
+        u64::MAX,
+    );
+    assert_eq!(next.at().as_ticks(), now + ms(30_000));
 }
 
 /// The account-wide pacer never gives up: every rate-limit 403 in a row pauses, doubling to

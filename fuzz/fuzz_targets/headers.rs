@@ -6,13 +6,19 @@
 //! pacer runs at), then `name: value` lines separated by `\n` (a trailing `\r` is dropped), with
 //! names and values of any bytes. Use `fuzz/dict/headers.dict`.
 //!
+//! Every dialect the parser reads is covered (the classic `X-RateLimit-*` family with `-Used`
+//! and `-Reset-After`, `X-Rate-Limit-*`, named families, OpenAI's and Anthropic's, Shopify's
+//! call limit, the IETF drafts 06, 07 and 10/11); the dictionary has each one's field names.
+//!
 //! Asserts: no panic and no overflow anywhere; a field line is read as the field its name
 //! names (any case) or ignored; a malformed line is an error that changes nothing; the summary
 //! stays within its bounds and equals one built at once by `from_headers`; a `Retry-After` of
 //! plain delay-seconds is always accepted and the longest wait wins; an
 //! HTTP-date that parses renders back to a date that parses to the same instant;
-//! `suggested_wait` is `Retry-After` when there is one; the pacer's hints round every time up
-//! (never shorter than what the server said), and a pacer fed them never sends before the
+//! `suggested_wait` is `Retry-After` when there is one; read delta seconds (`Retry-After`,
+//! `X-RateLimit-Reset-After`, fractional too) are never shortened; the pacer's hints are the
+//! most restrictive bucket's figures among all dialects, every time rounded up (never shorter
+//! than what the server said), and a pacer fed them never sends before the
 //! server's `Retry-After`. Test headers: a forced denial exactly when some `X-RateLimit` line is
 //! neither blank nor zero, every lowering is a non-empty UTF-8 interval name with its decimal
 //! value (saturating), at most the table's room (the rest flagged as truncated), and applied to
@@ -22,7 +28,7 @@
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::http::{MAX_BUCKETS, MAX_NAME_LEN};
 use tollgate_core::{
-    Duration, Gcra, HeaderField, HttpDate, Instant, Named, Outcome, Pacer, Policy, Quota,
+    Dialect, Duration, Gcra, HeaderField, HttpDate, Instant, Named, Outcome, Pacer, Policy, Quota,
     RateLimitSummary, ResetKind, ServerHints, TestHeaders,
 };
 
@@ -59,16 +65,37 @@ fn hints_round_up<const HZ: u64>(s: &RateLimitSummary, now: u64, random: u64) {
     }
     assert_eq!(s.retry_after().is_some(), hints.retry_after.is_some());
     if let Some(n) = hints.remaining {
-        let least = s.buckets().iter().filter_map(|b| b.remaining).min();
+        let least = s.all_buckets().filter_map(|b| b.info.remaining).min();
         assert!(least.is_some());
         assert!(
             u64::from(n)
-                <= s.buckets()
-                    .iter()
-                    .filter_map(|b| b.remaining)
+                <= s.all_buckets()
+                    .filter_map(|b| b.info.remaining)
                     .max()
                     .unwrap()
         );
+    }
+    // The hints are the most restrictive bucket's figures, of whichever dialect, its reset
+    // rounded up to whole ticks: never a wait shorter than the server said.
+    match s
+        .most_restrictive()
+        .and_then(|b| Some((b.info.remaining?, b.info.reset?)))
+    {
+        Some((n, r)) => {
+            assert_eq!(hints.remaining, Some(u32::try_from(n).unwrap_or(u32::MAX)));
+            let ticks = hints.reset.expect("a binding bucket's reset is handed on");
+            let exact = u128::from(r.as_ticks()) * u128::from(HZ);
+            assert!(
+                u128::from(ticks.as_ticks()) * 1_000 >= exact.min(u128::from(u64::MAX) * 1_000)
+            );
+            // Nothing with a reset is more binding: every exhausted bucket waits no longer.
+            if n == 0 {
+                for b in s.all_buckets().filter(|b| b.info.remaining == Some(0)) {
+                    assert!(b.info.reset.is_none_or(|other| other <= r));
+                }
+            }
+        }
+        None => assert_eq!(hints.reset, None),
     }
     // A pacer fed the hints never sends before the server's Retry-After.
     let pacer = Pacer::<HZ>::new(
@@ -178,8 +205,23 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(s, before, "an unknown field changed the summary");
         }
         assert!(s.legacy().len() <= MAX_BUCKETS && s.ietf().len() <= MAX_BUCKETS);
-        for b in s.ietf() {
+        assert!(s.others().len() <= MAX_BUCKETS);
+        assert_eq!(
+            s.all_buckets().count(),
+            s.legacy().len() + s.ietf().len() + s.others().len()
+        );
+        for b in s.ietf().iter().chain(s.others()) {
             assert!(b.name.as_ref().is_none_or(|n| n.len() <= MAX_NAME_LEN));
+        }
+        // A bucket's remaining count never exceeds its limit when it was derived from a used
+        // count, and every other dialect's bucket name is lower case.
+        for b in s.all_buckets() {
+            assert!(b.dialect != Dialect::Ietf || b.info.name.is_some());
+            if b.dialect != Dialect::Ietf
+                && let Some(n) = &b.info.name
+            {
+                assert_eq!(n.as_str(), n.to_ascii_lowercase());
+            }
         }
 
         if HeaderField::from_name(name) == Some(HeaderField::RetryAfter) {
@@ -210,6 +252,26 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+        // Delta seconds (fractional too) that are read are never shortened.
+        if matches!(
+            HeaderField::from_name(name),
+            Some(HeaderField::XRateLimitResetAfter | HeaderField::RetryAfter)
+        ) && got.is_ok()
+            && !s.truncated()
+            && let Some(secs) = std::str::from_utf8(trim(value))
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+            && secs.is_finite()
+            && secs < 1e12
+        {
+            let waits = s
+                .retry_after()
+                .into_iter()
+                .chain(s.legacy().iter().filter_map(|b| b.reset));
+            assert!(
+                waits.map(|w| w.as_ticks()).max().unwrap_or(0) as f64 >= (secs * 1_000.0).floor()
+            );
+        }
         if HeaderField::from_name(name) == Some(HeaderField::XRateLimitReset) {
             for n in trim(value).split(|&b| b == b',') {
                 if let Some(v) = std::str::from_utf8(trim(n))
@@ -232,10 +294,9 @@ fuzz_target!(|data: &[u8]| {
         Some(ra) => assert_eq!(s.suggested_wait(), Some(ra)),
         None => {
             let exhausted = s
-                .buckets()
-                .iter()
-                .filter(|b| b.remaining == Some(0))
-                .filter_map(|b| b.reset)
+                .all_buckets()
+                .filter(|b| b.info.remaining == Some(0))
+                .filter_map(|b| b.info.reset)
                 .max();
             assert_eq!(s.suggested_wait(), exhausted);
         }

@@ -211,7 +211,7 @@ const fn is_leap(year: u32) -> bool {
     year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
-const fn days_in_month(year: u32, month: u32) -> u32 {
+pub(crate) const fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -222,7 +222,7 @@ const fn days_in_month(year: u32, month: u32) -> u32 {
 }
 
 /// Days since 1970-01-01 of a valid proleptic Gregorian date (month 1–12, day 1–31).
-fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
     let y = if month <= 2 {
         year.checked_sub(1)?
     } else {

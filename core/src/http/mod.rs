@@ -31,12 +31,37 @@
 //!
 //! # Client side
 //!
-//! [`RateLimitSummary`] reads every form above (and every `Retry-After` form) from untrusted
-//! `(name, value)` byte pairs into at most [`MAX_BUCKETS`] buckets, as a pure function of the
-//! bytes and the current unix time supplied. Reset numbers are told apart by magnitude
-//! ([`ResetKind::classify`]). A malformed field line is a typed [`HeaderError`] and changes
-//! nothing. Every header form tollgate writes parses back to the same figures, up to the
-//! rounding above (the property tests in `tests/props_headers.rs` check this).
+//! [`RateLimitSummary`] reads every rate-limit dialect in the wild from untrusted
+//! `(name, value)` byte pairs, as a pure function of the bytes and the current unix time
+//! supplied, into buckets of fixed capacity ([`MAX_BUCKETS`] per group), each tagged with the
+//! [`Dialect`] it came from:
+//!
+//! - every form above (tollgate's own), and every `Retry-After` form (delay-seconds, fractional
+//!   too, or an HTTP-date);
+//! - the classic `X-RateLimit-*` family with `-Used` (GitHub, Reddit) and `-Reset-After`
+//!   (Discord), fractional numbers (`598.0`, `1470173023.123`), `X-Rate-Limit-*` (X/Twitter),
+//!   named families (`X-RateLimit-UserLimit`, `-ClientRemaining`, …);
+//! - OpenAI's `x-ratelimit-remaining-requests` / `-tokens` with durations (`6m0s`, `20ms`),
+//!   Anthropic's `anthropic-ratelimit-*` with RFC 3339 resets, Shopify's
+//!   `X-Shopify-Shop-Api-Call-Limit: 32/40`;
+//! - the IETF drafts: 06's separate `RateLimit-Limit` / `-Remaining` / `-Reset`, 07's
+//!   `RateLimit: limit=100, remaining=25, reset=5`, the `RateLimit-Policy: 100;w=60` quota
+//!   policies of drafts 06 to 09, and the structured fields of drafts 10 and 11.
+//!
+//! [`Dialect`] states each one's rules. Bare reset numbers are told apart by magnitude
+//! ([`ResetKind::classify`]). [`RateLimitSummary::most_restrictive`] names the bucket to obey
+//! first and its dialect, and [`RateLimitSummary::server_hints`] hands it to the
+//! [`Pacer`](crate::Pacer).
+//!
+//! ## Guarantee
+//!
+//! **Never a wait shorter than the server said**: every time read (a reset in any form, a
+//! `Retry-After`) rounds up to whole milliseconds, and then up to whole ticks in
+//! [`server_hints`](RateLimitSummary::server_hints); a count of what remains rounds down and a
+//! count of what was used rounds up. A malformed field line is a typed [`HeaderError`] and
+//! changes nothing; no input panics or overflows. Every header form tollgate writes parses back
+//! to the same figures, up to the rounding above (the property tests in
+//! `tests/props_headers.rs` check this), and is never mistaken for another dialect.
 //!
 //! # Examples
 //!
@@ -83,11 +108,12 @@ mod parse;
 mod render;
 pub(crate) mod sf;
 mod test_headers;
+mod values;
 
 pub use date::HttpDate;
 pub use parse::{
-    BucketInfo, HeaderField, MAX_BUCKETS, MAX_NAME_LEN, Millis, PolicyName, QuotaUnit,
-    RateLimitSummary, ResetKind,
+    Bucket, BucketInfo, Dialect, Figure, HeaderField, MAX_BUCKETS, MAX_NAME_LEN, Millis,
+    PolicyName, QuotaUnit, RateLimitSummary, ResetKind,
 };
 pub(crate) use render::ceil_secs;
 pub use render::{

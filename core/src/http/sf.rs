@@ -17,7 +17,9 @@ type R<T> = Result<T, SfError>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Bare<'a> {
     Integer(i64),
-    Decimal,
+    /// The raw text of the decimal (`-` sign included): at most 12 digits, a point, 1 to 3
+    /// digits.
+    Decimal(&'a [u8]),
     /// The raw content between the quotes, escapes still in place.
     String(&'a [u8]),
     Token(&'a [u8]),
@@ -78,18 +80,52 @@ pub(crate) fn parse_list<'a, E: From<SfError>>(
         };
         let params = c.params()?;
         each(Member { value, params })?;
-        c.skip_ows();
-        if c.at_end() {
+        if c.end_of_member()? {
             return Ok(());
         }
-        if !c.eat(b',') {
-            return Err(SfError.into());
-        }
-        c.skip_ows();
-        if c.at_end() {
-            return Err(SfError.into()); // a trailing comma
+    }
+}
+
+/// Parses `input` as an sf-dictionary (RFC 9651 §4.2.2), calling `each` for every member in
+/// order with its key; a member written without a value is `Boolean(true)`.
+///
+/// `each` may stop the parse with its own error. An empty (or all-whitespace) input is an empty
+/// dictionary.
+pub(crate) fn parse_dict<'a, E: From<SfError>>(
+    input: &'a [u8],
+    mut each: impl FnMut(&'a [u8], Member<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut c = Cur { s: input, i: 0 };
+    c.skip_sp();
+    if c.at_end() {
+        return Ok(());
+    }
+    loop {
+        let key = c.key()?;
+        let value = if c.eat(b'=') {
+            if c.peek() == Some(b'(') {
+                c.inner_list()?;
+                None
+            } else {
+                Some(c.bare()?)
+            }
+        } else {
+            Some(Bare::Boolean(true))
+        };
+        let params = c.params()?;
+        each(key, Member { value, params })?;
+        if c.end_of_member()? {
+            return Ok(());
         }
     }
+}
+
+/// Whether `input` starts like an sf-dictionary member with a value (`key=`), which no
+/// sf-list can: a list member's token is never followed by `=`.
+pub(crate) fn starts_as_dict(input: &[u8]) -> bool {
+    let mut c = Cur { s: input, i: 0 };
+    c.skip_sp();
+    c.key().is_ok() && c.peek() == Some(b'=')
 }
 
 /// Whether `s` can be written as an sf-string: printable ASCII only (RFC 9651 §3.3.3).
@@ -142,6 +178,23 @@ struct Cur<'a> {
 }
 
 impl<'a> Cur<'a> {
+    /// After a list or dictionary member: `true` at the end of the field, `false` after a
+    /// comma with another member to come; a trailing comma or anything else is an error.
+    fn end_of_member(&mut self) -> Result<bool, SfError> {
+        self.skip_ows();
+        if self.at_end() {
+            return Ok(true);
+        }
+        if !self.eat(b',') {
+            return Err(SfError);
+        }
+        self.skip_ows();
+        if self.at_end() {
+            return Err(SfError); // a trailing comma
+        }
+        Ok(false)
+    }
+
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
@@ -266,6 +319,7 @@ impl<'a> Cur<'a> {
     /// RFC 9651 §4.2.4: at most 15 integer digits; a decimal has at most 12 before the point,
     /// 1 to 3 after, 16 characters in all.
     fn number(&mut self) -> R<Bare<'a>> {
+        let from = self.i;
         let negative = self.eat(b'-');
         if !matches!(self.peek(), Some(b'0'..=b'9')) {
             return Err(SfError);
@@ -308,7 +362,7 @@ impl<'a> Cur<'a> {
                 if frac == 0 || frac > 3 {
                     Err(SfError)
                 } else {
-                    Ok(Bare::Decimal)
+                    Ok(Bare::Decimal(self.span(from)))
                 }
             }
         }
@@ -455,6 +509,39 @@ mod tests {
         Ok(out)
     }
 
+    type DictMembers<'a> = Vec<(&'a [u8], Option<Bare<'a>>)>;
+
+    fn dict(s: &str) -> Result<DictMembers<'_>, SfError> {
+        let mut out = Vec::new();
+        parse_dict(s.as_bytes(), |k, m: Member<'_>| {
+            out.push((k, m.value));
+            Ok::<(), SfError>(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn dictionaries_parse_and_only_they_start_as_one() {
+        assert_eq!(
+            dict("limit=100, remaining=25;x=1,  reset=5, flag, l=(1 2)").unwrap(),
+            [
+                (&b"limit"[..], Some(Bare::Integer(100))),
+                (b"remaining", Some(Bare::Integer(25))),
+                (b"reset", Some(Bare::Integer(5))),
+                (b"flag", Some(Bare::Boolean(true))),
+                (b"l", None),
+            ]
+        );
+        assert_eq!(dict(" ").unwrap(), []);
+        for bad in ["limit=100,", "Limit=1", "a=1 b=2", "a=", "=1", "a=1,,b=2"] {
+            assert_eq!(dict(bad), Err(SfError), "{bad}");
+        }
+        assert!(starts_as_dict(b" limit=100"));
+        for list in [&br#""a";r=1"#[..], b"a;r=1", b"100;w=60", b"", b"Limit=1"] {
+            assert!(!starts_as_dict(list), "{list:?}");
+        }
+    }
+
     #[test]
     fn every_bare_item_type_parses() {
         let got = members(
@@ -466,7 +553,7 @@ mod tests {
             [
                 Some(Bare::Integer(1)),
                 Some(Bare::Integer(-2)),
-                Some(Bare::Decimal),
+                Some(Bare::Decimal(b"3.25")),
                 Some(Bare::String(br#"a\"b"#)),
                 Some(Bare::Token(b"tok/en:x")),
                 Some(Bare::ByteSequence),
@@ -526,7 +613,10 @@ mod tests {
         }
         assert_eq!(members("  ").unwrap(), []);
         assert_eq!(members("123456789012345").unwrap().len(), 1);
-        assert_eq!(members("-123456789012.123").unwrap(), [Some(Bare::Decimal)]);
+        assert_eq!(
+            members("-123456789012.123").unwrap(),
+            [Some(Bare::Decimal(b"-123456789012.123"))]
+        );
     }
 
     #[test]

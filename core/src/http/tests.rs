@@ -508,8 +508,9 @@ fn retry_after_reads_delay_seconds_and_http_dates() {
         fresh.feed("Retry-After", "Mon, 05 Aug 2019", None),
         Err(HeaderError::Syntax)
     );
+    // Fractional delay-seconds are read, rounded up; a malformed fraction is not.
     assert_eq!(
-        fresh.feed("Retry-After", "4.5", now),
+        fresh.feed("Retry-After", "4.5.1", now),
         Err(HeaderError::Syntax)
     );
     assert_eq!(
@@ -577,7 +578,9 @@ fn malformed_lines_are_typed_errors_and_change_nothing() {
         ("X-RateLimit-Limit", "12a", HeaderError::Syntax),
         ("X-RateLimit-Limit", "+5", HeaderError::Syntax),
         ("X-RateLimit-Limit", "1 2", HeaderError::Syntax),
-        ("X-RateLimit-Limit", "1.5", HeaderError::Syntax),
+        // A fraction is read (`598.0`, rounded down for a limit), but it needs digits on both sides.
+        ("X-RateLimit-Limit", "1.", HeaderError::Syntax),
+        ("X-RateLimit-Limit", ".5", HeaderError::Syntax),
         (
             "X-RateLimit-Remaining",
             "18446744073709551616",
@@ -625,7 +628,7 @@ fn unknown_names_are_ignored() {
     for name in [
         "X-RateLimit",
         "X-RateLimit-Hour",
-        "RateLimit-Limit",
+        "RateLimit-Limits",
         "",
         "Retry-After:",
     ] {
