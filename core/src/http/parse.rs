@@ -6,8 +6,8 @@ use super::HeaderError;
 use super::ascii::trim_ows;
 use super::date::HttpDate;
 use super::sf::{self, Bare, Member, SfError};
-use super::values::{self, Decimal};
-use crate::time::Duration;
+use super::values::{self, Decimal, secs_to_millis};
+pub use super::values::{Millis, ResetKind};
 
 /// The most buckets a summary keeps per group (the classic `X-RateLimit-*` list positions, the
 /// IETF draft-10/11 names, and every other dialect together); further ones set
@@ -22,9 +22,6 @@ pub const MAX_NAME_LEN: usize = 32;
 
 /// A policy name from an IETF field, unescaped.
 pub type PolicyName = heapless::String<MAX_NAME_LEN>;
-
-/// Parsed durations are in milliseconds, the finest resolution any header form carries.
-pub type Millis = Duration<1_000>;
 
 impl From<SfError> for HeaderError {
     fn from(_: SfError) -> Self {
@@ -384,103 +381,6 @@ pub enum QuotaUnit {
     ConcurrentRequests,
     /// A unit this parser does not know.
     Other,
-}
-
-/// How an `X-RateLimit-Reset` number is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum ResetKind {
-    /// Seconds from now.
-    DeltaSeconds,
-    /// A unix time in seconds.
-    EpochSeconds,
-    /// A unix time in milliseconds.
-    EpochMillis,
-}
-
-impl ResetKind {
-    /// Decides what a reset number `value` means, by its magnitude.
-    ///
-    /// With the current unix time (`now` ms, so `s = now / 1000` seconds):
-    ///
-    /// | value `v`          | read as                |
-    /// |--------------------|------------------------|
-    /// | `v < s / 2`        | delta seconds          |
-    /// | `s / 2 ≤ v < 32·s` | epoch seconds          |
-    /// | `v ≥ 32·s`         | epoch milliseconds     |
-    ///
-    /// The thresholds sit between the three populations: a delta that long would be decades
-    /// (`s / 2` seconds is over 27 years after 2024), epoch seconds cluster around `s` and epoch
-    /// milliseconds around `1000·s`, and 32 ≈ √1000 splits those two evenly. `now` must be a real
-    /// current time: the rule is only as good as the clock.
-    ///
-    /// Without a clock (`None`), values below 10⁹ (31 years) are delta seconds.
-    ///
-    /// # Errors
-    ///
-    /// [`HeaderError::NeedsWallClock`] without a clock for a value of 10⁹ or more, which can only
-    /// be an absolute time.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::ResetKind;
-    ///
-    /// let now = Some(1_742_377_155_000); // 2025-03-19T09:39:15Z
-    /// assert_eq!(ResetKind::classify(45, now), Ok(ResetKind::DeltaSeconds));
-    /// assert_eq!(ResetKind::classify(1_742_377_200, now), Ok(ResetKind::EpochSeconds));
-    /// assert_eq!(ResetKind::classify(1_742_377_200_000, now), Ok(ResetKind::EpochMillis));
-    /// assert!(ResetKind::classify(1_742_377_200, None).is_err());
-    /// ```
-    pub fn classify(value: u64, now_unix_millis: Option<u64>) -> Result<Self, HeaderError> {
-        match now_unix_millis {
-            None if value < 1_000_000_000 => Ok(Self::DeltaSeconds),
-            None => Err(HeaderError::NeedsWallClock),
-            Some(now) => {
-                let s = now / 1_000;
-                Ok(if value < s / 2 {
-                    Self::DeltaSeconds
-                } else if value < s.saturating_mul(32) {
-                    Self::EpochSeconds
-                } else {
-                    Self::EpochMillis
-                })
-            }
-        }
-    }
-
-    /// The wait a reset number stands for, from `now`: classified by
-    /// [`classify`](Self::classify), and zero for a time already past.
-    ///
-    /// # Errors
-    ///
-    /// As [`classify`](Self::classify), and [`HeaderError::Overflow`] when the milliseconds do
-    /// not fit a `u64`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tollgate_core::ResetKind;
-    ///
-    /// let now = Some(1_479_308_590_000);
-    /// assert_eq!(ResetKind::wait(1_479_308_598_680, now)?.as_millis(), 8_680); // epoch milliseconds
-    /// assert_eq!(ResetKind::wait(30, now)?.as_millis(), 30_000);
-    /// assert_eq!(ResetKind::wait(1_479_308_000, now)?.as_millis(), 0); // already past
-    /// # Ok::<(), tollgate_core::HeaderError>(())
-    /// ```
-    pub fn wait(value: u64, now_unix_millis: Option<u64>) -> Result<Millis, HeaderError> {
-        let now = now_unix_millis.unwrap_or(0);
-        let ms = match Self::classify(value, now_unix_millis)? {
-            Self::DeltaSeconds => secs_to_millis(value)?,
-            Self::EpochSeconds => secs_to_millis(value)?.saturating_sub(now),
-            Self::EpochMillis => value.saturating_sub(now),
-        };
-        Ok(Millis::from_ticks(ms))
-    }
-}
-
-fn secs_to_millis(secs: u64) -> Result<u64, HeaderError> {
-    secs.checked_mul(1_000).ok_or(HeaderError::Overflow)
 }
 
 /// One limit as a client sees it. Every field is optional: servers send what they send.
