@@ -40,8 +40,9 @@
 //! admitting one less in that window, never more: a GCRA state, a single instant that cannot
 //! lose an admission from the middle of its schedule, with waiters behind it; and the last unit
 //! of a log's newest entry when the state changed otherwise since (the log decides at that
-//! instant, so it must keep it).
-
+//! instant, so it must keep it). A turn that comes while its caller must hold back (a carrier's
+//! pause, [`acquire_all_unless`](Throttle::acquire_all_unless)) is given back the same way.
+//!
 //! # Queue length
 //!
 //! A request whose turn would be more than `max_delay` away is not queued: `acquire` returns
