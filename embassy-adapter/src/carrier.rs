@@ -147,8 +147,13 @@ impl<M: RawMutex> Backoff<M> {
         Name: AsRef<[u8]>,
         Value: AsRef<[u8]>,
     {
-        let (denial, outcome) = classify(status, body);
         let summary = RateLimitSummary::from_headers(headers, now_unix_ms);
+        // The carrier's coded bodies first; otherwise what the status and headers say (a 403 or
+        // 503 whose headers show an exhausted limit is one too).
+        let (denial, outcome) = match classify(status, body) {
+            (Denial::None, _) => (Denial::None, summary.outcome(status)),
+            coded => coded,
+        };
         let mut hints = summary.server_hints::<HZ>();
         // A denial that names a reset but no remaining count (the carrier's 429 sends only
         // `X-RateLimit-Reset`) means that nothing remains until then.

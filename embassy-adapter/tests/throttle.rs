@@ -258,6 +258,18 @@ fn a_429_with_only_a_reset_pauses_until_the_reset() {
         u64::MAX,
     );
     assert_eq!(next.at().as_ticks(), now + ms(30_000));
+    // A 403 without the carrier's code, whose headers show nothing left: a rate limit too.
+    advance_ms(30_000); // past the pause above
+    let now = embassy_time::Instant::now().as_ticks();
+    let (denial, next) = outbound.backoff().on_response(
+        403,
+        [("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "12")],
+        b"{}",
+        None,
+        u64::MAX,
+    );
+    assert_eq!(denial, Denial::None);
+    assert_eq!(next.at().as_ticks(), now + ms(12_000));
 }
 
 /// The account-wide pacer never gives up: every rate-limit 403 in a row pauses, doubling to

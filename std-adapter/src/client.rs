@@ -111,22 +111,24 @@ impl<C: Clock<HZ>> Pacer<C> {
         }
     }
 
-    /// Reads a response's status and rate-limit headers, and says when the next request may
-    /// go: after a success, when the server's figures allow; after a 429 (or a 408, 5xx), after
-    /// its `Retry-After` or reset, or a jittered backoff, whichever is later; never, for this
-    /// request, once the retry budget is spent or the status is not retryable
-    /// ([`Next::GiveUp`], whose `ready_at` still says when the next request may go).
+    /// Reads a response's status and rate-limit headers (every dialect the core reads), and
+    /// says when the next request may go: after a success, when the server's figures allow;
+    /// after a 429 (or a 403 or 503 that the headers show to be a rate limit, as GitHub sends;
+    /// or a 408, 5xx), after its `Retry-After` or reset, or a jittered backoff, whichever is
+    /// later; never, for this request, once the retry budget is spent or the status is not
+    /// retryable ([`Next::GiveUp`], whose `ready_at` still says when the next request may go).
     pub fn on_response(&self, status: u16, headers: &HeaderMap) -> Next {
-        self.on_outcome(Outcome::from_status(status), headers)
+        let summary = summary(headers);
+        self.paced(summary.outcome(status), &summary)
     }
 
     /// [`on_response`](Self::on_response) for an outcome classified by the caller (a 403 whose
     /// body says it is a rate limit, a transport error as [`Outcome::Retryable`]).
     pub fn on_outcome(&self, outcome: Outcome, headers: &HeaderMap) -> Next {
-        let summary = RateLimitSummary::from_headers(
-            headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
-            Some(unix_millis_now()),
-        );
+        self.paced(outcome, &summary(headers))
+    }
+
+    fn paced(&self, outcome: Outcome, summary: &RateLimitSummary) -> Next {
         let now = self.clock.now();
         let random = crate::wait::next_random();
         self.pacer.on_response(
@@ -137,6 +139,14 @@ impl<C: Clock<HZ>> Pacer<C> {
             random,
         )
     }
+}
+
+/// What `headers` say, read at the wall clock's now.
+fn summary(headers: &HeaderMap) -> RateLimitSummary {
+    RateLimitSummary::from_headers(
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        Some(unix_millis_now()),
+    )
 }
 
 #[cfg(test)]
@@ -176,6 +186,24 @@ mod tests {
             &headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "20")]),
         );
         assert_eq!(next.at().as_ticks() - clock_now(&clock), 20_000_000_000);
+    }
+
+    #[test]
+    fn a_403_that_the_headers_show_to_be_a_rate_limit_is_retried_after_the_reset() {
+        let clock = FakeClock::new();
+        let p = pacer(&clock);
+        // GitHub's primary limit: a 403 with nothing left, a reset 30 s away (delta form here),
+        // and OpenAI's durations: the pacer waits, it does not give up.
+        let github = headers(&[
+            ("x-ratelimit-limit", "60"),
+            ("x-ratelimit-used", "60"),
+            ("x-ratelimit-reset", "30"),
+        ]);
+        let next = p.on_response(403, &github);
+        assert!(!next.is_give_up(), "{next:?}");
+        assert_eq!(next.at().as_ticks() - clock_now(&clock), 30_000_000_000);
+        // A plain 403 is final.
+        assert!(p.on_response(403, &headers(&[])).is_give_up());
     }
 
     fn clock_now(clock: &FakeClock) -> u64 {

@@ -482,3 +482,90 @@ fn decisions_go_to_standard_output_and_devices_as_they_are() {
         4_200
     );
 }
+
+/// A saved OpenAI 429, as `curl -si` prints it (CRLF, a body after the headers).
+const OPENAI_429: &str = "HTTP/2 429 \r\nx-ratelimit-limit-requests: 60\r\nx-ratelimit-remaining-requests: 0\r\nx-ratelimit-reset-requests: 29.4s\r\nx-ratelimit-limit-tokens: 150000\r\nx-ratelimit-remaining-tokens: 149984\r\nx-ratelimit-reset-tokens: 6m0s\r\n\r\n{\"error\": {\"message\": \"Rate limit reached\"}}\r\n";
+
+/// A saved GitHub 403 for an exhausted primary limit (reset in epoch seconds).
+const GITHUB_403: &str = "HTTP/1.1 403 Forbidden\r\nx-ratelimit-limit: 60\r\nx-ratelimit-used: 60\r\nx-ratelimit-remaining: 0\r\nx-ratelimit-reset: 1764759630\r\nx-ratelimit-resource: core\r\n\r\n";
+
+const NOW_MS: &str = "1764759600000";
+
+#[test]
+fn inspect_reads_a_saved_response_as_a_user_pipes_it() {
+    let o = run(&["inspect", "--now-ms", NOW_MS], Some(OPENAI_429));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for line in [
+        "status       429 (rate_limited)",
+        "binding      openai \"requests\": 0 of 60 remaining, resets in 29.4 s",
+        "next         wait 29.4 s (29400 ms), then up to 60 requests may go",
+    ] {
+        assert!(out.contains(line), "{line:?} not in\n{out}");
+    }
+    assert!(
+        out.contains("tokens") && out.contains("149984") && out.contains("6 min (360000 ms)"),
+        "{out}"
+    );
+
+    // The same from a file, as JSON: the most restrictive bucket's figures and every bucket.
+    let dir = scratch("inspect");
+    let file = dir.0.join("github.txt");
+    std::fs::write(&file, GITHUB_403).unwrap();
+    let o = run(
+        &[
+            "inspect",
+            "--now-ms",
+            NOW_MS,
+            "--json",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], 403);
+    assert_eq!(
+        v["outcome"], "rate_limited",
+        "GitHub's 403 with nothing left is a rate limit"
+    );
+    assert_eq!(v["dialect"], "x-ratelimit");
+    assert_eq!(
+        (v["limit"].as_u64(), v["remaining"].as_u64()),
+        (Some(60), Some(0))
+    );
+    assert_eq!(v["reset_in_ms"], 30_000);
+    assert_eq!(v["retry_after_ms"], Value::Null);
+    assert_eq!(v["next_in_ms"], 30_000);
+    assert_eq!(v["buckets"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn inspect_says_what_it_cannot_read() {
+    // A header it cannot read is reported, the rest still read; exit 0.
+    let block = "HTTP/1.1 200 OK\r\nX-RateLimit-Limit: 100\r\nX-RateLimit-Remaining: 3\r\nX-RateLimit-Reset: soon\r\n\r\n";
+    let o = run(&["inspect", "--now-ms", NOW_MS], Some(block));
+    assert!(o.status.success());
+    let out = text(&o.stdout);
+    assert!(out.contains("next         3 requests may go now"), "{out}");
+    assert!(
+        out.contains("unreadable   X-RateLimit-Reset: \"soon\""),
+        "{out}"
+    );
+    // Garbage: a clear message and a failing exit, no panic.
+    for garbage in [
+        "",
+        "garbage here\n",
+        "HTTP/1.1 banana\r\n\r\n",
+        "\u{0}\u{1}binary",
+    ] {
+        let o = run(&["inspect"], Some(garbage));
+        assert_eq!(o.status.code(), Some(1), "{garbage:?}");
+        let err = text(&o.stderr);
+        assert!(
+            err.starts_with("tollgate: ") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+}

@@ -11,6 +11,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod inspect;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +52,9 @@ enum Command {
         /// The policy file.
         policy: PathBuf,
     },
+    /// Read a response's rate-limit headers (what `curl -si URL` prints, on standard input or
+    /// --file) and say what they mean and when the next request may go.
+    Inspect(inspect::Inspect),
 }
 
 #[derive(clap::Args)]
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate(&args),
         Command::Check { policy } => check(&policy),
         Command::Serve(args) => serve::serve(&args),
+        Command::Inspect(args) => inspect::inspect(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
