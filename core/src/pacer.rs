@@ -778,6 +778,36 @@ impl RateLimitSummary {
     }
 }
 
+impl RateLimitSummary {
+    /// [`server_hints`](Self::server_hints) for a response whose outcome is `outcome`: a
+    /// rate-limited response that names a reset but no remaining count (the seed carrier's 429
+    /// sends only `X-RateLimit-Reset`) means that nothing remains until the longest such reset.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate_core::{Duration, Outcome, RateLimitSummary};
+    ///
+    /// let s = RateLimitSummary::from_headers([("X-RateLimit-Reset", "20")], None);
+    /// assert_eq!(s.server_hints::<1_000>().reset, None);
+    /// let hints = s.hints_for::<1_000>(Outcome::RateLimited);
+    /// assert_eq!((hints.remaining, hints.reset), (Some(0), Some(Duration::from_secs(20))));
+    /// assert_eq!(s.hints_for::<1_000>(Outcome::Success).reset, None);
+    /// ```
+    pub fn hints_for<const HZ: u64>(&self, outcome: Outcome) -> ServerHints<HZ> {
+        let hints = self.server_hints::<HZ>();
+        if outcome != Outcome::RateLimited || hints.retry_after.is_some() || hints.reset.is_some() {
+            return hints;
+        }
+        match self.all_buckets().filter_map(|b| b.info.reset).max() {
+            Some(ms) => hints
+                .with_remaining(0)
+                .with_reset(millis_to_ticks::<HZ>(ms.as_ticks())),
+            None => hints,
+        }
+    }
+}
+
 /// Milliseconds as ticks at `HZ`, rounded up, saturating at the end of time.
 fn millis_to_ticks<const HZ: u64>(ms: u64) -> Duration<HZ> {
     Duration::<HZ>::from_ticks(ticks_from_millis_ceil(ms, HZ).unwrap_or(u64::MAX))

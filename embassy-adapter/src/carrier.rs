@@ -154,22 +154,15 @@ impl<M: RawMutex> Backoff<M> {
             (Denial::None, _) => (Denial::None, summary.outcome(status)),
             coded => coded,
         };
-        let mut hints = summary.server_hints::<HZ>();
         // A denial that names a reset but no remaining count (the carrier's 429 sends only
-        // `X-RateLimit-Reset`) means that nothing remains until then.
-        if outcome == Outcome::RateLimited
-            && hints.retry_after.is_none()
-            && hints.reset.is_none()
-            && let Some(ms) = summary.all_buckets().filter_map(|b| b.info.reset).max()
+        // `X-RateLimit-Reset`) means that nothing remains until then; beyond an hour that is
+        // read as a clock that is wrong (an RTC not yet set makes an epoch reset decades away),
+        // not as a pause of the whole account for that long.
+        let mut hints = summary.hints_for::<HZ>(outcome);
+        if summary.server_hints::<HZ>().reset.is_none()
+            && let Some(reset) = hints.reset
         {
-            // Beyond an hour it is read as a clock that is wrong (an RTC not yet set makes an
-            // epoch reset decades away), not as a pause of the whole account for that long.
-            let ms = ms.as_ticks().min(LONGEST_RESET_MS);
-            let ticks = u128::from(ms)
-                .saturating_mul(u128::from(HZ))
-                .div_ceil(1_000);
-            let reset = Duration::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX));
-            hints = hints.with_remaining(0).with_reset(reset);
+            hints = hints.with_reset(reset.min(Duration::from_millis(LONGEST_RESET_MS)));
         }
         let now = crate::now();
         self.state.lock(|s| {

@@ -135,7 +135,7 @@ impl<C: Clock<HZ>> Pacer<C> {
             &mut self.state(),
             now,
             outcome,
-            summary.server_hints::<HZ>(),
+            summary.hints_for::<HZ>(outcome),
             random,
         )
     }

@@ -499,7 +499,7 @@ fn inspect_reads_a_saved_response_as_a_user_pipes_it() {
     for line in [
         "status       429 (rate_limited)",
         "binding      openai \"requests\": 0 of 60 remaining, resets in 29.4 s",
-        "next         wait 29.4 s (29400 ms), then up to 60 requests may go",
+        "next         wait 29.4 s (29400 ms), until the exhausted openai bucket resets",
     ] {
         assert!(out.contains(line), "{line:?} not in\n{out}");
     }
@@ -548,7 +548,30 @@ fn inspect_says_what_it_cannot_read() {
     let o = run(&["inspect", "--now-ms", NOW_MS], Some(block));
     assert!(o.status.success());
     let out = text(&o.stdout);
-    assert!(out.contains("next         3 requests may go now"), "{out}");
+    assert!(
+        out.contains("next         may go now; 3 remaining in x-ratelimit"),
+        "{out}"
+    );
+    // A 429 that names only a reset: nothing remains until then (not a 1 s backoff).
+    let o = run(
+        &["inspect", "--now-ms", NOW_MS],
+        Some("HTTP/1.1 429 X\r\nX-RateLimit-Reset: 20\r\n\r\n"),
+    );
+    assert!(
+        text(&o.stdout).contains("next         wait 20.0 s (20000 ms), until the reset"),
+        "{}",
+        text(&o.stdout)
+    );
+    // A body line that looks like a status line is body.
+    let o = run(
+        &["inspect", "--now-ms", NOW_MS, "--json"],
+        Some("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 60\r\n\r\nHTTP/1.1 200 OK\r\n"),
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["status"].as_u64(), v["next_in_ms"].as_u64()),
+        (Some(429), Some(60_000))
+    );
     assert!(
         out.contains("unreadable   X-RateLimit-Reset: \"soon\""),
         "{out}"

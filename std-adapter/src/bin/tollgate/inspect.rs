@@ -37,39 +37,63 @@ struct Response {
 }
 
 /// Splits `input` into the last response's status line and fields.
+///
+/// A response after a header block is read only where one may follow: after an informational
+/// (1xx) or redirect (3xx) response, or a proxy's `200 Connection established`. After a final
+/// response everything is its body, and is skipped, even a line that looks like a status line.
 fn read_response(input: &str) -> Result<Response, String> {
     let mut response = Response {
         status: None,
         fields: Vec::new(),
     };
-    let mut in_headers = true;
-    let mut seen = false;
+    // In a header block; after one, whether another response may follow.
+    let (mut in_headers, mut another, mut seen) = (true, false, false);
+    let mut interim = false;
     for line in input.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if let Some(rest) = line.strip_prefix("HTTP/") {
-            // A new response: the last one counts.
-            let code = rest.split_whitespace().nth(1).unwrap_or("");
+        if let Some(rest) = line.strip_prefix("HTTP/")
+            && (in_headers && !seen || another)
+        {
+            let mut words = rest.split_whitespace();
+            let code = words.nth(1).unwrap_or("");
             let status = code
                 .parse::<u16>()
                 .ok()
                 .filter(|s| (100..=599).contains(s) && code.len() == 3)
-                .ok_or_else(|| format!("not an HTTP status line: {line:?}"))?;
+                .ok_or_else(|| format!("not an HTTP status line: {}", quoted(line)))?;
+            let reason = words.collect::<Vec<_>>().join(" ");
+            interim = (100..200).contains(&status)
+                || (300..400).contains(&status)
+                || (status == 200 && reason.eq_ignore_ascii_case("connection established"));
             response = Response {
                 status: Some(status),
                 fields: Vec::new(),
             };
-            in_headers = true;
-            seen = true;
+            (in_headers, another, seen) = (true, false, true);
             continue;
         }
         if !in_headers {
+            if another && !line.is_empty() {
+                another = false; // not a response after all: the body of the last one
+            }
             continue;
         }
         if line.is_empty() {
-            // The end of a header block (or blank lines before one).
+            // The end of a header block (blank lines before one are skipped).
             if seen {
                 in_headers = false;
+                another = interim;
             }
+            continue;
+        }
+        // A folded line (obsolete, RFC 9112 5.2) continues the field before it.
+        if line.starts_with([' ', '\t'])
+            && let Some((_, value)) = response.fields.last_mut()
+        {
+            if !value.is_empty() {
+                value.push(' ');
+            }
+            value.push_str(line.trim());
             continue;
         }
         match line.split_once(':') {
@@ -81,7 +105,7 @@ fn read_response(input: &str) -> Result<Response, String> {
                     .push((name.to_string(), value.trim().to_string()));
                 seen = true;
             }
-            _ => return Err(format!("not a header line: {line:?}")),
+            _ => return Err(format!("not a header line: {}", quoted(line))),
         }
     }
     if !seen {
@@ -92,27 +116,38 @@ fn read_response(input: &str) -> Result<Response, String> {
     Ok(response)
 }
 
-/// A span in words: `850 ms`, `29.4 s`, `6 min`, `2 h 5 min`.
+/// A line for a message: quoted, and cut after 80 characters.
+fn quoted(line: &str) -> String {
+    match line.char_indices().nth(80) {
+        Some((cut, _)) => format!("{:?}...", &line[..cut]),
+        None => format!("{line:?}"),
+    }
+}
+
+/// A span in words, never shorter than it is: `850 ms`, `29.4 s`, `6 min`, `2 h 5 min`.
 fn words(ms: u64) -> String {
-    match ms {
-        0..1_000 => format!("{ms} ms"),
-        1_000..60_000 => format!("{:.1} s", ms as f64 / 1e3),
-        60_000..3_600_000 => {
-            let (m, s) = (ms / 60_000, (ms % 60_000) / 1_000);
-            if s == 0 {
-                format!("{m} min")
-            } else {
-                format!("{m} min {s} s")
-            }
-        }
-        _ => {
-            let (h, m) = (ms / 3_600_000, (ms % 3_600_000) / 60_000);
-            if m == 0 {
-                format!("{h} h")
-            } else {
-                format!("{h} h {m} min")
-            }
-        }
+    if ms < 1_000 {
+        return format!("{ms} ms");
+    }
+    let tenths = ms.div_ceil(100);
+    if tenths < 600 {
+        return format!("{}.{} s", tenths / 10, tenths % 10);
+    }
+    let secs = ms.div_ceil(1_000);
+    if secs < 3_600 {
+        let (m, s) = (secs / 60, secs % 60);
+        return if s == 0 {
+            format!("{m} min")
+        } else {
+            format!("{m} min {s} s")
+        };
+    }
+    let mins = ms.div_ceil(60_000);
+    let (h, m) = (mins / 60, mins % 60);
+    if m == 0 {
+        format!("{h} h")
+    } else {
+        format!("{h} h {m} min")
     }
 }
 
@@ -136,7 +171,13 @@ fn next_in_ms(summary: &RateLimitSummary, outcome: Outcome) -> u64 {
     let Ok(pacer) = pacer else { return 0 };
     let mut state = pacer.new_state();
     let now = tollgate_core::Instant::<1_000>::from_ticks(0);
-    match pacer.on_response(&mut state, now, outcome, summary.server_hints(), u64::MAX) {
+    match pacer.on_response(
+        &mut state,
+        now,
+        outcome,
+        summary.hints_for(outcome),
+        u64::MAX,
+    ) {
         Next::SendAt(at) | Next::GiveUp { ready_at: at, .. } => at.as_ticks(),
     }
 }
@@ -158,11 +199,16 @@ pub(crate) fn inspect(args: &Inspect) -> Result<(), String> {
         Some(path) => std::fs::File::open(path)
             .and_then(|f| f.take(MAX_INPUT).read_to_end(&mut bytes))
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?,
-        None => io::stdin()
-            .lock()
-            .take(MAX_INPUT)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read standard input: {e}"))?,
+        None => {
+            let mut stdin = io::stdin().lock();
+            let n = (&mut stdin)
+                .take(MAX_INPUT)
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("cannot read standard input: {e}"))?;
+            // The rest (a long body) is read and dropped, so the writer is not cut off.
+            let _ = io::copy(&mut stdin, &mut io::sink());
+            n
+        }
     };
     // Header blocks are ASCII; a body may be anything, and is not read.
     let input = String::from_utf8_lossy(&bytes);
@@ -271,31 +317,52 @@ pub(crate) fn inspect(args: &Inspect) -> Result<(), String> {
         )
         .map_err(said)?;
     }
-    // What the pacer would do next, and how many may go then.
-    let after = match binding.as_ref() {
-        Some(b) if next > 0 => b
-            .info
-            .limit
-            .map(|l| format!("then up to {l} requests may go"))
-            .unwrap_or_else(|| String::from("then one request may go")),
-        Some(b) => b
-            .info
-            .remaining
-            .map(|r| format!("{r} requests may go now"))
-            .unwrap_or_else(|| String::from("a request may go now")),
-        None if next > 0 => String::from("then one request may go"),
-        None => String::from("a request may go now"),
-    };
-    if next > 0 {
-        writeln!(
-            out,
-            "next         wait {} ({next} ms), {after}",
-            words(next)
+    // What the pacer would do next, and why.
+    let retry_after = summary.retry_after().map(|d| d.as_ticks());
+    let exhausted = binding
+        .as_ref()
+        .filter(|b| b.info.remaining == Some(0))
+        .and_then(|b| b.info.reset.map(|d| (b.dialect.name(), d.as_ticks())));
+    let line = if outcome == Outcome::Failed {
+        format!(
+            "the request failed ({}): retrying will not help",
+            response.status.unwrap_or(0)
         )
-        .map_err(said)?;
+    } else if next > 0 {
+        let why = match (retry_after, exhausted) {
+            (Some(r), Some((_, reset))) if r == next && reset > r => format!(
+                "as Retry-After says; the exhausted bucket is full again only in {}",
+                words(reset)
+            ),
+            (Some(r), _) if r == next => String::from("as Retry-After says"),
+            (_, Some((dialect, reset))) if reset == next => {
+                format!("until the exhausted {dialect} bucket resets")
+            }
+            _ if summary.hints_for::<1_000>(outcome).reset.is_some() => {
+                String::from("until the reset")
+            }
+            _ => String::from("a backoff: the server gave no time"),
+        };
+        format!("wait {} ({next} ms), {why}", words(next))
     } else {
-        writeln!(out, "next         {after}").map_err(said)?;
-    }
+        match binding
+            .as_ref()
+            .and_then(|b| b.info.remaining.map(|r| (b, r)))
+        {
+            Some((_, 0)) => String::from("nothing remains and no reset is given: back off"),
+            Some((b, r)) => format!(
+                "may go now; {r} remaining in {}{}",
+                b.dialect.name(),
+                b.info
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" {n:?}"))
+                    .unwrap_or_default()
+            ),
+            None => String::from("may go now"),
+        }
+    };
+    writeln!(out, "next         {line}").map_err(said)?;
     if summary.truncated() {
         writeln!(
             out,
@@ -324,6 +391,31 @@ mod tests {
     }
 
     #[test]
+    fn a_status_line_in_a_body_is_body() {
+        let r = read_response(
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 60\r\n\r\nHTTP/1.1 200 OK\r\nServer: upstream\r\n",
+        )
+        .unwrap();
+        assert_eq!((r.status, r.fields.len()), (Some(429), 1));
+        let r =
+            read_response("HTTP/1.1 200 OK\nA: 1\n\nsee HTTP/1.1 spec\nHTTP/1.1 is a protocol\n")
+                .unwrap();
+        assert_eq!(r.status, Some(200));
+        // After a proxy's tunnel and a 100 Continue, the real response.
+        let r = read_response(
+            "HTTP/1.1 200 Connection established\r\n\r\nHTTP/2 100\r\n\r\nHTTP/2 429\r\nretry-after: 3\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.status, Some(429));
+        // A folded line continues its field.
+        let r = read_response("HTTP/1.1 429 X\r\nRetry-After:\r\n 5\r\n\r\n").unwrap();
+        assert_eq!(
+            r.fields,
+            [("Retry-After".to_string(), " 5".trim_start().to_string())]
+        );
+    }
+
+    #[test]
     fn garbage_is_an_error() {
         for bad in [
             "",
@@ -343,9 +435,20 @@ mod tests {
 
     #[test]
     fn spans_in_words() {
-        assert_eq!(words(850), "850 ms");
-        assert_eq!(words(29_400), "29.4 s");
-        assert_eq!(words(360_000), "6 min");
-        assert_eq!(words(7_500_000), "2 h 5 min");
+        for (ms, said) in [
+            (850, "850 ms"),
+            (29_400, "29.4 s"),
+            (1_949, "2.0 s"),
+            (1_234, "1.3 s"),
+            (59_950, "1 min"),
+            (90_500, "1 min 31 s"),
+            (119_900, "2 min"),
+            (360_000, "6 min"),
+            (3_599_999, "1 h"),
+            (3_659_000, "1 h 1 min"),
+            (7_500_000, "2 h 5 min"),
+        ] {
+            assert_eq!(words(ms), said, "{ms} ms");
+        }
     }
 }
