@@ -8,16 +8,11 @@ use std::cell::RefCell;
 use embassy_futures::join::join_array;
 use embassy_futures::poll_once;
 use embassy_time::Timer;
-use mock::{STEP_MS, clock, most_in_any_window, ms, run};
-use tollgate_embassy::number::E164;
+use mock::{STEP_MS, clock, fill, most_in_any_window, ms, number, run};
 use tollgate_embassy::outbound::{Caller, Outbound, OutboundKeys, TryError};
 use tollgate_embassy::throttle::Turn;
 
 const WINDOW_MS: u64 = 10_000;
-
-fn number(i: u64) -> E164 {
-    E164::from_u64(15_551_230_000 + i).unwrap()
-}
 
 /// Checks a task woke at its turn (within one step of virtual time) and returns the instant.
 fn woke_at(turn: Turn) -> u64 {
@@ -246,9 +241,7 @@ fn a_cancelled_acquire_leaks_no_capacity() {
     // the window is taken out of the log, so a newcomer can use it.
     embassy_time::MockDriver::get().advance(embassy_time::Duration::from_secs(60));
     let t0 = embassy_time::Instant::now().as_ticks();
-    for _ in 0..10 {
-        outbound.try_message(from, 1).unwrap();
-    }
+    fill(&outbound, from);
     // Ten more wait: all for t0 + 10 s, when the first ten leave the window (full again then).
     let mut waiting: Vec<_> = (0..10)
         .map(|_| Box::pin(outbound.message(from, 1)))

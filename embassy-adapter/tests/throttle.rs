@@ -12,10 +12,9 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use embassy_futures::poll_once;
 use embassy_time::MockDriver;
-use mock::{clock, most_in_any_window, ms, run};
+use mock::{clock, fill, most_in_any_window, ms, number, run};
 use tollgate_core::{Gcra, Pacer, Quota, SlidingLog, TableError, valid};
 use tollgate_embassy::carrier::Denial;
-use tollgate_embassy::number::E164;
 use tollgate_embassy::outbound::{
     CallLimits, DEFAULT_MAX_DELAY, Outbound, OutboundError, OutboundKeys,
 };
@@ -27,10 +26,6 @@ const LOG10: Log = valid!(Log::per_window(10, Duration::from_secs(10)));
 
 fn advance_ms(ms: u64) {
     MockDriver::get().advance(embassy_time::Duration::from_millis(ms));
-}
-
-fn number(i: u64) -> E164 {
-    E164::from_u64(15_551_230_000 + i).unwrap()
 }
 
 /// A turn reserved 10 s ahead for a new key: the table makes room at the present, so keys
@@ -184,16 +179,14 @@ fn waiters_are_woken_once_and_a_full_queue_says_so() {
 }
 
 /// A carrier pause that arrives while a message waits for its turn holds it back too: the
-/// turn is left unused and the message queues again after the pause.
+/// turn is given back and the message queues again after the pause.
 #[test]
 fn a_pause_that_comes_while_waiting_holds_the_message_back() {
     let _clock = clock();
     let keys = OutboundKeys::<64>::new();
     let outbound = Outbound::carrier(&keys, 10);
     let from = number(1);
-    for _ in 0..10 {
-        outbound.try_message(from, 1).unwrap();
-    }
+    fill(&outbound, from);
     let mut waiting = Box::pin(outbound.message(from, 1)); // its turn: 10 s
     assert!(poll_once(waiting.as_mut()).is_pending());
     advance_ms(5_000);
@@ -386,9 +379,7 @@ fn turns_that_fall_in_a_pause_are_given_back() {
     let keys = OutboundKeys::<64>::new();
     let outbound = Outbound::carrier(&keys, 10);
     let from = number(1);
-    for _ in 0..10 {
-        outbound.try_message(from, 1).unwrap();
-    }
+    fill(&outbound, from);
     let went = RefCell::new(Vec::new());
     let waiting = embassy_futures::join::join_array(core::array::from_fn::<_, 10, _>(|_| {
         let (outbound, went) = (&outbound, &went);

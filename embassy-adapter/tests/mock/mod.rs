@@ -12,6 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use embassy_futures::poll_once;
 use embassy_time::MockDriver;
+use tollgate_embassy::number::E164;
+use tollgate_embassy::outbound::Outbound;
 
 static CLOCK: Mutex<()> = Mutex::new(());
 
@@ -64,5 +66,17 @@ pub fn run_all<'a>(mut futs: Vec<core::pin::Pin<Box<dyn Future<Output = ()> + 'a
         if !futs.is_empty() {
             MockDriver::get().advance(embassy_time::Duration::from_millis(STEP_MS));
         }
+    }
+}
+
+/// The `i`-th test number, +1 555 123 0000 + i.
+pub fn number(i: u64) -> E164 {
+    E164::from_u64(15_551_230_000 + i).unwrap()
+}
+
+/// Fills `from`'s window of ten messages at once.
+pub fn fill(outbound: &Outbound<'_, 64>, from: E164) {
+    for _ in 0..10 {
+        outbound.try_message(from, 1).unwrap();
     }
 }
