@@ -52,6 +52,8 @@ pub mod limiter;
 #[cfg(feature = "tower")]
 pub mod middleware;
 pub mod policy;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "simulate")]
 pub mod simulate;
 pub mod storage;

@@ -1,5 +1,6 @@
 //! The test kit: naive reference models of every tollgate algorithm, the checker of the
-//! [`Algorithm`](tollgate_core::Algorithm) contract, and small test-only algorithms.
+//! [`Algorithm`](tollgate_core::Algorithm) contract, small test-only algorithms, and a real Redis
+//! server that a test starts for itself ([`redis::RedisServer`]).
 //!
 //! Unpublished. The core's property tests, the fuzz targets and every adapter prove with it that
 //! they decide exactly like the core: a model is a plain list of what was admitted and the rule
@@ -13,3 +14,4 @@
 pub mod contract;
 pub mod fakes;
 pub mod models;
+pub mod redis;

@@ -1,0 +1,1 @@
+-- concurrency: not in the store yet.

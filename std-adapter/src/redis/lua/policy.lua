@@ -1,0 +1,65 @@
+-- One decision of a policy: every limit looks, all admit or none records (the core's engine,
+-- core/src/policy/engine.rs). Assembled after u64.lua and the algorithms.
+--
+-- KEYS[i]  the state of limit i (all under one hash tag).
+-- ARGV[1]  'check' (decide and record), 'peek' (decide, record nothing) or 'release'.
+-- ARGV[2]  now in nanoseconds since the Unix epoch, or '' for the server's TIME.
+-- ARGV[3]  the cost.
+-- ARGV[4]  the least expiry, in milliseconds, of a key written (0: a key lives until its
+--          state is at rest; a replay at a trace's own times passes a floor so that keys do not
+--          expire by the server's clock while the trace still needs them).
+-- ARGV[4+i] limit i's spec, 'kind:field:field...' (see each algorithm's file).
+--
+-- Reply: { allowed (1 or 0), now, then six fields per limit: admits (1 or 0), limit,
+-- remaining, reset, retry ('' when admitted), delay }, durations in nanoseconds as decimal text.
+
+local op = ARGV[1]
+local now
+if ARGV[2] == '' then
+  now = U.server_now()
+else
+  now = U.parse(ARGV[2]) or error_arg('now', ARGV[2])
+end
+local cost = tonumber(ARGV[3])
+local floor_ms = tonumber(ARGV[4])
+local n = #KEYS
+
+local algs, specs, steps = {}, {}, {}
+local all = true
+for i = 1, n do
+  local fields = split(ARGV[4 + i])
+  local alg = ALG[fields[1]] or error_arg('limit kind', ARGV[4 + i])
+  local spec = alg.parse(fields)
+  algs[i], specs[i] = alg, spec
+  if op == 'release' then
+    steps[i] = alg.release and alg.release(KEYS[i], spec, cost) or 0
+  else
+    local step = alg.look(KEYS[i], spec, now, cost)
+    steps[i] = step
+    if not alg.admits(step) then
+      all = false
+    end
+  end
+end
+
+if op == 'release' then
+  return steps
+end
+
+-- A look ('peek') reports what a check would say, as recorded, and writes nothing.
+local recorded = all
+local reply = { all and 1 or 0, U.str(now) }
+for i = 1, n do
+  local d = algs[i].report(specs[i], steps[i], recorded)
+  local k = 2 + (i - 1) * 6
+  reply[k + 1] = algs[i].admits(steps[i]) and 1 or 0
+  reply[k + 2] = d.limit
+  reply[k + 3] = d.remaining
+  reply[k + 4] = U.str(d.reset)
+  reply[k + 5] = d.retry and U.str(d.retry) or ''
+  reply[k + 6] = U.str(d.delay)
+  if recorded and op == 'check' and algs[i].record(KEYS[i], specs[i], steps[i]) then
+    expire(KEYS[i], d, floor_ms)
+  end
+end
+return reply

@@ -1,0 +1,1 @@
+-- sliding_log: not in the store yet.

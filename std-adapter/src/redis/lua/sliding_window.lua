@@ -1,0 +1,1 @@
+-- sliding_window: not in the store yet.

@@ -1,0 +1,175 @@
+//! The server-side script: its text, each limit's spec for it, and its reply read back.
+//!
+//! The script is the Lua files in `lua/` joined in one chunk (Redis allows a script no globals):
+//! exact u64 arithmetic first, then the shared helpers, one file per algorithm, and the policy
+//! that decides them all-or-nothing. Each algorithm file ports its core module step for step
+//! (`look` is the core's `step`, then `admits`, `report` is `decision`, `record`), in
+//! nanoseconds, so the same requests at the same instants get the same figures as in memory.
+
+use tollgate_core::{Algorithm, Verdict};
+
+use crate::policy::Reports;
+use crate::{Decision, Duration, Instant, Limit};
+
+/// The script's source.
+pub(crate) const SOURCE: &str = concat!(
+    include_str!("lua/u64.lua"),
+    include_str!("lua/prelude.lua"),
+    include_str!("lua/gcra.lua"),
+    include_str!("lua/leaky_bucket.lua"),
+    include_str!("lua/sliding_window.lua"),
+    include_str!("lua/sliding_log.lua"),
+    include_str!("lua/concurrency.lua"),
+    include_str!("lua/policy.lua"),
+);
+
+/// Why a limit cannot be kept in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsupported {
+    /// The store has no script for this algorithm yet.
+    Algorithm(&'static str),
+}
+
+/// The spec the script reads for `limit`: `kind:field:...`, numbers in ticks as decimal text.
+pub(crate) fn spec(limit: &Limit) -> Result<String, Unsupported> {
+    match limit {
+        Limit::Gcra(g) => {
+            let q = g.quota();
+            let t = q.interval().as_ticks();
+            // Validated by the quota not to overflow; the core saturates the same way.
+            let bt = t.saturating_mul(u64::from(q.burst()));
+            Ok(format!("gcra:{t}:{bt}:{}", q.burst()))
+        }
+        Limit::Meter(_) => Err(Unsupported::Algorithm("leaky-bucket")),
+        Limit::Shaper(_) => Err(Unsupported::Algorithm("shaper")),
+        Limit::SlidingLog(_) => Err(Unsupported::Algorithm("sliding-log")),
+        Limit::SlidingWindow(_) => Err(Unsupported::Algorithm("sliding-window")),
+        Limit::Concurrency(_) => Err(Unsupported::Algorithm("concurrency")),
+        Limit::Unlimited => Err(Unsupported::Algorithm("unlimited")),
+    }
+}
+
+/// A reply the script should not have given (another program's data under our keys, or a
+/// script of another version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadReply(pub String);
+
+/// One limit's part of a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Figures {
+    pub(crate) admits: bool,
+    pub(crate) decision: Decision,
+}
+
+/// A decision as the script replied it: the instant it was made at, whether the policy admitted,
+/// and each limit's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub(crate) now: Instant,
+    pub(crate) allowed: bool,
+    pub(crate) limits: Vec<Figures>,
+}
+
+fn int(v: &::redis::Value) -> Result<i64, BadReply> {
+    match v {
+        ::redis::Value::Int(i) => Ok(*i),
+        other => Err(BadReply(format!("expected an integer, got {other:?}"))),
+    }
+}
+
+fn text(v: &::redis::Value) -> Result<&str, BadReply> {
+    match v {
+        ::redis::Value::BulkString(b) => {
+            std::str::from_utf8(b).map_err(|_| BadReply(format!("not UTF-8: {b:?}")))
+        }
+        ::redis::Value::SimpleString(s) => Ok(s),
+        other => Err(BadReply(format!("expected text, got {other:?}"))),
+    }
+}
+
+fn ticks(v: &::redis::Value) -> Result<u64, BadReply> {
+    let t = text(v)?;
+    t.parse()
+        .map_err(|_| BadReply(format!("not a number of ticks: {t:?}")))
+}
+
+fn count(v: &::redis::Value) -> Result<u32, BadReply> {
+    let i = int(v)?;
+    u32::try_from(i).map_err(|_| BadReply(format!("not a count: {i}")))
+}
+
+/// Reads the script's reply for a policy of `limits` limits.
+pub(crate) fn read(value: &::redis::Value, limits: usize) -> Result<Reply, BadReply> {
+    let ::redis::Value::Array(items) = value else {
+        return Err(BadReply(format!("expected an array, got {value:?}")));
+    };
+    if items.len() != 2 + 6 * limits {
+        return Err(BadReply(format!(
+            "expected {} items for {limits} limits, got {}",
+            2 + 6 * limits,
+            items.len()
+        )));
+    }
+    let allowed = int(&items[0])? == 1;
+    let now = Instant::from_ticks(ticks(&items[1])?);
+    let limits = items[2..]
+        .chunks_exact(6)
+        .map(|f| {
+            let retry = text(&f[4])?;
+            let retry_after = if retry.is_empty() {
+                None
+            } else {
+                Some(Duration::from_ticks(ticks(&f[4])?))
+            };
+            Ok(Figures {
+                admits: int(&f[0])? == 1,
+                decision: Decision {
+                    limit: count(&f[1])?,
+                    remaining: count(&f[2])?,
+                    reset: Duration::from_ticks(ticks(&f[3])?),
+                    retry_after,
+                    delay: Duration::from_ticks(ticks(&f[5])?),
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, BadReply>>()?;
+    Ok(Reply {
+        now,
+        allowed,
+        limits,
+    })
+}
+
+/// The policy's verdict from its limits' figures, as the core's engine tallies it: the denial
+/// with the longest wait (the first of equals), else allowed.
+pub(crate) fn verdict(limits: &[Figures]) -> Verdict {
+    let mut worst: Option<(usize, Option<Duration>)> = None;
+    for (index, f) in limits.iter().enumerate() {
+        if !f.admits {
+            let wait = f.decision.retry_after;
+            if worst.is_none_or(|(_, w)| wait > w) {
+                worst = Some((index, wait));
+            }
+        }
+    }
+    match worst {
+        Some((index, _)) => Verdict::Denied { index },
+        None => Verdict::Allowed,
+    }
+}
+
+/// The reports of a reply, named after `limits`.
+pub(crate) fn reports<'p>(
+    limits: &'p [tollgate_core::Named<Limit, String>],
+    reply: &Reply,
+) -> Reports<'p> {
+    limits
+        .iter()
+        .zip(&reply.limits)
+        .map(|(l, f)| tollgate_core::Report {
+            name: l.name(),
+            allowance: l.algorithm().allowance(),
+            decision: f.decision,
+        })
+        .collect()
+}
