@@ -14,6 +14,7 @@
 //! | `middleware::RateLimitLayer` (feature `tower`) | a tower layer for axum and hyper: keys, plans, headers, 429s | a [`KeyedPolicy`]'s |
 //! | `client::Pacer` (feature `tower`) | the client side: waits as a server's rate-limit headers say | 12 bytes |
 //! | `simulate::Simulation` (feature `simulate`) | a trace replayed against a policy file, as `tollgate simulate` does | per key |
+//! | `redis::RedisPolicy`, `redis::RedisLimiter` (feature `redis`) | a policy per key kept in Redis for a fleet of hosts: one script call per decision, exactly the in-memory decisions; a failure policy when Redis is away | in Redis |
 //!
 //! Each decides exactly as the core does on the same requests in the order they were decided
 //! (the differential tests in `tests/differential.rs` check it against the core and the test

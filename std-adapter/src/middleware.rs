@@ -20,6 +20,20 @@
 //! Keys come from untrusted requests: bound them ([`KeyedPolicy::with_max_keys`]), and a flood
 //! of new keys is refused with 503 and `Retry-After` rather than exhausting memory.
 //!
+//! # Through Redis
+//!
+//! With the feature `redis`, `RateLimitLayer::redis` decides through a `RedisLimiter` instead:
+//! a fleet of servers shares one policy, each request decided by one script call at the Redis
+//! server's clock, with the same headers (resets from that clock) and the same denials. The
+//! decision is awaited in the call's future, which then calls the inner service: the one
+//! `poll_ready` readied (a clone takes its place in the layer, so the inner service must be
+//! `Clone`, as tower's waiting middlewares require). When Redis fails the limiter's failure
+//! policy decides: open (passed, no headers), closed (503, `Retry-After: 1`) or a local policy
+//! in memory, and the failure is counted ([`Stats::store_failures`]). A concurrency place is
+//! given back in Redis by a task when the body ends or is dropped. Test headers are not
+//! honoured there. The in-memory path is untouched by all this: it decides in `call`, with no
+//! allocation or boxing of its own.
+//!
 //! # Examples
 //!
 //! ```
@@ -64,7 +78,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tollgate_core::{
     Clock, CodedError, Detail, HeaderConfig, HeaderSink, LimitValues, RateSentence, ResetFormat,
-    TestHeaders, TooManyRequests, XRateLimit,
+    TestHeaders, TooManyRequests, WallClock, XRateLimit,
 };
 use tower_layer::Layer;
 use tower_service::Service;
@@ -72,6 +86,8 @@ use tower_service::Service;
 use crate::clock::StdClock;
 use crate::keyed::{KeyPermit, KeyedError, TierId};
 use crate::policy::Decided;
+#[cfg(feature = "redis")]
+use crate::redis::RedisLimiter;
 use crate::{HZ, Instant, KeyedPolicy};
 
 /// How a request's key is found.
@@ -179,10 +195,14 @@ pub struct Stats {
     forced: AtomicU64,
     /// Requests the key table had no room for.
     full: AtomicU64,
+    /// Requests the store (Redis) failed to decide, each then decided by the failure policy.
+    store_failures: AtomicU64,
 }
 
 impl Stats {
-    /// Requests admitted.
+    /// Requests admitted by a decision (of the policy in memory, of Redis, or of the local
+    /// policy Redis fell back on; not the requests an open failure policy let through
+    /// undecided).
     pub fn allowed(&self) -> u64 {
         self.allowed.load(Ordering::Relaxed)
     }
@@ -202,6 +222,12 @@ impl Stats {
     /// Requests refused because the key table was full.
     pub fn full(&self) -> u64 {
         self.full.load(Ordering::Relaxed)
+    }
+
+    /// Requests the Redis store failed to decide (unreachable, timed out, an error reply), each
+    /// then admitted, refused or decided locally by the failure policy. Always 0 in memory.
+    pub fn store_failures(&self) -> u64 {
+        self.store_failures.load(Ordering::Relaxed)
     }
 }
 
@@ -232,15 +258,57 @@ impl std::error::Error for LayerError {}
 /// Picks a request's tier (plan) by name from its headers and key; `None` for the default.
 type TierOf = dyn Fn(&HeaderMap, &str) -> Option<CompactString> + Send + Sync;
 
-/// What every clone of a layer shares: the policy and its states, the key, the counts.
-struct Shared<K> {
-    policy: KeyedPolicy<CompactString>,
+/// What every clone of a layer shares: the policy (in memory, or a `RedisLimiter`) and its
+/// states, the key, the counts.
+struct Shared<K, D> {
+    policy: D,
     /// Every limit of every tier, `tier/name` where there are several tiers.
     names: Vec<String>,
     /// The first index in `names` of each tier's limits.
     offsets: Vec<usize>,
     key: K,
     stats: Stats,
+}
+
+impl<K, D> Shared<K, D> {
+    /// The shared part of a layer over `policy`, whose tiers are `tiers` and the limits' names of
+    /// tier `i` are `limits(i)`.
+    fn new<'p>(policy: D, key: K, tiers: &[&str], limits: impl Fn(TierId) -> Vec<&'p str>) -> Self {
+        let mut names = Vec::new();
+        let mut offsets = Vec::new();
+        for (i, t) in tiers.iter().enumerate() {
+            offsets.push(names.len());
+            for l in limits(i) {
+                names.push(if tiers.len() > 1 {
+                    format!("{t}/{l}")
+                } else {
+                    l.to_string()
+                });
+            }
+        }
+        let stats = Stats {
+            denied: names.iter().map(|_| AtomicU64::new(0)).collect(),
+            ..Stats::default()
+        };
+        Self {
+            policy,
+            names,
+            offsets,
+            key,
+            stats,
+        }
+    }
+
+    /// Counts decision `d` of `tier`: admitted, or denied by one of its limits.
+    fn count(&self, tier: TierId, d: &Decided<'_>) {
+        if d.is_allowed() {
+            self.stats.allowed.fetch_add(1, Ordering::Relaxed);
+        } else if let Some(i) = d.denied_index()
+            && let Some(c) = self.stats.denied.get(self.offsets[tier] + i)
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// How a layer answers: its own, so that a clone can be configured apart from the original.
@@ -255,14 +323,47 @@ struct Options {
     test_headers: bool,
 }
 
+impl Options {
+    const fn new(tier: TierId) -> Self {
+        Self {
+            tier,
+            tier_of: None,
+            values: LimitValues::Single,
+            reset: Reset::EpochSeconds,
+            denial: Denial::TooManyRequests,
+            test_headers: false,
+        }
+    }
+
+    /// The tier of a request with `headers` and `key`, the policy's tiers found by `tier`; the
+    /// name of a tier it does not have as the error.
+    fn tier(
+        &self,
+        headers: &HeaderMap,
+        key: &str,
+        tier: impl FnOnce(&str) -> Option<TierId>,
+    ) -> Result<TierId, CompactString> {
+        match &self.tier_of {
+            None => Ok(self.tier),
+            Some(f) => match f(headers, key) {
+                None => Ok(self.tier),
+                Some(name) => tier(&name).ok_or(name),
+            },
+        }
+    }
+}
+
 /// The tower layer: see the [module docs](self). Cheap to clone: clones share the policy, its
 /// states and the counts, and each can be configured on its own.
-pub struct RateLimitLayer<K> {
-    shared: Arc<Shared<K>>,
+///
+/// `D` is where the policy's states live: a [`KeyedPolicy`] in memory (the default), or a
+/// `RedisLimiter` shared by a fleet (`RateLimitLayer::redis`, feature `redis`).
+pub struct RateLimitLayer<K, D = KeyedPolicy<CompactString>> {
+    shared: Arc<Shared<K, D>>,
     options: Options,
 }
 
-impl<K> Clone for RateLimitLayer<K> {
+impl<K, D> Clone for RateLimitLayer<K, D> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
@@ -271,12 +372,27 @@ impl<K> Clone for RateLimitLayer<K> {
     }
 }
 
-impl<K> core::fmt::Debug for RateLimitLayer<K> {
+impl<K, D> core::fmt::Debug for RateLimitLayer<K, D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RateLimitLayer")
             .field("tier", &self.options.tier)
             .field("limits", &self.shared.names)
             .finish_non_exhaustive()
+    }
+}
+
+/// The id of tier `tier` among `tiers`, or of the only one when `tier` is `None`.
+fn choose_tier(
+    tiers: &[&str],
+    tier: Option<&str>,
+    id: impl FnOnce(&str) -> Option<TierId>,
+) -> Result<TierId, LayerError> {
+    match tier {
+        Some(t) => id(t).ok_or_else(|| LayerError::UnknownTier(t.to_string())),
+        None if tiers.len() == 1 => Ok(0),
+        None => Err(LayerError::NoTier(
+            tiers.iter().map(ToString::to_string).collect(),
+        )),
     }
 }
 
@@ -290,14 +406,7 @@ impl<K> RateLimitLayer<K> {
     /// [`LayerError::NoTier`] when the policy has several tiers: choose with
     /// [`with_tier`](Self::with_tier).
     pub fn new(policy: KeyedPolicy<CompactString>, key: K) -> Result<Self, LayerError> {
-        let tiers = policy.tier_names();
-        if tiers.len() != 1 {
-            return Err(LayerError::NoTier(
-                tiers.iter().map(ToString::to_string).collect(),
-            ));
-        }
-        let first = tiers[0].to_string();
-        Self::with_tier(policy, key, &first)
+        Self::build(policy, key, None)
     }
 
     /// A layer deciding with `policy`'s tier `tier`, otherwise as [`new`](Self::new).
@@ -310,49 +419,130 @@ impl<K> RateLimitLayer<K> {
         key: K,
         tier: &str,
     ) -> Result<Self, LayerError> {
-        let id = policy
-            .tier(tier)
-            .ok_or_else(|| LayerError::UnknownTier(tier.to_string()))?;
-        let tier_names: Vec<String> = policy
+        Self::build(policy, key, Some(tier))
+    }
+
+    fn build(
+        policy: KeyedPolicy<CompactString>,
+        key: K,
+        tier: Option<&str>,
+    ) -> Result<Self, LayerError> {
+        let tiers: Vec<String> = policy
             .tier_names()
             .iter()
             .map(ToString::to_string)
             .collect();
-        let mut names = Vec::new();
-        let mut offsets = Vec::new();
-        for (i, t) in tier_names.iter().enumerate() {
-            offsets.push(names.len());
-            for l in policy.limits(i).unwrap_or(&[]) {
-                names.push(if tier_names.len() > 1 {
-                    format!("{t}/{}", l.name())
-                } else {
-                    l.name().to_string()
-                });
-            }
-        }
-        let stats = Stats {
-            denied: names.iter().map(|_| AtomicU64::new(0)).collect(),
-            ..Stats::default()
-        };
+        let tiers: Vec<&str> = tiers.iter().map(String::as_str).collect();
+        let id = choose_tier(&tiers, tier, |t| policy.tier(t))?;
+        let limits: Vec<Vec<String>> = (0..tiers.len())
+            .map(|i| {
+                policy
+                    .limits(i)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|l| l.name().to_string())
+                    .collect()
+            })
+            .collect();
+        let shared = Shared::new(policy, key, &tiers, |i| {
+            limits[i].iter().map(String::as_str).collect()
+        });
         Ok(Self {
-            shared: Arc::new(Shared {
-                policy,
-                names,
-                offsets,
-                key,
-                stats,
-            }),
-            options: Options {
-                tier: id,
-                tier_of: None,
-                values: LimitValues::Single,
-                reset: Reset::EpochSeconds,
-                denial: Denial::TooManyRequests,
-                test_headers: false,
-            },
+            shared: Arc::new(shared),
+            options: Options::new(id),
         })
     }
 
+    /// Whether requests' test headers may force a 429 or lower a limit (never raise one).
+    #[must_use]
+    pub fn honour_test_headers(self, on: bool) -> Self {
+        self.edit(|s| s.test_headers = on)
+    }
+
+    /// The keys the policy holds now.
+    pub fn keys(&self) -> usize {
+        self.shared.policy.len()
+    }
+}
+
+#[cfg(feature = "redis")]
+impl<K> RateLimitLayer<K, RedisLimiter> {
+    /// A layer deciding through Redis with `limiter` (a fleet of hosts sharing one policy),
+    /// keys found by `key`, at the Redis server's clock. The headers and denials are those of
+    /// [`new`](RateLimitLayer::new), resets read from the server's clock; the policy's only tier
+    /// applies.
+    ///
+    /// When Redis fails, the limiter's [`OnFailure`](crate::redis::OnFailure) decides:
+    /// `Open` lets the request through with no rate-limit headers, `Closed` answers 503
+    /// (`{"status":503,"error":"rate limit store unavailable"}`, `Retry-After: 1`), `Local`
+    /// decides in memory as [`new`](RateLimitLayer::new) does. Failures are counted
+    /// ([`Stats::store_failures`]).
+    ///
+    /// A request admitted into a concurrency limit holds its place until its response body has
+    /// been sent or dropped; then a task on the current tokio runtime gives it back in Redis
+    /// (without a runtime, or if Redis fails then, the policy's lease gives it back).
+    ///
+    /// Test headers are not honoured: Redis decides every request by the policy as written.
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::NoTier`] when the policy has several tiers: choose with
+    /// [`redis_with_tier`](Self::redis_with_tier).
+    pub fn redis(limiter: RedisLimiter, key: K) -> Result<Self, LayerError> {
+        Self::build_redis(limiter, key, None)
+    }
+
+    /// A layer deciding through Redis with `limiter`'s tier `tier`, otherwise as
+    /// [`redis`](Self::redis).
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::UnknownTier`].
+    pub fn redis_with_tier(limiter: RedisLimiter, key: K, tier: &str) -> Result<Self, LayerError> {
+        Self::build_redis(limiter, key, Some(tier))
+    }
+
+    fn build_redis(limiter: RedisLimiter, key: K, tier: Option<&str>) -> Result<Self, LayerError> {
+        let policy = limiter.policy();
+        let tiers: Vec<String> = policy
+            .tier_names()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let tiers: Vec<&str> = tiers.iter().map(String::as_str).collect();
+        let id = choose_tier(&tiers, tier, |t| policy.tier(t))?;
+        let limits: Vec<Vec<String>> = (0..tiers.len())
+            .map(|i| {
+                policy
+                    .limits(i)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|l| l.name().to_string())
+                    .collect()
+            })
+            .collect();
+        let shared = Shared::new(limiter, key, &tiers, |i| {
+            limits[i].iter().map(String::as_str).collect()
+        });
+        Ok(Self {
+            shared: Arc::new(shared),
+            options: Options::new(id),
+        })
+    }
+
+    /// The limiter.
+    pub fn limiter(&self) -> &RedisLimiter {
+        &self.shared.policy
+    }
+
+    /// The keys held in memory now: those of the local policy Redis falls back on (Redis holds
+    /// the others).
+    pub fn keys(&self) -> usize {
+        self.shared.policy.local().map_or(0, KeyedPolicy::len)
+    }
+}
+
+impl<K, D> RateLimitLayer<K, D> {
     fn edit(mut self, f: impl FnOnce(&mut Options)) -> Self {
         f(&mut self.options);
         self
@@ -388,12 +578,6 @@ impl<K> RateLimitLayer<K> {
         self.edit(|s| s.tier_of = Some(Arc::new(f)))
     }
 
-    /// Whether requests' test headers may force a 429 or lower a limit (never raise one).
-    #[must_use]
-    pub fn honour_test_headers(self, on: bool) -> Self {
-        self.edit(|s| s.test_headers = on)
-    }
-
     /// What the layer decided so far.
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
@@ -404,17 +588,12 @@ impl<K> RateLimitLayer<K> {
     pub fn limit_names(&self) -> &[String] {
         &self.shared.names
     }
-
-    /// The keys the policy holds now.
-    pub fn keys(&self) -> usize {
-        self.shared.policy.len()
-    }
 }
 
-impl<S, K> Layer<S> for RateLimitLayer<K> {
-    type Service = RateLimit<S, K>;
+impl<S, K, D> Layer<S> for RateLimitLayer<K, D> {
+    type Service = RateLimit<S, K, D>;
 
-    fn layer(&self, inner: S) -> RateLimit<S, K> {
+    fn layer(&self, inner: S) -> Self::Service {
         RateLimit {
             inner,
             shared: Arc::clone(&self.shared),
@@ -424,13 +603,13 @@ impl<S, K> Layer<S> for RateLimitLayer<K> {
 }
 
 /// The service [`RateLimitLayer`] wraps around another.
-pub struct RateLimit<S, K> {
+pub struct RateLimit<S, K, D = KeyedPolicy<CompactString>> {
     inner: S,
-    shared: Arc<Shared<K>>,
+    shared: Arc<Shared<K, D>>,
     options: Options,
 }
 
-impl<S: Clone, K> Clone for RateLimit<S, K> {
+impl<S: Clone, K, D> Clone for RateLimit<S, K, D> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -440,7 +619,7 @@ impl<S: Clone, K> Clone for RateLimit<S, K> {
     }
 }
 
-impl<S, K> core::fmt::Debug for RateLimit<S, K> {
+impl<S, K, D> core::fmt::Debug for RateLimit<S, K, D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RateLimit").finish_non_exhaustive()
     }
@@ -458,83 +637,80 @@ impl HeaderSink for MapSink<'_> {
     }
 }
 
-impl<K> Shared<K> {
-    /// The headers of decision `d` made at `now`.
-    fn headers(&self, o: &Options, d: &Decided<'_>, now: Instant) -> HeaderMap {
-        let wall = self.policy.clock().wall();
-        let reset = match o.reset {
-            Reset::EpochSeconds => ResetFormat::EpochSeconds(wall),
-            Reset::EpochMillis => ResetFormat::EpochMillis(wall),
-            Reset::DeltaSeconds => ResetFormat::DeltaSeconds,
-        };
-        let config: HeaderConfig<HZ> = HeaderConfig::none()
-            .with_x_ratelimit(XRateLimit::new(reset, o.values))
-            .with_ietf()
-            .with_retry_after();
-        let mut map = HeaderMap::new();
-        // Names are checked by the policy file's reader (printable, no quotes), and resets stay
-        // within the unix millisecond range for 584 years: nothing to refuse here.
-        let _ = d
-            .report_set(now)
-            .write_headers(&config, &mut MapSink(&mut map));
-        map
-    }
+/// The headers of decision `d` made at `now`, epoch resets on the wall clock `wall`.
+fn headers(o: &Options, d: &Decided<'_>, now: Instant, wall: WallClock<HZ>) -> HeaderMap {
+    let reset = match o.reset {
+        Reset::EpochSeconds => ResetFormat::EpochSeconds(wall),
+        Reset::EpochMillis => ResetFormat::EpochMillis(wall),
+        Reset::DeltaSeconds => ResetFormat::DeltaSeconds,
+    };
+    let config: HeaderConfig<HZ> = HeaderConfig::none()
+        .with_x_ratelimit(XRateLimit::new(reset, o.values))
+        .with_ietf()
+        .with_retry_after();
+    let mut map = HeaderMap::new();
+    // Names are checked by the policy file's reader (printable, no quotes), and resets stay
+    // within the unix millisecond range for 584 years: nothing to refuse here.
+    let _ = d
+        .report_set(now)
+        .write_headers(&config, &mut MapSink(&mut map));
+    map
+}
 
-    /// The response to a denied request.
-    fn denial<B>(
-        o: &Options,
-        d: &Decided<'_>,
-        now: Instant,
-        headers: HeaderMap,
-    ) -> Response<LimitedBody<B>> {
-        let set = d.report_set(now);
-        let (status, body) = match o.denial {
-            Denial::TooManyRequests => {
-                let message = match d.limit_exceeded() {
-                    Some(name) => format!("Too many requests: the {name} limit is exceeded."),
-                    None => String::from("Too many requests."),
-                };
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    TooManyRequests::new(set, &message).to_string(),
-                )
-            }
-            Denial::Carrier => {
-                let denied = d.denied_by().map(|r| (r.name, r.allowance));
-                let (count, per_secs) = match denied.map(|(_, a)| a) {
-                    Some(tollgate_core::Allowance::PerWindow { count, window }) => {
-                        (count, window.as_ticks().div_ceil(HZ))
-                    }
-                    Some(tollgate_core::Allowance::InFlight { count }) => (count, 1),
-                    _ => (0, 1),
-                };
-                let sentence = RateSentence {
-                    verb: "send",
-                    count,
-                    noun: "requests",
-                    per_secs,
-                    average_over_secs: per_secs,
-                    rate_milli: u64::from(count) * 1_000,
-                };
-                let limit = denied.map_or("", |(name, _)| name);
-                let details = [Detail {
-                    name: "limitExceeded",
-                    value: limit,
-                }];
-                (
-                    StatusCode::FORBIDDEN,
-                    CodedError::message_rate_limit(sentence, &details).to_string(),
-                )
-            }
-        };
-        let mut response = Response::new(LimitedBody::full(body));
-        *response.status_mut() = status;
-        *response.headers_mut() = headers;
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response
-    }
+/// A JSON response the layer writes itself.
+fn json(status: StatusCode, body: String, headers: HeaderMap) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The response to a denied request.
+fn denial(o: &Options, d: &Decided<'_>, now: Instant, headers: HeaderMap) -> Response<Bytes> {
+    let set = d.report_set(now);
+    let (status, body) = match o.denial {
+        Denial::TooManyRequests => {
+            let message = match d.limit_exceeded() {
+                Some(name) => format!("Too many requests: the {name} limit is exceeded."),
+                None => String::from("Too many requests."),
+            };
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                TooManyRequests::new(set, &message).to_string(),
+            )
+        }
+        Denial::Carrier => {
+            let denied = d.denied_by().map(|r| (r.name, r.allowance));
+            let (count, per_secs) = match denied.map(|(_, a)| a) {
+                Some(tollgate_core::Allowance::PerWindow { count, window }) => {
+                    (count, window.as_ticks().div_ceil(HZ))
+                }
+                Some(tollgate_core::Allowance::InFlight { count }) => (count, 1),
+                _ => (0, 1),
+            };
+            let sentence = RateSentence {
+                verb: "send",
+                count,
+                noun: "requests",
+                per_secs,
+                average_over_secs: per_secs,
+                rate_milli: u64::from(count) * 1_000,
+            };
+            let limit = denied.map_or("", |(name, _)| name);
+            let details = [Detail {
+                name: "limitExceeded",
+                value: limit,
+            }];
+            (
+                StatusCode::FORBIDDEN,
+                CodedError::message_rate_limit(sentence, &details).to_string(),
+            )
+        }
+    };
+    json(status, body, headers)
 }
 
 impl<S, K, B, RB> Service<Request<B>> for RateLimit<S, K>
@@ -556,14 +732,7 @@ where
         let key = shared.key.key_of(&request).unwrap_or_default();
         let now = shared.policy.clock().now();
         let options = &self.options;
-        let tier = match &options.tier_of {
-            None => Ok(options.tier),
-            Some(f) => match f(request.headers(), &key) {
-                None => Ok(options.tier),
-                Some(name) => shared.policy.tier(&name).ok_or(name),
-            },
-        };
-        let tier = match tier {
+        let tier = match options.tier(request.headers(), &key, |name| shared.policy.tier(name)) {
             Ok(t) => t,
             Err(name) => return ResponseFuture::ready(unknown_tier(&name)),
         };
@@ -583,17 +752,12 @@ where
                 .check_at(tier, key.as_str(), now, 1, &tests.overrides())
             {
                 Ok((d, permit)) => {
-                    let headers = shared.headers(options, &d, now);
+                    let headers = headers(options, &d, now, shared.policy.clock().wall());
+                    shared.count(tier, &d);
                     if d.is_allowed() {
-                        shared.stats.allowed.fetch_add(1, Ordering::Relaxed);
                         Ok((headers, permit))
                     } else {
-                        if let Some(i) = d.denied_index()
-                            && let Some(c) = shared.stats.denied.get(shared.offsets[tier] + i)
-                        {
-                            c.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(Shared::<K>::denial(options, &d, now, headers))
+                        Err(denial(options, &d, now, headers).map(LimitedBody::bytes))
                     }
                 }
                 Err(e) => Err(unavailable(shared, &e)),
@@ -601,7 +765,7 @@ where
         };
         match decided {
             Ok((headers, permit)) => {
-                ResponseFuture::inner(self.inner.call(request), headers, permit)
+                ResponseFuture::inner(self.inner.call(request), headers, Some(permit))
             }
             Err(response) => ResponseFuture::ready(response),
         }
@@ -609,22 +773,17 @@ where
 }
 
 /// A request naming a tier the policy does not have.
-fn unknown_tier<B>(name: &str) -> Response<LimitedBody<B>> {
+fn unknown_tier<B, P>(name: &str) -> Response<LimitedBody<B, P>> {
     let body = format!(
         r#"{{"status":400,"error":"unknown_tier","tier":{}}}"#,
         tollgate_core::JsonStr(name)
     );
-    let mut response = Response::new(LimitedBody::full(body));
-    *response.status_mut() = StatusCode::BAD_REQUEST;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    json(StatusCode::BAD_REQUEST, body, HeaderMap::new()).map(LimitedBody::bytes)
 }
 
 /// A request the policy could not decide: a full key table (503 with `Retry-After` when room
 /// frees up), or a limit no single request fits (500: the policy is misconfigured).
-fn unavailable<K, B>(shared: &Shared<K>, e: &KeyedError) -> Response<LimitedBody<B>> {
+fn unavailable<K, D, B>(shared: &Shared<K, D>, e: &KeyedError) -> Response<LimitedBody<B>> {
     let (status, retry) = match e {
         KeyedError::Full { retry_after } => {
             shared.stats.full.fetch_add(1, Ordering::Relaxed);
@@ -640,60 +799,52 @@ fn unavailable<K, B>(shared: &Shared<K>, e: &KeyedError) -> Response<LimitedBody
         status.as_u16(),
         tollgate_core::JsonStr(&e.to_string())
     );
-    let mut response = Response::new(LimitedBody::full(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = json(status, body, HeaderMap::new());
     if let Some(secs) = retry {
         response
             .headers_mut()
             .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    response
+    response.map(LimitedBody::bytes)
 }
 
 pin_project_lite::pin_project! {
     /// The future of a [`RateLimit`] call.
-    pub struct ResponseFuture<F, RB> {
+    pub struct ResponseFuture<F, RB, P = KeyPermit<CompactString, StdClock>> {
         #[pin]
-        state: FutureState<F, RB>,
+        state: FutureState<F, RB, P>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = FutureProj]
-    enum FutureState<F, RB> {
+    enum FutureState<F, RB, P> {
         // Admitted: the inner service's response, to which the headers and the permit go.
         Inner {
             #[pin]
             future: F,
             headers: Option<HeaderMap>,
-            permit: Option<KeyPermit<CompactString, StdClock>>,
+            permit: Option<P>,
         },
         // Denied or refused: the response is ready.
         Ready {
-            response: Option<Response<LimitedBody<RB>>>,
+            response: Option<Response<LimitedBody<RB, P>>>,
         },
     }
 }
 
-impl<F, RB> ResponseFuture<F, RB> {
-    const fn inner(
-        future: F,
-        headers: HeaderMap,
-        permit: KeyPermit<CompactString, StdClock>,
-    ) -> Self {
+impl<F, RB, P> ResponseFuture<F, RB, P> {
+    const fn inner(future: F, headers: HeaderMap, permit: Option<P>) -> Self {
         Self {
             state: FutureState::Inner {
                 future,
                 headers: Some(headers),
-                permit: Some(permit),
+                permit,
             },
         }
     }
 
-    const fn ready(response: Response<LimitedBody<RB>>) -> Self {
+    const fn ready(response: Response<LimitedBody<RB, P>>) -> Self {
         Self {
             state: FutureState::Ready {
                 response: Some(response),
@@ -702,17 +853,17 @@ impl<F, RB> ResponseFuture<F, RB> {
     }
 }
 
-impl<F, RB> core::fmt::Debug for ResponseFuture<F, RB> {
+impl<F, RB, P> core::fmt::Debug for ResponseFuture<F, RB, P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, RB, E> Future for ResponseFuture<F, RB>
+impl<F, RB, P, E> Future for ResponseFuture<F, RB, P>
 where
     F: Future<Output = Result<Response<RB>, E>>,
 {
-    type Output = Result<Response<LimitedBody<RB>>, E>;
+    type Output = Result<Response<LimitedBody<RB, P>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
@@ -746,20 +897,22 @@ where
 pin_project_lite::pin_project! {
     /// A response body that holds the request's concurrency permit until the body has been
     /// sent (its last frame polled) or dropped (the connection went away).
-    pub struct LimitedBody<B> {
+    ///
+    /// `P` is the permit: a [`KeyPermit`] in memory, a [`RedisPermit`] through Redis.
+    pub struct LimitedBody<B, P = KeyPermit<CompactString, StdClock>> {
         #[pin]
-        state: BodyState<B>,
+        state: BodyState<B, P>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = BodyProj]
-    enum BodyState<B> {
+    enum BodyState<B, P> {
         // The inner service's body and the request's place in its concurrency limits.
         Inner {
             #[pin]
             body: B,
-            permit: Option<KeyPermit<CompactString, StdClock>>,
+            permit: Option<P>,
         },
         // A body the layer wrote (a denial).
         Full {
@@ -768,22 +921,23 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<B> LimitedBody<B> {
-    fn full(text: String) -> Self {
+impl<B, P> LimitedBody<B, P> {
+    /// A body the layer wrote.
+    const fn bytes(data: Bytes) -> Self {
         Self {
-            state: BodyState::Full {
-                data: Some(Bytes::from(text)),
-            },
+            state: BodyState::Full { data: Some(data) },
         }
     }
+}
 
+impl<B> LimitedBody<B> {
     /// Whether the body still holds a place in a concurrency limit.
     pub fn holds(&self) -> bool {
         matches!(&self.state, BodyState::Inner { permit: Some(p), .. } if p.holds())
     }
 }
 
-impl<B: Body<Data = Bytes>> Body for LimitedBody<B> {
+impl<B: Body<Data = Bytes>, P> Body for LimitedBody<B, P> {
     type Data = Bytes;
     type Error = B::Error;
 
@@ -826,6 +980,314 @@ impl<B> core::fmt::Debug for LimitedBody<B> {
         f.debug_struct("LimitedBody")
             .field("holds", &self.holds())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "redis")]
+pub use through_redis::{RedisFuture, RedisPermit};
+
+/// The layer's Redis path: the decision awaited in the call's future, then the inner service.
+#[cfg(feature = "redis")]
+mod through_redis {
+    use tollgate_core::Allowance;
+
+    use super::*;
+    use crate::redis::{At, Outcome, RedisDecision, RedisError, RedisLimiter};
+
+    /// Where Redis's instants are counted from: they are nanoseconds since the Unix epoch
+    /// ([`At::Server`]), so tick 0 is Unix time 0.
+    const EPOCH: WallClock<HZ> = WallClock::new(Instant::from_ticks(0), 0);
+
+    /// What the decision says to do with a request.
+    enum Verdict {
+        /// Call the inner service, add these headers to its response, hold this place in the
+        /// concurrency limits until its body is done.
+        Admit {
+            headers: HeaderMap,
+            permit: Option<RedisPermit>,
+        },
+        /// Answer this instead.
+        Refuse(Response<Bytes>),
+    }
+
+    /// A decision under way: the Redis call (or the failure policy's answer).
+    type Deciding = Pin<Box<dyn Future<Output = Verdict> + Send>>;
+
+    impl<S, K, B, RB> Service<Request<B>> for RateLimit<S, K, RedisLimiter>
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone,
+        K: KeyOf<B>,
+        RB: Body<Data = Bytes>,
+    {
+        type Response = Response<LimitedBody<RB, RedisPermit>>;
+        type Error = S::Error;
+        type Future = RedisFuture<S, B, RB>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: Request<B>) -> Self::Future {
+            let shared = &*self.shared;
+            let key = shared.key.key_of(&request).unwrap_or_default();
+            let tier = match self.options.tier(request.headers(), &key, |name| {
+                shared.policy.policy().tier(name)
+            }) {
+                Ok(t) => t,
+                Err(name) => return RedisFuture::ready(unknown_tier(&name)),
+            };
+            let deciding = decide(Arc::clone(&self.shared), self.options.clone(), tier, key);
+            // The service that `poll_ready` readied is the one to call, once the decision is
+            // in: it goes into the future and a clone (not yet ready) takes its place, as
+            // tower's own middlewares that wait before calling do.
+            let ready = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, ready);
+            RedisFuture {
+                state: RedisState::Deciding {
+                    deciding,
+                    call: Some((inner, request)),
+                },
+            }
+        }
+    }
+
+    /// Decides `key`'s request in `tier` through Redis, counting as the in-memory path does.
+    fn decide<K: Send + Sync + 'static>(
+        shared: Arc<Shared<K, RedisLimiter>>,
+        options: Options,
+        tier: TierId,
+        key: CompactString,
+    ) -> Deciding {
+        Box::pin(async move {
+            let shared = &*shared;
+            let limiter = &shared.policy;
+            let outcome = match limiter.check(tier, &key, At::Server, 1).await {
+                Ok(o) => o,
+                Err(e) => return Verdict::Refuse(misconfigured(&e)),
+            };
+            if !matches!(outcome, Outcome::Redis(_)) {
+                shared.stats.store_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            match outcome {
+                Outcome::Redis(RedisDecision { decided, now }) => {
+                    let headers = headers(&options, &decided, now, EPOCH);
+                    shared.count(tier, &decided);
+                    if !decided.is_allowed() {
+                        return Verdict::Refuse(denial(&options, &decided, now, headers));
+                    }
+                    // Redis counts the request in flight until it is released.
+                    let holds = decided
+                        .reports()
+                        .iter()
+                        .any(|r| matches!(r.allowance, Allowance::InFlight { .. }));
+                    let permit = holds.then(|| {
+                        RedisPermit(Held::Redis(Release {
+                            limiter: limiter.clone(),
+                            tier,
+                            key,
+                        }))
+                    });
+                    Verdict::Admit { headers, permit }
+                }
+                Outcome::Open(_) => Verdict::Admit {
+                    headers: HeaderMap::new(),
+                    permit: None,
+                },
+                Outcome::Closed(_) => Verdict::Refuse(store_unavailable()),
+                Outcome::Local {
+                    decided,
+                    permit,
+                    now,
+                    ..
+                } => {
+                    let wall = limiter.local().map_or(EPOCH, |l| l.clock().wall());
+                    let headers = headers(&options, &decided, now, wall);
+                    shared.count(tier, &decided);
+                    if decided.is_allowed() {
+                        Verdict::Admit {
+                            headers,
+                            permit: Some(RedisPermit(Held::Local(permit))),
+                        }
+                    } else {
+                        Verdict::Refuse(denial(&options, &decided, now, headers))
+                    }
+                }
+            }
+        })
+    }
+
+    /// Redis failed and the failure policy refuses: 503, to be tried again in a second.
+    fn store_unavailable() -> Response<Bytes> {
+        let mut response = json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            String::from(r#"{"status":503,"error":"rate limit store unavailable"}"#),
+            HeaderMap::new(),
+        );
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    }
+
+    /// A request no decision fits (a limit smaller than one request, a tier Redis does not
+    /// have): 500, the policy is misconfigured.
+    fn misconfigured(e: &RedisError) -> Response<Bytes> {
+        let body = format!(
+            r#"{{"status":500,"error":{}}}"#,
+            tollgate_core::JsonStr(&e.to_string())
+        );
+        json(StatusCode::INTERNAL_SERVER_ERROR, body, HeaderMap::new())
+    }
+
+    /// A request's place in concurrency limits decided through Redis: given back in Redis, or
+    /// in the local policy that decided while Redis was down, when dropped.
+    pub struct RedisPermit(Held);
+
+    enum Held {
+        /// Redis counts the request in flight.
+        Redis(Release),
+        /// The local policy does (it decided while Redis failed).
+        Local(KeyPermit<CompactString, StdClock>),
+    }
+
+    impl RedisPermit {
+        /// Whether it holds a place in a concurrency limit.
+        pub fn holds(&self) -> bool {
+            match &self.0 {
+                Held::Redis(_) => true,
+                Held::Local(p) => p.holds(),
+            }
+        }
+    }
+
+    impl core::fmt::Debug for RedisPermit {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            let (store, tier) = match &self.0 {
+                Held::Redis(r) => ("redis", Some(r.tier)),
+                Held::Local(_) => ("local", None),
+            };
+            f.debug_struct("RedisPermit")
+                .field("store", &store)
+                .field("tier", &tier)
+                .field("holds", &self.holds())
+                .finish()
+        }
+    }
+
+    /// One request in flight in Redis, released when dropped.
+    struct Release {
+        limiter: RedisLimiter,
+        tier: TierId,
+        key: CompactString,
+    }
+
+    impl Drop for Release {
+        fn drop(&mut self) {
+            // A drop cannot wait for Redis: a task on the runtime the body is dropped on gives
+            // the place back. Without a runtime, or when that call fails, the lease does.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let limiter = self.limiter.clone();
+                let tier = self.tier;
+                let key = core::mem::take(&mut self.key);
+                runtime.spawn(async move {
+                    let _ = limiter.release(tier, &key, 1).await;
+                });
+            }
+        }
+    }
+
+    impl<B> LimitedBody<B, RedisPermit> {
+        /// Whether the body still holds a place in a concurrency limit.
+        pub fn holds(&self) -> bool {
+            matches!(&self.state, BodyState::Inner { permit: Some(p), .. } if p.holds())
+        }
+    }
+
+    impl<B> core::fmt::Debug for LimitedBody<B, RedisPermit> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("LimitedBody")
+                .field("holds", &self.holds())
+                .finish_non_exhaustive()
+        }
+    }
+
+    pin_project_lite::pin_project! {
+        /// The future of a [`RateLimit`] call through Redis: the decision, then the inner
+        /// service's response.
+        pub struct RedisFuture<S, B, RB>
+        where
+            S: Service<Request<B>>,
+        {
+            #[pin]
+            state: RedisState<S, B, RB>,
+        }
+    }
+
+    pin_project_lite::pin_project! {
+        #[project = RedisProj]
+        enum RedisState<S, B, RB>
+        where
+            S: Service<Request<B>>,
+        {
+            // Waiting for Redis, with the readied service and the request to call it with.
+            Deciding {
+                deciding: Deciding,
+                call: Option<(S, Request<B>)>,
+            },
+            // Decided: the inner service's response, or the layer's own.
+            Then {
+                #[pin]
+                future: ResponseFuture<S::Future, RB, RedisPermit>,
+            },
+        }
+    }
+
+    impl<S: Service<Request<B>>, B, RB> RedisFuture<S, B, RB> {
+        const fn ready(response: Response<LimitedBody<RB, RedisPermit>>) -> Self {
+            Self {
+                state: RedisState::Then {
+                    future: ResponseFuture::ready(response),
+                },
+            }
+        }
+    }
+
+    impl<S: Service<Request<B>>, B, RB> core::fmt::Debug for RedisFuture<S, B, RB> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("RedisFuture").finish_non_exhaustive()
+        }
+    }
+
+    impl<S, B, RB> Future for RedisFuture<S, B, RB>
+    where
+        S: Service<Request<B>, Response = Response<RB>>,
+    {
+        type Output = Result<Response<LimitedBody<RB, RedisPermit>>, S::Error>;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            loop {
+                let mut state = self.as_mut().project().state;
+                let next = match state.as_mut().project() {
+                    RedisProj::Then { future } => return future.poll(cx),
+                    RedisProj::Deciding { deciding, call } => {
+                        match std::task::ready!(deciding.as_mut().poll(cx)) {
+                            Verdict::Admit { headers, permit } => match call.take() {
+                                Some((mut inner, request)) => {
+                                    ResponseFuture::inner(inner.call(request), headers, permit)
+                                }
+                                // Only after a panic in the inner `call`: nothing to give.
+                                None => return Poll::Pending,
+                            },
+                            Verdict::Refuse(response) => {
+                                ResponseFuture::ready(response.map(LimitedBody::bytes))
+                            }
+                        }
+                    }
+                };
+                // The decision is dropped here (its connection handle with it).
+                state.set(RedisState::Then { future: next });
+            }
+        }
     }
 }
 
@@ -1003,5 +1465,253 @@ mod tests {
         let pro =
             RateLimitLayer::with_tier(KeyedPolicy::from_file(&file), ClientIp, "pro").unwrap();
         assert_eq!(pro.limit_names(), ["free/m", "pro/m"]);
+    }
+
+    /// Through Redis (a private redis-server, or a port where none listens).
+    #[cfg(feature = "redis")]
+    mod through_redis {
+        use std::sync::atomic::AtomicUsize;
+
+        use tollgate_testkit::redis::RedisServer;
+
+        use super::*;
+        use crate::redis::{OnFailure, RedisPolicy};
+
+        const TWO_A_MINUTE: &str = "[[limit]]\nname = \"minute\"\nalgorithm = \"sliding-log\"\nlimit = 2\nwindow = \"1m\"\n";
+
+        fn limiter(policy: &str, url: &str, on_failure: OnFailure) -> RedisLimiter {
+            let file: PolicyFile = policy.parse().unwrap();
+            let policy = RedisPolicy::from_file(&file, "mw").unwrap();
+            RedisLimiter::new(
+                policy,
+                url,
+                std::time::Duration::from_millis(500),
+                on_failure,
+            )
+            .unwrap()
+        }
+
+        /// A service that may be called only after `poll_ready` said so, once per readiness;
+        /// clones start unready.
+        struct OnlyWhenReady {
+            ready: bool,
+            calls: Arc<AtomicUsize>,
+        }
+
+        impl Clone for OnlyWhenReady {
+            fn clone(&self) -> Self {
+                Self {
+                    ready: false,
+                    calls: Arc::clone(&self.calls),
+                }
+            }
+        }
+
+        impl Service<Request<()>> for OnlyWhenReady {
+            type Response = Response<Full<Bytes>>;
+            type Error = Infallible;
+            type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                self.ready = true;
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, _: Request<()>) -> Self::Future {
+                assert!(self.ready, "called without poll_ready");
+                self.ready = false;
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"hi")))))
+            }
+        }
+
+        type RedisResponse = Response<LimitedBody<Full<Bytes>, RedisPermit>>;
+
+        async fn call<S>(service: &mut S, req: Request<()>) -> RedisResponse
+        where
+            S: Service<Request<()>, Response = RedisResponse, Error = Infallible>,
+        {
+            service.ready().await.unwrap().call(req).await.unwrap()
+        }
+
+        async fn text(r: RedisResponse) -> String {
+            let bytes = r.into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        }
+
+        #[test]
+        fn redis_decides_and_the_readied_service_is_the_one_called() {
+            let server = RedisServer::start().unwrap();
+            let calls = Arc::new(AtomicUsize::new(0));
+            runtime().block_on(async {
+                let limiter = limiter(TWO_A_MINUTE, &server.url(), OnFailure::Closed);
+                let layer = RateLimitLayer::redis(limiter, ClientIp).unwrap();
+                let mut service = layer.layer(OnlyWhenReady {
+                    ready: false,
+                    calls: Arc::clone(&calls),
+                });
+                let started = unix_secs();
+                for remaining in ["1", "0"] {
+                    let ok = call(&mut service, request(None)).await;
+                    assert_eq!(ok.status(), StatusCode::OK);
+                    assert_eq!(ok.headers()["x-ratelimit-remaining"], remaining);
+                    let reset: u64 = ok.headers()["x-ratelimit-reset"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    // Epoch seconds: the server's clock, a minute ahead.
+                    assert!(
+                        (started + 60..=unix_secs() + 61).contains(&reset),
+                        "{reset}"
+                    );
+                    assert!(!ok.body().holds());
+                    assert_eq!(text(ok).await, "hi");
+                }
+                let denied = call(&mut service, request(None)).await;
+                assert_eq!(denied.status(), StatusCode::TOO_MANY_REQUESTS);
+                assert!(["59", "60"].contains(&denied.headers()["retry-after"].to_str().unwrap()));
+                assert!(text(denied).await.contains(r#""limit_exceeded":"minute""#));
+                // A clone readied, then dropped without a call: the inner service is not called.
+                let mut other = service.clone();
+                let _ = other.ready().await.unwrap();
+                drop(other);
+            });
+            assert_eq!(calls.load(Ordering::Relaxed), 2);
+        }
+
+        /// A runtime with the timers and sockets the Redis client needs.
+        fn runtime() -> tokio::runtime::Runtime {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        }
+
+        fn unix_secs() -> u64 {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        }
+
+        #[test]
+        fn a_dead_redis_is_decided_by_the_failure_policy() {
+            // Nothing listens on port 1: every call fails at once.
+            let dead = "redis://127.0.0.1:1/";
+            let handler = |_: Request<()>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hi"))))
+            };
+            runtime().block_on(async {
+                let open =
+                    RateLimitLayer::redis(limiter(TWO_A_MINUTE, dead, OnFailure::Open), ClientIp)
+                        .unwrap();
+                let mut service = ServiceBuilder::new()
+                    .layer(open.clone())
+                    .service_fn(handler);
+                for _ in 0..3 {
+                    let r = call(&mut service, request(None)).await;
+                    assert_eq!(r.status(), StatusCode::OK);
+                    assert!(r.headers().is_empty(), "{:?}", r.headers());
+                }
+                assert_eq!(open.stats().store_failures(), 3);
+
+                let closed =
+                    RateLimitLayer::redis(limiter(TWO_A_MINUTE, dead, OnFailure::Closed), ClientIp)
+                        .unwrap();
+                let mut service = ServiceBuilder::new()
+                    .layer(closed.clone())
+                    .service_fn(handler);
+                let r = call(&mut service, request(None)).await;
+                assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+                assert_eq!(r.headers()["retry-after"], "1");
+                assert_eq!(r.headers()["content-type"], "application/json");
+                assert!(r.headers().get("x-ratelimit-limit").is_none());
+                assert_eq!(
+                    text(r).await,
+                    r#"{"status":503,"error":"rate limit store unavailable"}"#
+                );
+                assert_eq!(closed.stats().store_failures(), 1);
+                assert_eq!(closed.stats().allowed(), 0);
+
+                let file: PolicyFile = ONE_IN_FLIGHT.parse().unwrap();
+                let local = KeyedPolicy::from_file(&file);
+                let local = RateLimitLayer::redis(
+                    limiter(ONE_IN_FLIGHT, dead, OnFailure::Local(local)),
+                    ClientIp,
+                )
+                .unwrap();
+                let mut service = ServiceBuilder::new()
+                    .layer(local.clone())
+                    .service_fn(handler);
+                let first = call(&mut service, request(None)).await;
+                assert_eq!(first.status(), StatusCode::OK);
+                assert_eq!(first.headers()["x-ratelimit-remaining"], "0");
+                assert!(first.body().holds());
+                assert_eq!(local.keys(), 1);
+                let second = call(&mut service, request(None)).await;
+                assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+                // The local place is given back when the body ends.
+                assert_eq!(text(first).await, "hi");
+                let third = call(&mut service, request(None)).await;
+                assert_eq!(third.status(), StatusCode::OK);
+                assert_eq!(local.stats().allowed(), 2);
+                assert_eq!(local.stats().denied(0), 1);
+                assert_eq!(local.stats().store_failures(), 3);
+            });
+        }
+
+        #[test]
+        fn a_place_in_redis_is_given_back_when_the_body_ends_or_is_dropped() {
+            let server = RedisServer::start().unwrap();
+            runtime().block_on(async {
+                let limiter = limiter(ONE_IN_FLIGHT, &server.url(), OnFailure::Closed);
+                let layer = RateLimitLayer::redis(limiter, ClientIp).unwrap();
+                let mut service =
+                    ServiceBuilder::new()
+                        .layer(layer.clone())
+                        .service_fn(|_: Request<()>| async {
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hi"))))
+                        });
+                // Until the release (a task) has reached Redis.
+                async fn until_ok<S>(service: &mut S) -> RedisResponse
+                where
+                    S: Service<Request<()>, Response = RedisResponse, Error = Infallible>,
+                {
+                    for _ in 0..100 {
+                        let r = call(service, request(None)).await;
+                        if r.status() == StatusCode::OK {
+                            return r;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    panic!("the place was not given back");
+                }
+                let key = layer.limiter().policy().redis_key(0, "", 0).unwrap();
+                let first = call(&mut service, request(None)).await;
+                assert_eq!(first.status(), StatusCode::OK);
+                assert!(first.body().holds());
+                // In flight, in Redis.
+                assert_eq!(server.command(&["GET", &key]).unwrap(), "1");
+                let second = call(&mut service, request(None)).await;
+                assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+                assert!(!second.body().holds());
+                assert_eq!(text(first).await, "hi");
+                // Read to its end: free again.
+                let third = until_ok(&mut service).await;
+                // Dropped unread: free again.
+                drop(third);
+                let fourth = until_ok(&mut service).await;
+                drop(fourth);
+                // Nothing left in flight once the last release is in: the count is gone.
+                for _ in 0..100 {
+                    if server.command(&["EXISTS", &key]).unwrap() == "0" {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                assert_eq!(server.command(&["EXISTS", &key]).unwrap(), "0");
+            });
+        }
     }
 }

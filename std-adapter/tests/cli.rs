@@ -592,3 +592,124 @@ fn inspect_says_what_it_cannot_read() {
         );
     }
 }
+
+/// A trace for `file`: a few keys, every tier the file has, costs from 0 to one that never
+/// fits, holds, bursts and quiet spells (a fixed pseudo-random sequence).
+fn mixed_trace(file: &tollgate_std::PolicyFile, lines: usize, seed: u64) -> String {
+    let mut tiers: Vec<Option<String>> = file.tiers.iter().map(|t| Some(t.name.clone())).collect();
+    if !file.limits.is_empty() || tiers.is_empty() {
+        tiers.push(None);
+    }
+    let mut x = seed;
+    let mut next = move |n: u64| {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (x >> 33) % n
+    };
+    let mut t_ms = 1_733_200_000_000u64;
+    let mut trace = String::new();
+    for _ in 0..lines {
+        t_ms += match next(10) {
+            0 => next(120_000),
+            1..=4 => 0,
+            _ => next(400),
+        };
+        let key = ["acct-1", "acct-2", "+15551230001", "ip-10.0.0.7"][next(4) as usize];
+        let cost = match next(40) {
+            0 => 1_000_000,
+            1 | 2 => 0,
+            3..=6 => 2,
+            _ => 1,
+        };
+        let mut line = format!(r#"{{"t_ms": {t_ms}, "key": "{key}", "cost": {cost}"#);
+        if next(3) == 0 {
+            line += &format!(r#", "hold_ms": {}"#, next(3_000));
+        }
+        if let Some(tier) = &tiers[next(tiers.len() as u64) as usize] {
+            line += &format!(r#", "tier": "{tier}""#);
+        }
+        trace += &line;
+        trace += "}\n";
+    }
+    trace
+}
+
+/// Every shipped policy, and the bundled example, decided through a real Redis at the trace's
+/// own times: the decisions file is byte for byte the one the in-memory run writes.
+#[test]
+fn simulate_through_redis_writes_the_same_decisions_as_in_memory() {
+    let redis = tollgate_testkit::redis::RedisServer::start().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(policies())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    for (n, path) in files.iter().enumerate() {
+        let dir = scratch("redis-same");
+        let file = tollgate_std::PolicyFile::load(path).unwrap();
+        let trace = mixed_trace(&file, 3_000, n as u64 + 1);
+        let (memory, through) = (dir.join("memory.jsonl"), dir.join("redis.jsonl"));
+        let out = simulate_stdin(path, &trace, &memory, &["--quiet"]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        let out = simulate_stdin(
+            path,
+            &trace,
+            &through,
+            &["--quiet", "--redis", &redis.url()],
+        );
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        let (a, b) = (
+            std::fs::read(&memory).unwrap(),
+            std::fs::read(&through).unwrap(),
+        );
+        assert_eq!(a.iter().filter(|&&c| c == b'\n').count(), 3_000);
+        if a != b {
+            let first = text(&a)
+                .lines()
+                .zip(text(&b).lines())
+                .position(|(x, y)| x != y);
+            panic!("{}: decisions differ from line {first:?}", path.display());
+        }
+    }
+    // The bundled example, as the README's first command runs it.
+    let dir = scratch("redis-bundled");
+    let (memory, through) = (dir.join("memory.jsonl"), dir.join("redis.jsonl"));
+    let a = run(&["simulate", "--out", memory.to_str().unwrap()], None);
+    let b = run(
+        &[
+            "simulate",
+            "--out",
+            through.to_str().unwrap(),
+            "--redis",
+            &redis.url(),
+        ],
+        None,
+    );
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}",
+        text(&b.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&memory).unwrap(),
+        std::fs::read(&through).unwrap()
+    );
+    // The summaries agree too, but for the file each names.
+    assert_eq!(
+        text(&a.stdout).replace(memory.to_str().unwrap(), "OUT"),
+        text(&b.stdout).replace(through.to_str().unwrap(), "OUT")
+    );
+}

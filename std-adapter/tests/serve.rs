@@ -96,6 +96,16 @@ fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
 const MINUTE_3: &str =
     "[[limit]]\nname = \"minute\"\nalgorithm = \"sliding-log\"\nlimit = 3\nwindow = \"1m\"\n";
 
+fn unix_millis() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
 fn unix_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -437,4 +447,401 @@ fn a_flood_of_new_keys_is_bounded() {
         "{metrics}"
     );
     assert!(metrics.contains("tollgate_keys "), "{metrics}");
+}
+
+// Through Redis: `--redis`, against a private redis-server the test starts (the test kit's).
+
+use tollgate_testkit::redis::RedisServer;
+
+/// Requests admitted, by when each was sent and when its answer came back.
+#[derive(Clone, Copy, Debug)]
+struct Admitted {
+    sent: std::time::Instant,
+    answered: std::time::Instant,
+}
+
+/// The most admitted requests decided within any span shorter than `window`: those sent at or
+/// after one request was sent and answered less than `window` later. Each was decided between
+/// its sending and its answer, so they were all decided within that span, whatever the delays.
+fn most_in_a_window(admitted: &[Admitted], window: Duration) -> usize {
+    admitted
+        .iter()
+        .map(|a| {
+            admitted
+                .iter()
+                .filter(|b| b.sent >= a.sent && b.answered < a.sent + window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn two_servers_sharing_one_redis_admit_the_policy_once() {
+    let redis = RedisServer::start().unwrap();
+    let url = redis.url();
+    // 20 per 2 s, for both servers together.
+    let policy =
+        "[[limit]]\nname = \"burst\"\nalgorithm = \"sliding-log\"\nlimit = 20\nwindow = \"2s\"\n";
+    let args = ["--redis", url.as_str(), "--key", "header:X-Api-Key"];
+    let servers = [serve(policy, &args), serve(policy, &args)];
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    let run = Duration::from_millis(4_500);
+    let start = std::time::Instant::now();
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let bases = bases.clone();
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut admitted = Vec::new();
+                let mut per_server = [0usize; 2];
+                let mut denied = 0usize;
+                let mut i = t;
+                while start.elapsed() < run {
+                    // Each thread goes to both servers, in turn.
+                    let server = i % 2;
+                    i += 1;
+                    let sent = std::time::Instant::now();
+                    let mut response = agent
+                        .get(format!("{}/api/shared", bases[server]))
+                        .header("X-Api-Key", "one-key")
+                        .call()
+                        .unwrap();
+                    let answered = std::time::Instant::now();
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    let body = response.body_mut().read_to_string().unwrap();
+                    match status {
+                        200 => {
+                            admitted.push(Admitted { sent, answered });
+                            per_server[server] += 1;
+                        }
+                        429 => {
+                            denied += 1;
+                            let wait: u64 =
+                                headers["retry-after"].to_str().unwrap().parse().unwrap();
+                            assert!((1..=2).contains(&wait), "Retry-After {wait}");
+                            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+                            assert_eq!(json["status"], 429, "{body}");
+                            assert_eq!(json["limit_exceeded"], "burst", "{body}");
+                        }
+                        other => panic!("status {other}: {body}"),
+                    }
+                }
+                (admitted, per_server, denied)
+            })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    let mut per_server = [0usize; 2];
+    let mut denied = 0;
+    for t in threads {
+        let (a, p, d) = t.join().unwrap();
+        admitted.extend(a);
+        per_server[0] += p[0];
+        per_server[1] += p[1];
+        denied += d;
+    }
+    let window = Duration::from_secs(2);
+    let most = most_in_a_window(&admitted, window);
+    assert!(
+        most <= 20,
+        "{most} admitted within 2 s by the two servers together ({per_server:?} in all)"
+    );
+    // Both servers admitted, the limit was reached, and most requests were denied.
+    assert!(per_server.iter().all(|&n| n > 0), "{per_server:?}");
+    assert!(most >= 15, "{most}: the limit was never reached");
+    assert!(
+        denied > admitted.len(),
+        "{denied} denied, {} admitted",
+        admitted.len()
+    );
+    // Every decision was Redis's, counted by the server that asked.
+    let mut allowed = 0;
+    for s in &servers {
+        let metrics = get(&format!("{}/metrics", s.base), &[]).body;
+        assert!(
+            metrics.contains("tollgate_store_errors_total 0"),
+            "{metrics}"
+        );
+        allowed += metric(&metrics, "tollgate_decisions_total{outcome=\"allowed\"}");
+    }
+    assert_eq!(allowed, admitted.len() as u64);
+}
+
+/// The value of the metric `name` (with its labels) in Prometheus text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[test]
+fn headers_through_redis_are_those_of_the_memory_store() {
+    let redis = RedisServer::start().unwrap();
+    let server = serve(MINUTE_3, &["--redis", &redis.url()]);
+    let url = format!("{}/api/things", server.base);
+    let started = unix_secs();
+    for remaining in ["2", "1", "0"] {
+        let r = get(&url, &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body, "{\"ok\":true,\"path\":\"/api/things\"}\n");
+        assert_eq!(r.header("x-ratelimit-limit"), "3");
+        assert_eq!(r.header("x-ratelimit-remaining"), remaining);
+        // Epoch seconds by the Redis server's clock (this machine's): a minute after a
+        // request made since `started`, rounded up.
+        let reset: u64 = r.header("x-ratelimit-reset").parse().unwrap();
+        assert!(
+            (started + 60..=unix_secs() + 61).contains(&reset),
+            "{reset} at {}",
+            unix_secs()
+        );
+        assert_eq!(r.header("ratelimit-policy"), "\"minute\";q=3;w=60");
+        assert!(
+            r.header("ratelimit")
+                .starts_with(&format!("\"minute\";r={remaining};t="))
+        );
+        assert!(r.headers.get("retry-after").is_none());
+    }
+    let r = get(&url, &[]);
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("content-type"), "application/json");
+    assert!(
+        ["59", "60"].contains(&r.header("retry-after")),
+        "{}",
+        r.header("retry-after")
+    );
+    assert_eq!(r.header("x-ratelimit-remaining"), "0");
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["status"], 429);
+    assert_eq!(body["limit_exceeded"], "minute");
+    // The states are in Redis, under the default namespace; none in memory.
+    let keys = redis.command(&["KEYS", "tollgate:*"]).unwrap();
+    assert!(
+        keys.contains("tollgate:{127.0.0.1}:default:minute"),
+        "{keys}"
+    );
+    let metrics = get(&format!("{}/metrics", server.base), &[]).body;
+    assert!(metrics.contains("tollgate_keys 0"), "{metrics}");
+    assert!(
+        metrics.contains("tollgate_denied_total{limit=\"minute\"} 1"),
+        "{metrics}"
+    );
+
+    // Epoch milliseconds too.
+    let millis = serve(
+        MINUTE_3,
+        &[
+            "--redis",
+            &redis.url(),
+            "--reset",
+            "epoch-millis",
+            "--redis-namespace",
+            "ms",
+        ],
+    );
+    let before = unix_millis();
+    let r = get(&format!("{}/api", millis.base), &[]);
+    let after = unix_millis();
+    // Decided between `before` and `after`: its entry leaves the window a minute later (to
+    // the millisecond, rounded up).
+    let reset: u64 = r.header("x-ratelimit-reset").parse().unwrap();
+    assert!(
+        (before + 60_000..=after + 60_001).contains(&reset),
+        "{reset} for a request between {before} and {after}"
+    );
+}
+
+#[test]
+fn a_concurrency_place_in_redis_is_given_back_when_the_body_has_been_sent() {
+    let redis = RedisServer::start().unwrap();
+    let policy = "[[limit]]\nname = \"concurrent\"\nalgorithm = \"concurrency\"\nlimit = 1\n";
+    let args = ["--redis", &redis.url()];
+    // Two servers: the place taken through one is held for the other too.
+    let (one, two) = (serve(policy, &args), serve(policy, &args));
+    let slow = format!("{}/api/stream?chunks=4&ms=250", one.base);
+    let mut response = agent().get(&slow).call().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let mut reader = response.body_mut().as_reader();
+    let mut first = [0u8; 5];
+    reader.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"tick\n");
+    let denied = get(&format!("{}/api/quick", two.base), &[]);
+    assert_eq!(denied.status, 429, "{}", denied.body);
+    assert!(denied.body.contains("\"limit_exceeded\":\"concurrent\""));
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    drop(reader);
+    drop(response);
+    // Sent: released in Redis, by a task, a moment later.
+    let mut ok = get(&format!("{}/api/quick", two.base), &[]);
+    for _ in 0..100 {
+        if ok.status == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        ok = get(&format!("{}/api/quick", two.base), &[]);
+    }
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+/// Sends requests until `done` says so, for at most 10 s; the last reply.
+fn until(url: &str, headers: &[(&str, &str)], done: impl Fn(&Reply) -> bool) -> Reply {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get(url, headers);
+        if done(&r) || std::time::Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_redis_that_dies_is_decided_by_the_failure_policy_and_used_again_once_back() {
+    let mut redis = RedisServer::start().unwrap();
+    let url = redis.url();
+    let with = |failure: &str, namespace: &str| {
+        serve(
+            MINUTE_3,
+            &[
+                "--redis",
+                &url,
+                "--on-redis-failure",
+                failure,
+                "--redis-namespace",
+                namespace,
+                "--redis-timeout",
+                "200ms",
+            ],
+        )
+    };
+    let closed = with("closed", "closed");
+    let open = with("open", "open");
+    let local = with("local", "local");
+    let api = |s: &Server| format!("{}/api", s.base);
+    for s in [&closed, &open, &local] {
+        let statuses: Vec<u16> = (0..4).map(|_| get(&api(s), &[]).status).collect();
+        assert_eq!(statuses, [200, 200, 200, 429]);
+    }
+
+    redis.kill();
+    for _ in 0..3 {
+        let r = get(&api(&closed), &[]);
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.header("retry-after"), "1");
+        assert_eq!(r.header("content-type"), "application/json");
+        assert_eq!(
+            r.body,
+            r#"{"status":503,"error":"rate limit store unavailable"}"#
+        );
+        assert!(r.headers.get("x-ratelimit-limit").is_none());
+        let r = get(&api(&open), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.headers.get("x-ratelimit-limit").is_none(),
+            "{:?}",
+            r.headers
+        );
+        assert!(r.headers.get("ratelimit").is_none(), "{:?}", r.headers);
+    }
+    // Local: the server's own memory limits, with the usual headers.
+    let statuses: Vec<(u16, String)> = (0..4)
+        .map(|_| {
+            let r = get(&api(&local), &[]);
+            (r.status, r.header("x-ratelimit-remaining").to_owned())
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (200, "2".to_owned()),
+            (200, "1".to_owned()),
+            (200, "0".to_owned()),
+            (429, "0".to_owned())
+        ]
+    );
+    let errors = |s: &Server| {
+        metric(
+            &get(&format!("{}/metrics", s.base), &[]).body,
+            "tollgate_store_errors_total",
+        )
+    };
+    assert_eq!(errors(&closed), 3);
+    assert_eq!(errors(&open), 3);
+    assert_eq!(errors(&local), 4);
+    let metrics = get(&format!("{}/metrics", local.base), &[]).body;
+    assert!(metrics.contains("tollgate_keys 1"), "{metrics}");
+
+    // Back (empty: its states were lost): the same servers limit through it again. Its first
+    // decision is a 200 with headers (the local policy has no more room for this minute).
+    redis.restart().unwrap();
+    for s in [&closed, &open, &local] {
+        let back = until(&api(s), &[], |r| {
+            r.status == 200 && r.headers.get("x-ratelimit-limit").is_some()
+        });
+        assert_eq!(back.status, 200, "{}", back.body);
+        assert_eq!(back.header("x-ratelimit-remaining"), "2");
+        let denied = until(&api(s), &[], |r| r.status == 429);
+        assert_eq!(denied.status, 429, "{}", denied.body);
+        assert!(
+            denied.body.contains("\"limit_exceeded\":\"minute\""),
+            "{}",
+            denied.body
+        );
+        assert!(denied.headers.get("retry-after").is_some());
+    }
+    // Decided in Redis again: it holds each server's key.
+    let keys = redis.command(&["KEYS", "*"]).unwrap();
+    for ns in ["closed", "open", "local"] {
+        assert!(
+            keys.contains(&format!("{ns}:{{127.0.0.1}}:default:minute")),
+            "{keys}"
+        );
+    }
+}
+
+#[test]
+fn redis_options_are_checked_at_start() {
+    let policy =
+        std::env::temp_dir().join(format!("tollgate-serve-redis-{}.toml", std::process::id()));
+    std::fs::write(&policy, MINUTE_3).unwrap();
+    let policy = policy.to_str().unwrap();
+    let base = ["serve", "--policy", policy, "--listen", "127.0.0.1:0"];
+    let fails = |extra: &[&str], says: &str| {
+        let o = Command::new(BIN).args(base).args(extra).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{extra:?}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    };
+    // Test headers would lower limits the store does not know of: refused, not ignored.
+    fails(
+        &["--redis", "redis://127.0.0.1:1/", "--test-headers"],
+        "--test-headers cannot be used with --redis",
+    );
+    fails(&["--on-redis-failure", "open"], "--redis");
+    fails(
+        &[
+            "--redis",
+            "redis://127.0.0.1:1/",
+            "--on-redis-failure",
+            "maybe",
+        ],
+        "maybe",
+    );
+    fails(
+        &["--redis", "redis://127.0.0.1:1/", "--redis-timeout", "0ms"],
+        "zero",
+    );
+    fails(
+        &[
+            "--redis",
+            "redis://127.0.0.1:1/",
+            "--redis-namespace",
+            "a{b}",
+        ],
+        "braces",
+    );
+    fails(&["--redis", "http://example.invalid/"], "--redis");
 }

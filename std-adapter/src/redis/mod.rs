@@ -29,13 +29,17 @@
 //! a floor on that expiry instead ([`RedisPolicy::with_replay_expiry`]), because the server's clock
 //! is not the trace's.
 
+mod limiter;
 mod script;
 
 use std::fmt;
 
 use ::redis::{Cmd, ConnectionLike, Script};
-use tollgate_core::{Algorithm, InsufficientCapacity, Named, PolicyDecision, Verdict};
+use tollgate_core::{
+    Algorithm, InsufficientCapacity, Named, PolicyDecision, ReleaseError, Verdict,
+};
 
+pub use limiter::{OnFailure, Outcome, RedisLimiter, Stats, TIMEOUT};
 pub use script::{BadReply, Unsupported};
 
 use crate::config::{DEFAULT_TIER, PolicyFile};
@@ -90,6 +94,10 @@ pub enum RedisError {
     Redis(::redis::RedisError),
     /// The script answered something it should not have.
     Reply(BadReply),
+    /// More released than a limit holds in flight (nothing was released).
+    Release(ReleaseError),
+    /// Redis did not answer within the timeout.
+    Timeout,
 }
 
 impl fmt::Display for RedisError {
@@ -99,6 +107,8 @@ impl fmt::Display for RedisError {
             Self::UnknownTier => f.write_str("no such tier"),
             Self::Redis(e) => write!(f, "redis: {e}"),
             Self::Reply(BadReply(why)) => write!(f, "unexpected reply from the script: {why}"),
+            Self::Release(e) => write!(f, "{e}"),
+            Self::Timeout => f.write_str("redis: no answer within the timeout"),
         }
     }
 }
@@ -153,11 +163,15 @@ pub struct RedisPolicy {
 /// server's clock.
 pub const REPLAY_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a count of requests in flight outlives its last change, by default: five minutes.
+pub const LEASE: Duration = Duration::from_secs(300);
+
 /// The two ways of calling the script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Check,
     Peek,
+    Release,
 }
 
 impl RedisPolicy {
@@ -191,6 +205,25 @@ impl RedisPolicy {
         tiers: Vec<(String, Vec<Named<Limit, String>>)>,
         namespace: &str,
     ) -> Result<Self, RedisConfigError> {
+        Self::with_lease(tiers, namespace, LEASE)
+    }
+
+    /// [`with_tiers`](Self::with_tiers) with the lease of concurrency counts: a count of
+    /// requests in flight outlives its last acquire or release by `lease` and then is forgotten,
+    /// so permits held by a host that died come back. It must outlast the longest request.
+    ///
+    /// # Errors
+    ///
+    /// A [`RedisConfigError`] naming the first limit the store cannot keep.
+    ///
+    /// # Panics
+    ///
+    /// When `namespace` holds a brace.
+    pub fn with_lease(
+        tiers: Vec<(String, Vec<Named<Limit, String>>)>,
+        namespace: &str,
+        lease: Duration,
+    ) -> Result<Self, RedisConfigError> {
         assert!(
             !namespace.contains(['{', '}']),
             "a Redis namespace holds no braces: {namespace:?}"
@@ -201,7 +234,7 @@ impl RedisPolicy {
                 let specs = limits
                     .iter()
                     .map(|l| {
-                        script::spec(l.algorithm()).map_err(|reason| RedisConfigError {
+                        script::spec(l.algorithm(), lease).map_err(|reason| RedisConfigError {
                             tier: name.clone(),
                             limit: l.name().to_owned(),
                             reason,
@@ -319,6 +352,7 @@ impl RedisPolicy {
     ) -> Result<Invocation, RedisError> {
         if let Some((index, capacity)) = t.smallest
             && cost > capacity
+            && op != Op::Release
         {
             // As the core's policy: the error names the smallest capacity (the first of equals).
             return Err(RedisError::Capacity(
@@ -336,6 +370,7 @@ impl RedisPolicy {
             match op {
                 Op::Check => "check".to_owned(),
                 Op::Peek => "peek".to_owned(),
+                Op::Release => "release".to_owned(),
             },
             now,
             cost.to_string(),
@@ -396,6 +431,50 @@ impl RedisPolicy {
         cost: u32,
     ) -> Result<RedisDecision<'_>, RedisError> {
         self.run(conn, tier, key, at, cost, Op::Peek)
+    }
+
+    /// Gives back `cost` requests in flight of `key` in `tier` (a request admitted by
+    /// [`check`](Self::check) that has finished), in every limit that counts in flight, or in
+    /// none.
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError::Release`] when some limit holds less than `cost` in flight (its lease may
+    /// have run out), [`RedisError::UnknownTier`], [`RedisError::Redis`],
+    /// [`RedisError::Reply`].
+    pub fn release(
+        &self,
+        conn: &mut impl ConnectionLike,
+        tier: TierId,
+        key: &str,
+        cost: u32,
+    ) -> Result<(), RedisError> {
+        let t = self.tier_of(tier)?;
+        let inv = self.call(t, tier, key, At::Server, cost, Op::Release)?;
+        let value: ::redis::Value = inv.prepare(&self.script).invoke(conn)?;
+        script::released(&value)
+            .map_err(RedisError::Reply)?
+            .map_err(RedisError::Release)
+    }
+
+    /// [`release`](Self::release) on an async connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`release`](Self::release).
+    pub async fn release_async(
+        &self,
+        conn: &mut impl ::redis::aio::ConnectionLike,
+        tier: TierId,
+        key: &str,
+        cost: u32,
+    ) -> Result<(), RedisError> {
+        let t = self.tier_of(tier)?;
+        let inv = self.call(t, tier, key, At::Server, cost, Op::Release)?;
+        let value: ::redis::Value = inv.prepare(&self.script).invoke_async(conn).await?;
+        script::released(&value)
+            .map_err(RedisError::Reply)?
+            .map_err(RedisError::Release)
     }
 
     fn run(

@@ -30,8 +30,9 @@ pub enum Unsupported {
     Algorithm(&'static str),
 }
 
-/// The spec the script reads for `limit`: `kind:field:...`, numbers in ticks as decimal text.
-pub(crate) fn spec(limit: &Limit) -> Result<String, Unsupported> {
+/// The spec the script reads for `limit`: `kind:field:...`, numbers in ticks as decimal text;
+/// `lease` is how long a concurrency count outlives its last change.
+pub(crate) fn spec(limit: &Limit, lease: Duration) -> Result<String, Unsupported> {
     match limit {
         Limit::Gcra(g) => {
             let q = g.quota();
@@ -40,12 +41,47 @@ pub(crate) fn spec(limit: &Limit) -> Result<String, Unsupported> {
             let bt = t.saturating_mul(u64::from(q.burst()));
             Ok(format!("gcra:{t}:{bt}:{}", q.burst()))
         }
-        Limit::Meter(_) => Err(Unsupported::Algorithm("leaky-bucket")),
-        Limit::Shaper(_) => Err(Unsupported::Algorithm("shaper")),
-        Limit::SlidingLog(_) => Err(Unsupported::Algorithm("sliding-log")),
-        Limit::SlidingWindow(_) => Err(Unsupported::Algorithm("sliding-window")),
-        Limit::Concurrency(_) => Err(Unsupported::Algorithm("concurrency")),
-        Limit::Unlimited => Err(Unsupported::Algorithm("unlimited")),
+        Limit::Meter(m) => {
+            let q = m.quota();
+            let t = q.interval().as_ticks();
+            // The bucket's capacity b·T, validated by the quota not to overflow.
+            let cap = t.saturating_mul(u64::from(q.burst()));
+            Ok(format!("meter:{t}:{cap}:{}", q.burst()))
+        }
+        Limit::Shaper(s) => {
+            let q = s.quota();
+            let t = q.interval().as_ticks();
+            let bt = t.saturating_mul(u64::from(q.burst()));
+            let max_delay = s.max_delay().as_ticks();
+            // b·T + max_delay, validated by `Shaper::new` not to overflow.
+            let horizon = bt.saturating_add(max_delay);
+            Ok(format!(
+                "shaper:{t}:{bt}:{max_delay}:{horizon}:{}",
+                s.limit()
+            ))
+        }
+        // Any ring the std adapter builds, undersized ones too: the script decides them alike.
+        Limit::SlidingLog(l) => Ok(format!(
+            "sliding_log:{}:{}:{}",
+            l.limit(),
+            l.window().as_ticks(),
+            l.entries()
+        )),
+        // The span B·g is validated by the core to fit a u64.
+        Limit::SlidingWindow(w) => Ok(format!(
+            "sliding_window:{}:{}:{}:{}",
+            w.limit(),
+            w.granularity().as_ticks(),
+            w.buckets(),
+            w.span().as_ticks()
+        )),
+        Limit::Concurrency(c) => Ok(format!(
+            "concurrency:{}:{}:{}",
+            c.max(),
+            c.retry_hint().as_ticks(),
+            lease.as_millis().max(1)
+        )),
+        Limit::Unlimited => Ok("unlimited".to_owned()),
     }
 }
 
@@ -138,6 +174,23 @@ pub(crate) fn read(value: &::redis::Value, limits: usize) -> Result<Reply, BadRe
         allowed,
         limits,
     })
+}
+
+/// Reads the reply of a release: given back, or what a limit held instead.
+pub(crate) fn released(
+    value: &::redis::Value,
+) -> Result<Result<(), tollgate_core::ReleaseError>, BadReply> {
+    let ::redis::Value::Array(items) = value else {
+        return Err(BadReply(format!("expected an array, got {value:?}")));
+    };
+    match items.as_slice() {
+        [ok] if int(ok)? == 1 => Ok(Ok(())),
+        [no, released, in_flight] if int(no)? == 0 => Ok(Err(tollgate_core::ReleaseError {
+            released: count(released)?,
+            in_flight: count(in_flight)?,
+        })),
+        _ => Err(BadReply(format!("not a release reply: {items:?}"))),
+    }
 }
 
 /// The policy's verdict from its limits' figures, as the core's engine tallies it: the denial

@@ -50,7 +50,7 @@ use compact_str::CompactString;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use smallvec::SmallVec;
-use tollgate_core::{Algorithm, Allowance, Named, Overrides, Policy, Report};
+use tollgate_core::{Algorithm, Allowance, Named, Overrides, Policy, PolicyDecision, Report};
 
 pub use plot::{BUCKETS, PlotError, Series, plot_svg};
 #[cfg(feature = "cli")]
@@ -95,6 +95,8 @@ pub enum TraceErrorKind {
     NoTier,
     /// The line is longer than [`MAX_LINE`] bytes.
     TooLong,
+    /// The store deciding the requests failed (Redis: unreachable, an error reply).
+    Store(String),
 }
 
 /// The longest trace line read (1 MiB): a longer one is an error, not a memory exhaustion.
@@ -116,6 +118,7 @@ impl core::fmt::Display for TraceError {
                 "the line names no \"tier\", and the policy has no top-level limits to apply"
             ),
             TraceErrorKind::TooLong => write!(f, "longer than {MAX_LINE} bytes"),
+            TraceErrorKind::Store(e) => write!(f, "the store failed: {e}"),
         }
     }
 }
@@ -275,6 +278,63 @@ pub struct Simulation {
     first_t_ms: Option<u64>,
     limit_totals: Vec<LimitTotals>,
     series: plot::Series,
+    /// Where the states live when not in memory.
+    #[cfg(feature = "redis")]
+    remote: Option<Remote>,
+}
+
+/// The Redis store a simulation decides through, on one connection.
+#[cfg(feature = "redis")]
+struct Remote {
+    policy: crate::redis::RedisPolicy,
+    conn: ::redis::Connection,
+}
+
+#[cfg(feature = "redis")]
+impl core::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Remote")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Remote {
+    /// The figures of a request decided in Redis at `at`, as [`engine`] gives them in memory.
+    fn decide(
+        &mut self,
+        tier: TierId,
+        key: &str,
+        at: Instant,
+        cost: u32,
+    ) -> Result<Figures, crate::redis::RedisError> {
+        use crate::redis::{At, RedisError};
+        match self
+            .policy
+            .check(&mut self.conn, tier, key, At::Instant(at), cost)
+        {
+            Ok(d) => Ok(figures(&d.decided)),
+            Err(RedisError::Capacity(e)) => {
+                let index = e.index.unwrap_or(0);
+                let seen = self
+                    .policy
+                    .peek(&mut self.conn, tier, key, At::Instant(at), 0)?
+                    .decided
+                    .reports()
+                    .get(index)
+                    .map(|r| r.decision);
+                Ok(never_fits(e.capacity, index, seen))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn release(&mut self, tier: TierId, key: &str, cost: u32) -> Result<(), String> {
+        self.policy
+            .release(&mut self.conn, tier, key, cost)
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl Simulation {
@@ -350,7 +410,39 @@ impl Simulation {
             first_t_ms: None,
             limit_totals,
             series,
+            #[cfg(feature = "redis")]
+            remote: None,
         })
+    }
+
+    /// Decides through the Redis server at `url` instead of in memory, its keys under
+    /// `namespace` (use a fresh one per run: a replay's keys outlive it by `expiry` of the
+    /// server's clock). The decisions are the same, byte for byte; a request without a key is
+    /// the key `""` there.
+    ///
+    /// # Errors
+    ///
+    /// When a limit cannot be kept in Redis, or the server cannot be reached.
+    #[cfg(feature = "redis")]
+    pub fn through_redis(
+        &mut self,
+        url: &str,
+        namespace: &str,
+        expiry: Duration,
+    ) -> Result<(), String> {
+        let tiers = self
+            .tiers
+            .iter()
+            .map(|t| (t.name.clone(), t.rules.limits().to_vec()))
+            .collect();
+        let policy = crate::redis::RedisPolicy::with_tiers(tiers, namespace)
+            .map_err(|e| e.to_string())?
+            .with_replay_expiry(expiry);
+        let conn = ::redis::Client::open(url)
+            .and_then(|c| c.get_connection())
+            .map_err(|e| format!("{url}: {e}"))?;
+        self.remote = Some(Remote { policy, conn });
+        Ok(())
     }
 
     /// Decides the request of trace line `line`.
@@ -358,7 +450,8 @@ impl Simulation {
     /// # Errors
     ///
     /// A [`TraceError`] naming `line` when time goes backwards or the tier is unknown; the
-    /// simulation is unchanged then.
+    /// simulation is unchanged then. When deciding through Redis, also when Redis fails
+    /// ([`TraceErrorKind::Store`]), which ends the run: the store may have taken part of it.
     pub fn decide(&mut self, line: u64, req: &Request<'_>) -> Result<Outcome<'_>, TraceError> {
         let error = |kind| TraceError { line, kind };
         if let Some(previous) = self.last_t_ms
@@ -394,7 +487,8 @@ impl Simulation {
         };
         self.last_t_ms = Some(req.t_ms);
         self.first_t_ms.get_or_insert(req.t_ms);
-        self.release_until(now);
+        self.release_until(now)
+            .map_err(|e| error(TraceErrorKind::Store(e)))?;
 
         let key = req.key.as_deref();
         let info = &self.tiers[tier];
@@ -424,13 +518,24 @@ impl Simulation {
             }
         };
         let at = Instant::from_ticks(now);
-        let figures = match (info.rules.limits(), &mut entry.states[..]) {
+        #[cfg(feature = "redis")]
+        let remote = match &mut self.remote {
+            Some(r) => Some(
+                r.decide(tier, key.unwrap_or(""), at, req.cost)
+                    .map_err(|e| error(TraceErrorKind::Store(e.to_string())))?,
+            ),
+            None => None,
+        };
+        #[cfg(not(feature = "redis"))]
+        let remote: Option<Figures> = None;
+        let figures = match (remote, info.rules.limits(), &mut entry.states[..]) {
+            (Some(figures), _, _) => figures,
             // One limit that counts: its own decision is the policy's (one report, binding
             // whether it admits or denies), without the engine's lists.
-            ([limit], [state]) if limit.algorithm().allowance() != Allowance::Unlimited => {
+            (None, [limit], [state]) if limit.algorithm().allowance() != Allowance::Unlimited => {
                 single(limit.algorithm(), state, at, req.cost)
             }
-            (limits, states) => engine(limits, states, at, req.cost),
+            (None, limits, states) => engine(limits, states, at, req.cost),
         };
         count(
             entry,
@@ -454,7 +559,14 @@ impl Simulation {
                     }));
                 }
                 // Released at once.
-                _ => release(entry, info, req.cost),
+                _ => {
+                    release(entry, info, req.cost);
+                    #[cfg(feature = "redis")]
+                    if let Some(r) = &mut self.remote {
+                        r.release(tier, key.unwrap_or(""), req.cost)
+                            .map_err(|e| error(TraceErrorKind::Store(e)))?;
+                    }
+                }
             }
         }
         Ok(Outcome {
@@ -508,8 +620,9 @@ impl Simulation {
         }
     }
 
-    /// Ends every hold due at or before `now` (ns), in time order.
-    fn release_until(&mut self, now: u64) {
+    /// Ends every hold due at or before `now` (ns), in time order (in Redis too, when deciding
+    /// there: the store's error when it fails).
+    fn release_until(&mut self, now: u64) -> Result<(), String> {
         while let Some(Reverse(h)) = self.held.peek()
             && h.at <= now
         {
@@ -524,7 +637,12 @@ impl Simulation {
             {
                 release(entry, &self.tiers[h.tier], h.cost);
             }
+            #[cfg(feature = "redis")]
+            if let Some(r) = &mut self.remote {
+                r.release(h.tier, key.unwrap_or(""), h.cost)?;
+            }
         }
+        Ok(())
     }
 
     /// The summary of everything decided.
@@ -571,18 +689,7 @@ fn engine(
     let mut out: SmallVec<[Report<'_, { crate::HZ }>; 4]> =
         SmallVec::from_elem(Report::EMPTY, limits.len());
     match policy.check_into(states, at, cost, &Overrides::NONE, &mut out) {
-        Ok(d) => {
-            let binding = d.applicable().map(|r| r.decision);
-            Figures {
-                allowed: d.is_allowed(),
-                limit: binding.map(|b| b.limit),
-                remaining: binding.map(|b| b.remaining),
-                reset_ms: binding.map_or(0, |b| ms_up(b.reset)),
-                retry_after_ms: d.retry_after().map(ms_up),
-                exceeded: d.denied_index(),
-                delay_ms: ms_up(d.delay()),
-            }
-        }
+        Ok(d) => figures(&d),
         Err(e) => {
             // The cost can never fit: denied, with no retry, by the limit too small.
             let index = e.index.unwrap_or(0);
@@ -592,6 +699,22 @@ fn engine(
                 .and_then(|d| d.reports().get(index).map(|r| r.decision));
             never_fits(e.capacity, index, seen)
         }
+    }
+}
+
+/// The figures of a policy's decision: its binding limit's.
+fn figures<'n, R: AsRef<[Report<'n, { crate::HZ }>]>>(
+    d: &PolicyDecision<{ crate::HZ }, R>,
+) -> Figures {
+    let binding = d.applicable().map(|r| r.decision);
+    Figures {
+        allowed: d.is_allowed(),
+        limit: binding.map(|b| b.limit),
+        remaining: binding.map(|b| b.remaining),
+        reset_ms: binding.map_or(0, |b| ms_up(b.reset)),
+        retry_after_ms: d.retry_after().map(ms_up),
+        exceeded: d.denied_index(),
+        delay_ms: ms_up(d.delay()),
     }
 }
 

@@ -1,9 +1,9 @@
 //! `tollgate`: see a rate-limit policy at work.
 //!
 //! ```text
-//! tollgate simulate [--policy POLICY.toml --trace TRACE.jsonl] [--out DECISIONS.jsonl] [--plot PLOT.svg]
+//! tollgate simulate [--policy POLICY.toml --trace TRACE.jsonl] [--out DECISIONS.jsonl] [--plot PLOT.svg] [--redis URL]
 //! tollgate check POLICY.toml
-//! tollgate serve --policy POLICY.toml [--listen 127.0.0.1:8080] [--key ip|header:NAME]
+//! tollgate serve --policy POLICY.toml [--listen 127.0.0.1:8080] [--key ip|header:NAME] [--redis URL [--on-redis-failure open|closed|local]]
 //! ```
 
 use std::fs::File;
@@ -80,6 +80,14 @@ struct Simulate {
     /// No progress bar, even on a terminal.
     #[arg(long, short)]
     quiet: bool,
+    /// Decide through this Redis server (redis://HOST:PORT) at the trace's own times, as a
+    /// fleet sharing it would: the decisions are the same, byte for byte.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The namespace of the run's keys in Redis (default: one of its own per run). They expire
+    /// an hour after their last write.
+    #[arg(long, requires = "redis", value_name = "PREFIX")]
+    redis_namespace: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -153,6 +161,27 @@ fn simulate(args: &Simulate) -> Result<(), String> {
         ),
     };
     let mut sim = Simulation::new(&file, args.tier.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(url) = &args.redis {
+        let namespace = match &args.redis_namespace {
+            Some(ns) if ns.contains(['{', '}']) => {
+                return Err(format!(
+                    "--redis-namespace {ns:?}: no braces in a namespace"
+                ));
+            }
+            Some(ns) => ns.clone(),
+            None => {
+                let since = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                format!(
+                    "tollgate-simulate:{}:{}",
+                    std::process::id(),
+                    since.as_micros()
+                )
+            }
+        };
+        sim.through_redis(url, &namespace, tollgate_std::Duration::from_secs(3600))?;
+    }
     let mut out = match &args.out {
         Some(path) => Some(Partial::create(path)?),
         None => None,

@@ -1,5 +1,5 @@
 //! `tollgate serve`: a small demo API behind the rate-limit middleware, to watch headers and 429s
-//! with curl.
+//! with curl; its policy kept in memory, or in Redis for several servers to share (`--redis`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +22,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tollgate_core::LimitValues;
-use tollgate_std::middleware::{ClientIp, Denial, HeaderKey, KeyOf, RateLimitLayer, Reset};
+use tollgate_std::middleware::{ClientIp, Denial, HeaderKey, KeyOf, RateLimitLayer, Reset, Stats};
+use tollgate_std::redis::{OnFailure, RedisLimiter, RedisPolicy};
 use tollgate_std::{KeyedPolicy, PolicyFile};
 
 /// `tollgate serve`'s options.
@@ -62,9 +63,60 @@ pub struct Serve {
     #[arg(long, default_value_t = 1_000_000)]
     max_keys: usize,
     /// Let requests' test headers force a 429 (X-RateLimit: 1) or lower a limit
-    /// (X-RateLimit-NAME: N, NAME a limit's name). Never raises one.
+    /// (X-RateLimit-NAME: N, NAME a limit's name). Never raises one. Not with --redis.
     #[arg(long)]
     test_headers: bool,
+    /// Keep the policy's states in this Redis server (redis://HOST:PORT), shared by every
+    /// `tollgate serve` pointed at it: the fleet admits the policy once, not once per server.
+    /// Decided at the Redis server's clock, one round-trip per request.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// How long a request waits for Redis before the failure policy decides it.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "250ms",
+        value_parser = parse_timeout,
+        requires = "redis"
+    )]
+    redis_timeout: Duration,
+    /// What happens to a request when Redis is down, slow or failing: "local" decides it with
+    /// the same policy in this server's memory (each server then enforces the policy on its own,
+    /// so the fleet admits up to once per server, until Redis answers again); "open" lets it
+    /// through, unlimited; "closed" refuses it with 503 and Retry-After: 1. The default, local,
+    /// keeps the service up and every client limited, by each server.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "open|closed|local",
+        default_value_t = FailureArg::Local,
+        requires = "redis"
+    )]
+    on_redis_failure: FailureArg,
+    /// The prefix of the keys in Redis (namespace:{key}:tier:limit), to keep several policies
+    /// apart on one server. No braces.
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "tollgate",
+        requires = "redis"
+    )]
+    redis_namespace: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FailureArg {
+    Local,
+    Open,
+    Closed,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = tollgate_std::config::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
+    if d.as_ticks() == 0 {
+        return Err(format!("{s:?}: a timeout of zero would fail every request"));
+    }
+    Ok(Duration::from_nanos(d.as_ticks()))
 }
 
 #[derive(Clone, Debug)]
@@ -135,27 +187,82 @@ pub fn serve(args: &Serve) -> Result<(), String> {
         KeySpec::Ip => Key::Ip(ClientIp),
         KeySpec::Header(name) => Key::Header(HeaderKey::try_new(name).map_err(|e| e.to_string())?),
     };
-    let layer = match &args.tier {
-        Some(tier) => RateLimitLayer::with_tier(policy, key, tier),
-        None => RateLimitLayer::new(policy, key),
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let Some(url) = &args.redis else {
+        let layer = match &args.tier {
+            Some(tier) => RateLimitLayer::with_tier(policy, key, tier),
+            None => RateLimitLayer::new(policy, key),
+        }
+        .map_err(|e| format!("{}: {e}", args.policy.display()))?
+        .honour_test_headers(args.test_headers);
+        let layer = configure(layer, args);
+        let metrics_layer = layer.clone();
+        let metrics = move || {
+            let stats = metrics_layer.stats();
+            metrics(stats, metrics_layer.limit_names(), metrics_layer.keys())
+        };
+        return runtime.block_on(run(args.listen, api().layer(layer), metrics));
+    };
+
+    if args.test_headers {
+        return Err(String::from(
+            "--test-headers cannot be used with --redis: the Redis store decides every request \
+             by the policy as written (no forced 429s, no lowered limits)",
+        ));
     }
-    .map_err(|e| format!("{}: {e}", args.policy.display()))?
-    .values(match args.values {
-        Values::Single => LimitValues::Single,
-        Values::PerLimit => LimitValues::PerLimit,
-    })
-    .reset(match args.reset {
-        ResetArg::EpochSeconds => Reset::EpochSeconds,
-        ResetArg::EpochMillis => Reset::EpochMillis,
-        ResetArg::Delta => Reset::DeltaSeconds,
-    })
-    .denial(if args.deny_status == DenyStatus::Forbidden {
-        Denial::Carrier
-    } else {
-        Denial::TooManyRequests
-    })
-    .honour_test_headers(args.test_headers);
-    let layer = match args.tier_header.clone() {
+    if args.redis_namespace.contains(['{', '}']) {
+        return Err(format!(
+            "--redis-namespace {:?}: no braces in a namespace",
+            args.redis_namespace
+        ));
+    }
+    let redis_policy = RedisPolicy::from_file(&file, &args.redis_namespace)
+        .map_err(|e| format!("{}: {e}", args.policy.display()))?;
+    let on_failure = match args.on_redis_failure {
+        FailureArg::Local => OnFailure::Local(policy),
+        FailureArg::Open => OnFailure::Open,
+        FailureArg::Closed => OnFailure::Closed,
+    };
+    // The connection is made in the runtime (lazily: a Redis down at start is tried again at
+    // every request).
+    let _runtime = runtime.enter();
+    let limiter = RedisLimiter::new(redis_policy, url, args.redis_timeout, on_failure)
+        .map_err(|e| format!("--redis {url:?}: {e}"))?;
+    let layer = match &args.tier {
+        Some(tier) => RateLimitLayer::redis_with_tier(limiter, key, tier),
+        None => RateLimitLayer::redis(limiter, key),
+    }
+    .map_err(|e| format!("{}: {e}", args.policy.display()))?;
+    let layer = configure(layer, args);
+    let metrics_layer = layer.clone();
+    let metrics = move || {
+        let stats = metrics_layer.stats();
+        metrics(stats, metrics_layer.limit_names(), metrics_layer.keys())
+    };
+    runtime.block_on(run(args.listen, api().layer(layer), metrics))
+}
+
+/// The options both stores share: the headers, the denial, the tier of each request.
+fn configure<D>(layer: RateLimitLayer<Key, D>, args: &Serve) -> RateLimitLayer<Key, D> {
+    let layer = layer
+        .values(match args.values {
+            Values::Single => LimitValues::Single,
+            Values::PerLimit => LimitValues::PerLimit,
+        })
+        .reset(match args.reset {
+            ResetArg::EpochSeconds => Reset::EpochSeconds,
+            ResetArg::EpochMillis => Reset::EpochMillis,
+            ResetArg::Delta => Reset::DeltaSeconds,
+        })
+        .denial(if args.deny_status == DenyStatus::Forbidden {
+            Denial::Carrier
+        } else {
+            Denial::TooManyRequests
+        });
+    match args.tier_header.clone() {
         Some(name) => layer.tier_by(move |headers, _key| {
             headers
                 .get(name.as_str())
@@ -163,30 +270,30 @@ pub fn serve(args: &Serve) -> Result<(), String> {
                 .map(CompactString::from)
         }),
         None => layer,
-    };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(run(args.listen, layer))
+    }
 }
 
-async fn run(listen: SocketAddr, layer: RateLimitLayer<Key>) -> Result<(), String> {
-    let metrics_layer = layer.clone();
-    let api = Router::new()
-        .route("/api", get(api).post(api))
-        .route("/api/{*path}", get(api).post(api))
-        .layer(layer)
-        // Outermost: the peer's address where the key extractor looks for it.
-        .layer(middleware::from_fn(peer_address));
+/// The limited routes: any path under /api.
+fn api() -> Router {
+    Router::new()
+        .route("/api", get(api_handler).post(api_handler))
+        .route("/api/{*path}", get(api_handler).post(api_handler))
+}
+
+async fn run(
+    listen: SocketAddr,
+    api: Router,
+    metrics: impl Fn() -> Response + Clone + Send + Sync + 'static,
+) -> Result<(), String> {
+    // Outermost: the peer's address where the key extractor looks for it.
+    let api = api.layer(middleware::from_fn(peer_address));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/metrics",
             get(move || {
-                let layer = metrics_layer.clone();
-                async move { metrics(&layer) }
+                let metrics = metrics.clone();
+                async move { metrics() }
             }),
         )
         .merge(api);
@@ -253,7 +360,7 @@ struct Shape {
     chunks: Option<u32>,
 }
 
-async fn api(Query(shape): Query<Shape>, request: Request) -> Response {
+async fn api_handler(Query(shape): Query<Shape>, request: Request) -> Response {
     let path = request.uri().path().to_string();
     // At most a minute in all, however the pause and the pieces are asked for.
     let chunks = shape.chunks.map(|c| c.clamp(1, 1_000));
@@ -331,8 +438,7 @@ struct OutcomeLabel {
 }
 
 /// Prometheus text: decisions allowed and denied (per limit), keys tracked, store errors.
-fn metrics(layer: &RateLimitLayer<Key>) -> Response {
-    let stats = layer.stats();
+fn metrics(stats: &Stats, limit_names: &[String], keys: usize) -> Response {
     let mut registry = Registry::with_prefix("tollgate");
     let decisions = Family::<OutcomeLabel, Counter>::default();
     decisions
@@ -340,9 +446,7 @@ fn metrics(layer: &RateLimitLayer<Key>) -> Response {
             outcome: String::from("allowed"),
         })
         .inc_by(stats.allowed());
-    let denied_total: u64 = (0..layer.limit_names().len())
-        .map(|i| stats.denied(i))
-        .sum();
+    let denied_total: u64 = (0..limit_names.len()).map(|i| stats.denied(i)).sum();
     decisions
         .get_or_create(&OutcomeLabel {
             outcome: String::from("denied"),
@@ -350,7 +454,7 @@ fn metrics(layer: &RateLimitLayer<Key>) -> Response {
         .inc_by(denied_total);
     registry.register("decisions", "Requests decided, by outcome", decisions);
     let denied = Family::<LimitLabel, Counter>::default();
-    for (i, name) in layer.limit_names().iter().enumerate() {
+    for (i, name) in limit_names.iter().enumerate() {
         denied
             .get_or_create(&LimitLabel {
                 limit: name.clone(),
@@ -362,14 +466,15 @@ fn metrics(layer: &RateLimitLayer<Key>) -> Response {
         "Requests denied, by the limit that denied them",
         denied,
     );
-    let keys = Gauge::<i64>::default();
-    keys.set(i64::try_from(layer.keys()).unwrap_or(i64::MAX));
-    registry.register("keys", "Keys whose state is held", keys);
+    let held = Gauge::<i64>::default();
+    held.set(i64::try_from(keys).unwrap_or(i64::MAX));
+    registry.register("keys", "Keys whose state is held in memory", held);
     let errors = Counter::<u64>::default();
-    errors.inc_by(stats.full());
+    errors.inc_by(stats.full() + stats.store_failures());
     registry.register(
         "store_errors",
-        "Requests refused because the key store had no room",
+        "Requests the store could not decide: no room for a new key in memory, or Redis \
+         unreachable, slow or failing (then decided by --on-redis-failure)",
         errors,
     );
     let mut text = String::new();

@@ -9,16 +9,6 @@ function gcra.parse(f)
   return { t = U.parse(f[2]), bt = U.parse(f[3]), burst = tonumber(f[4]) }
 end
 
--- How many unit requests of `t` ticks fit with `used` of `cap` taken: the core's `units_that_fit`.
-local function units_that_fit(cap, used, now, t)
-  local room = U.min(U.sat_sub(cap, used), U.sat_sub(U.sat_sub(U.MAX, now), used))
-  local q = U.div(room, t)
-  if q == nil then
-    return 0
-  end
-  return math.min(U.approx(q), 4294967295)
-end
-
 function gcra.look(key, p, now, cost)
   local raw = redis.call('GET', key)
   local tat = U.ZERO
@@ -57,7 +47,7 @@ function gcra.report(p, step, recorded)
   end
   return {
     limit = p.burst,
-    remaining = units_that_fit(p.bt, ahead, step.now, p.t),
+    remaining = U.units_that_fit(p.bt, ahead, step.now, p.t),
     reset = ahead,
     retry = step.wait,
     delay = U.ZERO,

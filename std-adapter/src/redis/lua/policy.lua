@@ -2,7 +2,8 @@
 -- core/src/policy/engine.rs). Assembled after u64.lua and the algorithms.
 --
 -- KEYS[i]  the state of limit i (all under one hash tag).
--- ARGV[1]  'check' (decide and record), 'peek' (decide, record nothing) or 'release'.
+-- ARGV[1]  'check' (decide and record), 'peek' (decide, record nothing) or 'release' (give
+--          `cost` back to every limit that counts in flight: all or none).
 -- ARGV[2]  now in nanoseconds since the Unix epoch, or '' for the server's TIME.
 -- ARGV[3]  the cost.
 -- ARGV[4]  the least expiry, in milliseconds, of a key written (0: a key lives until its
@@ -10,7 +11,8 @@
 --          expire by the server's clock while the trace still needs them).
 -- ARGV[4+i] limit i's spec, 'kind:field:field...' (see each algorithm's file).
 --
--- Reply: { allowed (1 or 0), now, then six fields per limit: admits (1 or 0), limit,
+-- Reply to a release: { 1 }, or { 0, cost, in flight } when some limit holds less than `cost`.
+-- Reply to a check or a peek: { allowed (1 or 0), now, then six fields per limit: admits (1 or 0), limit,
 -- remaining, reset, retry ('' when admitted), delay }, durations in nanoseconds as decimal text.
 
 local op = ARGV[1]
@@ -32,7 +34,12 @@ for i = 1, n do
   local spec = alg.parse(fields)
   algs[i], specs[i] = alg, spec
   if op == 'release' then
-    steps[i] = alg.release and alg.release(KEYS[i], spec, cost) or 0
+    -- As the core's policy: every limit that counts in flight must be able to give `cost` back
+    -- before any does.
+    local held = alg.can_release and alg.can_release(KEYS[i], spec, cost)
+    if held then
+      return { 0, cost, held }
+    end
   else
     local step = alg.look(KEYS[i], spec, now, cost)
     steps[i] = step
@@ -43,7 +50,12 @@ for i = 1, n do
 end
 
 if op == 'release' then
-  return steps
+  for i = 1, n do
+    if algs[i].release then
+      algs[i].release(KEYS[i], specs[i], cost)
+    end
+  end
+  return { 1 }
 end
 
 -- A look ('peek') reports what a check would say, as recorded, and writes nothing.
@@ -58,8 +70,11 @@ for i = 1, n do
   reply[k + 4] = U.str(d.reset)
   reply[k + 5] = d.retry and U.str(d.retry) or ''
   reply[k + 6] = U.str(d.delay)
-  if recorded and op == 'check' and algs[i].record(KEYS[i], specs[i], steps[i]) then
-    expire(KEYS[i], d, floor_ms)
+  if recorded and op == 'check' then
+    local wrote, lease_ms = algs[i].record(KEYS[i], specs[i], steps[i])
+    if wrote and not lease_ms then
+      expire(KEYS[i], d, floor_ms)
+    end
   end
 end
 return reply

@@ -204,3 +204,15 @@ function U.server_now()
   local t = redis.call('TIME')
   return U.add(U.mul(U.parse(t[1]), U.of(1000000000)), U.of(tonumber(t[2]) * 1000))
 end
+
+-- How many unit requests of `t` ticks fit with `used` of `cap` taken, before the end of time:
+-- the core's `units_that_fit` (core/src/algorithm/gcra.rs), the `remaining` of GCRA, the meter
+-- and the shaper. A count, saturating at u32::MAX (a rounded double past 2^53 is cut there too).
+function U.units_that_fit(cap, used, now, t)
+  local room = U.min(U.sat_sub(cap, used), U.sat_sub(U.sat_sub(U.MAX, now), used))
+  local q = U.div(room, t)
+  if q == nil then
+    return 0
+  end
+  return math.min(U.approx(q), 4294967295)
+end

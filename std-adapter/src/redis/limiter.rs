@@ -1,0 +1,270 @@
+//! A [`RedisPolicy`] with its connection, a timeout on every call, and what to do when Redis
+//! cannot answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use compact_str::CompactString;
+use tollgate_core::{Clock, Overrides};
+
+use super::{At, RedisDecision, RedisError, RedisPolicy};
+use crate::Instant;
+use crate::keyed::{KeyPermit, KeyedError, KeyedPolicy, TierId};
+use crate::policy::Decided;
+
+/// What a [`RedisLimiter`] does with a request when Redis fails (unreachable, timed out, an
+/// error reply).
+#[derive(Debug, Clone)]
+pub enum OnFailure {
+    /// Admit it: the service stays up, unlimited until Redis is back.
+    Open,
+    /// Refuse it: nothing passes that Redis did not count.
+    Closed,
+    /// Decide it with this in-memory policy (each host then enforces the policy on its own: the
+    /// fleet may admit up to one policy per host until Redis is back).
+    Local(KeyedPolicy<CompactString>),
+}
+
+/// How a [`RedisLimiter`] decided one request.
+#[derive(Debug)]
+pub enum Outcome<'p> {
+    /// Redis decided.
+    Redis(RedisDecision<'p>),
+    /// Redis failed and [`OnFailure::Open`] admitted the request.
+    Open(RedisError),
+    /// Redis failed and [`OnFailure::Closed`] refused the request.
+    Closed(RedisError),
+    /// Redis failed and the [`OnFailure::Local`] policy decided.
+    Local {
+        /// The local policy's decision.
+        decided: Decided<'p>,
+        /// Its place in the local concurrency limits, released when dropped.
+        permit: KeyPermit<CompactString>,
+        /// The instant it was made at, on the local policy's clock.
+        now: Instant,
+        /// Why Redis did not decide.
+        error: RedisError,
+    },
+}
+
+impl<'p> Outcome<'p> {
+    /// Whether the request may go.
+    pub fn is_allowed(&self) -> bool {
+        match self {
+            Self::Redis(d) => d.decided.is_allowed(),
+            Self::Open(_) => true,
+            Self::Closed(_) => false,
+            Self::Local { decided, .. } => decided.is_allowed(),
+        }
+    }
+
+    /// The policy's decision, when one was made (by Redis or the local policy).
+    pub fn decided(&self) -> Option<&Decided<'p>> {
+        match self {
+            Self::Redis(d) => Some(&d.decided),
+            Self::Local { decided, .. } => Some(decided),
+            Self::Open(_) | Self::Closed(_) => None,
+        }
+    }
+}
+
+/// Counts of what a [`RedisLimiter`] did, for metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Calls Redis answered.
+    pub decided: AtomicU64,
+    /// Calls that failed (each then decided by the failure policy).
+    pub failures: AtomicU64,
+    /// Of those, timeouts.
+    pub timeouts: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    policy: RedisPolicy,
+    conn: ConnectionManager,
+    timeout: std::time::Duration,
+    on_failure: OnFailure,
+    stats: Stats,
+    /// Whether the last call failed: a failure and a recovery are logged once each.
+    down: AtomicBool,
+}
+
+/// A [`RedisPolicy`] over a connection that reconnects by itself, with a timeout on every call
+/// and a failure policy ([`OnFailure`]), shared by tasks (cheap to clone).
+///
+/// The connection is redis-rs's `ConnectionManager`: one multiplexed connection (calls from many
+/// tasks are pipelined on it) that is re-established after an error, so a Redis that comes back
+/// is used again without a restart. Every call is bounded by the timeout; a call that fails is
+/// counted ([`stats`](Self::stats)), logged once per outage (the `log` facade, target
+/// `tollgate_std::redis`), and decided by the failure policy.
+#[derive(Debug, Clone)]
+pub struct RedisLimiter {
+    inner: Arc<Inner>,
+}
+
+/// The timeout of a call by default.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl RedisLimiter {
+    /// A limiter for `policy` on the server at `url` (`redis://127.0.0.1:6379/`). It connects
+    /// lazily: a server that is down now is tried again at every call.
+    ///
+    /// # Errors
+    ///
+    /// When `url` is not a Redis URL.
+    pub fn new(
+        policy: RedisPolicy,
+        url: &str,
+        timeout: std::time::Duration,
+        on_failure: OnFailure,
+    ) -> Result<Self, ::redis::RedisError> {
+        let client = ::redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            // Reconnection is retried at the next call, not in a loop that holds this one.
+            .set_number_of_retries(1)
+            .set_min_delay(std::time::Duration::from_millis(10))
+            .set_max_delay(timeout);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                policy,
+                conn,
+                timeout,
+                on_failure,
+                stats: Stats::default(),
+                down: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RedisPolicy {
+        &self.inner.policy
+    }
+
+    /// The in-memory policy of [`OnFailure::Local`], if that is the failure policy.
+    pub fn local(&self) -> Option<&KeyedPolicy<CompactString>> {
+        match &self.inner.on_failure {
+            OnFailure::Local(local) => Some(local),
+            OnFailure::Open | OnFailure::Closed => None,
+        }
+    }
+
+    /// What this limiter did so far.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Decides a request of `cost` for `key` in `tier` at the server's clock (or `at`).
+    ///
+    /// A request Redis admits holds its place in the policy's concurrency limits until
+    /// [`release`](Self::release)d (or until the lease runs out).
+    ///
+    /// # Errors
+    ///
+    /// Only the caller's own mistakes: [`RedisError::Capacity`] when `cost` can never fit and
+    /// [`RedisError::UnknownTier`]. Whatever goes wrong with Redis is an [`Outcome`].
+    pub async fn check(
+        &self,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+    ) -> Result<Outcome<'_>, RedisError> {
+        let inner = &*self.inner;
+        let mut conn = inner.conn.clone();
+        let call = inner.policy.check_async(&mut conn, tier, key, at, cost);
+        let result = match tokio::time::timeout(inner.timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(RedisError::Timeout),
+        };
+        let error = match result {
+            Ok(d) => {
+                inner.stats.decided.fetch_add(1, Ordering::Relaxed);
+                if inner.down.swap(false, Ordering::Relaxed) {
+                    log::info!(target: "tollgate_std::redis", "Redis is deciding again");
+                }
+                return Ok(Outcome::Redis(d));
+            }
+            Err(e @ (RedisError::Capacity(_) | RedisError::UnknownTier)) => return Err(e),
+            // The connection's own response timeout, which is the same bound.
+            Err(RedisError::Redis(e)) if e.is_timeout() => RedisError::Timeout,
+            Err(e) => e,
+        };
+        inner.stats.failures.fetch_add(1, Ordering::Relaxed);
+        if matches!(error, RedisError::Timeout) {
+            inner.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        if !inner.down.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                target: "tollgate_std::redis",
+                "Redis failed ({error}); deciding {} until it is back",
+                match inner.on_failure {
+                    OnFailure::Open => "open (admitting)",
+                    OnFailure::Closed => "closed (refusing)",
+                    OnFailure::Local(_) => "with the local policy",
+                }
+            );
+        }
+        Ok(match &inner.on_failure {
+            OnFailure::Open => Outcome::Open(error),
+            OnFailure::Closed => Outcome::Closed(error),
+            OnFailure::Local(local) => {
+                let tier_name = inner.policy.tier_names()[tier];
+                let local_tier = local.tier(tier_name).ok_or(RedisError::UnknownTier)?;
+                let now = local.clock().now();
+                match local.check_at(local_tier, key, now, cost, &Overrides::NONE) {
+                    Ok((decided, permit)) => Outcome::Local {
+                        decided,
+                        permit,
+                        now,
+                        error,
+                    },
+                    Err(KeyedError::Capacity(e)) => return Err(RedisError::Capacity(e)),
+                    // A full local table refuses, as Redis being down with no room would.
+                    Err(_) => Outcome::Closed(error),
+                }
+            }
+        })
+    }
+
+    /// Gives back `cost` in flight for `key` in `tier` in Redis (see
+    /// [`RedisPolicy::release`]). A release that fails is left to the lease.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisPolicy::release`], and [`RedisError::Timeout`].
+    pub async fn release(&self, tier: TierId, key: &str, cost: u32) -> Result<(), RedisError> {
+        let inner = &*self.inner;
+        let mut conn = inner.conn.clone();
+        let call = inner.policy.release_async(&mut conn, tier, key, cost);
+        tokio::time::timeout(inner.timeout, call)
+            .await
+            .unwrap_or(Err(RedisError::Timeout))
+    }
+
+    /// What [`check`](Self::check) would say, recording nothing; Redis's failure is an error
+    /// here.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisPolicy::peek`], and [`RedisError::Timeout`].
+    pub async fn peek(
+        &self,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        let inner = &*self.inner;
+        let mut conn = inner.conn.clone();
+        let call = inner.policy.peek_async(&mut conn, tier, key, at, cost);
+        tokio::time::timeout(inner.timeout, call)
+            .await
+            .unwrap_or(Err(RedisError::Timeout))
+    }
+}
