@@ -12,7 +12,9 @@ use compact_str::CompactString;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use tollgate_core::{Algorithm, Concurrency, Gcra, Named, Overrides, Policy, Report};
+use tollgate_core::{
+    Algorithm, Concurrency, Gcra, Meter, Named, Overrides, Policy, Report, Shaper,
+};
 use tollgate_std::keyed::KeyedPolicy;
 use tollgate_std::redis::{At, OnFailure, Outcome, RedisError, RedisLimiter, RedisPolicy};
 use tollgate_std::{Duration, Instant, Limit, LimitState, Quota};
@@ -794,6 +796,8 @@ fn threads_on_separate_connections_never_exceed_the_limit() {
                         let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                         assert!(now <= 3, "{now} in flight");
                         admitted.push(d.now.as_ticks());
+                        // Held a while, so that more than 3 admitted at once would show.
+                        std::thread::sleep(std::time::Duration::from_millis(2));
                         in_flight.fetch_sub(1, Ordering::SeqCst);
                         policy.release(&mut conn, 0, "one", 1).unwrap();
                     }
@@ -820,4 +824,140 @@ fn threads_on_separate_connections_never_exceed_the_limit() {
             );
         }
     }
+}
+
+/// Another program's value under a key is the key's problem, not an outage: the limiter says so
+/// (an error naming the key) instead of letting the failure policy admit that key unlimited, and
+/// other keys are decided as usual.
+#[tokio::test]
+async fn a_key_holding_something_else_is_an_error_not_an_outage() {
+    let server = RedisServer::start().unwrap();
+    let l = limiter(&server, OnFailure::Open, 1_000);
+    let key = l.policy().redis_key(0, "taken", 0).unwrap();
+    assert_eq!(server.command(&["SET", &key, "not a state"]).unwrap(), "OK");
+    let e = l.check(0, "taken", At::Server, 1).await.unwrap_err();
+    assert!(e.to_string().contains(&key), "{e}");
+    assert_eq!(l.stats().failures.load(Ordering::Relaxed), 0);
+    assert!(matches!(
+        l.check(0, "other", At::Server, 1).await.unwrap(),
+        Outcome::Redis(_)
+    ));
+}
+
+/// A tier or limit name with a `:` would let two limits share a Redis key: refused.
+#[test]
+fn names_with_a_colon_are_refused() {
+    let limit = || Limit::Gcra(Gcra::new(Quota::per_second(1).unwrap()));
+    let e = RedisPolicy::with_tiers(
+        vec![("a".to_owned(), vec![Named::new("x:y".to_owned(), limit())])],
+        "ns",
+    )
+    .unwrap_err();
+    assert_eq!(e.limit, "x:y");
+    assert!(
+        RedisPolicy::with_tiers(
+            vec![("a:x".to_owned(), vec![Named::new("y".to_owned(), limit())])],
+            "ns",
+        )
+        .is_err()
+    );
+    let ok = RedisPolicy::with_tiers(
+        vec![("a".to_owned(), vec![Named::new("y".to_owned(), limit())])],
+        "ns",
+    )
+    .unwrap();
+    // The hash tag is never empty, whatever the key.
+    assert_eq!(ok.redis_key(0, "", 0).unwrap(), "ns:{k=}:a:y");
+    assert_eq!(ok.redis_key(0, "}x", 0).unwrap(), "ns:{k=}x}:a:y");
+}
+
+/// Keys expire only once their state is at rest, so an expired key decides as the core does on
+/// the state it stood for. Decided at the server's clock with windows of a few hundred
+/// milliseconds (so keys do expire during the test): every decision equals the core's at the
+/// same instant on its own state, and every written key's expiry instant (`PEXPIRETIME`) finds
+/// that state at rest.
+#[test]
+fn keys_expire_only_at_rest_and_expired_keys_decide_like_the_core() {
+    let (server, mut conn) = server();
+    let ms = Duration::from_millis;
+    let limits = vec![
+        Named::new(
+            "gcra".to_owned(),
+            Limit::Gcra(Gcra::new(Quota::new(4, ms(200)).unwrap())),
+        ),
+        Named::new(
+            "meter".to_owned(),
+            Limit::Meter(Meter::new(Quota::new(5, ms(300)).unwrap())),
+        ),
+        Named::new(
+            "shaper".to_owned(),
+            Limit::Shaper(Shaper::new(Quota::new(6, ms(240)).unwrap(), ms(40)).unwrap()),
+        ),
+        Named::new("log".to_owned(), Limit::sliding_log(5, ms(250), 5).unwrap()),
+        Named::new(
+            "window".to_owned(),
+            Limit::sliding_window(7, ms(350), 5).unwrap(),
+        ),
+    ];
+    let store =
+        RedisPolicy::with_tiers(vec![("default".to_owned(), limits.clone())], "expiry").unwrap();
+    let policy = Policy::new(&limits[..]);
+    let mut states: HashMap<&str, Vec<LimitState>> = HashMap::new();
+    let mut out = vec![Report::EMPTY; limits.len()];
+    let mut expired = 0;
+    for i in 0u64..250 {
+        let key = ["a", "b"][(i % 7 == 0) as usize];
+        let cost = [1, 1, 2, 0, 1][(i % 5) as usize];
+        let keys: Vec<String> = (0..limits.len())
+            .map(|j| store.redis_key(0, key, j).unwrap())
+            .collect();
+        let absent = keys
+            .iter()
+            .filter(|k| server.command(&["EXISTS", k]).unwrap() == "0")
+            .count();
+        let got = store.check(&mut conn, 0, key, At::Server, cost).unwrap();
+        let state = states
+            .entry(key)
+            .or_insert_with(|| limits.iter().map(|l| l.algorithm().new_state()).collect());
+        if absent == limits.len()
+            && limits
+                .iter()
+                .zip(state.iter())
+                .any(|(l, s)| !l.algorithm().is_at_rest(s, got.now))
+        {
+            panic!("request {i}: every key of {key} expired before its state came to rest");
+        }
+        let expected = policy
+            .check_into(&mut state[..], got.now, cost, &Overrides::NONE, &mut out)
+            .unwrap();
+        assert_eq!(
+            (expected.outcome, expected.reports()),
+            (got.decided.outcome, got.decided.reports()),
+            "request {i} of {key} at {:?}",
+            got.now
+        );
+        for (j, k) in keys.iter().enumerate() {
+            let at_ms: i64 = server
+                .command(&["PEXPIRETIME", k])
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_ne!(at_ms, -1, "{k} never expires");
+            if at_ms == -2 {
+                expired += 1; // not written, or expired already
+                continue;
+            }
+            let at = Instant::from_ticks(at_ms as u64 * 1_000_000);
+            assert!(
+                limits[j].algorithm().is_at_rest(&state[j], at),
+                "request {i}: {k} expires at {at:?}, before its state is at rest"
+            );
+        }
+        let pause = [0, 3, 11, 40, 1][(i % 5) as usize] + u64::from(i % 25 == 0) * 360;
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+    }
+    assert!(
+        expired > 0,
+        "no key ever expired: the test proves nothing about expiry"
+    );
 }

@@ -618,7 +618,7 @@ fn headers_through_redis_are_those_of_the_memory_store() {
     // The states are in Redis, under the default namespace; none in memory.
     let keys = redis.command(&["KEYS", "tollgate:*"]).unwrap();
     assert!(
-        keys.contains("tollgate:{127.0.0.1}:default:minute"),
+        keys.contains("tollgate:{k=127.0.0.1}:default:minute"),
         "{keys}"
     );
     let metrics = get(&format!("{}/metrics", server.base), &[]).body;
@@ -795,7 +795,7 @@ fn a_redis_that_dies_is_decided_by_the_failure_policy_and_used_again_once_back()
     let keys = redis.command(&["KEYS", "*"]).unwrap();
     for ns in ["closed", "open", "local"] {
         assert!(
-            keys.contains(&format!("{ns}:{{127.0.0.1}}:default:minute")),
+            keys.contains(&format!("{ns}:{{k=127.0.0.1}}:default:minute")),
             "{keys}"
         );
     }

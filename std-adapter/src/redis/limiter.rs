@@ -91,6 +91,16 @@ struct Inner {
     down: AtomicBool,
 }
 
+/// Whether `e` is Redis answering that a key's data is not a state of ours (the script's own
+/// errors, `tollgate: ...`) or a reply the script does not give, rather than Redis failing.
+fn is_data_error(e: &RedisError) -> bool {
+    match e {
+        RedisError::Reply(_) => true,
+        RedisError::Redis(e) => e.to_string().contains("tollgate: "),
+        _ => false,
+    }
+}
+
 /// A [`RedisPolicy`] over a connection that reconnects by itself, with a timeout on every call
 /// and a failure policy ([`OnFailure`]), shared by tasks (cheap to clone).
 ///
@@ -166,8 +176,11 @@ impl RedisLimiter {
     ///
     /// # Errors
     ///
-    /// Only the caller's own mistakes: [`RedisError::Capacity`] when `cost` can never fit and
-    /// [`RedisError::UnknownTier`]. Whatever goes wrong with Redis is an [`Outcome`].
+    /// The caller's own mistakes: [`RedisError::Capacity`] when `cost` can never fit and
+    /// [`RedisError::UnknownTier`]; and the key's data, when Redis says it holds something that
+    /// is not a state of this policy's (another program's value under the namespace): a
+    /// [`RedisError::Redis`] naming it, or [`RedisError::Reply`]. Redis being unreachable, slow
+    /// or failing otherwise is an [`Outcome`], decided by the failure policy.
     pub async fn check(
         &self,
         tier: TierId,
@@ -191,6 +204,9 @@ impl RedisLimiter {
                 return Ok(Outcome::Redis(d));
             }
             Err(e @ (RedisError::Capacity(_) | RedisError::UnknownTier)) => return Err(e),
+            // Redis answered: the key holds something else, or the script is not ours. Not an
+            // outage, and no failure policy should admit that key unlimited because of it.
+            Err(e) if is_data_error(&e) => return Err(e),
             // The connection's own response timeout, which is the same bound.
             Err(RedisError::Redis(e)) if e.is_timeout() => RedisError::Timeout,
             Err(e) => e,

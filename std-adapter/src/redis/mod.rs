@@ -23,8 +23,24 @@
 //! # Keys
 //!
 //! Limit `minute` of key `acct-1` in tier `pro` under the namespace `tollgate` lives at
-//! `tollgate:{acct-1}:pro:minute`. All keys of one decision share the hash tag `{acct-1}`, so the
-//! script runs on Redis Cluster too. A key expires once its state is at rest (its reset, rounded
+//! `tollgate:{k=acct-1}:pro:minute`. All keys of one decision share the hash tag `{k=acct-1}`
+//! (never empty, whatever the key), so they hash to one slot and the script can run on Redis
+//! Cluster (through a cluster connection of your own: [`RedisLimiter`] connects to one server).
+//! Tier and limit names hold no `:`, so no two limits share a key.
+//!
+//! # Requests in flight
+//!
+//! A concurrency limit keeps one count per key, which a key's last acquire keeps for a lease
+//! ([`LEASE`], 5 minutes by default). A permit whose release never comes (its host died, or
+//! its call timed out on the client after Redis had counted it) stays counted until the key
+//! goes a whole lease without a new request: on a key in steady use, that is never, and each
+//! such loss lowers the limit by one until then. Per-holder entries that expire one by one
+//! would bound every loss to one lease; they are not built yet.
+//!
+//! # Requirements
+//!
+//! Redis 5 or later (the script reads `TIME` and then writes, which Redis 5 replicates by
+//! effects); tested with 7.0. A key expires once its state is at rest (its reset, rounded
 //! up to a millisecond), so idle keys cost the server nothing; a decision at a passed instant sets
 //! a floor on that expiry instead ([`RedisPolicy::with_replay_expiry`]), because the server's clock
 //! is not the trace's.
@@ -74,6 +90,11 @@ impl fmt::Display for RedisConfigError {
             Unsupported::Algorithm(a) => write!(
                 f,
                 "limit {:?} of tier {:?}: the Redis store has no {a} yet",
+                self.limit, self.tier
+            ),
+            Unsupported::Colon => write!(
+                f,
+                "limit {:?} of tier {:?}: a name kept in Redis holds no ':'",
                 self.limit, self.tier
             ),
         }
@@ -209,7 +230,7 @@ impl RedisPolicy {
     }
 
     /// [`with_tiers`](Self::with_tiers) with the lease of concurrency counts: a count of
-    /// requests in flight outlives its last acquire or release by `lease` and then is forgotten,
+    /// requests in flight outlives its last acquire by `lease` and then is forgotten,
     /// so permits held by a host that died come back. It must outlast the longest request.
     ///
     /// # Errors
@@ -231,6 +252,16 @@ impl RedisPolicy {
         let tiers = tiers
             .into_iter()
             .map(|(name, limits)| {
+                if let Some(l) = limits
+                    .iter()
+                    .find(|l| name.contains(':') || l.name().contains(':'))
+                {
+                    return Err(RedisConfigError {
+                        tier: name.clone(),
+                        limit: l.name().to_owned(),
+                        reason: Unsupported::Colon,
+                    });
+                }
                 let specs = limits
                     .iter()
                     .map(|l| {
@@ -289,8 +320,11 @@ impl RedisPolicy {
     pub fn redis_key(&self, tier: TierId, key: &str, limit: usize) -> Option<String> {
         let t = self.tiers.get(tier)?;
         let l = t.limits.get(limit)?;
+        // The tag starts with `k=`, so it is never empty (an empty tag is no tag, and a decision's
+        // keys would land in different cluster slots): with a `}` in the key it ends there, the
+        // same for every limit of the decision.
         Some(format!(
-            "{}:{{{key}}}:{}:{}",
+            "{}:{{k={key}}}:{}:{}",
             self.namespace,
             t.name,
             l.name()
@@ -312,7 +346,9 @@ impl RedisPolicy {
     }
 
     /// The `EVALSHA` of one decision, for a pipeline or a connection of your own; read its
-    /// reply with [`read`](Self::read).
+    /// reply with [`read`](Self::read). Unlike [`check`](Self::check), it does not load the
+    /// script: `SCRIPT LOAD` [`script_source`](Self::script_source) first (or make one `check`),
+    /// and again after a `NOSCRIPT` reply (a restarted server has forgotten it).
     ///
     /// # Errors
     ///

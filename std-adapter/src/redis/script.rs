@@ -28,6 +28,9 @@ pub(crate) const SOURCE: &str = concat!(
 pub enum Unsupported {
     /// The store has no script for this algorithm yet.
     Algorithm(&'static str),
+    /// A tier or limit name with a `:`, which separates the parts of a Redis key (tier `a`
+    /// with limit `x:y` and tier `a:x` with limit `y` would share one).
+    Colon,
 }
 
 /// The spec the script reads for `limit`: `kind:field:...`, numbers in ticks as decimal text;

@@ -2,15 +2,19 @@
 -- (core/src/algorithm/concurrency.rs) and `Unlimited` (core/src/algorithm/unlimited.rs).
 --
 -- Spec: concurrency:max:hint:lease_ms (the most in flight, the retry hint in ticks, and how long
--- the count outlives its last acquire or release); unlimited (no fields).
+-- the count outlives its last acquire); unlimited (no fields).
 -- State: a string key holding the count in flight, absent at zero.
 --
 -- A host that dies holding permits never releases them. In memory they die with the process; in
--- Redis the count would stay taken for ever, so the key lives for a lease after its last change
--- instead of until rest (a concurrency state is at rest only at zero, whatever the time): every
--- acquire and release renews it, and a fleet whose hosts all died frees the limit a lease later.
--- The lease must outlast the longest request, or a key left alone for longer forgets requests
--- still running.
+-- Redis the count would stay taken for ever, so the key lives for a lease after its last
+-- acquire instead of until rest (a concurrency state is at rest only at zero, whatever the
+-- time): a key with no new request for a lease forgets its count. The lease must outlast the
+-- longest request, or a key left alone that long forgets requests still running.
+--
+-- Known limit (see the module docs): a count is one number, so a permit whose release is lost
+-- (its host died, or its acquire timed out on the client after Redis had counted it) is only
+-- given back when the whole key expires, which a key in steady use never does. Per-holder
+-- entries with their own expiry would bound each lost permit to one lease.
 
 local concurrency = {}
 ALG.concurrency = concurrency
@@ -83,12 +87,14 @@ function concurrency.can_release(key, p, cost)
   return nil
 end
 
+-- A release keeps the expiry the last acquire set (a replay's floor included).
 function concurrency.release(key, p, cost)
   local n = in_flight(key) - cost
   if n == 0 then
     redis.call('DEL', key)
   elseif cost > 0 then
-    redis.call('SET', key, n, 'PX', p.lease_ms)
+    local ttl = redis.call('PTTL', key)
+    redis.call('SET', key, n, 'PX', ttl > 0 and ttl or p.lease_ms)
   end
 end
 

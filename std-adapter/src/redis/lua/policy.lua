@@ -17,7 +17,8 @@
 
 local op = ARGV[1]
 local now
-if ARGV[2] == '' then
+local server_clock = ARGV[2] == ''
+if server_clock then
   now = U.server_now()
 else
   now = U.parse(ARGV[2]) or error_arg('now', ARGV[2])
@@ -73,7 +74,10 @@ for i = 1, n do
   if recorded and op == 'check' then
     local wrote, lease_ms = algs[i].record(KEYS[i], specs[i], steps[i])
     if wrote and not lease_ms then
-      expire(KEYS[i], d, floor_ms)
+      expire(KEYS[i], d, floor_ms, now, server_clock)
+    elseif wrote and floor_ms > lease_ms then
+      -- A replay: the count must outlive the run, whatever its lease.
+      redis.call('PEXPIRE', KEYS[i], floor_ms)
     end
   end
 end

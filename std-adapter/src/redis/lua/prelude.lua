@@ -19,10 +19,19 @@ local function split(s)
   return out
 end
 
--- A written key expires once its state is at rest (the decision's reset, rounded up to whole
--- milliseconds), and never sooner than `floor_ms`.
-local function expire(key, d, floor_ms)
-  local ms = U.div(U.sat_add(d.reset, U.of(999999)), U.of(1000000))
-  ms = math.max(U.approx(ms), floor_ms, 1)
-  redis.call('PEXPIRE', key, ms)
+-- A written key expires once its state is at rest, never before. At the server's clock that
+-- is the instant `now + reset`, rounded up to a whole millisecond and given as that instant
+-- (PEXPIREAT): a relative expiry would count from the clock Redis froze when the script
+-- started, up to a millisecond before `now`, and a key could expire before its state rested.
+-- At a passed instant (a replay) the server's clock is not the trace's: the key lives at least
+-- `floor_ms` from now, by the server's clock.
+local function expire(key, d, floor_ms, now, server_clock)
+  local ms_ns = U.of(1000000)
+  if server_clock then
+    local at = U.div(U.sat_add(U.sat_add(now, d.reset), U.of(999999)), ms_ns)
+    redis.call('PEXPIREAT', key, U.str(at))
+  else
+    local ms = U.div(U.sat_add(d.reset, U.of(999999)), ms_ns)
+    redis.call('PEXPIRE', key, math.max(U.approx(ms), floor_ms, 1))
+  end
 end
