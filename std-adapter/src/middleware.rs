@@ -453,12 +453,6 @@ impl<K> RateLimitLayer<K> {
         })
     }
 
-    /// Whether requests' test headers may force a 429 or lower a limit (never raise one).
-    #[must_use]
-    pub fn honour_test_headers(self, on: bool) -> Self {
-        self.edit(|s| s.test_headers = on)
-    }
-
     /// The keys the policy holds now.
     pub fn keys(&self) -> usize {
         self.shared.policy.len()
@@ -543,6 +537,12 @@ impl<K> RateLimitLayer<K, RedisLimiter> {
 }
 
 impl<K, D> RateLimitLayer<K, D> {
+    /// Whether requests' test headers may force a 429 or lower a limit (never raise one).
+    #[must_use]
+    pub fn honour_test_headers(self, on: bool) -> Self {
+        self.edit(|s| s.test_headers = on)
+    }
+
     fn edit(mut self, f: impl FnOnce(&mut Options)) -> Self {
         f(&mut self.options);
         self
@@ -1036,7 +1036,29 @@ mod through_redis {
                 Ok(t) => t,
                 Err(name) => return RedisFuture::ready(unknown_tier(&name)),
             };
-            let deciding = decide(Arc::clone(&self.shared), self.options.clone(), tier, key);
+            // The test headers, owned: the decision outlives the request's borrow.
+            let tests = if self.options.test_headers {
+                let parsed: TestHeaders<'_, 4> = TestHeaders::from_headers(
+                    request
+                        .headers()
+                        .iter()
+                        .map(|(name, value)| (name.as_str(), value.as_bytes())),
+                );
+                let o = parsed.overrides();
+                Tests {
+                    deny: o.deny,
+                    lower: o.lower.iter().map(|&(n, v)| (n.to_owned(), v)).collect(),
+                }
+            } else {
+                Tests::default()
+            };
+            let deciding = decide(
+                Arc::clone(&self.shared),
+                self.options.clone(),
+                tier,
+                key,
+                tests,
+            );
             // The service that `poll_ready` readied is the one to call, once the decision is
             // in: it goes into the future and a clone (not yet ready) takes its place, as
             // tower's own middlewares that wait before calling do.
@@ -1051,17 +1073,34 @@ mod through_redis {
         }
     }
 
+    /// A request's test headers, owned (only when the layer honours them).
+    #[derive(Default)]
+    struct Tests {
+        deny: bool,
+        lower: Vec<(String, u32)>,
+    }
+
     /// Decides `key`'s request in `tier` through Redis, counting as the in-memory path does.
     fn decide<K: Send + Sync + 'static>(
         shared: Arc<Shared<K, RedisLimiter>>,
         options: Options,
         tier: TierId,
         key: CompactString,
+        tests: Tests,
     ) -> Deciding {
         Box::pin(async move {
             let shared = &*shared;
             let limiter = &shared.policy;
-            let outcome = match limiter.check(tier, &key, At::Server, 1).await {
+            let lower: Vec<(&str, u32)> =
+                tests.lower.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            let overrides = tollgate_core::Overrides {
+                deny: tests.deny,
+                lower: &lower,
+            };
+            let outcome = match limiter
+                .check_with(tier, &key, At::Server, 1, &overrides)
+                .await
+            {
                 Ok(o) => o,
                 Err(e) => return Verdict::Refuse(misconfigured(&e)),
             };

@@ -159,6 +159,9 @@ struct Step {
     key: u8,
     cost: u32,
     op: Op,
+    /// Test-header overrides of a check: a forced denial, and one limit (by index) lowered.
+    deny: bool,
+    lower: Option<(usize, u32)>,
 }
 
 fn trace() -> impl Strategy<Value = Vec<Step>> {
@@ -172,12 +175,16 @@ fn trace() -> impl Strategy<Value = Vec<Step>> {
         0u8..3,
         0u32..7,
         prop_oneof![8 => Just(Op::Check), 1 => Just(Op::Peek), 1 => Just(Op::Release)],
+        prop::bool::weighted(0.05),
+        prop::option::weighted(0.15, (0usize..4, 0u32..8)),
     )
-        .prop_map(|(advance, key, cost, op)| Step {
+        .prop_map(|(advance, key, cost, op, deny, lower)| Step {
             advance,
             key,
             cost,
             op,
+            deny,
+            lower,
         });
     prop::collection::vec(step, 1..120)
 }
@@ -221,9 +228,18 @@ fn same_decisions(
                 store.peek(conn, tier, &key, At::Instant(at), s.cost),
             )
         } else {
+            let lowered: Vec<(&str, u32)> = s
+                .lower
+                .and_then(|(i, v)| limits.get(i).map(|l| (l.name(), v)))
+                .into_iter()
+                .collect();
+            let overrides = Overrides {
+                deny: s.deny,
+                lower: &lowered,
+            };
             (
-                policy.check_into(&mut state[..], at, s.cost, &Overrides::NONE, &mut out),
-                store.check(conn, tier, &key, At::Instant(at), s.cost),
+                policy.check_into(&mut state[..], at, s.cost, &overrides, &mut out),
+                store.check_with(conn, tier, &key, At::Instant(at), s.cost, &overrides),
             )
         };
         match (expected, got) {
@@ -304,6 +320,8 @@ fn sliding_logs_decide_like_memory_tick_by_tick() {
             key,
             cost,
             op,
+            deny: false,
+            lower: None,
         });
     let start = prop_oneof![
         Just(0u64),
@@ -339,6 +357,8 @@ fn sliding_logs_decide_like_memory_at_the_edges() {
         key: 0,
         cost,
         op: Op::Check,
+        deny: false,
+        lower: None,
     };
     let peek = |advance: i64, cost: u32| Step {
         op: Op::Peek,
@@ -469,6 +489,8 @@ fn sliding_windows_decide_like_memory_on_full_rings() {
         key: 0,
         cost,
         op: Op::Check,
+        deny: false,
+        lower: None,
     };
     let peek = |advance: i64, cost: u32| Step {
         op: Op::Peek,
@@ -545,6 +567,8 @@ fn sliding_windows_decide_like_memory_tick_by_tick() {
             key: 0,
             cost,
             op,
+            deny: false,
+            lower: None,
         });
     let start = prop_oneof![
         Just(0u64),

@@ -196,8 +196,30 @@ fn test_headers_are_honoured_only_when_enabled() {
     let url = |s: &Server| format!("{}/api", s.base);
     let off = serve(MINUTE_3, &[]);
     assert_eq!(get(&url(&off), &[("X-RateLimit", "1")]).status, 200);
-    let on = serve(MINUTE_3, &["--test-headers"]);
-    let forced = get(&url(&on), &[("X-RateLimit", "1")]);
+    honours_test_headers(&serve(MINUTE_3, &["--test-headers"]));
+}
+
+/// The same through Redis: the script decides overrides as the core's policy does.
+#[test]
+fn test_headers_through_redis() {
+    let redis = tollgate_testkit::redis::RedisServer::start().unwrap();
+    let url = redis.url();
+    let off = serve(MINUTE_3, &["--redis", &url, "--redis-namespace", "off"]);
+    assert_eq!(
+        get(&format!("{}/api", off.base), &[("X-RateLimit", "1")]).status,
+        200
+    );
+    honours_test_headers(&serve(
+        MINUTE_3,
+        &["--test-headers", "--redis", &url, "--redis-namespace", "on"],
+    ));
+}
+
+/// A server of `MINUTE_3` with `--test-headers`: a forced 429 charges nothing, a lowered limit
+/// holds for its request only, and a limit is never raised.
+fn honours_test_headers(on: &Server) {
+    let url = format!("{}/api", on.base);
+    let forced = get(&url, &[("X-RateLimit", "1")]);
     assert_eq!(forced.status, 429);
     // Forced by the header, not by a limit: nothing charged, nothing to wait for.
     assert!(
@@ -208,12 +230,12 @@ fn test_headers_are_honoured_only_when_enabled() {
     assert_eq!(forced.header("x-ratelimit-remaining"), "3");
     assert!(forced.headers.get("retry-after").is_none());
     // Lowering a limit for one request: 1 a minute, then back to 3.
-    assert_eq!(get(&url(&on), &[("X-RateLimit-Minute", "1")]).status, 200);
-    assert_eq!(get(&url(&on), &[("X-RateLimit-Minute", "1")]).status, 429);
-    assert_eq!(get(&url(&on), &[]).status, 200);
+    assert_eq!(get(&url, &[("X-RateLimit-Minute", "1")]).status, 200);
+    assert_eq!(get(&url, &[("X-RateLimit-Minute", "1")]).status, 429);
+    assert_eq!(get(&url, &[]).status, 200);
     // Never raised.
-    assert_eq!(get(&url(&on), &[("X-RateLimit-Minute", "100")]).status, 200);
-    assert_eq!(get(&url(&on), &[("X-RateLimit-Minute", "100")]).status, 429);
+    assert_eq!(get(&url, &[("X-RateLimit-Minute", "100")]).status, 200);
+    assert_eq!(get(&url, &[("X-RateLimit-Minute", "100")]).status, 429);
 }
 
 #[test]
@@ -815,11 +837,6 @@ fn redis_options_are_checked_at_start() {
         assert!(stderr.contains(says), "{extra:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     };
-    // Test headers would lower limits the store does not know of: refused, not ignored.
-    fails(
-        &["--redis", "redis://127.0.0.1:1/", "--test-headers"],
-        "--test-headers cannot be used with --redis",
-    );
     fails(&["--on-redis-failure", "open"], "--redis");
     fails(
         &[

@@ -75,9 +75,19 @@ impl<'a> Overrides<'a> {
 
     /// The value these overrides lower the limit `name` of `capacity` to, if they lower it at
     /// all: the lowest value given for the name (ASCII case-insensitive) when it is below the
-    /// capacity. A limit with no count (`counts: false`) is never lowered.
+    /// capacity. A limit with no count (`counts: false`) is never lowered. (A store that decides
+    /// elsewhere, such as a Redis script, asks this to pass each limit's value along.)
+    ///
+    /// ```
+    /// use tollgate_core::Overrides;
+    ///
+    /// let o = Overrides::lowering(&[("minute", 5), ("MINUTE", 3), ("hour", 900)]);
+    /// assert_eq!(o.lowered_to("minute", 300, true), Some(3));
+    /// assert_eq!(o.lowered_to("hour", 500, true), None); // never raised
+    /// assert_eq!(o.lowered_to("minute", 300, false), None);
+    /// ```
     #[inline]
-    pub(crate) fn lowered_to(&self, name: &str, capacity: u32, counts: bool) -> Option<u32> {
+    pub fn lowered_to(&self, name: &str, capacity: u32, counts: bool) -> Option<u32> {
         if !counts || self.lower.is_empty() {
             return None;
         }

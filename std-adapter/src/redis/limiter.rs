@@ -8,7 +8,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use compact_str::CompactString;
 use tollgate_core::{Clock, Overrides};
 
-use super::{At, RedisDecision, RedisError, RedisPolicy};
+use super::policy::{At, RedisDecision, RedisError, RedisPolicy};
 use crate::Instant;
 use crate::keyed::{KeyPermit, KeyedError, KeyedPolicy, TierId};
 use crate::policy::Decided;
@@ -188,9 +188,28 @@ impl RedisLimiter {
         at: At,
         cost: u32,
     ) -> Result<Outcome<'_>, RedisError> {
+        self.check_with(tier, key, at, cost, &Overrides::NONE).await
+    }
+
+    /// [`check`](Self::check) with test-header overrides (a forced denial, limits lowered for
+    /// this request), in Redis and in the local policy alike.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check).
+    pub async fn check_with(
+        &self,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+        overrides: &Overrides<'_>,
+    ) -> Result<Outcome<'_>, RedisError> {
         let inner = &*self.inner;
         let mut conn = inner.conn.clone();
-        let call = inner.policy.check_async(&mut conn, tier, key, at, cost);
+        let call = inner
+            .policy
+            .check_async_with(&mut conn, tier, key, at, cost, overrides);
         let result = match tokio::time::timeout(inner.timeout, call).await {
             Ok(r) => r,
             Err(_) => Err(RedisError::Timeout),
@@ -233,7 +252,7 @@ impl RedisLimiter {
                 let tier_name = inner.policy.tier_names()[tier];
                 let local_tier = local.tier(tier_name).ok_or(RedisError::UnknownTier)?;
                 let now = local.clock().now();
-                match local.check_at(local_tier, key, now, cost, &Overrides::NONE) {
+                match local.check_at(local_tier, key, now, cost, overrides) {
                     Ok((decided, permit)) => Outcome::Local {
                         decided,
                         permit,

@@ -197,8 +197,9 @@ pub(crate) fn released(
 }
 
 /// The policy's verdict from its limits' figures, as the core's engine tallies it: the denial
-/// with the longest wait (the first of equals), else allowed.
-pub(crate) fn verdict(limits: &[Figures]) -> Verdict {
+/// with the longest wait (the first of equals), else forced when a test override forces a
+/// denial of a request with a cost, else allowed.
+pub(crate) fn verdict(limits: &[Figures], forced: bool) -> Verdict {
     let mut worst: Option<(usize, Option<Duration>)> = None;
     for (index, f) in limits.iter().enumerate() {
         if !f.admits {
@@ -210,6 +211,7 @@ pub(crate) fn verdict(limits: &[Figures]) -> Verdict {
     }
     match worst {
         Some((index, _)) => Verdict::Denied { index },
+        None if forced => Verdict::Forced,
         None => Verdict::Allowed,
     }
 }

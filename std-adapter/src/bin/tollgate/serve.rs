@@ -207,12 +207,6 @@ pub fn serve(args: &Serve) -> Result<(), String> {
         return runtime.block_on(run(args.listen, api().layer(layer), metrics));
     };
 
-    if args.test_headers {
-        return Err(String::from(
-            "--test-headers cannot be used with --redis: the Redis store decides every request \
-             by the policy as written (no forced 429s, no lowered limits)",
-        ));
-    }
     if args.redis_namespace.contains(['{', '}']) {
         return Err(format!(
             "--redis-namespace {:?}: no braces in a namespace",
@@ -235,7 +229,8 @@ pub fn serve(args: &Serve) -> Result<(), String> {
         Some(tier) => RateLimitLayer::redis_with_tier(limiter, key, tier),
         None => RateLimitLayer::redis(limiter, key),
     }
-    .map_err(|e| format!("{}: {e}", args.policy.display()))?;
+    .map_err(|e| format!("{}: {e}", args.policy.display()))?
+    .honour_test_headers(args.test_headers);
     let layer = configure(layer, args);
     let metrics_layer = layer.clone();
     let metrics = move || {

@@ -9,7 +9,11 @@
 -- ARGV[4]  the least expiry, in milliseconds, of a key written (0: a key lives until its
 --          state is at rest; a replay at a trace's own times passes a floor so that keys do not
 --          expire by the server's clock while the trace still needs them).
--- ARGV[4+i] limit i's spec, 'kind:field:field...' (see each algorithm's file).
+-- ARGV[5]  '1' when a test override forces a denial, else '0'.
+-- ARGV[5+i]    limit i's spec, 'kind:field:field...' (see each algorithm's file).
+-- ARGV[5+n+i]  limit i's test override: '' or 'low:k', the limit lowered to `low` for this
+--          request, `k` = its capacity - `low` (the core's engine: the limit also looks at
+--          `cost + k`, and reports k fewer remaining).
 --
 -- Reply to a release: { 1 }, or { 0, cost, in flight } when some limit holds less than `cost`.
 -- Reply to a check or a peek: { allowed (1 or 0), now, then six fields per limit: admits (1 or 0), limit,
@@ -25,13 +29,14 @@ else
 end
 local cost = tonumber(ARGV[3])
 local floor_ms = tonumber(ARGV[4])
+local forced = ARGV[5] == '1'
 local n = #KEYS
 
-local algs, specs, steps = {}, {}, {}
+local algs, specs, steps, lows, virts, admitted = {}, {}, {}, {}, {}, {}
 local all = true
 for i = 1, n do
-  local fields = split(ARGV[4 + i])
-  local alg = ALG[fields[1]] or error_arg('limit kind', ARGV[4 + i])
+  local fields = split(ARGV[5 + i])
+  local alg = ALG[fields[1]] or error_arg('limit kind', ARGV[5 + i])
   local spec = alg.parse(fields)
   algs[i], specs[i] = alg, spec
   if op == 'release' then
@@ -44,7 +49,18 @@ for i = 1, n do
   else
     local step = alg.look(KEYS[i], spec, now, cost)
     steps[i] = step
-    if not alg.admits(step) then
+    admitted[i] = alg.admits(step)
+    local lowered = split(ARGV[5 + n + i] or '')
+    if #lowered == 2 then
+      -- Lowered by a test override: also a look at `cost + k`, which must admit too.
+      local low, k = tonumber(lowered[1]), tonumber(lowered[2])
+      lows[i] = { low = low, k = k }
+      virts[i] = alg.look(KEYS[i], spec, now, cost + k)
+      if cost > 0 and not alg.admits(virts[i]) then
+        admitted[i] = false
+      end
+    end
+    if not admitted[i] then
       all = false
     end
   end
@@ -59,13 +75,36 @@ if op == 'release' then
   return { 1 }
 end
 
--- A look ('peek') reports what a check would say, as recorded, and writes nothing.
-local recorded = all
-local reply = { all and 1 or 0, U.str(now) }
+-- A look ('peek') reports what a check would say, as recorded, and writes nothing. A request
+-- every limit admits but a test override forces to be denied records nothing.
+local recorded = all and not (forced and cost > 0)
+local reply = { recorded and 1 or 0, U.str(now) }
 for i = 1, n do
-  local d = algs[i].report(specs[i], steps[i], recorded)
+  local d = algs[i].report(specs[i], steps[i], recorded and admitted[i])
+  if lows[i] then
+    -- The core's `lower`: the lowered limit, k fewer remaining, a denial waiting for both looks.
+    local low, k = lows[i].low, lows[i].k
+    local virt_wait = nil
+    if not admitted[i] then
+      virt_wait = algs[i].report(specs[i], virts[i], false).retry
+    end
+    local retry = nil
+    if not admitted[i] then
+      retry = d.retry
+      if virt_wait and (retry == nil or U.lt(retry, virt_wait)) then
+        retry = virt_wait
+      end
+    end
+    d = {
+      limit = low,
+      remaining = math.min(math.max(d.remaining - k, 0), low),
+      reset = d.reset,
+      retry = retry,
+      delay = admitted[i] and d.delay or U.ZERO,
+    }
+  end
   local k = 2 + (i - 1) * 6
-  reply[k + 1] = algs[i].admits(steps[i]) and 1 or 0
+  reply[k + 1] = admitted[i] and 1 or 0
   reply[k + 2] = d.limit
   reply[k + 3] = d.remaining
   reply[k + 4] = U.str(d.reset)

@@ -1,0 +1,720 @@
+//! [`RedisPolicy`]: a tier's limits kept in Redis, decided by one script call.
+
+use std::fmt;
+
+use ::redis::{Cmd, ConnectionLike, Script};
+use tollgate_core::{
+    Algorithm, InsufficientCapacity, Named, Overrides, PolicyDecision, ReleaseError, Verdict,
+};
+
+use super::script::{self, BadReply, Unsupported};
+
+use crate::config::{DEFAULT_TIER, PolicyFile};
+use crate::keyed::TierId;
+use crate::policy::Decided;
+use crate::{Duration, Instant, Limit};
+
+/// When a decision is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// At the Redis server's clock (`TIME`), in nanoseconds since the Unix epoch.
+    Server,
+    /// At this instant: ticks the caller counts (the Unix epoch in nanoseconds, or a trace's own
+    /// time line).
+    Instant(Instant),
+}
+
+/// A limit the Redis store cannot keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfigError {
+    /// The tier.
+    pub tier: String,
+    /// The limit's name.
+    pub limit: String,
+    /// Why.
+    pub reason: Unsupported,
+}
+
+impl fmt::Display for RedisConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.reason {
+            Unsupported::Algorithm(a) => write!(
+                f,
+                "limit {:?} of tier {:?}: the Redis store has no {a} yet",
+                self.limit, self.tier
+            ),
+            Unsupported::Colon => write!(
+                f,
+                "limit {:?} of tier {:?}: a name kept in Redis holds no ':'",
+                self.limit, self.tier
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RedisConfigError {}
+
+/// Why a decision through Redis failed.
+#[derive(Debug)]
+pub enum RedisError {
+    /// The cost exceeds a limit's capacity: no wait would admit it (decided without asking
+    /// Redis).
+    Capacity(InsufficientCapacity),
+    /// No tier of that name.
+    UnknownTier,
+    /// The server could not be reached, timed out, or refused the call.
+    Redis(::redis::RedisError),
+    /// The script answered something it should not have.
+    Reply(BadReply),
+    /// More released than a limit holds in flight (nothing was released).
+    Release(ReleaseError),
+    /// Redis did not answer within the timeout.
+    Timeout,
+}
+
+impl fmt::Display for RedisError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Capacity(e) => write!(f, "{e}"),
+            Self::UnknownTier => f.write_str("no such tier"),
+            Self::Redis(e) => write!(f, "redis: {e}"),
+            Self::Reply(BadReply(why)) => write!(f, "unexpected reply from the script: {why}"),
+            Self::Release(e) => write!(f, "{e}"),
+            Self::Timeout => f.write_str("redis: no answer within the timeout"),
+        }
+    }
+}
+
+impl std::error::Error for RedisError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Redis(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<::redis::RedisError> for RedisError {
+    fn from(e: ::redis::RedisError) -> Self {
+        Self::Redis(e)
+    }
+}
+
+/// A decision made in Redis and the server instant it was made at (for epoch headers).
+#[derive(Debug, Clone)]
+pub struct RedisDecision<'p> {
+    /// The policy's decision, as in memory.
+    pub decided: Decided<'p>,
+    /// The instant it was made at: the server's clock, or the one passed.
+    pub now: Instant,
+}
+
+#[derive(Debug)]
+struct Tier {
+    name: String,
+    limits: Box<[Named<Limit, String>]>,
+    specs: Box<[String]>,
+    /// The limit with the smallest capacity (the first of equals) and that capacity.
+    smallest: Option<(usize, u32)>,
+}
+
+/// Policies per tier whose states live in Redis: see the [module docs](crate::redis).
+///
+/// It holds no connection: pass any `redis` connection to a call (a plain one, a multiplexed
+/// one, a connection manager that reconnects), so one policy serves every connection of a
+/// process.
+#[derive(Debug)]
+pub struct RedisPolicy {
+    tiers: Box<[Tier]>,
+    namespace: String,
+    script: Script,
+    replay_expiry_ms: u64,
+}
+
+/// How long a key written at a passed instant lives at least, by default: a day of the
+/// server's clock.
+pub const REPLAY_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a count of requests in flight outlives its last change, by default: five minutes.
+pub const LEASE: Duration = Duration::from_secs(300);
+
+/// The ways of calling the script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Check,
+    Peek,
+    Release,
+}
+
+/// One call of the script: who, when, how much, which way, with which test overrides.
+#[derive(Debug, Clone, Copy)]
+struct Ask<'a> {
+    tier: TierId,
+    key: &'a str,
+    at: At,
+    cost: u32,
+    op: Op,
+    overrides: &'a Overrides<'a>,
+}
+
+impl RedisPolicy {
+    /// The policies of a policy file (its top-level limits as the tier
+    /// [`DEFAULT_TIER`], then its tiers), under `namespace`.
+    ///
+    /// # Errors
+    ///
+    /// A [`RedisConfigError`] naming the first limit the store cannot keep.
+    pub fn from_file(file: &PolicyFile, namespace: &str) -> Result<Self, RedisConfigError> {
+        let default =
+            (!file.limits.is_empty()).then(|| (DEFAULT_TIER.to_owned(), file.limits.clone()));
+        let tiers = file
+            .tiers
+            .iter()
+            .map(|t| (t.name.clone(), t.limits.clone()));
+        Self::with_tiers(default.into_iter().chain(tiers).collect(), namespace)
+    }
+
+    /// A policy per tier, under `namespace` (no `{` or `}` in it: the key's hash tag is the
+    /// first pair of braces).
+    ///
+    /// # Errors
+    ///
+    /// A [`RedisConfigError`] naming the first limit the store cannot keep.
+    ///
+    /// # Panics
+    ///
+    /// When `namespace` holds a brace.
+    pub fn with_tiers(
+        tiers: Vec<(String, Vec<Named<Limit, String>>)>,
+        namespace: &str,
+    ) -> Result<Self, RedisConfigError> {
+        Self::with_lease(tiers, namespace, LEASE)
+    }
+
+    /// [`with_tiers`](Self::with_tiers) with the lease of concurrency counts: a count of
+    /// requests in flight outlives its last acquire by `lease` and then is forgotten,
+    /// so permits held by a host that died come back. It must outlast the longest request.
+    ///
+    /// # Errors
+    ///
+    /// A [`RedisConfigError`] naming the first limit the store cannot keep.
+    ///
+    /// # Panics
+    ///
+    /// When `namespace` holds a brace.
+    pub fn with_lease(
+        tiers: Vec<(String, Vec<Named<Limit, String>>)>,
+        namespace: &str,
+        lease: Duration,
+    ) -> Result<Self, RedisConfigError> {
+        assert!(
+            !namespace.contains(['{', '}']),
+            "a Redis namespace holds no braces: {namespace:?}"
+        );
+        let tiers = tiers
+            .into_iter()
+            .map(|(name, limits)| {
+                if let Some(l) = limits
+                    .iter()
+                    .find(|l| name.contains(':') || l.name().contains(':'))
+                {
+                    return Err(RedisConfigError {
+                        tier: name.clone(),
+                        limit: l.name().to_owned(),
+                        reason: Unsupported::Colon,
+                    });
+                }
+                let specs = limits
+                    .iter()
+                    .map(|l| {
+                        script::spec(l.algorithm(), lease).map_err(|reason| RedisConfigError {
+                            tier: name.clone(),
+                            limit: l.name().to_owned(),
+                            reason,
+                        })
+                    })
+                    .collect::<Result<Box<[String]>, _>>()?;
+                let smallest = limits
+                    .iter()
+                    .map(|l| l.algorithm().capacity())
+                    .enumerate()
+                    .min_by_key(|&(i, c)| (c, i));
+                Ok(Tier {
+                    smallest,
+                    name,
+                    limits: limits.into_boxed_slice(),
+                    specs,
+                })
+            })
+            .collect::<Result<Box<[Tier]>, _>>()?;
+        Ok(Self {
+            tiers,
+            namespace: namespace.to_owned(),
+            script: Script::new(script::SOURCE),
+            replay_expiry_ms: REPLAY_EXPIRY.as_millis(),
+        })
+    }
+
+    /// Keys written by decisions at a passed instant ([`At::Instant`]) live at least `expiry` by
+    /// the server's clock (default [`REPLAY_EXPIRY`]).
+    #[must_use]
+    pub fn with_replay_expiry(mut self, expiry: Duration) -> Self {
+        self.replay_expiry_ms = expiry.as_millis().max(1);
+        self
+    }
+
+    /// The tier called `name`.
+    pub fn tier(&self, name: &str) -> Option<TierId> {
+        self.tiers.iter().position(|t| t.name == name)
+    }
+
+    /// The tiers' names, in order.
+    pub fn tier_names(&self) -> Vec<&str> {
+        self.tiers.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    /// The limits of `tier`.
+    pub fn limits(&self, tier: TierId) -> Option<&[Named<Limit, String>]> {
+        self.tiers.get(tier).map(|t| &*t.limits)
+    }
+
+    /// The Redis key of limit `limit` of `key` in `tier`.
+    pub fn redis_key(&self, tier: TierId, key: &str, limit: usize) -> Option<String> {
+        let t = self.tiers.get(tier)?;
+        let l = t.limits.get(limit)?;
+        // The tag starts with `k=`, so it is never empty (an empty tag is no tag, and a decision's
+        // keys would land in different cluster slots): with a `}` in the key it ends there, the
+        // same for every limit of the decision.
+        Some(format!(
+            "{}:{{k={key}}}:{}:{}",
+            self.namespace,
+            t.name,
+            l.name()
+        ))
+    }
+
+    /// The script's hash (what `EVALSHA` calls).
+    pub fn script_hash(&self) -> &str {
+        self.script.get_hash()
+    }
+
+    /// The script's source.
+    pub fn script_source() -> &'static str {
+        script::SOURCE
+    }
+
+    fn tier_of(&self, tier: TierId) -> Result<&Tier, RedisError> {
+        self.tiers.get(tier).ok_or(RedisError::UnknownTier)
+    }
+
+    /// The `EVALSHA` of one decision, for a pipeline or a connection of your own; read its
+    /// reply with [`read`](Self::read). Unlike [`check`](Self::check), it does not load the
+    /// script: `SCRIPT LOAD` [`script_source`](Self::script_source) first (or make one `check`),
+    /// and again after a `NOSCRIPT` reply (a restarted server has forgotten it).
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError::UnknownTier`], and [`RedisError::Capacity`] when `cost` can never fit.
+    pub fn command(&self, tier: TierId, key: &str, at: At, cost: u32) -> Result<Cmd, RedisError> {
+        let t = self.tier_of(tier)?;
+        self.call(
+            t,
+            Ask {
+                tier,
+                key,
+                at,
+                cost,
+                op: Op::Check,
+                overrides: &Overrides::NONE,
+            },
+        )
+        .map(|inv| {
+            let mut cmd = Cmd::new();
+            cmd.arg("EVALSHA").arg(self.script.get_hash());
+            inv.append(&mut cmd);
+            cmd
+        })
+    }
+
+    /// Reads the reply of a [`command`](Self::command) for `tier`.
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError::UnknownTier`], [`RedisError::Reply`] for a reply the script does not give.
+    pub fn read(
+        &self,
+        tier: TierId,
+        reply: &::redis::Value,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        let t = self.tier_of(tier)?;
+        Self::decided(t, reply, false)
+    }
+
+    fn call(&self, t: &Tier, ask: Ask<'_>) -> Result<Invocation, RedisError> {
+        let Ask {
+            tier,
+            key,
+            at,
+            cost,
+            op,
+            overrides,
+        } = ask;
+        // Each limit's value lowered by a test override, if any (as the core's engine asks it).
+        let lowered: Vec<Option<u32>> = t
+            .limits
+            .iter()
+            .map(|l| {
+                let a = l.algorithm();
+                overrides.lowered_to(l.name(), a.capacity(), !a.allowance().is_unlimited())
+            })
+            .collect();
+        let smallest = if overrides.lower.is_empty() {
+            t.smallest
+        } else {
+            t.limits
+                .iter()
+                .zip(&lowered)
+                .map(|(l, low)| low.unwrap_or_else(|| l.algorithm().capacity()))
+                .enumerate()
+                .min_by_key(|&(i, c)| (c, i))
+        };
+        if let Some((index, capacity)) = smallest
+            && cost > capacity
+            && op != Op::Release
+        {
+            // As the core's policy: the error names the smallest capacity (the first of equals).
+            return Err(RedisError::Capacity(
+                InsufficientCapacity::new(cost, capacity).at(index),
+            ));
+        }
+        let keys = (0..t.limits.len())
+            .map(|i| self.redis_key(tier, key, i).unwrap_or_default())
+            .collect();
+        let (now, floor) = match at {
+            At::Server => (String::new(), 0),
+            At::Instant(i) => (i.as_ticks().to_string(), self.replay_expiry_ms),
+        };
+        let mut args = vec![
+            match op {
+                Op::Check => "check".to_owned(),
+                Op::Peek => "peek".to_owned(),
+                Op::Release => "release".to_owned(),
+            },
+            now,
+            cost.to_string(),
+            floor.to_string(),
+            if overrides.deny { "1" } else { "0" }.to_owned(),
+        ];
+        args.extend(t.specs.iter().cloned());
+        args.extend(t.limits.iter().zip(&lowered).map(|(l, low)| match low {
+            Some(low) => format!("{low}:{}", l.algorithm().capacity() - low),
+            None => String::new(),
+        }));
+        Ok(Invocation { keys, args })
+    }
+
+    /// The decision of a reply; `forced` when a test override forced a denial of a request with
+    /// a cost.
+    fn decided<'p>(
+        t: &'p Tier,
+        value: &::redis::Value,
+        forced: bool,
+    ) -> Result<RedisDecision<'p>, RedisError> {
+        let reply = script::read(value, t.limits.len()).map_err(RedisError::Reply)?;
+        let outcome = script::verdict(&reply.limits, forced);
+        if matches!(outcome, Verdict::Allowed) != reply.allowed {
+            return Err(RedisError::Reply(BadReply(format!(
+                "the script said allowed = {} but its limits say {outcome:?}",
+                reply.allowed
+            ))));
+        }
+        Ok(RedisDecision {
+            decided: PolicyDecision {
+                outcome,
+                reports: script::reports(&t.limits, &reply),
+            },
+            now: reply.now,
+        })
+    }
+
+    /// Decides a request of `cost` for `key` in `tier` at `at`, on a blocking connection, and
+    /// records it in every limit if all admit.
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError::Capacity`] when `cost` can never fit (Redis is not asked),
+    /// [`RedisError::UnknownTier`], [`RedisError::Redis`] when the call fails,
+    /// [`RedisError::Reply`] for a reply the script does not give.
+    pub fn check(
+        &self,
+        conn: &mut impl ConnectionLike,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        self.run(
+            conn,
+            Ask {
+                tier,
+                key,
+                at,
+                cost,
+                op: Op::Check,
+                overrides: &Overrides::NONE,
+            },
+        )
+    }
+
+    /// [`check`](Self::check) with test-header overrides (a forced denial, limits lowered for
+    /// this request), decided as the core's policy decides them.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check); the capacity is the lowered one.
+    pub fn check_with(
+        &self,
+        conn: &mut impl ConnectionLike,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+        overrides: &Overrides<'_>,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        self.run(
+            conn,
+            Ask {
+                tier,
+                key,
+                at,
+                cost,
+                op: Op::Check,
+                overrides,
+            },
+        )
+    }
+
+    /// What [`check`](Self::check) would say, recording nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check).
+    pub fn peek(
+        &self,
+        conn: &mut impl ConnectionLike,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        self.run(
+            conn,
+            Ask {
+                tier,
+                key,
+                at,
+                cost,
+                op: Op::Peek,
+                overrides: &Overrides::NONE,
+            },
+        )
+    }
+
+    /// Gives back `cost` requests in flight of `key` in `tier` (a request admitted by
+    /// [`check`](Self::check) that has finished), in every limit that counts in flight, or in
+    /// none.
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError::Release`] when some limit holds less than `cost` in flight (its lease may
+    /// have run out), [`RedisError::UnknownTier`], [`RedisError::Redis`],
+    /// [`RedisError::Reply`].
+    pub fn release(
+        &self,
+        conn: &mut impl ConnectionLike,
+        tier: TierId,
+        key: &str,
+        cost: u32,
+    ) -> Result<(), RedisError> {
+        let t = self.tier_of(tier)?;
+        let inv = self.call(
+            t,
+            Ask {
+                tier,
+                key,
+                at: At::Server,
+                cost,
+                op: Op::Release,
+                overrides: &Overrides::NONE,
+            },
+        )?;
+        let value: ::redis::Value = inv.prepare(&self.script).invoke(conn)?;
+        script::released(&value)
+            .map_err(RedisError::Reply)?
+            .map_err(RedisError::Release)
+    }
+
+    /// [`release`](Self::release) on an async connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`release`](Self::release).
+    pub async fn release_async(
+        &self,
+        conn: &mut impl ::redis::aio::ConnectionLike,
+        tier: TierId,
+        key: &str,
+        cost: u32,
+    ) -> Result<(), RedisError> {
+        let t = self.tier_of(tier)?;
+        let inv = self.call(
+            t,
+            Ask {
+                tier,
+                key,
+                at: At::Server,
+                cost,
+                op: Op::Release,
+                overrides: &Overrides::NONE,
+            },
+        )?;
+        let value: ::redis::Value = inv.prepare(&self.script).invoke_async(conn).await?;
+        script::released(&value)
+            .map_err(RedisError::Reply)?
+            .map_err(RedisError::Release)
+    }
+
+    fn run(
+        &self,
+        conn: &mut impl ConnectionLike,
+        ask: Ask<'_>,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        let t = self.tier_of(ask.tier)?;
+        let inv = self.call(t, ask)?;
+        let value: ::redis::Value = inv.prepare(&self.script).invoke(conn)?;
+        Self::decided(t, &value, ask.overrides.deny && ask.cost > 0)
+    }
+
+    /// [`check`](Self::check) on an async connection (multiplexed, or a connection manager).
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check).
+    pub async fn check_async(
+        &self,
+        conn: &mut impl ::redis::aio::ConnectionLike,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        self.run_async(
+            conn,
+            Ask {
+                tier,
+                key,
+                at,
+                cost,
+                op: Op::Check,
+                overrides: &Overrides::NONE,
+            },
+        )
+        .await
+    }
+
+    /// [`check_with`](Self::check_with) on an async connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`check_with`](Self::check_with).
+    pub async fn check_async_with(
+        &self,
+        conn: &mut impl ::redis::aio::ConnectionLike,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+        overrides: &Overrides<'_>,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        self.run_async(
+            conn,
+            Ask {
+                tier,
+                key,
+                at,
+                cost,
+                op: Op::Check,
+                overrides,
+            },
+        )
+        .await
+    }
+
+    /// [`peek`](Self::peek) on an async connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check).
+    pub async fn peek_async(
+        &self,
+        conn: &mut impl ::redis::aio::ConnectionLike,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        self.run_async(
+            conn,
+            Ask {
+                tier,
+                key,
+                at,
+                cost,
+                op: Op::Peek,
+                overrides: &Overrides::NONE,
+            },
+        )
+        .await
+    }
+
+    async fn run_async(
+        &self,
+        conn: &mut impl ::redis::aio::ConnectionLike,
+        ask: Ask<'_>,
+    ) -> Result<RedisDecision<'_>, RedisError> {
+        let t = self.tier_of(ask.tier)?;
+        let inv = self.call(t, ask)?;
+        let value: ::redis::Value = inv.prepare(&self.script).invoke_async(conn).await?;
+        Self::decided(t, &value, ask.overrides.deny && ask.cost > 0)
+    }
+}
+
+/// One call's keys and arguments.
+#[derive(Debug)]
+struct Invocation {
+    keys: Vec<String>,
+    args: Vec<String>,
+}
+
+impl Invocation {
+    fn prepare<'s>(&self, script: &'s Script) -> ::redis::ScriptInvocation<'s> {
+        let mut inv = script.prepare_invoke();
+        for k in &self.keys {
+            inv.key(k);
+        }
+        for a in &self.args {
+            inv.arg(a);
+        }
+        inv
+    }
+
+    fn append(&self, cmd: &mut Cmd) {
+        cmd.arg(self.keys.len());
+        for k in &self.keys {
+            cmd.arg(k);
+        }
+        for a in &self.args {
+            cmd.arg(a);
+        }
+    }
+}
