@@ -64,6 +64,7 @@ fn main() {
     if std::env::args().any(|a| a == "--command") {
         let cmd = policy.command(0, "__rand_int__", At::Server, 1).unwrap();
         let args: Vec<String> = cmd
+            .cmd
             .args_iter()
             .map(|a| match a {
                 redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
@@ -88,12 +89,15 @@ fn main() {
     while i < n {
         let mut pipe = redis::pipe();
         let batch = pipeline.min(n - i);
+        let mut commands = Vec::new();
         for j in 0..batch {
-            pipe.add_command(policy.command(0, &key(i + j, keys), At::Server, 1).unwrap());
+            let mut c = policy.command(0, &key(i + j, keys), At::Server, 1).unwrap();
+            pipe.add_command(std::mem::take(&mut c.cmd));
+            commands.push(c);
         }
         let replies: Vec<redis::Value> = pipe.query(&mut conn).unwrap();
-        for r in &replies {
-            std::hint::black_box(policy.read(0, r).unwrap().decided.is_allowed());
+        for (c, r) in commands.into_iter().zip(&replies) {
+            std::hint::black_box(policy.read(c, r).unwrap().decided.is_allowed());
         }
         i += batch;
     }

@@ -989,10 +989,9 @@ pub use through_redis::{RedisFuture, RedisPermit};
 /// The layer's Redis path: the decision awaited in the call's future, then the inner service.
 #[cfg(feature = "redis")]
 mod through_redis {
-    use tollgate_core::Allowance;
 
     use super::*;
-    use crate::redis::{At, Outcome, RedisDecision, RedisError, RedisLimiter};
+    use crate::redis::{At, Hold, Outcome, RedisDecision, RedisError, RedisLimiter};
 
     /// Where Redis's instants are counted from: they are nanoseconds since the Unix epoch
     /// ([`At::Server`]), so tick 0 is Unix time 0.
@@ -1108,22 +1107,17 @@ mod through_redis {
                 shared.stats.store_failures.fetch_add(1, Ordering::Relaxed);
             }
             match outcome {
-                Outcome::Redis(RedisDecision { decided, now }) => {
+                Outcome::Redis(RedisDecision { decided, now, hold }) => {
                     let headers = headers(&options, &decided, now, EPOCH);
                     shared.count(tier, &decided);
                     if !decided.is_allowed() {
                         return Verdict::Refuse(denial(&options, &decided, now, headers));
                     }
                     // Redis counts the request in flight until it is released.
-                    let holds = decided
-                        .reports()
-                        .iter()
-                        .any(|r| matches!(r.allowance, Allowance::InFlight { .. }));
-                    let permit = holds.then(|| {
+                    let permit = hold.map(|hold| {
                         RedisPermit(Held::Redis(Release {
                             limiter: limiter.clone(),
-                            tier,
-                            key,
+                            hold: Some(hold),
                         }))
                     });
                     Verdict::Admit { headers, permit }
@@ -1202,7 +1196,7 @@ mod through_redis {
     impl core::fmt::Debug for RedisPermit {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             let (store, tier) = match &self.0 {
-                Held::Redis(r) => ("redis", Some(r.tier)),
+                Held::Redis(r) => ("redis", r.hold.as_ref().map(Hold::tier)),
                 Held::Local(_) => ("local", None),
             };
             f.debug_struct("RedisPermit")
@@ -1216,20 +1210,19 @@ mod through_redis {
     /// One request in flight in Redis, released when dropped.
     struct Release {
         limiter: RedisLimiter,
-        tier: TierId,
-        key: CompactString,
+        hold: Option<Hold>,
     }
 
     impl Drop for Release {
         fn drop(&mut self) {
             // A drop cannot wait for Redis: a task on the runtime the body is dropped on gives
             // the place back. Without a runtime, or when that call fails, the lease does.
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current()
+                && let Some(hold) = self.hold.take()
+            {
                 let limiter = self.limiter.clone();
-                let tier = self.tier;
-                let key = core::mem::take(&mut self.key);
                 runtime.spawn(async move {
-                    let _ = limiter.release(tier, &key, 1).await;
+                    let _ = limiter.release(&hold).await;
                 });
             }
         }
@@ -1731,7 +1724,7 @@ mod tests {
                 assert_eq!(first.status(), StatusCode::OK);
                 assert!(first.body().holds());
                 // In flight, in Redis.
-                assert_eq!(server.command(&["GET", &key]).unwrap(), "1");
+                assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "1");
                 let second = call(&mut service, request(None)).await;
                 assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
                 assert!(!second.body().holds());

@@ -13,10 +13,10 @@ use compact_str::CompactString;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tollgate_core::{
-    Algorithm, Concurrency, Gcra, Meter, Named, Overrides, Policy, Report, Shaper,
+    Algorithm, Allowance, Concurrency, Gcra, Meter, Named, Overrides, Policy, Report, Shaper,
 };
 use tollgate_std::keyed::KeyedPolicy;
-use tollgate_std::redis::{At, OnFailure, Outcome, RedisError, RedisLimiter, RedisPolicy};
+use tollgate_std::redis::{At, Hold, OnFailure, Outcome, RedisError, RedisLimiter, RedisPolicy};
 use tollgate_std::{Duration, Instant, Limit, LimitState, Quota};
 use tollgate_testkit::redis::RedisServer;
 
@@ -205,6 +205,11 @@ fn same_decisions(
     let store = RedisPolicy::with_tiers(vec![("default".to_owned(), limits.to_vec())], ns)
         .expect("every generated limit is kept by the store");
     let tier = 0;
+    let counts_in_flight = limits
+        .iter()
+        .any(|l| matches!(l.algorithm().allowance(), Allowance::InFlight { .. }));
+    // The requests each key holds in flight, as Redis handed them out.
+    let mut holds: HashMap<String, Vec<Hold>> = HashMap::new();
     let mut out = vec![Report::EMPTY; limits.len()];
     let mut now = start;
     for (i, s) in trace.iter().enumerate() {
@@ -212,13 +217,15 @@ fn same_decisions(
         let at = Instant::from_ticks(now);
         let key = format!("k{}", s.key);
         let state = states.entry(key.clone()).or_insert_with(fresh);
+        let held = holds.entry(key.clone()).or_default();
         if s.op == Op::Release {
-            let expected = policy.release(&mut state[..], s.cost);
-            let got = store.release(conn, tier, &key, s.cost);
-            match (expected, got) {
-                (Ok(()), Ok(())) => {}
-                (Err(e), Err(RedisError::Release(g))) => prop_assert_eq!(e, g),
-                (e, g) => prop_assert!(false, "release {i} ({s:?}): memory {e:?}, redis {g:?}"),
+            // One of the key's requests in flight ends (which one, by the step's cost).
+            if !held.is_empty() {
+                let hold = held.swap_remove(s.cost as usize % held.len());
+                prop_assert_eq!(policy.release(&mut state[..], hold.cost()), Ok(()));
+                prop_assert_eq!(store.release(conn, &hold).ok(), Some(true), "release {}", i);
+                // Once: a second release finds nothing and changes nothing.
+                prop_assert_eq!(store.release(conn, &hold).ok(), Some(false), "again {}", i);
             }
             continue;
         }
@@ -245,6 +252,9 @@ fn same_decisions(
         match (expected, got) {
             (Ok(e), Ok(g)) => {
                 prop_assert_eq!(g.now, at);
+                let takes = s.op == Op::Check && e.is_allowed() && s.cost > 0 && counts_in_flight;
+                prop_assert_eq!(g.hold.is_some(), takes, "request {} ({:?}) holds", i, s);
+                held.extend(g.hold);
                 prop_assert_eq!(
                     (e.outcome, e.reports()),
                     (g.decided.outcome, g.decided.reports()),
@@ -823,7 +833,8 @@ fn threads_on_separate_connections_never_exceed_the_limit() {
                         // Held a while, so that more than 3 admitted at once would show.
                         std::thread::sleep(std::time::Duration::from_millis(2));
                         in_flight.fetch_sub(1, Ordering::SeqCst);
-                        policy.release(&mut conn, 0, "one", 1).unwrap();
+                        let hold = d.hold.expect("admitted in flight");
+                        assert!(policy.release(&mut conn, &hold).unwrap());
                     }
                 }
                 admitted
@@ -984,4 +995,153 @@ fn keys_expire_only_at_rest_and_expired_keys_decide_like_the_core() {
         expired > 0,
         "no key ever expired: the test proves nothing about expiry"
     );
+}
+
+/// The hold of a check of `cost` for `key` at the server's clock (`None` when it took none).
+fn hold(policy: &RedisPolicy, conn: &mut redis::Connection, key: &str, cost: u32) -> Option<Hold> {
+    policy.check(conn, 0, key, At::Server, cost).unwrap().hold
+}
+
+fn in_flight(max: u32, lease_ms: u64, ns: &str) -> RedisPolicy {
+    let limits = vec![Named::new(
+        "in-flight".to_owned(),
+        Limit::Concurrency(Concurrency::new(max).unwrap()),
+    )];
+    RedisPolicy::with_lease(
+        vec![("default".to_owned(), limits)],
+        ns,
+        Duration::from_millis(lease_ms),
+    )
+    .unwrap()
+}
+
+/// A place whose release never comes is given back when its own lease ends, even on a key that
+/// other requests keep using (each one taking and giving back its own place).
+#[test]
+fn a_lost_release_costs_one_lease_even_on_a_busy_key() {
+    let (server, mut conn) = server();
+    let lease = std::time::Duration::from_millis(400);
+    let policy = in_flight(2, 400, "lost");
+    let started = std::time::Instant::now();
+    let lost = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap();
+    assert!(lost.decided.is_allowed());
+    let lost = lost.hold.expect("a place taken");
+    let key = policy.redis_key(0, "k", 0).unwrap();
+    let mut both_after = None;
+    while started.elapsed() < lease * 3 {
+        // A busy key: one request after another, each released.
+        let one = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap();
+        assert!(one.decided.is_allowed(), "one place is always free");
+        // Whether the lost place still counts: a second request at once.
+        let two = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap();
+        let elapsed = started.elapsed();
+        if two.decided.is_allowed() {
+            assert!(
+                elapsed >= lease,
+                "the lost place came back after {elapsed:?}"
+            );
+            both_after.get_or_insert(elapsed);
+            assert!(policy.release(&mut conn, &two.hold.unwrap()).unwrap());
+        } else {
+            assert!(
+                both_after.is_none(),
+                "a lost place counted again at {elapsed:?}"
+            );
+        }
+        assert!(policy.release(&mut conn, &one.hold.unwrap()).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let back = both_after.expect("the lost place never came back");
+    assert!(
+        back < lease * 2,
+        "the lost place came back only after {back:?}"
+    );
+    // Its release, late, finds nothing and takes no one else's place.
+    let other = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap();
+    assert!(!policy.release(&mut conn, &lost).unwrap());
+    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "1");
+    assert!(policy.release(&mut conn, &other.hold.unwrap()).unwrap());
+    // Nothing in flight: the key is gone.
+    assert_eq!(server.command(&["EXISTS", &key]).unwrap(), "0");
+
+    // The places of a key still in use are each counted until their own lease ends, also
+    // when the requests that look at them are denied and write nothing: a place lost at 0, one
+    // held from half a lease on (which keeps the key), and requests that find both taken until
+    // the first lease ends.
+    let lease = std::time::Duration::from_millis(1000);
+    let two = in_flight(2, 1000, "lost-two");
+    let started = std::time::Instant::now();
+    assert!(hold(&two, &mut conn, "k", 1).is_some());
+    std::thread::sleep(lease / 2);
+    assert!(hold(&two, &mut conn, "k", 1).is_some());
+    loop {
+        let d = two.check(&mut conn, 0, "k", At::Server, 1).unwrap();
+        let elapsed = started.elapsed();
+        if d.decided.is_allowed() {
+            assert!(elapsed >= lease, "the place came back after {elapsed:?}");
+            break;
+        }
+        // Before the held place's lease ends (and with it the key).
+        assert!(elapsed < lease * 7 / 5, "the lost place never came back");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Each request's places are its own: a release gives back exactly the places of its hold, a
+/// cost of several takes several, and a key lives until its last lease ends.
+#[test]
+fn holds_are_given_back_one_by_one() {
+    let (server, mut conn) = server();
+    let policy = in_flight(5, 60_000, "holds");
+    let key = policy.redis_key(0, "k", 0).unwrap();
+    let a = hold(&policy, &mut conn, "k", 3).unwrap();
+    let b = hold(&policy, &mut conn, "k", 2).unwrap();
+    assert_ne!(a.id(), b.id());
+    assert_eq!((a.cost(), b.cost(), a.key(), a.tier()), (3, 2, "k", 0));
+    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "5");
+    let full = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap();
+    assert!(!full.decided.is_allowed());
+    assert!(full.hold.is_none(), "a denied request holds nothing");
+    // A peek and a check of nothing take no place either.
+    assert!(
+        policy
+            .peek(&mut conn, 0, "k", At::Server, 1)
+            .unwrap()
+            .hold
+            .is_none()
+    );
+    assert!(hold(&policy, &mut conn, "k", 0).is_none());
+    // The key outlives its leases by nothing, and lives at least until the last one ends.
+    let ttl: u64 = server.command(&["PTTL", &key]).unwrap().parse().unwrap();
+    assert!((59_000..=60_000).contains(&ttl), "expires in {ttl} ms");
+
+    assert!(policy.release(&mut conn, &a).unwrap());
+    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "2");
+    let peek = policy.peek(&mut conn, 0, "k", At::Server, 0).unwrap();
+    assert_eq!(peek.decided.reports()[0].decision.remaining, 3);
+    // Released twice: nothing more is given back.
+    assert!(!policy.release(&mut conn, &a).unwrap());
+    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "2");
+    assert!(policy.release(&mut conn, &b).unwrap());
+    assert_eq!(server.command(&["EXISTS", &key]).unwrap(), "0");
+
+    // A tier without concurrency limits hands out no holds.
+    let rate = RedisPolicy::with_tiers(vec![("default".to_owned(), three_per_second())], "nohold")
+        .unwrap();
+    assert!(hold(&rate, &mut conn, "k", 1).is_none());
+}
+
+/// Two policies (two hosts) on one server never make the same holder id, so neither can give
+/// back the other's places.
+#[test]
+fn hosts_hold_under_ids_of_their_own() {
+    let (_server, mut conn) = server();
+    let (one, two) = (in_flight(4, 60_000, "hosts"), in_flight(4, 60_000, "hosts"));
+    let a = hold(&one, &mut conn, "k", 1).unwrap();
+    let b = hold(&two, &mut conn, "k", 1).unwrap();
+    assert_ne!(a.id(), b.id());
+    assert!(two.release(&mut conn, &b).unwrap());
+    let left = one.peek(&mut conn, 0, "k", At::Server, 0).unwrap();
+    assert_eq!(left.decided.reports()[0].decision.remaining, 3);
+    assert!(one.release(&mut conn, &a).unwrap());
 }

@@ -8,7 +8,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use compact_str::CompactString;
 use tollgate_core::{Clock, Overrides};
 
-use super::policy::{At, RedisDecision, RedisError, RedisPolicy};
+use super::policy::{At, Hold, RedisDecision, RedisError, RedisPolicy};
 use crate::Instant;
 use crate::keyed::{KeyPermit, KeyedError, KeyedPolicy, TierId};
 use crate::policy::Decided;
@@ -171,8 +171,9 @@ impl RedisLimiter {
 
     /// Decides a request of `cost` for `key` in `tier` at the server's clock (or `at`).
     ///
-    /// A request Redis admits holds its place in the policy's concurrency limits until
-    /// [`release`](Self::release)d (or until the lease runs out).
+    /// A request Redis admits with a cost holds its places in the tier's concurrency limits
+    /// (the decision's [`hold`](RedisDecision::hold)) until [`release`](Self::release)d, or
+    /// until their lease ends ([`RedisPolicy::with_lease`]).
     ///
     /// # Errors
     ///
@@ -267,16 +268,16 @@ impl RedisLimiter {
         })
     }
 
-    /// Gives back `cost` in flight for `key` in `tier` in Redis (see
+    /// Gives back the places of `hold` in Redis: whether it still held them (see
     /// [`RedisPolicy::release`]). A release that fails is left to the lease.
     ///
     /// # Errors
     ///
     /// As [`RedisPolicy::release`], and [`RedisError::Timeout`].
-    pub async fn release(&self, tier: TierId, key: &str, cost: u32) -> Result<(), RedisError> {
+    pub async fn release(&self, hold: &Hold) -> Result<bool, RedisError> {
         let inner = &*self.inner;
         let mut conn = inner.conn.clone();
-        let call = inner.policy.release_async(&mut conn, tier, key, cost);
+        let call = inner.policy.release_async(&mut conn, hold);
         tokio::time::timeout(inner.timeout, call)
             .await
             .unwrap_or(Err(RedisError::Timeout))

@@ -33,12 +33,15 @@
 //!
 //! # Requests in flight
 //!
-//! A concurrency limit keeps one count per key, which a key's last acquire keeps for a lease
-//! ([`LEASE`], 5 minutes by default). A permit whose release never comes (its host died, or
-//! its call timed out on the client after Redis had counted it) stays counted until the key
-//! goes a whole lease without a new request: on a key in steady use, that is never, and each
-//! such loss lowers the limit by one until then. Per-holder entries that expire one by one
-//! would bound every loss to one lease; they are not built yet.
+//! An admitted request with a cost takes places in its tier's concurrency limits under an id of
+//! its own: one member per place in a sorted set, scored by the instant its lease ends
+//! ([`LEASE`], 5 minutes by default; [`RedisPolicy::with_lease`]). The decision hands back a
+//! [`Hold`]; [`RedisPolicy::release`] gives back exactly its places. A release that never comes
+//! (its host died, or its call timed out on the client after Redis had counted it) costs one
+//! place for one lease, however busy the key: the count in flight is the places whose lease has
+//! not ended. A release after the lease ended, or a second one, finds nothing and takes no one
+//! else's place. The lease must outlast the longest request, or a place still in use is counted
+//! free again.
 //!
 //! # Requirements
 //!
@@ -51,6 +54,7 @@ mod script;
 
 pub use limiter::{OnFailure, Outcome, RedisLimiter, Stats, TIMEOUT};
 pub use policy::{
-    At, LEASE, REPLAY_EXPIRY, RedisConfigError, RedisDecision, RedisError, RedisPolicy,
+    At, Hold, LEASE, REPLAY_EXPIRY, RedisCommand, RedisConfigError, RedisDecision, RedisError,
+    RedisPolicy,
 };
 pub use script::{BadReply, Unsupported};

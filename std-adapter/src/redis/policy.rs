@@ -1,10 +1,11 @@
 //! [`RedisPolicy`]: a tier's limits kept in Redis, decided by one script call.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ::redis::{Cmd, ConnectionLike, Script};
 use tollgate_core::{
-    Algorithm, InsufficientCapacity, Named, Overrides, PolicyDecision, ReleaseError, Verdict,
+    Algorithm, Allowance, InsufficientCapacity, Named, Overrides, PolicyDecision, Verdict,
 };
 
 use super::script::{self, BadReply, Unsupported};
@@ -66,8 +67,6 @@ pub enum RedisError {
     Redis(::redis::RedisError),
     /// The script answered something it should not have.
     Reply(BadReply),
-    /// More released than a limit holds in flight (nothing was released).
-    Release(ReleaseError),
     /// Redis did not answer within the timeout.
     Timeout,
 }
@@ -79,7 +78,6 @@ impl fmt::Display for RedisError {
             Self::UnknownTier => f.write_str("no such tier"),
             Self::Redis(e) => write!(f, "redis: {e}"),
             Self::Reply(BadReply(why)) => write!(f, "unexpected reply from the script: {why}"),
-            Self::Release(e) => write!(f, "{e}"),
             Self::Timeout => f.write_str("redis: no answer within the timeout"),
         }
     }
@@ -101,12 +99,58 @@ impl From<::redis::RedisError> for RedisError {
 }
 
 /// A decision made in Redis and the server instant it was made at (for epoch headers).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RedisDecision<'p> {
     /// The policy's decision, as in memory.
     pub decided: Decided<'p>,
     /// The instant it was made at: the server's clock, or the one passed.
     pub now: Instant,
+    /// The places an admitted request with a cost took in the tier's concurrency limits, to
+    /// give back with [`RedisPolicy::release`] when it is done (`None` when it took none).
+    pub hold: Option<Hold>,
+}
+
+/// The places one admitted request holds in the concurrency limits of its tier in Redis: the
+/// request's own entries, each with a lease ([`RedisPolicy::with_lease`]). Give them back with
+/// [`RedisPolicy::release`]; a hold never released is given back when its lease ends.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Hold {
+    tier: TierId,
+    key: String,
+    id: String,
+    cost: u32,
+}
+
+impl Hold {
+    /// The tier it was decided in.
+    pub fn tier(&self) -> TierId {
+        self.tier
+    }
+
+    /// The key it was decided for.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Its id in Redis (unique to the request: the members are `ID.1` to `ID.cost`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The places it holds in each concurrency limit.
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+}
+
+/// One decision's `EVALSHA`, built by [`RedisPolicy::command`] for a pipeline or a connection
+/// of your own; its reply is read by [`RedisPolicy::read`].
+#[derive(Debug)]
+pub struct RedisCommand {
+    /// The command to send (take it out for a pipeline: `std::mem::take(&mut command.cmd)`).
+    pub cmd: Cmd,
+    tier: TierId,
+    hold: Option<Hold>,
 }
 
 #[derive(Debug)]
@@ -116,6 +160,8 @@ struct Tier {
     specs: Box<[String]>,
     /// The limit with the smallest capacity (the first of equals) and that capacity.
     smallest: Option<(usize, u32)>,
+    /// Whether a limit counts requests in flight (an admitted request then holds places).
+    holds: bool,
 }
 
 /// Policies per tier whose states live in Redis: see the [module docs](crate::redis).
@@ -129,13 +175,17 @@ pub struct RedisPolicy {
     namespace: String,
     script: Script,
     replay_expiry_ms: u64,
+    /// Holder ids: this policy's random prefix, then a count.
+    holder_prefix: String,
+    holders: AtomicU64,
 }
 
 /// How long a key written at a passed instant lives at least, by default: a day of the
 /// server's clock.
 pub const REPLAY_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 
-/// How long a count of requests in flight outlives its last change, by default: five minutes.
+/// How long a place taken in a concurrency limit is kept without a release, by default: five
+/// minutes.
 pub const LEASE: Duration = Duration::from_secs(300);
 
 /// The ways of calling the script.
@@ -155,6 +205,34 @@ struct Ask<'a> {
     cost: u32,
     op: Op,
     overrides: &'a Overrides<'a>,
+}
+
+impl<'a> Ask<'a> {
+    fn new(op: Op, tier: TierId, key: &'a str, at: At, cost: u32) -> Self {
+        Self {
+            tier,
+            key,
+            at,
+            cost,
+            op,
+            overrides: &Overrides::NONE,
+        }
+    }
+
+    fn with(self, overrides: &'a Overrides<'a>) -> Self {
+        Self { overrides, ..self }
+    }
+}
+
+/// A random prefix for this policy's holder ids, so that hosts sharing a server never make the
+/// same one.
+fn holder_prefix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    h.write_u128(since.map_or(0, |d| d.as_nanos()));
+    format!("{:016x}", h.finish())
 }
 
 impl RedisPolicy {
@@ -191,9 +269,10 @@ impl RedisPolicy {
         Self::with_lease(tiers, namespace, LEASE)
     }
 
-    /// [`with_tiers`](Self::with_tiers) with the lease of concurrency counts: a count of
-    /// requests in flight outlives its last acquire by `lease` and then is forgotten,
-    /// so permits held by a host that died come back. It must outlast the longest request.
+    /// [`with_tiers`](Self::with_tiers) with the lease of places in concurrency limits: a place
+    /// an admitted request takes is given back `lease` after it was taken if no release came
+    /// first, so places held by a host that died, or whose release was lost, come back. It must
+    /// outlast the longest request.
     ///
     /// # Errors
     ///
@@ -239,8 +318,12 @@ impl RedisPolicy {
                     .map(|l| l.algorithm().capacity())
                     .enumerate()
                     .min_by_key(|&(i, c)| (c, i));
+                let holds = limits
+                    .iter()
+                    .any(|l| matches!(l.algorithm().allowance(), Allowance::InFlight { .. }));
                 Ok(Tier {
                     smallest,
+                    holds,
                     name,
                     limits: limits.into_boxed_slice(),
                     specs,
@@ -252,6 +335,8 @@ impl RedisPolicy {
             namespace: namespace.to_owned(),
             script: Script::new(script::SOURCE),
             replay_expiry_ms: REPLAY_EXPIRY.as_millis(),
+            holder_prefix: holder_prefix(),
+            holders: AtomicU64::new(0),
         })
     }
 
@@ -315,39 +400,37 @@ impl RedisPolicy {
     /// # Errors
     ///
     /// [`RedisError::UnknownTier`], and [`RedisError::Capacity`] when `cost` can never fit.
-    pub fn command(&self, tier: TierId, key: &str, at: At, cost: u32) -> Result<Cmd, RedisError> {
+    pub fn command(
+        &self,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+    ) -> Result<RedisCommand, RedisError> {
         let t = self.tier_of(tier)?;
-        self.call(
-            t,
-            Ask {
-                tier,
-                key,
-                at,
-                cost,
-                op: Op::Check,
-                overrides: &Overrides::NONE,
-            },
-        )
-        .map(|inv| {
-            let mut cmd = Cmd::new();
-            cmd.arg("EVALSHA").arg(self.script.get_hash());
-            inv.append(&mut cmd);
-            cmd
+        let inv = self.call(t, Ask::new(Op::Check, tier, key, at, cost))?;
+        let mut cmd = Cmd::new();
+        cmd.arg("EVALSHA").arg(self.script.get_hash());
+        inv.append(&mut cmd);
+        Ok(RedisCommand {
+            cmd,
+            tier,
+            hold: inv.hold,
         })
     }
 
-    /// Reads the reply of a [`command`](Self::command) for `tier`.
+    /// Reads the reply of a [`command`](Self::command).
     ///
     /// # Errors
     ///
-    /// [`RedisError::UnknownTier`], [`RedisError::Reply`] for a reply the script does not give.
+    /// [`RedisError::Reply`] for a reply the script does not give.
     pub fn read(
         &self,
-        tier: TierId,
+        command: RedisCommand,
         reply: &::redis::Value,
     ) -> Result<RedisDecision<'_>, RedisError> {
-        let t = self.tier_of(tier)?;
-        Self::decided(t, reply, false)
+        let t = self.tier_of(command.tier)?;
+        Self::decided(t, reply, false, command.hold)
     }
 
     fn call(&self, t: &Tier, ask: Ask<'_>) -> Result<Invocation, RedisError> {
@@ -394,6 +477,17 @@ impl RedisPolicy {
             At::Server => (String::new(), 0),
             At::Instant(i) => (i.as_ticks().to_string(), self.replay_expiry_ms),
         };
+        // A check that may take places gets an id of its own to take them under.
+        let hold = (op == Op::Check && cost > 0 && t.holds).then(|| Hold {
+            tier,
+            key: key.to_owned(),
+            id: format!(
+                "{}-{:x}",
+                self.holder_prefix,
+                self.holders.fetch_add(1, Ordering::Relaxed)
+            ),
+            cost,
+        });
         let mut args = vec![
             match op {
                 Op::Check => "check".to_owned(),
@@ -404,21 +498,23 @@ impl RedisPolicy {
             cost.to_string(),
             floor.to_string(),
             if overrides.deny { "1" } else { "0" }.to_owned(),
+            hold.as_ref().map(|h| h.id.clone()).unwrap_or_default(),
         ];
         args.extend(t.specs.iter().cloned());
         args.extend(t.limits.iter().zip(&lowered).map(|(l, low)| match low {
             Some(low) => format!("{low}:{}", l.algorithm().capacity() - low),
             None => String::new(),
         }));
-        Ok(Invocation { keys, args })
+        Ok(Invocation { keys, args, hold })
     }
 
     /// The decision of a reply; `forced` when a test override forced a denial of a request with
-    /// a cost.
+    /// a cost; `hold` the places an admitted request took.
     fn decided<'p>(
         t: &'p Tier,
         value: &::redis::Value,
         forced: bool,
+        hold: Option<Hold>,
     ) -> Result<RedisDecision<'p>, RedisError> {
         let reply = script::read(value, t.limits.len()).map_err(RedisError::Reply)?;
         let outcome = script::verdict(&reply.limits, forced);
@@ -434,11 +530,14 @@ impl RedisPolicy {
                 reports: script::reports(&t.limits, &reply),
             },
             now: reply.now,
+            hold: hold.filter(|_| reply.allowed),
         })
     }
 
     /// Decides a request of `cost` for `key` in `tier` at `at`, on a blocking connection, and
-    /// records it in every limit if all admit.
+    /// records it in every limit if all admit. An admitted request with a cost holds its places
+    /// in the tier's concurrency limits until [`release`](Self::release)d (the decision's
+    /// [`hold`](RedisDecision::hold)), or until their lease ends.
     ///
     /// # Errors
     ///
@@ -453,17 +552,7 @@ impl RedisPolicy {
         at: At,
         cost: u32,
     ) -> Result<RedisDecision<'_>, RedisError> {
-        self.run(
-            conn,
-            Ask {
-                tier,
-                key,
-                at,
-                cost,
-                op: Op::Check,
-                overrides: &Overrides::NONE,
-            },
-        )
+        self.run(conn, Ask::new(Op::Check, tier, key, at, cost))
     }
 
     /// [`check`](Self::check) with test-header overrides (a forced denial, limits lowered for
@@ -483,14 +572,7 @@ impl RedisPolicy {
     ) -> Result<RedisDecision<'_>, RedisError> {
         self.run(
             conn,
-            Ask {
-                tier,
-                key,
-                at,
-                cost,
-                op: Op::Check,
-                overrides,
-            },
+            Ask::new(Op::Check, tier, key, at, cost).with(overrides),
         )
     }
 
@@ -507,51 +589,21 @@ impl RedisPolicy {
         at: At,
         cost: u32,
     ) -> Result<RedisDecision<'_>, RedisError> {
-        self.run(
-            conn,
-            Ask {
-                tier,
-                key,
-                at,
-                cost,
-                op: Op::Peek,
-                overrides: &Overrides::NONE,
-            },
-        )
+        self.run(conn, Ask::new(Op::Peek, tier, key, at, cost))
     }
 
-    /// Gives back `cost` requests in flight of `key` in `tier` (a request admitted by
-    /// [`check`](Self::check) that has finished), in every limit that counts in flight, or in
-    /// none.
+    /// Gives back the places `hold` took in its tier's concurrency limits (its request has
+    /// finished): whether it still held them. `false` when they were given back already (by an
+    /// earlier release, or because their lease ended); nothing else is touched either way.
     ///
     /// # Errors
     ///
-    /// [`RedisError::Release`] when some limit holds less than `cost` in flight (its lease may
-    /// have run out), [`RedisError::UnknownTier`], [`RedisError::Redis`],
-    /// [`RedisError::Reply`].
-    pub fn release(
-        &self,
-        conn: &mut impl ConnectionLike,
-        tier: TierId,
-        key: &str,
-        cost: u32,
-    ) -> Result<(), RedisError> {
-        let t = self.tier_of(tier)?;
-        let inv = self.call(
-            t,
-            Ask {
-                tier,
-                key,
-                at: At::Server,
-                cost,
-                op: Op::Release,
-                overrides: &Overrides::NONE,
-            },
-        )?;
+    /// [`RedisError::UnknownTier`] for a hold of another policy, [`RedisError::Redis`] (a key
+    /// holding data that is no concurrency state among them), [`RedisError::Reply`].
+    pub fn release(&self, conn: &mut impl ConnectionLike, hold: &Hold) -> Result<bool, RedisError> {
+        let inv = self.release_call(hold)?;
         let value: ::redis::Value = inv.prepare(&self.script).invoke(conn)?;
-        script::released(&value)
-            .map_err(RedisError::Reply)?
-            .map_err(RedisError::Release)
+        script::released(&value).map_err(RedisError::Reply)
     }
 
     /// [`release`](Self::release) on an async connection.
@@ -562,26 +614,19 @@ impl RedisPolicy {
     pub async fn release_async(
         &self,
         conn: &mut impl ::redis::aio::ConnectionLike,
-        tier: TierId,
-        key: &str,
-        cost: u32,
-    ) -> Result<(), RedisError> {
-        let t = self.tier_of(tier)?;
-        let inv = self.call(
-            t,
-            Ask {
-                tier,
-                key,
-                at: At::Server,
-                cost,
-                op: Op::Release,
-                overrides: &Overrides::NONE,
-            },
-        )?;
+        hold: &Hold,
+    ) -> Result<bool, RedisError> {
+        let inv = self.release_call(hold)?;
         let value: ::redis::Value = inv.prepare(&self.script).invoke_async(conn).await?;
-        script::released(&value)
-            .map_err(RedisError::Reply)?
-            .map_err(RedisError::Release)
+        script::released(&value).map_err(RedisError::Reply)
+    }
+
+    fn release_call(&self, hold: &Hold) -> Result<Invocation, RedisError> {
+        let t = self.tier_of(hold.tier)?;
+        let ask = Ask::new(Op::Release, hold.tier, &hold.key, At::Server, hold.cost);
+        let mut inv = self.call(t, ask)?;
+        inv.args[HOLDER_ARG].clone_from(&hold.id);
+        Ok(inv)
     }
 
     fn run(
@@ -592,7 +637,7 @@ impl RedisPolicy {
         let t = self.tier_of(ask.tier)?;
         let inv = self.call(t, ask)?;
         let value: ::redis::Value = inv.prepare(&self.script).invoke(conn)?;
-        Self::decided(t, &value, ask.overrides.deny && ask.cost > 0)
+        Self::decided(t, &value, ask.overrides.deny && ask.cost > 0, inv.hold)
     }
 
     /// [`check`](Self::check) on an async connection (multiplexed, or a connection manager).
@@ -608,18 +653,8 @@ impl RedisPolicy {
         at: At,
         cost: u32,
     ) -> Result<RedisDecision<'_>, RedisError> {
-        self.run_async(
-            conn,
-            Ask {
-                tier,
-                key,
-                at,
-                cost,
-                op: Op::Check,
-                overrides: &Overrides::NONE,
-            },
-        )
-        .await
+        self.run_async(conn, Ask::new(Op::Check, tier, key, at, cost))
+            .await
     }
 
     /// [`check_with`](Self::check_with) on an async connection.
@@ -638,14 +673,7 @@ impl RedisPolicy {
     ) -> Result<RedisDecision<'_>, RedisError> {
         self.run_async(
             conn,
-            Ask {
-                tier,
-                key,
-                at,
-                cost,
-                op: Op::Check,
-                overrides,
-            },
+            Ask::new(Op::Check, tier, key, at, cost).with(overrides),
         )
         .await
     }
@@ -663,18 +691,8 @@ impl RedisPolicy {
         at: At,
         cost: u32,
     ) -> Result<RedisDecision<'_>, RedisError> {
-        self.run_async(
-            conn,
-            Ask {
-                tier,
-                key,
-                at,
-                cost,
-                op: Op::Peek,
-                overrides: &Overrides::NONE,
-            },
-        )
-        .await
+        self.run_async(conn, Ask::new(Op::Peek, tier, key, at, cost))
+            .await
     }
 
     async fn run_async(
@@ -685,15 +703,20 @@ impl RedisPolicy {
         let t = self.tier_of(ask.tier)?;
         let inv = self.call(t, ask)?;
         let value: ::redis::Value = inv.prepare(&self.script).invoke_async(conn).await?;
-        Self::decided(t, &value, ask.overrides.deny && ask.cost > 0)
+        Self::decided(t, &value, ask.overrides.deny && ask.cost > 0, inv.hold)
     }
 }
+
+/// Where the holder id is among the script's arguments (its `ARGV[6]`).
+const HOLDER_ARG: usize = 5;
 
 /// One call's keys and arguments.
 #[derive(Debug)]
 struct Invocation {
     keys: Vec<String>,
     args: Vec<String>,
+    /// The places a check takes if admitted.
+    hold: Option<Hold>,
 }
 
 impl Invocation {

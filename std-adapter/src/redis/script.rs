@@ -179,20 +179,14 @@ pub(crate) fn read(value: &::redis::Value, limits: usize) -> Result<Reply, BadRe
     })
 }
 
-/// Reads the reply of a release: given back, or what a limit held instead.
-pub(crate) fn released(
-    value: &::redis::Value,
-) -> Result<Result<(), tollgate_core::ReleaseError>, BadReply> {
-    let ::redis::Value::Array(items) = value else {
-        return Err(BadReply(format!("expected an array, got {value:?}")));
-    };
-    match items.as_slice() {
-        [ok] if int(ok)? == 1 => Ok(Ok(())),
-        [no, released, in_flight] if int(no)? == 0 => Ok(Err(tollgate_core::ReleaseError {
-            released: count(released)?,
-            in_flight: count(in_flight)?,
-        })),
-        _ => Err(BadReply(format!("not a release reply: {items:?}"))),
+/// Reads the reply of a release: whether it gave any place back.
+pub(crate) fn released(value: &::redis::Value) -> Result<bool, BadReply> {
+    match value {
+        ::redis::Value::Array(items) => match items.as_slice() {
+            [given] => Ok(int(given)? > 0),
+            _ => Err(BadReply(format!("not a release reply: {items:?}"))),
+        },
+        other => Err(BadReply(format!("expected an array, got {other:?}"))),
     }
 }
 

@@ -184,6 +184,9 @@ struct Held {
     tier: TierId,
     key: Option<CompactString>,
     cost: u32,
+    /// Its places in Redis, when deciding there.
+    #[cfg(feature = "redis")]
+    hold: Option<crate::redis::Hold>,
 }
 
 impl PartialEq for Held {
@@ -308,13 +311,13 @@ impl Remote {
         key: &str,
         at: Instant,
         cost: u32,
-    ) -> Result<Figures, crate::redis::RedisError> {
+    ) -> Result<(Figures, Option<crate::redis::Hold>), crate::redis::RedisError> {
         use crate::redis::{At, RedisError};
         match self
             .policy
             .check(&mut self.conn, tier, key, At::Instant(at), cost)
         {
-            Ok(d) => Ok(figures(&d.decided)),
+            Ok(d) => Ok((figures(&d.decided), d.hold)),
             Err(RedisError::Capacity(e)) => {
                 let index = e.index.unwrap_or(0);
                 let seen = self
@@ -324,16 +327,26 @@ impl Remote {
                     .reports()
                     .get(index)
                     .map(|r| r.decision);
-                Ok(never_fits(e.capacity, index, seen))
+                Ok((never_fits(e.capacity, index, seen), None))
             }
             Err(e) => Err(e),
         }
     }
 
-    fn release(&mut self, tier: TierId, key: &str, cost: u32) -> Result<(), String> {
-        self.policy
-            .release(&mut self.conn, tier, key, cost)
-            .map_err(|e| e.to_string())
+    /// Gives `hold` back; a hold Redis no longer has (its lease ended) fails the run, whose
+    /// decisions would no longer be the in-memory ones.
+    fn release(&mut self, hold: Option<&crate::redis::Hold>) -> Result<(), String> {
+        let Some(hold) = hold else {
+            return Ok(());
+        };
+        match self.policy.release(&mut self.conn, hold) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!(
+                "the places of a request of {:?} were gone from Redis before their release (a lease shorter than the run?)",
+                hold.key()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -519,12 +532,14 @@ impl Simulation {
         };
         let at = Instant::from_ticks(now);
         #[cfg(feature = "redis")]
-        let remote = match &mut self.remote {
-            Some(r) => Some(
-                r.decide(tier, key.unwrap_or(""), at, req.cost)
-                    .map_err(|e| error(TraceErrorKind::Store(e.to_string())))?,
-            ),
-            None => None,
+        let (remote, hold) = match &mut self.remote {
+            Some(r) => {
+                let (figures, hold) = r
+                    .decide(tier, key.unwrap_or(""), at, req.cost)
+                    .map_err(|e| error(TraceErrorKind::Store(e.to_string())))?;
+                (Some(figures), hold)
+            }
+            None => (None, None),
         };
         #[cfg(not(feature = "redis"))]
         let remote: Option<Figures> = None;
@@ -556,6 +571,8 @@ impl Simulation {
                         tier,
                         key: entry.key.clone(),
                         cost: req.cost,
+                        #[cfg(feature = "redis")]
+                        hold,
                     }));
                 }
                 // Released at once.
@@ -563,7 +580,7 @@ impl Simulation {
                     release(entry, info, req.cost);
                     #[cfg(feature = "redis")]
                     if let Some(r) = &mut self.remote {
-                        r.release(tier, key.unwrap_or(""), req.cost)
+                        r.release(hold.as_ref())
                             .map_err(|e| error(TraceErrorKind::Store(e)))?;
                     }
                 }
@@ -639,7 +656,7 @@ impl Simulation {
             }
             #[cfg(feature = "redis")]
             if let Some(r) = &mut self.remote {
-                r.release(h.tier, key.unwrap_or(""), h.cost)?;
+                r.release(h.hold.as_ref())?;
             }
         }
         Ok(())

@@ -236,7 +236,7 @@ fn main() {
         (source, policy.script_hash().to_owned())
     };
     let command = |key: &str| {
-        let cmd = policy.command(0, key, At::Server, 1).unwrap();
+        let cmd = policy.command(0, key, At::Server, 1).unwrap().cmd;
         if stub { with_hash(&cmd, &hash) } else { cmd }
     };
     let redis_cmds: Vec<redis::Cmd> = (0..n as u64).map(|i| command(&key(i, keys))).collect();
@@ -281,8 +281,13 @@ fn main() {
         fred_pool.init().await.unwrap();
 
         // Both clients get decisions the policy reads (on keys of their own).
-        for (who, cmd) in [("redis-rs", "sanity-redis"), ("fred", "sanity-fred")] {
-            let cmd = command(cmd);
+        for (who, key) in [("redis-rs", "sanity-redis"), ("fred", "sanity-fred")] {
+            let mut sent = policy.command(0, key, At::Server, 1).unwrap();
+            let cmd = if stub {
+                with_hash(&sent.cmd, &hash)
+            } else {
+                std::mem::take(&mut sent.cmd)
+            };
             let reply = if who == "redis-rs" {
                 cmd.query_async(&mut conns[0].clone()).await.unwrap()
             } else {
@@ -297,7 +302,7 @@ fn main() {
                     .unwrap();
                 to_redis(reply)
             };
-            let decision = policy.read(0, &reply).unwrap();
+            let decision = policy.read(sent, &reply).unwrap();
             assert!(decision.decided.is_allowed(), "{who}: {decision:?}");
         }
 

@@ -2,19 +2,18 @@
 -- (core/src/algorithm/concurrency.rs) and `Unlimited` (core/src/algorithm/unlimited.rs).
 --
 -- Spec: concurrency:max:hint:lease_ms (the most in flight, the retry hint in ticks, and how long
--- the count outlives its last acquire); unlimited (no fields).
--- State: a string key holding the count in flight, absent at zero.
+-- a place taken is kept without a release); unlimited (no fields).
+-- State: a sorted set of the places taken, absent when none is. A request of cost c that holder
+-- H (an id the client makes, CALL.holder) is admitted takes c members, H.1 ... H.c, each scored
+-- by the instant its lease ends (milliseconds of the server's clock). The count in flight is the
+-- members whose lease has not ended; a release removes its holder's members.
 --
--- A host that dies holding permits never releases them. In memory they die with the process; in
--- Redis the count would stay taken for ever, so the key lives for a lease after its last
--- acquire instead of until rest (a concurrency state is at rest only at zero, whatever the
--- time): a key with no new request for a lease forgets its count. The lease must outlast the
--- longest request, or a key left alone that long forgets requests still running.
---
--- Known limit (see the module docs): a count is one number, so a permit whose release is lost
--- (its host died, or its acquire timed out on the client after Redis had counted it) is only
--- given back when the whole key expires, which a key in steady use never does. Per-holder
--- entries with their own expiry would bound each lost permit to one lease.
+-- In memory a host's permits die with it. In Redis a place whose release never comes (its host
+-- died, or its call timed out on the client after Redis had counted it) is given back when its
+-- own lease ends, however busy the key: each loss costs one place for at most one lease. The
+-- lease must outlast the longest request, or a place still in use is counted free again.
+-- Leases are on the server's clock even when a decision is at a passed instant (a replay), where
+-- a lease is at least the replay's floor.
 
 local concurrency = {}
 ALG.concurrency = concurrency
@@ -23,16 +22,39 @@ function concurrency.parse(f)
   return { max = tonumber(f[2]), hint = U.parse(f[3]), lease_ms = tonumber(f[4]) }
 end
 
-local function in_flight(key)
-  local raw = redis.call('GET', key)
-  if not raw then
-    return 0
+-- The server's clock in milliseconds, read once per call.
+local function clock_ms()
+  if not CALL.clock_ms then
+    local t = redis.call('TIME')
+    CALL.clock_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  local n = tonumber(raw)
-  if n == nil or n < 0 or n > 4294967295 or n ~= math.floor(n) then
+  return CALL.clock_ms
+end
+
+-- The places whose lease has not ended.
+local function in_flight(key)
+  local n = redis.pcall('ZCOUNT', key, '(' .. clock_ms(), '+inf')
+  if type(n) ~= 'number' then
     error_state(key, 'concurrency')
   end
   return n
+end
+
+-- `command key <what member>...` for the members H.1 ... H.c (with `score` before each when
+-- given), in chunks that Lua's unpack takes; the sum of the replies.
+local function each_member(command, key, c, score)
+  local total, args = 0, {}
+  for j = 1, c do
+    if score then
+      args[#args + 1] = score
+    end
+    args[#args + 1] = CALL.holder .. '.' .. j
+    if #args >= 1000 or j == c then
+      total = total + redis.call(command, key, unpack(args))
+      args = {}
+    end
+  end
+  return total
 end
 
 function concurrency.look(key, p, now, cost)
@@ -69,33 +91,34 @@ function concurrency.report(p, step, recorded)
   return figures(p, step.in_flight, false)
 end
 
--- Writes the count and renews the lease; the returned expiry replaces the one from the reset.
+-- Takes the places for CALL.holder, drops the ones whose lease ended, and keeps the key until
+-- its last lease ends; returns that the key's expiry is set here.
 function concurrency.record(key, p, step)
-  if step.after == nil or step.after == step.in_flight then
+  local c = (step.after or step.in_flight) - step.in_flight
+  if c == 0 then
     return false
   end
-  redis.call('SET', key, step.after, 'PX', p.lease_ms)
-  return true, p.lease_ms
-end
-
--- The core's `can_release`: nil when `cost` can be given back, else what is in flight.
-function concurrency.can_release(key, p, cost)
-  local n = in_flight(key)
-  if cost > n then
-    return n
+  if CALL.holder == '' then
+    error_arg('holder', '(none)')
   end
-  return nil
+  local lease = math.max(p.lease_ms, CALL.floor_ms)
+  local now_ms = clock_ms()
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+  each_member('ZADD', key, c, now_ms + lease)
+  if redis.call('PTTL', key) < lease then
+    redis.call('PEXPIRE', key, lease)
+  end
+  return true, true
 end
 
--- A release keeps the expiry the last acquire set (a replay's floor included).
+-- Gives back CALL.holder's `cost` places, whatever is left of them (none when their lease
+-- ended and they were dropped); how many it removed.
 function concurrency.release(key, p, cost)
-  local n = in_flight(key) - cost
-  if n == 0 then
-    redis.call('DEL', key)
-  elseif cost > 0 then
-    local ttl = redis.call('PTTL', key)
-    redis.call('SET', key, n, 'PX', ttl > 0 and ttl or p.lease_ms)
+  local kind = redis.call('TYPE', key).ok
+  if kind ~= 'zset' and kind ~= 'none' then
+    error_state(key, 'concurrency')
   end
+  return each_member('ZREM', key, cost)
 end
 
 local unlimited = {}

@@ -3,19 +3,22 @@
 --
 -- KEYS[i]  the state of limit i (all under one hash tag).
 -- ARGV[1]  'check' (decide and record), 'peek' (decide, record nothing) or 'release' (give
---          `cost` back to every limit that counts in flight: all or none).
+--          the holder's `cost` places back in every limit that counts in flight).
 -- ARGV[2]  now in nanoseconds since the Unix epoch, or '' for the server's TIME.
 -- ARGV[3]  the cost.
 -- ARGV[4]  the least expiry, in milliseconds, of a key written (0: a key lives until its
 --          state is at rest; a replay at a trace's own times passes a floor so that keys do not
 --          expire by the server's clock while the trace still needs them).
 -- ARGV[5]  '1' when a test override forces a denial, else '0'.
--- ARGV[5+i]    limit i's spec, 'kind:field:field...' (see each algorithm's file).
--- ARGV[5+n+i]  limit i's test override: '' or 'low:k', the limit lowered to `low` for this
+-- ARGV[6]  the holder: an id, unique to this request, under which a check takes its places in
+--          concurrency limits and a release gives them back ('' for a peek).
+-- ARGV[6+i]    limit i's spec, 'kind:field:field...' (see each algorithm's file).
+-- ARGV[6+n+i]  limit i's test override: '' or 'low:k', the limit lowered to `low` for this
 --          request, `k` = its capacity - `low` (the core's engine: the limit also looks at
 --          `cost + k`, and reports k fewer remaining).
 --
--- Reply to a release: { 1 }, or { 0, cost, in flight } when some limit holds less than `cost`.
+-- Reply to a release: { places given back, summed over the limits that count in flight }
+-- (0 when the holder held none any more: its leases had ended, or it was released before).
 -- Reply to a check or a peek: { allowed (1 or 0), now, then six fields per limit: admits (1 or 0), limit,
 -- remaining, reset, retry ('' when admitted), delay }, durations in nanoseconds as decimal text.
 
@@ -30,49 +33,45 @@ end
 local cost = tonumber(ARGV[3])
 local floor_ms = tonumber(ARGV[4])
 local forced = ARGV[5] == '1'
+CALL.holder = ARGV[6]
+CALL.floor_ms = floor_ms
 local n = #KEYS
+
+if op == 'release' then
+  local given = 0
+  for i = 1, n do
+    local fields = split(ARGV[6 + i])
+    local alg = ALG[fields[1]] or error_arg('limit kind', ARGV[6 + i])
+    if alg.release then
+      given = given + alg.release(KEYS[i], alg.parse(fields), cost)
+    end
+  end
+  return { given }
+end
 
 local algs, specs, steps, lows, virts, admitted = {}, {}, {}, {}, {}, {}
 local all = true
 for i = 1, n do
-  local fields = split(ARGV[5 + i])
-  local alg = ALG[fields[1]] or error_arg('limit kind', ARGV[5 + i])
+  local fields = split(ARGV[6 + i])
+  local alg = ALG[fields[1]] or error_arg('limit kind', ARGV[6 + i])
   local spec = alg.parse(fields)
   algs[i], specs[i] = alg, spec
-  if op == 'release' then
-    -- As the core's policy: every limit that counts in flight must be able to give `cost` back
-    -- before any does.
-    local held = alg.can_release and alg.can_release(KEYS[i], spec, cost)
-    if held then
-      return { 0, cost, held }
-    end
-  else
-    local step = alg.look(KEYS[i], spec, now, cost)
-    steps[i] = step
-    admitted[i] = alg.admits(step)
-    local lowered = split(ARGV[5 + n + i] or '')
-    if #lowered == 2 then
-      -- Lowered by a test override: also a look at `cost + k`, which must admit too.
-      local low, k = tonumber(lowered[1]), tonumber(lowered[2])
-      lows[i] = { low = low, k = k }
-      virts[i] = alg.look(KEYS[i], spec, now, cost + k)
-      if cost > 0 and not alg.admits(virts[i]) then
-        admitted[i] = false
-      end
-    end
-    if not admitted[i] then
-      all = false
+  local step = alg.look(KEYS[i], spec, now, cost)
+  steps[i] = step
+  admitted[i] = alg.admits(step)
+  local lowered = split(ARGV[6 + n + i] or '')
+  if #lowered == 2 then
+    -- Lowered by a test override: also a look at `cost + k`, which must admit too.
+    local low, k = tonumber(lowered[1]), tonumber(lowered[2])
+    lows[i] = { low = low, k = k }
+    virts[i] = alg.look(KEYS[i], spec, now, cost + k)
+    if cost > 0 and not alg.admits(virts[i]) then
+      admitted[i] = false
     end
   end
-end
-
-if op == 'release' then
-  for i = 1, n do
-    if algs[i].release then
-      algs[i].release(KEYS[i], specs[i], cost)
-    end
+  if not admitted[i] then
+    all = false
   end
-  return { 1 }
 end
 
 -- A look ('peek') reports what a check would say, as recorded, and writes nothing. A request
@@ -111,12 +110,9 @@ for i = 1, n do
   reply[k + 5] = d.retry and U.str(d.retry) or ''
   reply[k + 6] = U.str(d.delay)
   if recorded and op == 'check' then
-    local wrote, lease_ms = algs[i].record(KEYS[i], specs[i], steps[i])
-    if wrote and not lease_ms then
+    local wrote, expires = algs[i].record(KEYS[i], specs[i], steps[i])
+    if wrote and not expires then
       expire(KEYS[i], d, floor_ms, now, server_clock)
-    elseif wrote and floor_ms > lease_ms then
-      -- A replay: the count must outlive the run, whatever its lease.
-      redis.call('PEXPIRE', KEYS[i], floor_ms)
     end
   end
 end

@@ -2,6 +2,11 @@
 
 local ALG = {}
 
+-- What one call passes to every limit: the holder of the places a check takes in concurrency
+-- limits (or gives back in a release), the least lease of a key written (a replay's floor), and
+-- the server's clock once read.
+local CALL = {}
+
 local function error_arg(what, value)
   return error({ err = 'ERR tollgate: bad ' .. what .. ': ' .. tostring(value) })
 end
