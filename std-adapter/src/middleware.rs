@@ -77,8 +77,8 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tollgate_core::{
-    Clock, CodedError, Detail, HeaderConfig, HeaderSink, LimitValues, RateSentence, ResetFormat,
-    TestHeaders, TooManyRequests, WallClock, XRateLimit,
+    Clock, CodedError, Detail, HeaderConfig, HeaderSink, LimitValues, Named, RateSentence,
+    ResetFormat, TestHeaders, TooManyRequests, WallClock, XRateLimit,
 };
 use tower_layer::Layer;
 use tower_service::Service;
@@ -88,7 +88,7 @@ use crate::keyed::{KeyPermit, KeyedError, TierId};
 use crate::policy::Decided;
 #[cfg(feature = "redis")]
 use crate::redis::RedisLimiter;
-use crate::{HZ, Instant, KeyedPolicy};
+use crate::{HZ, Instant, KeyedPolicy, Limit};
 
 /// How a request's key is found.
 pub trait KeyOf<B>: Send + Sync + 'static {
@@ -396,6 +396,43 @@ fn choose_tier(
     }
 }
 
+/// Each tier's name and its limits' names, as a policy (in memory or in Redis) lists them.
+fn tier_list<'p>(
+    names: Vec<&str>,
+    limits: impl Fn(TierId) -> Option<&'p [Named<Limit, String>]>,
+) -> Vec<(String, Vec<String>)> {
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let limits = limits(i).unwrap_or(&[]);
+            let limits = limits.iter().map(|l| l.name().to_owned()).collect();
+            (name.to_owned(), limits)
+        })
+        .collect()
+}
+
+impl<K, D> RateLimitLayer<K, D> {
+    /// A layer deciding with `policy`, whose tiers are `tiers` (names and limits' names), in
+    /// `tier` (or its only one).
+    fn assemble(
+        policy: D,
+        key: K,
+        tier: Option<&str>,
+        tiers: &[(String, Vec<String>)],
+    ) -> Result<Self, LayerError> {
+        let names: Vec<&str> = tiers.iter().map(|(t, _)| t.as_str()).collect();
+        let id = choose_tier(&names, tier, |t| names.iter().position(|n| *n == t))?;
+        let shared = Shared::new(policy, key, &names, |i| {
+            tiers[i].1.iter().map(String::as_str).collect()
+        });
+        Ok(Self {
+            shared: Arc::new(shared),
+            options: Options::new(id),
+        })
+    }
+}
+
 impl<K> RateLimitLayer<K> {
     /// A layer deciding with `policy`, keys found by `key`: single-value `X-RateLimit-*`
     /// headers with epoch-second resets, the IETF fields, 429 denials, test headers ignored.
@@ -427,30 +464,8 @@ impl<K> RateLimitLayer<K> {
         key: K,
         tier: Option<&str>,
     ) -> Result<Self, LayerError> {
-        let tiers: Vec<String> = policy
-            .tier_names()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let tiers: Vec<&str> = tiers.iter().map(String::as_str).collect();
-        let id = choose_tier(&tiers, tier, |t| policy.tier(t))?;
-        let limits: Vec<Vec<String>> = (0..tiers.len())
-            .map(|i| {
-                policy
-                    .limits(i)
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(|l| l.name().to_string())
-                    .collect()
-            })
-            .collect();
-        let shared = Shared::new(policy, key, &tiers, |i| {
-            limits[i].iter().map(String::as_str).collect()
-        });
-        Ok(Self {
-            shared: Arc::new(shared),
-            options: Options::new(id),
-        })
+        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i));
+        Self::assemble(policy, key, tier, &tiers)
     }
 
     /// The keys the policy holds now.
@@ -476,7 +491,8 @@ impl<K> RateLimitLayer<K, RedisLimiter> {
     /// been sent or dropped; then a task on the current tokio runtime gives it back in Redis
     /// (without a runtime, or if Redis fails then, the policy's lease gives it back).
     ///
-    /// Test headers are not honoured: Redis decides every request by the policy as written.
+    /// Test headers, when [honoured](RateLimitLayer::honour_test_headers), are decided in Redis
+    /// as in memory (a forced 429 records nothing; a lowered limit is lowered for that request).
     ///
     /// # Errors
     ///
@@ -498,30 +514,8 @@ impl<K> RateLimitLayer<K, RedisLimiter> {
 
     fn build_redis(limiter: RedisLimiter, key: K, tier: Option<&str>) -> Result<Self, LayerError> {
         let policy = limiter.policy();
-        let tiers: Vec<String> = policy
-            .tier_names()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let tiers: Vec<&str> = tiers.iter().map(String::as_str).collect();
-        let id = choose_tier(&tiers, tier, |t| policy.tier(t))?;
-        let limits: Vec<Vec<String>> = (0..tiers.len())
-            .map(|i| {
-                policy
-                    .limits(i)
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(|l| l.name().to_string())
-                    .collect()
-            })
-            .collect();
-        let shared = Shared::new(limiter, key, &tiers, |i| {
-            limits[i].iter().map(String::as_str).collect()
-        });
-        Ok(Self {
-            shared: Arc::new(shared),
-            options: Options::new(id),
-        })
+        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i));
+        Self::assemble(limiter, key, tier, &tiers)
     }
 
     /// The limiter.

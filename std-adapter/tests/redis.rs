@@ -18,7 +18,7 @@ use tollgate_core::{
 use tollgate_std::keyed::KeyedPolicy;
 use tollgate_std::redis::{At, Hold, OnFailure, Outcome, RedisError, RedisLimiter, RedisPolicy};
 use tollgate_std::{Duration, Instant, Limit, LimitState, Quota};
-use tollgate_testkit::redis::RedisServer;
+use tollgate_testkit::redis::{RedisCluster, RedisServer};
 
 fn server() -> (RedisServer, redis::Connection) {
     let server = RedisServer::start().expect("a redis-server for the test");
@@ -126,12 +126,15 @@ fn limit() -> impl Strategy<Value = Limit> {
 
 /// A policy of one to four limits.
 fn limits() -> impl Strategy<Value = Vec<Named<Limit, String>>> {
-    prop::collection::vec(limit(), 1..5).prop_map(|ls| {
-        ls.into_iter()
-            .enumerate()
-            .map(|(i, l)| Named::new(format!("l{i}"), l))
-            .collect()
-    })
+    prop::collection::vec(limit(), 1..5).prop_map(named)
+}
+
+/// The limits named `l0`, `l1`, ...
+fn named(ls: Vec<Limit>) -> Vec<Named<Limit, String>> {
+    ls.into_iter()
+        .enumerate()
+        .map(|(i, l)| Named::new(format!("l{i}"), l))
+        .collect()
 }
 
 /// Where a trace starts: at zero, today in nanoseconds since the Unix epoch (past 2^53, where
@@ -192,7 +195,7 @@ fn trace() -> impl Strategy<Value = Vec<Step>> {
 /// Decides `trace` from `start` with the core's policy on each key's own states (what every
 /// in-memory limiter runs) and through Redis (namespace `ns`), and compares every figure.
 fn same_decisions(
-    conn: &mut redis::Connection,
+    conn: &mut impl redis::ConnectionLike,
     ns: &str,
     limits: &[Named<Limit, String>],
     start: u64,
@@ -273,19 +276,31 @@ fn same_decisions(
 
 #[test]
 fn redis_decides_like_memory_on_random_policies_and_traces() {
-    let (_server, conn) = server();
+    let (_server, mut conn) = server();
+    let case = (limits(), start(), trace());
+    decides_like_memory(&mut conn, "case", Config::default().cases, case);
+}
+
+/// [`same_decisions`] on `cases` policies, starts and traces drawn from `case`, each in a
+/// namespace of its own (`prefix` and its number).
+fn decides_like_memory(
+    conn: &mut impl redis::ConnectionLike,
+    prefix: &str,
+    cases: u32,
+    case: impl Strategy<Value = (Vec<Named<Limit, String>>, u64, Vec<Step>)>,
+) {
     let conn = RefCell::new(conn);
     let mut runner = TestRunner::new(Config {
-        cases: Config::default().cases,
+        cases,
         failure_persistence: None,
         ..Config::default()
     });
-    let case = Cell::new(0u64);
+    let n = Cell::new(0u64);
     runner
-        .run(&(limits(), start(), trace()), |(limits, start, trace)| {
-            case.set(case.get() + 1);
-            let ns = format!("case{}", case.get());
-            same_decisions(&mut conn.borrow_mut(), &ns, &limits, start, &trace)
+        .run(&case, |(limits, start, trace)| {
+            n.set(n.get() + 1);
+            let ns = format!("{prefix}{}", n.get());
+            same_decisions(*conn.borrow_mut(), &ns, &limits, start, &trace)
         })
         .unwrap();
 }
@@ -300,8 +315,7 @@ fn redis_decides_like_memory_on_random_policies_and_traces() {
 /// a state until it expires and has no such shard time.
 #[test]
 fn sliding_logs_decide_like_memory_tick_by_tick() {
-    let (_server, conn) = server();
-    let conn = RefCell::new(conn);
+    let (_server, mut conn) = server();
     let log = (1u32..8, 1u64..30, 0usize..4).prop_map(|(n, w, extra)| {
         // Rings of the limit, undersized (two entries at least, one for a limit of one) and
         // oversized.
@@ -313,47 +327,10 @@ fn sliding_logs_decide_like_memory_tick_by_tick() {
         };
         Limit::sliding_log(n, Duration::from_ticks(w), entries).unwrap()
     });
-    let limits = prop::collection::vec(log, 1..3).prop_map(|ls| {
-        ls.into_iter()
-            .enumerate()
-            .map(|(i, l)| Named::new(format!("l{i}"), l))
-            .collect::<Vec<_>>()
-    });
-    let step = (
-        prop_oneof![6 => 0i64..12, 1 => -12i64..0, 1 => 20i64..80],
-        Just(0u8),
-        0u32..5,
-        prop_oneof![6 => Just(Op::Check), 1 => Just(Op::Peek)],
-    )
-        .prop_map(|(advance, key, cost, op)| Step {
-            advance,
-            key,
-            cost,
-            op,
-            deny: false,
-            lower: None,
-        });
-    let start = prop_oneof![
-        Just(0u64),
-        1_700_000_000_000_000_000u64..1_900_000_000_000_000_000,
-        Just(u64::MAX - 200),
-    ];
-    let mut runner = TestRunner::new(Config {
-        cases: Config::default().cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let case = Cell::new(0u64);
-    runner
-        .run(
-            &(limits, start, prop::collection::vec(step, 1..150)),
-            |(limits, start, trace)| {
-                case.set(case.get() + 1);
-                let ns = format!("ticks{}", case.get());
-                same_decisions(&mut conn.borrow_mut(), &ns, &limits, start, &trace)
-            },
-        )
-        .unwrap();
+    let limits = prop::collection::vec(log, 1..3).prop_map(named);
+    let advance = prop_oneof![6 => 0i64..12, 1 => -12i64..0, 1 => 20i64..80];
+    let case = (limits, tick_start(200), tick_trace(advance, 5));
+    decides_like_memory(&mut conn, "ticks", Config::default().cases, case);
 }
 
 /// Sliding logs where random traces seldom go: running totals past 2^32 (they wrap, as the
@@ -556,20 +533,22 @@ fn sliding_windows_decide_like_memory_on_full_rings() {
 /// model: a clock that then goes back would be decided apart).
 #[test]
 fn sliding_windows_decide_like_memory_tick_by_tick() {
-    let (_server, conn) = server();
-    let conn = RefCell::new(conn);
+    let (_server, mut conn) = server();
     let window = (1u32..8, 2u64..40, 2usize..12).prop_filter_map("a valid window", |(n, w, b)| {
         Limit::sliding_window(n, Duration::from_ticks(w), b).ok()
     });
-    let limits = prop::collection::vec(window, 1..3).prop_map(|ls| {
-        ls.into_iter()
-            .enumerate()
-            .map(|(i, l)| Named::new(format!("l{i}"), l))
-            .collect::<Vec<_>>()
-    });
+    let limits = prop::collection::vec(window, 1..3).prop_map(named);
+    let advance = prop_oneof![6 => 0i64..8, 1 => -10i64..0, 1 => 8i64..100];
+    let case = (limits, tick_start(300), tick_trace(advance, 6));
+    decides_like_memory(&mut conn, "window-ticks", Config::default().cases, case);
+}
+
+/// Traces on one key that move a few ticks at a time (`advance`), costs below `costs`, checks
+/// and peeks.
+fn tick_trace(advance: impl Strategy<Value = i64>, costs: u32) -> impl Strategy<Value = Vec<Step>> {
     let step = (
-        prop_oneof![6 => 0i64..8, 1 => -10i64..0, 1 => 8i64..100],
-        0u32..6,
+        advance,
+        0..costs,
         prop_oneof![6 => Just(Op::Check), 1 => Just(Op::Peek)],
     )
         .prop_map(|(advance, cost, op)| Step {
@@ -580,27 +559,17 @@ fn sliding_windows_decide_like_memory_tick_by_tick() {
             deny: false,
             lower: None,
         });
-    let start = prop_oneof![
+    prop::collection::vec(step, 1..150)
+}
+
+/// Where a tick-by-tick trace starts: at zero, today in epoch nanoseconds, or `margin` ticks
+/// before the end of time.
+fn tick_start(margin: u64) -> impl Strategy<Value = u64> {
+    prop_oneof![
         Just(0u64),
         1_700_000_000_000_000_000u64..1_900_000_000_000_000_000,
-        Just(u64::MAX - 300),
-    ];
-    let mut runner = TestRunner::new(Config {
-        cases: Config::default().cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let case = Cell::new(0u64);
-    runner
-        .run(
-            &(limits, start, prop::collection::vec(step, 1..150)),
-            |(limits, start, trace)| {
-                case.set(case.get() + 1);
-                let ns = format!("window-ticks{}", case.get());
-                same_decisions(&mut conn.borrow_mut(), &ns, &limits, start, &trace)
-            },
-        )
-        .unwrap();
+        Just(u64::MAX - margin),
+    ]
 }
 
 /// The script's u64 arithmetic (Lua has only doubles) against Rust's, on values of every size:
@@ -1144,4 +1113,118 @@ fn hosts_hold_under_ids_of_their_own() {
     let left = one.peek(&mut conn, 0, "k", At::Server, 0).unwrap();
     assert_eq!(left.decided.reports()[0].decision.remaining, 3);
     assert!(one.release(&mut conn, &a).unwrap());
+}
+
+/// A Redis Cluster of three nodes decides random policies and traces exactly as the core does:
+/// each decision's keys share a hash slot (the script would fail with `CROSSSLOT` otherwise), and
+/// the keys spread over the nodes.
+#[test]
+fn a_cluster_decides_like_memory() {
+    let cluster = RedisCluster::start(3).expect("a Redis Cluster for the test");
+    let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
+    let mut conn = client.get_connection().expect("a cluster connection");
+    decides_like_memory(&mut conn, "case", 64, (limits(), start(), trace()));
+    let used = cluster
+        .nodes()
+        .iter()
+        .filter(|n| n.command(&["DBSIZE"]).unwrap() != "0")
+        .count();
+    assert_eq!(used, 3, "every node holds some of the keys");
+}
+
+/// A [`RedisLimiter`] on a cluster: decisions and releases through the nodes serving each key,
+/// the script loaded again on every node after they forgot it, a node that dies decided by the
+/// failure policy for its keys only, and used again once it is back.
+#[tokio::test]
+async fn a_limiter_on_a_cluster_follows_its_nodes() {
+    let mut cluster = RedisCluster::start(3).unwrap();
+    let urls = cluster.urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let limits = vec![
+        Named::new(
+            "second".to_owned(),
+            Limit::Gcra(Gcra::new(Quota::per_second(3).unwrap())),
+        ),
+        Named::new(
+            "in-flight".to_owned(),
+            Limit::Concurrency(Concurrency::new(2).unwrap()),
+        ),
+    ];
+    let policy = RedisPolicy::with_tiers(vec![("default".to_owned(), limits)], "fleet").unwrap();
+    let limiter = RedisLimiter::cluster(
+        policy,
+        &urls[..1],
+        std::time::Duration::from_millis(1_000),
+        OnFailure::Closed,
+    )
+    .unwrap();
+    // Keys on each node.
+    let mut on_node: Vec<Option<String>> = vec![None; 3];
+    for i in 0.. {
+        let key = format!("acct-{i}");
+        let tagged = limiter.policy().redis_key(0, &key, 0).unwrap();
+        let node = cluster.node_of(&tagged).unwrap();
+        on_node[node].get_or_insert(key);
+        if on_node.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let keys: Vec<String> = on_node.into_iter().map(Option::unwrap).collect();
+    for (node, key) in keys.iter().enumerate() {
+        let mut holds = Vec::new();
+        for i in 0..3 {
+            match limiter.check(0, key, At::Server, 1).await.unwrap() {
+                Outcome::Redis(d) => {
+                    // Two in flight at most, then the third waits for a release.
+                    assert_eq!(d.decided.is_allowed(), i < 2, "node {node}, request {i}");
+                    holds.extend(d.hold);
+                }
+                other => panic!("node {node}: {other:?}"),
+            }
+        }
+        let tagged = limiter.policy().redis_key(0, key, 1).unwrap();
+        assert_eq!(
+            cluster.nodes()[node].command(&["ZCARD", &tagged]).unwrap(),
+            "2"
+        );
+        for h in &holds {
+            assert!(limiter.release(h).await.unwrap());
+        }
+        assert_eq!(
+            cluster.nodes()[node].command(&["EXISTS", &tagged]).unwrap(),
+            "0"
+        );
+    }
+
+    // Every node forgets the script: it is loaded again where a call needs it.
+    for n in cluster.nodes() {
+        assert_eq!(n.command(&["SCRIPT", "FLUSH"]).unwrap(), "OK");
+    }
+    for key in &keys {
+        let outcome = limiter.check(0, key, At::Server, 1).await.unwrap();
+        assert!(matches!(outcome, Outcome::Redis(_)), "{outcome:?}");
+    }
+
+    // The node of the first key dies: its keys are refused (the failure policy), the others'
+    // are still decided by their nodes.
+    cluster.kill(0);
+    let outcome = limiter.check(0, &keys[0], At::Server, 0).await.unwrap();
+    assert!(matches!(outcome, Outcome::Closed(_)), "{outcome:?}");
+    for key in &keys[1..] {
+        let outcome = limiter.check(0, key, At::Server, 0).await.unwrap();
+        assert!(matches!(outcome, Outcome::Redis(_)), "{key}: {outcome:?}");
+    }
+    // Back (with its slots, from its cluster config): decided by Redis again.
+    cluster.restart(0).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Outcome::Redis(_) = limiter.check(0, &keys[0], At::Server, 0).await.unwrap() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node was not used again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

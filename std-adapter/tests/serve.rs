@@ -501,11 +501,30 @@ fn most_in_a_window(admitted: &[Admitted], window: Duration) -> usize {
 #[test]
 fn two_servers_sharing_one_redis_admit_the_policy_once() {
     let redis = RedisServer::start().unwrap();
-    let url = redis.url();
+    two_servers_admit_the_policy_once(&["--redis", &redis.url()]);
+}
+
+/// The same on a Redis Cluster of three nodes, both servers told of one node that does not
+/// serve the key (they find the one that does).
+#[test]
+fn two_servers_sharing_a_redis_cluster_admit_the_policy_once() {
+    let cluster = tollgate_testkit::redis::RedisCluster::start(3).unwrap();
+    let key = "tollgate:{k=one-key}:default:burst";
+    let elsewhere = (cluster.node_of(key).unwrap() + 1) % 3;
+    let url = cluster.nodes()[elsewhere].url();
+    two_servers_admit_the_policy_once(&["--redis", &url, "--redis-cluster"]);
+    let home = &cluster.nodes()[cluster.node_of(key).unwrap()];
+    assert_eq!(home.command(&["EXISTS", key]).unwrap(), "1");
+}
+
+/// Two servers deciding through the Redis of `redis_args`, hammered by six threads, never admit
+/// more than the policy between them.
+fn two_servers_admit_the_policy_once(redis_args: &[&str]) {
     // 20 per 2 s, for both servers together.
     let policy =
         "[[limit]]\nname = \"burst\"\nalgorithm = \"sliding-log\"\nlimit = 20\nwindow = \"2s\"\n";
-    let args = ["--redis", url.as_str(), "--key", "header:X-Api-Key"];
+    let mut args = redis_args.to_vec();
+    args.extend(["--key", "header:X-Api-Key"]);
     let servers = [serve(policy, &args), serve(policy, &args)];
     let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
     let run = Duration::from_millis(4_500);

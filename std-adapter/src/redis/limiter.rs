@@ -5,7 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::{ClusterClient, ClusterClientBuilder};
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{Cmd, Pipeline, RedisFuture, Value};
 use compact_str::CompactString;
+use tokio::sync::OnceCell;
 use tollgate_core::{Clock, Overrides};
 
 use super::policy::{At, Hold, RedisDecision, RedisError, RedisPolicy};
@@ -80,10 +84,80 @@ pub struct Stats {
     pub timeouts: AtomicU64,
 }
 
+/// Where a limiter's calls go.
+enum Store {
+    /// One server, through a connection manager.
+    One(ConnectionManager),
+    /// A Redis Cluster: a connection to every node, routed by each call's hash slot, made at
+    /// the first call (and again at the next one if that failed).
+    Cluster {
+        client: Box<ClusterClient>,
+        conn: OnceCell<ClusterConnection>,
+    },
+}
+
+impl core::fmt::Debug for Store {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::One(_) => "One",
+            Self::Cluster { .. } => "Cluster",
+        })
+    }
+}
+
+impl Store {
+    /// A connection for one call.
+    async fn conn(&self) -> Result<Conn, RedisError> {
+        Ok(match self {
+            Self::One(conn) => Conn::One(conn.clone()),
+            Self::Cluster { client, conn } => Conn::Cluster(
+                conn.get_or_try_init(|| client.get_async_connection())
+                    .await?
+                    .clone(),
+            ),
+        })
+    }
+}
+
+/// One call's connection: to one server, or to a cluster.
+#[derive(Clone)]
+enum Conn {
+    One(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ::redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::One(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::One(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::One(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     policy: RedisPolicy,
-    conn: ConnectionManager,
+    store: Store,
     timeout: std::time::Duration,
     on_failure: OnFailure,
     stats: Stats,
@@ -104,9 +178,13 @@ fn is_data_error(e: &RedisError) -> bool {
 /// A [`RedisPolicy`] over a connection that reconnects by itself, with a timeout on every call
 /// and a failure policy ([`OnFailure`]), shared by tasks (cheap to clone).
 ///
-/// The connection is redis-rs's `ConnectionManager`: one multiplexed connection (calls from many
-/// tasks are pipelined on it) that is re-established after an error, so a Redis that comes back
-/// is used again without a restart. Every call is bounded by the timeout; a call that fails is
+/// On one server ([`new`](Self::new)) the connection is redis-rs's `ConnectionManager`: one
+/// multiplexed connection (calls from many tasks are pipelined on it) that is re-established
+/// after an error, so a Redis that comes back is used again without a restart. On a Redis
+/// Cluster ([`cluster`](Self::cluster)) it is redis-rs's cluster connection: one multiplexed
+/// connection per node, each call sent to the node serving its key's hash slot (every key of a
+/// decision shares one), following the cluster's slot moves and reconnecting by itself. Every
+/// call is bounded by the timeout; a call that fails is
 /// counted ([`stats`](Self::stats)), logged once per outage (the `log` facade, target
 /// `tollgate_std::redis`), and decided by the failure policy.
 #[derive(Debug, Clone)]
@@ -139,16 +217,55 @@ impl RedisLimiter {
             .set_min_delay(std::time::Duration::from_millis(10))
             .set_max_delay(timeout);
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self {
+        Ok(Self::with_store(
+            policy,
+            Store::One(conn),
+            timeout,
+            on_failure,
+        ))
+    }
+
+    /// A limiter for `policy` on the Redis Cluster that `urls` name nodes of (one is enough: the
+    /// others are found from it). It connects at the first call; a cluster that is down then is
+    /// tried again at the next.
+    ///
+    /// # Errors
+    ///
+    /// When no URL is given, or one is not a Redis URL.
+    pub fn cluster(
+        policy: RedisPolicy,
+        urls: &[&str],
+        timeout: std::time::Duration,
+        on_failure: OnFailure,
+    ) -> Result<Self, ::redis::RedisError> {
+        let client = ClusterClientBuilder::new(urls.iter().copied())
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .retries(1)
+            .build()?;
+        let store = Store::Cluster {
+            client: Box::new(client),
+            conn: OnceCell::new(),
+        };
+        Ok(Self::with_store(policy, store, timeout, on_failure))
+    }
+
+    fn with_store(
+        policy: RedisPolicy,
+        store: Store,
+        timeout: std::time::Duration,
+        on_failure: OnFailure,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 policy,
-                conn,
+                store,
                 timeout,
                 on_failure,
                 stats: Stats::default(),
                 down: AtomicBool::new(false),
             }),
-        })
+        }
     }
 
     /// The policy.
@@ -207,10 +324,13 @@ impl RedisLimiter {
         overrides: &Overrides<'_>,
     ) -> Result<Outcome<'_>, RedisError> {
         let inner = &*self.inner;
-        let mut conn = inner.conn.clone();
-        let call = inner
-            .policy
-            .check_async_with(&mut conn, tier, key, at, cost, overrides);
+        let call = async {
+            let mut conn = inner.store.conn().await?;
+            inner
+                .policy
+                .check_async_with(&mut conn, tier, key, at, cost, overrides)
+                .await
+        };
         let result = match tokio::time::timeout(inner.timeout, call).await {
             Ok(r) => r,
             Err(_) => Err(RedisError::Timeout),
@@ -276,8 +396,10 @@ impl RedisLimiter {
     /// As [`RedisPolicy::release`], and [`RedisError::Timeout`].
     pub async fn release(&self, hold: &Hold) -> Result<bool, RedisError> {
         let inner = &*self.inner;
-        let mut conn = inner.conn.clone();
-        let call = inner.policy.release_async(&mut conn, hold);
+        let call = async {
+            let mut conn = inner.store.conn().await?;
+            inner.policy.release_async(&mut conn, hold).await
+        };
         tokio::time::timeout(inner.timeout, call)
             .await
             .unwrap_or(Err(RedisError::Timeout))
@@ -297,8 +419,13 @@ impl RedisLimiter {
         cost: u32,
     ) -> Result<RedisDecision<'_>, RedisError> {
         let inner = &*self.inner;
-        let mut conn = inner.conn.clone();
-        let call = inner.policy.peek_async(&mut conn, tier, key, at, cost);
+        let call = async {
+            let mut conn = inner.store.conn().await?;
+            inner
+                .policy
+                .peek_async(&mut conn, tier, key, at, cost)
+                .await
+        };
         tokio::time::timeout(inner.timeout, call)
             .await
             .unwrap_or(Err(RedisError::Timeout))

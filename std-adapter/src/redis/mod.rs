@@ -24,8 +24,10 @@
 //!
 //! Limit `minute` of key `acct-1` in tier `pro` under the namespace `tollgate` lives at
 //! `tollgate:{k=acct-1}:pro:minute`. All keys of one decision share the hash tag `{k=acct-1}`
-//! (never empty, whatever the key), so they hash to one slot and the script can run on Redis
-//! Cluster (through a cluster connection of your own: [`RedisLimiter`] connects to one server).
+//! (never empty, whatever the key), so they hash to one slot and the script runs on Redis
+//! Cluster: [`RedisLimiter::cluster`], or a [`RedisPolicy`] call on a cluster connection of your
+//! own (tested on three nodes: the same decisions as in memory, keys on every node, a node that
+//! dies and comes back).
 //! Tier and limit names hold no `:`, so no two limits share a key. A key expires at the instant
 //! its state comes to rest (rounded up to a millisecond), so idle keys cost the server nothing; a
 //! decision at a passed instant sets a floor on that expiry instead

@@ -4,7 +4,8 @@
 //! persistence and in a fresh directory of its own, and returns once the server answers `PING`. A
 //! test can crash it ([`RedisServer::kill`]), bring it back on the same port
 //! ([`RedisServer::restart`]) and send it commands ([`RedisServer::command`]); dropping it kills
-//! the server and removes its directory.
+//! the server and removes its directory. [`RedisCluster::start`] runs several as the nodes of a
+//! Redis Cluster, each serving a share of the slots.
 //!
 //! `redis-server` must be on `PATH`. A test that needs Redis fails without it, it never skips;
 //! `bash .ci/test.sh setup` installs it (Debian's `redis-server` package).
@@ -57,6 +58,16 @@ pub struct RedisServer {
     child: Option<Child>,
     /// The program started (`redis-server`; another name in this module's tests).
     program: &'static str,
+    role: Role,
+}
+
+/// How a server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// On its own.
+    Plain,
+    /// As a node of a [`RedisCluster`], talking to the other nodes on its `bus` port.
+    ClusterNode { bus: u16 },
 }
 
 impl RedisServer {
@@ -71,6 +82,10 @@ impl RedisServer {
     }
 
     fn start_program(program: &'static str) -> io::Result<Self> {
+        Self::start_with(program, Role::Plain)
+    }
+
+    fn start_with(program: &'static str, role: Role) -> io::Result<Self> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -90,6 +105,7 @@ impl RedisServer {
                 dir,
                 child: None,
                 program,
+                role,
             };
             match server.launch() {
                 Ok(()) => return Ok(server),
@@ -194,6 +210,19 @@ impl RedisServer {
             .arg("--dir")
             .arg(&self.dir)
             .args(["--loglevel", "warning"])
+            .args(match self.role {
+                Role::Plain => Vec::new(),
+                Role::ClusterNode { bus } => vec![
+                    "--cluster-enabled".to_owned(),
+                    "yes".to_owned(),
+                    "--cluster-port".to_owned(),
+                    bus.to_string(),
+                    "--cluster-config-file".to_owned(),
+                    "nodes.conf".to_owned(),
+                    "--cluster-node-timeout".to_owned(),
+                    "2000".to_owned(),
+                ],
+            })
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -296,6 +325,149 @@ impl Drop for RedisServer {
 }
 
 /// A port that was free on 127.0.0.1 a moment ago.
+/// A Redis Cluster of [`RedisServer`] nodes on loopback, each serving an equal share of the
+/// 16,384 hash slots, no replicas. Dropping it kills every node.
+///
+/// ```
+/// use tollgate_testkit::redis::RedisCluster;
+///
+/// let cluster = RedisCluster::start(3)?;
+/// assert_eq!(cluster.nodes().len(), 3);
+/// // A key lives on the node that serves its slot; the others redirect.
+/// let home = cluster.node_of("k")?;
+/// assert_eq!(cluster.nodes()[home].command(&["SET", "k", "v"])?, "OK");
+/// assert!(cluster.nodes()[(home + 1) % 3].command(&["GET", "k"]).is_err()); // MOVED
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+/// The hash slots of a Redis Cluster.
+const SLOTS: u32 = 16_384;
+/// How long a new cluster may take to agree on its slots.
+const CLUSTER_READY_WITHIN: Duration = Duration::from_secs(20);
+
+impl RedisCluster {
+    /// Starts `n` cluster nodes (at least one), gives each an equal share of the slots, joins
+    /// them, and waits (up to 20 s) until every node reports the cluster `ok`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisServer::start`], or the nodes did not agree in time.
+    pub fn start(n: usize) -> io::Result<Self> {
+        let n = n.max(1);
+        let nodes = (0..n)
+            .map(|_| RedisServer::start_with(REDIS_SERVER, Role::ClusterNode { bus: free_port()? }))
+            .collect::<io::Result<Vec<_>>>()?;
+        let share = SLOTS / n as u32;
+        for (i, node) in nodes.iter().enumerate() {
+            let first = share * i as u32;
+            let last = if i + 1 == n {
+                SLOTS - 1
+            } else {
+                first + share - 1
+            };
+            node.command(&[
+                "CLUSTER",
+                "ADDSLOTSRANGE",
+                &first.to_string(),
+                &last.to_string(),
+            ])?;
+        }
+        for node in &nodes[1..] {
+            let Role::ClusterNode { bus } = node.role else {
+                unreachable!("started as cluster nodes");
+            };
+            nodes[0].command(&[
+                "CLUSTER",
+                "MEET",
+                "127.0.0.1",
+                &node.port.to_string(),
+                &bus.to_string(),
+            ])?;
+        }
+        let cluster = Self { nodes };
+        cluster.wait_ok()?;
+        Ok(cluster)
+    }
+
+    fn wait_ok(&self) -> io::Result<()> {
+        let deadline = Instant::now() + CLUSTER_READY_WITHIN;
+        let n = self.nodes.len().to_string();
+        loop {
+            let mut last = String::new();
+            let mut ready = true;
+            for node in &self.nodes {
+                let info = node.command(&["CLUSTER", "INFO"])?;
+                let field = |name: &str| {
+                    info.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim().to_owned())
+                };
+                if field("cluster_state:").as_deref() != Some("ok")
+                    || field("cluster_known_nodes:").as_deref() != Some(n.as_str())
+                {
+                    ready = false;
+                    last = info;
+                }
+            }
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::other(format!(
+                    "the cluster of {n} nodes did not come up; a node says:\n{last}"
+                )));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The nodes, in the order of their slots.
+    #[must_use]
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// Every node's URL (any one is enough for a cluster client to find the others).
+    #[must_use]
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// Kills node `i` ([`RedisServer::kill`]); the others go on serving their slots.
+    pub fn kill(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    /// Starts node `i` again on its port with its cluster configuration (its id, its slots and
+    /// the other nodes), empty of keys, and waits until every node reports the cluster `ok`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisServer::restart`], or the nodes did not agree in time.
+    pub fn restart(&mut self, i: usize) -> io::Result<()> {
+        self.nodes[i].restart()?;
+        self.wait_ok()
+    }
+
+    /// The index of the node serving `key`'s slot.
+    ///
+    /// # Errors
+    ///
+    /// The first node did not answer `CLUSTER KEYSLOT`.
+    pub fn node_of(&self, key: &str) -> io::Result<usize> {
+        let slot: u32 = self.nodes[0]
+            .command(&["CLUSTER", "KEYSLOT", key])?
+            .parse()
+            .map_err(|_| invalid("slot"))?;
+        let share = SLOTS / self.nodes.len() as u32;
+        Ok(((slot / share) as usize).min(self.nodes.len() - 1))
+    }
+}
+
 fn free_port() -> io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())

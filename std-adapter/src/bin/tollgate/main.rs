@@ -3,7 +3,7 @@
 //! ```text
 //! tollgate simulate [--policy POLICY.toml --trace TRACE.jsonl] [--out DECISIONS.jsonl] [--plot PLOT.svg] [--redis URL]
 //! tollgate check POLICY.toml
-//! tollgate serve --policy POLICY.toml [--listen 127.0.0.1:8080] [--key ip|header:NAME] [--redis URL [--on-redis-failure open|closed|local]]
+//! tollgate serve --policy POLICY.toml [--listen 127.0.0.1:8080] [--key ip|header:NAME] [--redis URL [--redis-cluster] [--on-redis-failure open|closed|local]]
 //! ```
 
 use std::fs::File;

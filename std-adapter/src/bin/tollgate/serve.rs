@@ -71,6 +71,10 @@ pub struct Serve {
     /// Decided at the Redis server's clock, one round-trip per request.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// --redis names a node of a Redis Cluster (or several, comma-separated): the others are
+    /// found from it, and each request goes to the node serving its key.
+    #[arg(long, requires = "redis")]
+    redis_cluster: bool,
     /// How long a request waits for Redis before the failure policy decides it.
     #[arg(
         long,
@@ -199,11 +203,7 @@ pub fn serve(args: &Serve) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", args.policy.display()))?
         .honour_test_headers(args.test_headers);
         let layer = configure(layer, args);
-        let metrics_layer = layer.clone();
-        let metrics = move || {
-            let stats = metrics_layer.stats();
-            metrics(stats, metrics_layer.limit_names(), metrics_layer.keys())
-        };
+        let metrics = metrics_of(&layer, RateLimitLayer::<Key>::keys);
         return runtime.block_on(run(args.listen, api().layer(layer), metrics));
     };
 
@@ -223,8 +223,13 @@ pub fn serve(args: &Serve) -> Result<(), String> {
     // The connection is made in the runtime (lazily: a Redis down at start is tried again at
     // every request).
     let _runtime = runtime.enter();
-    let limiter = RedisLimiter::new(redis_policy, url, args.redis_timeout, on_failure)
-        .map_err(|e| format!("--redis {url:?}: {e}"))?;
+    let limiter = if args.redis_cluster {
+        let nodes: Vec<&str> = url.split(',').collect();
+        RedisLimiter::cluster(redis_policy, &nodes, args.redis_timeout, on_failure)
+    } else {
+        RedisLimiter::new(redis_policy, url, args.redis_timeout, on_failure)
+    }
+    .map_err(|e| format!("--redis {url:?}: {e}"))?;
     let layer = match &args.tier {
         Some(tier) => RateLimitLayer::redis_with_tier(limiter, key, tier),
         None => RateLimitLayer::redis(limiter, key),
@@ -232,12 +237,17 @@ pub fn serve(args: &Serve) -> Result<(), String> {
     .map_err(|e| format!("{}: {e}", args.policy.display()))?
     .honour_test_headers(args.test_headers);
     let layer = configure(layer, args);
-    let metrics_layer = layer.clone();
-    let metrics = move || {
-        let stats = metrics_layer.stats();
-        metrics(stats, metrics_layer.limit_names(), metrics_layer.keys())
-    };
+    let metrics = metrics_of(&layer, RateLimitLayer::<Key, RedisLimiter>::keys);
     runtime.block_on(run(args.listen, api().layer(layer), metrics))
+}
+
+/// The `/metrics` page of `layer`, whose keys in memory `keys` counts.
+fn metrics_of<D: Send + Sync + 'static>(
+    layer: &RateLimitLayer<Key, D>,
+    keys: fn(&RateLimitLayer<Key, D>) -> usize,
+) -> impl Fn() -> Response + Clone + Send + Sync + 'static {
+    let layer = layer.clone();
+    move || metrics(layer.stats(), layer.limit_names(), keys(&layer))
 }
 
 /// The options both stores share: the headers, the denial, the tier of each request.
