@@ -77,3 +77,23 @@ for label, ours, theirs in pairs:
     print(f"{label:<44} {fmt(a):>22} {fmt(b):>22} {statistics.median(a)/statistics.median(b):>5.2f} ({lo:.2f}-{hi:.2f})")
 print(f"\n{len(runs['tollgate-one-connection'])} runs of $BENCH_REQUESTS decisions over $BENCH_KEYS keys; load before: $(cut -d' ' -f1-3 /proc/loadavg)")
 PY
+
+# Server time per call, from Redis's own slow log (every call logged with its duration in
+# microseconds, the round trip left out): the script's decision beside the scripting engine's
+# floor (EVAL "return 1"). Less disturbed by a loaded machine than requests per second.
+slow() { # label command... -> "label min p10 median" in microseconds
+    local label="$1"
+    shift
+    redis-cli -p "$port" CONFIG SET slowlog-log-slower-than 0 >/dev/null
+    redis-cli -p "$port" CONFIG SET slowlog-max-len 100000 >/dev/null
+    redis-cli -p "$port" SLOWLOG RESET >/dev/null
+    redis-benchmark -p "$port" -n 5000 -r "$BENCH_KEYS" -c 1 -q "$@" >/dev/null
+    redis-cli -p "$port" --json SLOWLOG GET 100000 | python3 -c 'import json, sys, statistics
+d = sorted(e[2] for e in json.load(sys.stdin) if e[3][0].upper() in ("EVAL", "EVALSHA"))
+print(f"{sys.argv[1]:<44} min {d[0]:>4} us   p10 {d[len(d) // 10]:>4} us   median {statistics.median(d):>6.1f} us   ({len(d)} calls)")' "$label"
+    redis-cli -p "$port" CONFIG SET slowlog-log-slower-than 10000 >/dev/null
+}
+echo
+echo "server time per call (Redis's slow log, 5,000 calls, one at a time):"
+slow "tollgate's decision (the command above)" "${command[@]}"
+slow 'EVAL "return 1" 0 (the floor)' EVAL "return 1" 0

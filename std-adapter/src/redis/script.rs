@@ -11,15 +11,22 @@ use tollgate_core::{Algorithm, Verdict};
 use crate::policy::Reports;
 use crate::{Decision, Duration, Instant, Limit};
 
-/// The script's source.
+/// The script's source: each algorithm's file in a loader of the kinds it registers, run at the
+/// first use of one of them in a call (prelude.lua's `alg_of`).
 pub(crate) const SOURCE: &str = concat!(
     include_str!("lua/u64.lua"),
     include_str!("lua/prelude.lua"),
+    "LOAD.gcra = function()\n",
     include_str!("lua/gcra.lua"),
+    "end\nLOAD.meter = function()\n",
     include_str!("lua/leaky_bucket.lua"),
+    "end\nLOAD.shaper = LOAD.meter\nLOAD.sliding_window = function()\n",
     include_str!("lua/sliding_window.lua"),
+    "end\nLOAD.sliding_log = function()\n",
     include_str!("lua/sliding_log.lua"),
+    "end\nLOAD.concurrency = function()\n",
     include_str!("lua/concurrency.lua"),
+    "end\nLOAD.unlimited = LOAD.concurrency\n",
     include_str!("lua/policy.lua"),
 );
 

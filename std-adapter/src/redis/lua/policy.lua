@@ -41,7 +41,7 @@ if op == 'release' then
   local given = 0
   for i = 1, n do
     local fields = split(ARGV[6 + i])
-    local alg = ALG[fields[1]] or error_arg('limit kind', ARGV[6 + i])
+    local alg = alg_of(fields[1]) or error_arg('limit kind', ARGV[6 + i])
     if alg.release then
       given = given + alg.release(KEYS[i], alg.parse(fields), cost)
     end
@@ -53,7 +53,7 @@ local algs, specs, steps, lows, virts, admitted = {}, {}, {}, {}, {}, {}
 local all = true
 for i = 1, n do
   local fields = split(ARGV[6 + i])
-  local alg = ALG[fields[1]] or error_arg('limit kind', ARGV[6 + i])
+  local alg = alg_of(fields[1]) or error_arg('limit kind', ARGV[6 + i])
   local spec = alg.parse(fields)
   algs[i], specs[i] = alg, spec
   local step = alg.look(KEYS[i], spec, now, cost)

@@ -2,6 +2,21 @@
 
 local ALG = {}
 
+-- Each algorithm's file is wrapped in a loader (see script.rs) that registers it in ALG: a call
+-- defines only the algorithms its limits use (defining every one on every call cost more than a
+-- GCRA decision itself).
+local LOAD = {}
+
+-- The algorithm of `kind`, loaded at its first use in this call; nil when there is none.
+local function alg_of(kind)
+  local alg = ALG[kind]
+  if not alg and LOAD[kind] then
+    LOAD[kind]()
+    alg = ALG[kind]
+  end
+  return alg
+end
+
 -- What one call passes to every limit: the holder of the places a check takes in concurrency
 -- limits (or gives back in a release), the least lease of a key written (a replay's floor), and
 -- the server's clock once read.
