@@ -729,6 +729,50 @@ async fn a_dead_redis_is_decided_by_the_failure_policy_and_a_restarted_one_is_us
     }
 }
 
+/// A check cut off by its timeout after Redis queued it takes its place once Redis runs it; the
+/// limiter gives that place back (a release sent after it) rather than leaving it to the lease.
+#[tokio::test]
+async fn a_check_cut_off_by_the_timeout_gives_its_place_back() {
+    let server = RedisServer::start().unwrap();
+    let policy = in_flight(1, 300_000, "cut");
+    let limiter = RedisLimiter::new(
+        policy,
+        &server.url(),
+        std::time::Duration::from_millis(300),
+        OnFailure::Closed,
+    )
+    .unwrap();
+    assert!(until_redis_decides(&limiter).await);
+    // Every command waits for a second: the check is queued, and answered too late.
+    assert_eq!(
+        server.command(&["CLIENT", "PAUSE", "1000", "ALL"]).unwrap(),
+        "OK"
+    );
+    let cut = limiter.check(0, "k", At::Server, 1).await.unwrap();
+    assert!(
+        matches!(cut, Outcome::Closed(RedisError::Timeout)),
+        "{cut:?}"
+    );
+    // Once Redis runs the check and then the release, the one place is free again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match limiter.check(0, "k", At::Server, 1).await.unwrap() {
+            Outcome::Redis(d) if d.decided.is_allowed() => {
+                assert!(limiter.release(&d.hold.unwrap()).await.unwrap());
+                break;
+            }
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cut-off check kept its place"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let key = limiter.policy().redis_key(0, "k", 0).unwrap();
+    assert_eq!(server.command(&["EXISTS", &key]).unwrap(), "0");
+}
+
 /// `n` requests of `key` in a row, through Redis: whether each was admitted.
 async fn in_a_row(l: &RedisLimiter, key: &str, n: usize) -> Vec<bool> {
     let mut out = Vec::new();
@@ -976,12 +1020,9 @@ fn in_flight(max: u32, lease_ms: u64, ns: &str) -> RedisPolicy {
         "in-flight".to_owned(),
         Limit::Concurrency(Concurrency::new(max).unwrap()),
     )];
-    RedisPolicy::with_lease(
-        vec![("default".to_owned(), limits)],
-        ns,
-        Duration::from_millis(lease_ms),
-    )
-    .unwrap()
+    RedisPolicy::with_tiers(vec![("default".to_owned(), limits)], ns)
+        .unwrap()
+        .with_lease(Duration::from_millis(lease_ms))
 }
 
 /// A place whose release never comes is given back when its own lease ends, even on a key that
@@ -1029,9 +1070,11 @@ fn a_lost_release_costs_one_lease_even_on_a_busy_key() {
     let other = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap();
     assert!(!policy.release(&mut conn, &lost).unwrap());
     assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "1");
+    assert_eq!(server.command(&["GET", &format!("{key}:n")]).unwrap(), "1");
     assert!(policy.release(&mut conn, &other.hold.unwrap()).unwrap());
-    // Nothing in flight: the key is gone.
-    assert_eq!(server.command(&["EXISTS", &key]).unwrap(), "0");
+    // Nothing in flight: the keys are gone.
+    let sum = format!("{key}:n");
+    assert_eq!(server.command(&["EXISTS", &key, &sum]).unwrap(), "0");
 
     // The places of a key still in use are each counted until their own lease ends, also
     // when the requests that look at them are denied and write nothing: a place lost at 0, one
@@ -1067,7 +1110,10 @@ fn holds_are_given_back_one_by_one() {
     let b = hold(&policy, &mut conn, "k", 2).unwrap();
     assert_ne!(a.id(), b.id());
     assert_eq!((a.cost(), b.cost(), a.key(), a.tier()), (3, 2, "k", 0));
-    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "5");
+    // One member per request, and the sum of their costs.
+    let sum = format!("{key}:n");
+    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "2");
+    assert_eq!(server.command(&["GET", &sum]).unwrap(), "5");
     let full = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap();
     assert!(!full.decided.is_allowed());
     assert!(full.hold.is_none(), "a denied request holds nothing");
@@ -1085,14 +1131,39 @@ fn holds_are_given_back_one_by_one() {
     assert!((59_000..=60_000).contains(&ttl), "expires in {ttl} ms");
 
     assert!(policy.release(&mut conn, &a).unwrap());
-    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "2");
+    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "1");
+    assert_eq!(server.command(&["GET", &sum]).unwrap(), "2");
     let peek = policy.peek(&mut conn, 0, "k", At::Server, 0).unwrap();
     assert_eq!(peek.decided.reports()[0].decision.remaining, 3);
     // Released twice: nothing more is given back.
     assert!(!policy.release(&mut conn, &a).unwrap());
-    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "2");
+    assert_eq!(server.command(&["GET", &sum]).unwrap(), "2");
     assert!(policy.release(&mut conn, &b).unwrap());
-    assert_eq!(server.command(&["EXISTS", &key]).unwrap(), "0");
+    assert_eq!(server.command(&["EXISTS", &key, &sum]).unwrap(), "0");
+
+    // A request's cost is one member, whatever its size: no command per place.
+    let wide = in_flight(1_000_000, 60_000, "wide");
+    let big = hold(&wide, &mut conn, "k", 500_000).unwrap();
+    let wide_key = wide.redis_key(0, "k", 0).unwrap();
+    assert_eq!(server.command(&["ZCARD", &wide_key]).unwrap(), "1");
+    assert_eq!(
+        server.command(&["GET", &format!("{wide_key}:n")]).unwrap(),
+        "500000"
+    );
+    assert!(wide.release(&mut conn, &big).unwrap());
+
+    // A release after the lease ended gives nothing back (the hold is dropped all the same),
+    // also while a later hold keeps the key.
+    let short = in_flight(2, 600, "short");
+    let late = hold(&short, &mut conn, "k", 1).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let keeps = hold(&short, &mut conn, "k", 1).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let short_key = short.redis_key(0, "k", 0).unwrap();
+    assert_eq!(server.command(&["ZCARD", &short_key]).unwrap(), "2");
+    assert!(!short.release(&mut conn, &late).unwrap());
+    assert_eq!(server.command(&["ZCARD", &short_key]).unwrap(), "1");
+    assert!(short.release(&mut conn, &keeps).unwrap());
 
     // A tier without concurrency limits hands out no holds.
     let rate = RedisPolicy::with_tiers(vec![("default".to_owned(), three_per_second())], "nohold")
@@ -1196,23 +1267,24 @@ async fn a_limiter_on_a_cluster_follows_its_nodes() {
         );
     }
 
-    // Every node forgets the script: it is loaded again where a call needs it.
+    // Every node forgets the script, and the node of the first key dies: its keys are refused
+    // (the failure policy), the others' are still decided by their nodes, which are sent the
+    // script again (by EVAL to the key's node), before and after the node timeout (2 s; the
+    // test cluster does not require full coverage).
     for n in cluster.nodes() {
         assert_eq!(n.command(&["SCRIPT", "FLUSH"]).unwrap(), "OK");
     }
-    for key in &keys {
-        let outcome = limiter.check(0, key, At::Server, 1).await.unwrap();
-        assert!(matches!(outcome, Outcome::Redis(_)), "{outcome:?}");
-    }
-
-    // The node of the first key dies: its keys are refused (the failure policy), the others'
-    // are still decided by their nodes.
     cluster.kill(0);
-    let outcome = limiter.check(0, &keys[0], At::Server, 0).await.unwrap();
-    assert!(matches!(outcome, Outcome::Closed(_)), "{outcome:?}");
-    for key in &keys[1..] {
-        let outcome = limiter.check(0, key, At::Server, 0).await.unwrap();
-        assert!(matches!(outcome, Outcome::Redis(_)), "{key}: {outcome:?}");
+    for round in 0..2 {
+        let outcome = limiter.check(0, &keys[0], At::Server, 0).await.unwrap();
+        assert!(matches!(outcome, Outcome::Closed(_)), "{outcome:?}");
+        for key in &keys[1..] {
+            let outcome = limiter.check(0, key, At::Server, 1).await.unwrap();
+            assert!(matches!(outcome, Outcome::Redis(_)), "{key}: {outcome:?}");
+        }
+        if round == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(3_000)).await;
+        }
     }
     // Back (with its slots, from its cluster config): decided by Redis again.
     cluster.restart(0).unwrap();

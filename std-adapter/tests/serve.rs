@@ -880,4 +880,42 @@ fn redis_options_are_checked_at_start() {
         "braces",
     );
     fails(&["--redis", "http://example.invalid/"], "--redis");
+    fails(
+        &["--redis", "redis://127.0.0.1:1/", "--redis-lease", "0s"],
+        "lease",
+    );
+    fails(&["--redis-cluster"], "--redis");
+}
+
+/// A server that dies in the middle of a response never releases its place in Redis: the
+/// place comes back to the other servers when its lease (`--redis-lease`) ends, not before.
+#[test]
+fn the_place_of_a_server_that_died_comes_back_after_its_lease() {
+    let redis = RedisServer::start().unwrap();
+    let policy = "[[limit]]\nname = \"concurrent\"\nalgorithm = \"concurrency\"\nlimit = 1\n";
+    let args = ["--redis", &redis.url(), "--redis-lease", "1500ms"];
+    let (mut one, two) = (serve(policy, &args), serve(policy, &args));
+    let slow = format!("{}/api/stream?chunks=40&ms=250", one.base);
+    let mut response = agent().get(&slow).call().unwrap();
+    let started = std::time::Instant::now();
+    let mut first = [0u8; 5];
+    response
+        .body_mut()
+        .as_reader()
+        .read_exact(&mut first)
+        .unwrap();
+    // The server dies holding the place.
+    one.child.kill().unwrap();
+    one.child.wait().unwrap();
+    drop(response);
+    let quick = format!("{}/api/quick", two.base);
+    let denied = get(&quick, &[]);
+    assert_eq!(denied.status, 429, "{}", denied.body);
+    let back = until(&quick, &[], |r| r.status == 200);
+    let elapsed = started.elapsed();
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(
+        elapsed >= Duration::from_millis(1_000),
+        "the place came back after {elapsed:?}"
+    );
 }

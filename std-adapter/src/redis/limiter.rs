@@ -175,6 +175,27 @@ fn is_data_error(e: &RedisError) -> bool {
     }
 }
 
+/// The places a check may have taken in Redis without its caller learning of it; given back when
+/// dropped, by a task on the current runtime (the release goes after the check on the same
+/// connection, and finds nothing if Redis never ran the check).
+struct Orphan<'l> {
+    limiter: &'l RedisLimiter,
+    hold: Option<Hold>,
+}
+
+impl Drop for Orphan<'_> {
+    fn drop(&mut self) {
+        if let Some(hold) = self.hold.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let limiter = self.limiter.clone();
+            runtime.spawn(async move {
+                let _ = limiter.release(&hold).await;
+            });
+        }
+    }
+}
+
 /// A [`RedisPolicy`] over a connection that reconnects by itself, with a timeout on every call
 /// and a failure policy ([`OnFailure`]), shared by tasks (cheap to clone).
 ///
@@ -324,17 +345,32 @@ impl RedisLimiter {
         overrides: &Overrides<'_>,
     ) -> Result<Outcome<'_>, RedisError> {
         let inner = &*self.inner;
+        let prepared = inner.policy.prepare_check(tier, key, at, cost, overrides)?;
+        // Until Redis answers, the places this call may have taken are given back if it is cut
+        // off (a timeout, or the caller dropping this future): Redis may have run it.
+        let mut orphan = Orphan {
+            limiter: self,
+            hold: prepared.hold().cloned(),
+        };
         let call = async {
             let mut conn = inner.store.conn().await?;
-            inner
-                .policy
-                .check_async_with(&mut conn, tier, key, at, cost, overrides)
-                .await
+            inner.policy.send_async(&mut conn, prepared).await
         };
         let result = match tokio::time::timeout(inner.timeout, call).await {
             Ok(r) => r,
             Err(_) => Err(RedisError::Timeout),
         };
+        let settled = match &result {
+            // Redis answered: what it took is in the decision, or it took nothing.
+            Ok(_) => true,
+            Err(e) if is_data_error(e) => true,
+            // Never reached Redis.
+            Err(RedisError::Redis(e)) => e.is_connection_refusal(),
+            Err(_) => false,
+        };
+        if settled {
+            orphan.hold = None;
+        }
         let error = match result {
             Ok(d) => {
                 inner.stats.decided.fetch_add(1, Ordering::Relaxed);

@@ -36,14 +36,21 @@
 //! # Requests in flight
 //!
 //! An admitted request with a cost takes places in its tier's concurrency limits under an id of
-//! its own: one member per place in a sorted set, scored by the instant its lease ends
-//! ([`LEASE`], 5 minutes by default; [`RedisPolicy::with_lease`]). The decision hands back a
-//! [`Hold`]; [`RedisPolicy::release`] gives back exactly its places. A release that never comes
-//! (its host died, or its call timed out on the client after Redis had counted it) costs one
-//! place for one lease, however busy the key: the count in flight is the places whose lease has
-//! not ended. A release after the lease ended, or a second one, finds nothing and takes no one
-//! else's place. The lease must outlast the longest request, or a place still in use is counted
-//! free again.
+//! its own: one member of a sorted set per request, scored by the instant its lease ends
+//! ([`LEASE`], 5 minutes by default; [`RedisPolicy::with_lease`]), beside the sum of their costs.
+//! The decision hands back a [`Hold`]; [`RedisPolicy::release`] gives back exactly its places.
+//! A release that never comes (its host died) costs its places for one lease, however busy the
+//! key: the count in flight leaves out the places whose lease has ended. A release after the
+//! lease ended, or a second one, gives nothing back and takes no one else's place. A check that
+//! a [`RedisLimiter`] cuts off (its timeout, or its caller gone) after Redis may have run it has
+//! its places released by a task, in case it did. The lease must outlast the longest request,
+//! or a place still in use is counted free again.
+//!
+//! On a Redis Cluster every key of a decision is on one node. A node that fails takes its keys'
+//! decisions to the failure policy; the other nodes go on deciding theirs if the cluster is
+//! configured with `cluster-require-full-coverage no`, while with the default (`yes`) every
+//! node refuses every key once the node timeout has passed, until the node (or a replica of it)
+//! serves its slots again.
 //!
 //! # Requirements
 //!

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ::redis::{Cmd, ConnectionLike, Script};
+use ::redis::{Cmd, ConnectionLike, RedisResult, Script, Value};
 use tollgate_core::{
     Algorithm, Allowance, InsufficientCapacity, Named, Overrides, PolicyDecision, Verdict,
 };
@@ -113,7 +113,7 @@ pub struct RedisDecision<'p> {
 /// The places one admitted request holds in the concurrency limits of its tier in Redis: the
 /// request's own entries, each with a lease ([`RedisPolicy::with_lease`]). Give them back with
 /// [`RedisPolicy::release`]; a hold never released is given back when its lease ends.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
     tier: TierId,
     key: String,
@@ -266,22 +266,29 @@ impl RedisPolicy {
         tiers: Vec<(String, Vec<Named<Limit, String>>)>,
         namespace: &str,
     ) -> Result<Self, RedisConfigError> {
-        Self::with_lease(tiers, namespace, LEASE)
+        Self::build(tiers, namespace, LEASE)
     }
 
-    /// [`with_tiers`](Self::with_tiers) with the lease of places in concurrency limits: a place
-    /// an admitted request takes is given back `lease` after it was taken if no release came
-    /// first, so places held by a host that died, or whose release was lost, come back. It must
-    /// outlast the longest request.
-    ///
-    /// # Errors
-    ///
-    /// A [`RedisConfigError`] naming the first limit the store cannot keep.
-    ///
-    /// # Panics
-    ///
-    /// When `namespace` holds a brace.
-    pub fn with_lease(
+    /// The lease of places in concurrency limits (default [`LEASE`]): a place an admitted
+    /// request takes is given back `lease` after it was taken if no release came first, so
+    /// places held by a host that died, or whose release was lost, come back. It must outlast
+    /// the longest request (a streamed response, a long poll), or a place still in use is
+    /// counted free again. Decisions at a passed instant ([`At::Instant`]) are replays: their
+    /// leases last at least the replay expiry ([`with_replay_expiry`](Self::with_replay_expiry)).
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        for t in &mut self.tiers {
+            for (l, spec) in t.limits.iter().zip(t.specs.iter_mut()) {
+                // Every limit was kept at construction: the spec is remade, never refused.
+                if let Ok(s) = script::spec(l.algorithm(), lease) {
+                    *spec = s;
+                }
+            }
+        }
+        self
+    }
+
+    fn build(
         tiers: Vec<(String, Vec<Named<Limit, String>>)>,
         namespace: &str,
         lease: Duration,
@@ -602,7 +609,7 @@ impl RedisPolicy {
     /// holding data that is no concurrency state among them), [`RedisError::Reply`].
     pub fn release(&self, conn: &mut impl ConnectionLike, hold: &Hold) -> Result<bool, RedisError> {
         let inv = self.release_call(hold)?;
-        let value: ::redis::Value = inv.prepare(&self.script).invoke(conn)?;
+        let value: ::redis::Value = inv.invoke(&self.script, conn)?;
         script::released(&value).map_err(RedisError::Reply)
     }
 
@@ -617,7 +624,7 @@ impl RedisPolicy {
         hold: &Hold,
     ) -> Result<bool, RedisError> {
         let inv = self.release_call(hold)?;
-        let value: ::redis::Value = inv.prepare(&self.script).invoke_async(conn).await?;
+        let value: ::redis::Value = inv.invoke_async(&self.script, conn).await?;
         script::released(&value).map_err(RedisError::Reply)
     }
 
@@ -636,7 +643,7 @@ impl RedisPolicy {
     ) -> Result<RedisDecision<'_>, RedisError> {
         let t = self.tier_of(ask.tier)?;
         let inv = self.call(t, ask)?;
-        let value: ::redis::Value = inv.prepare(&self.script).invoke(conn)?;
+        let value: ::redis::Value = inv.invoke(&self.script, conn)?;
         Self::decided(t, &value, ask.overrides.deny && ask.cost > 0, inv.hold)
     }
 
@@ -700,15 +707,66 @@ impl RedisPolicy {
         conn: &mut impl ::redis::aio::ConnectionLike,
         ask: Ask<'_>,
     ) -> Result<RedisDecision<'_>, RedisError> {
+        let prepared = self.prepare(ask)?;
+        self.send_async(conn, prepared).await
+    }
+
+    /// A check ready to send: what [`check_async_with`](Self::check_async_with) sends, and the
+    /// hold it takes if admitted, known before it is sent.
+    pub(crate) fn prepare_check<'p>(
+        &'p self,
+        tier: TierId,
+        key: &str,
+        at: At,
+        cost: u32,
+        overrides: &Overrides<'_>,
+    ) -> Result<Prepared<'p>, RedisError> {
+        self.prepare(Ask::new(Op::Check, tier, key, at, cost).with(overrides))
+    }
+
+    fn prepare(&self, ask: Ask<'_>) -> Result<Prepared<'_>, RedisError> {
         let t = self.tier_of(ask.tier)?;
-        let inv = self.call(t, ask)?;
-        let value: ::redis::Value = inv.prepare(&self.script).invoke_async(conn).await?;
-        Self::decided(t, &value, ask.overrides.deny && ask.cost > 0, inv.hold)
+        Ok(Prepared {
+            tier: t,
+            inv: self.call(t, ask)?,
+            forced: ask.overrides.deny && ask.cost > 0,
+        })
+    }
+
+    /// Sends a prepared call and reads its decision.
+    pub(crate) async fn send_async<'p>(
+        &'p self,
+        conn: &mut impl ::redis::aio::ConnectionLike,
+        prepared: Prepared<'p>,
+    ) -> Result<RedisDecision<'p>, RedisError> {
+        let Prepared { tier, inv, forced } = prepared;
+        let value: ::redis::Value = inv.invoke_async(&self.script, conn).await?;
+        Self::decided(tier, &value, forced, inv.hold)
+    }
+}
+
+/// A call ready to send (see [`RedisPolicy::prepare_check`]).
+#[derive(Debug)]
+pub(crate) struct Prepared<'p> {
+    tier: &'p Tier,
+    inv: Invocation,
+    forced: bool,
+}
+
+impl Prepared<'_> {
+    /// The places the call takes if it is admitted.
+    pub(crate) fn hold(&self) -> Option<&Hold> {
+        self.inv.hold.as_ref()
     }
 }
 
 /// Where the holder id is among the script's arguments (its `ARGV[6]`).
 const HOLDER_ARG: usize = 5;
+
+/// Whether Redis answered that it has no script of that hash.
+fn is_no_script(e: &::redis::RedisError) -> bool {
+    e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript)
+}
 
 /// One call's keys and arguments.
 #[derive(Debug)]
@@ -720,15 +778,40 @@ struct Invocation {
 }
 
 impl Invocation {
-    fn prepare<'s>(&self, script: &'s Script) -> ::redis::ScriptInvocation<'s> {
-        let mut inv = script.prepare_invoke();
-        for k in &self.keys {
-            inv.key(k);
+    /// `verb` (`EVALSHA` or `EVAL`) of `script` (its hash or its source) with these keys and
+    /// arguments.
+    fn cmd(&self, verb: &str, script: &str) -> Cmd {
+        let mut cmd = Cmd::new();
+        cmd.arg(verb).arg(script);
+        self.append(&mut cmd);
+        cmd
+    }
+
+    /// Calls the script by its hash, and by its source when the server does not have it
+    /// (`NOSCRIPT`: restarted, flushed, a new node): one more round trip, where `SCRIPT LOAD`
+    /// and `EVALSHA` again would be two. An `EVAL` goes to the node serving the keys and leaves
+    /// the script cached there, whether or not the cluster's other nodes answer.
+    fn invoke(&self, script: &Script, conn: &mut impl ConnectionLike) -> RedisResult<Value> {
+        match self.cmd("EVALSHA", script.get_hash()).query(conn) {
+            Err(e) if is_no_script(&e) => self.cmd("EVAL", script::SOURCE).query(conn),
+            done => done,
         }
-        for a in &self.args {
-            inv.arg(a);
+    }
+
+    /// [`invoke`](Self::invoke) on an async connection.
+    async fn invoke_async(
+        &self,
+        script: &Script,
+        conn: &mut impl ::redis::aio::ConnectionLike,
+    ) -> RedisResult<Value> {
+        match self
+            .cmd("EVALSHA", script.get_hash())
+            .query_async(conn)
+            .await
+        {
+            Err(e) if is_no_script(&e) => self.cmd("EVAL", script::SOURCE).query_async(conn).await,
+            done => done,
         }
-        inv
     }
 
     fn append(&self, cmd: &mut Cmd) {

@@ -41,7 +41,7 @@ pub enum Unsupported {
 }
 
 /// The spec the script reads for `limit`: `kind:field:...`, numbers in ticks as decimal text;
-/// `lease` is how long a concurrency count outlives its last change.
+/// `lease` is how long a place taken in a concurrency limit is kept without a release.
 pub(crate) fn spec(limit: &Limit, lease: Duration) -> Result<String, Unsupported> {
     match limit {
         Limit::Gcra(g) => {

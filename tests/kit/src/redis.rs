@@ -221,6 +221,9 @@ impl RedisServer {
                     "nodes.conf".to_owned(),
                     "--cluster-node-timeout".to_owned(),
                     "2000".to_owned(),
+                    // A node that fails leaves its slots unserved, not the whole cluster down.
+                    "--cluster-require-full-coverage".to_owned(),
+                    "no".to_owned(),
                 ],
             })
             .stdin(Stdio::null())
@@ -324,9 +327,9 @@ impl Drop for RedisServer {
     }
 }
 
-/// A port that was free on 127.0.0.1 a moment ago.
 /// A Redis Cluster of [`RedisServer`] nodes on loopback, each serving an equal share of the
-/// 16,384 hash slots, no replicas. Dropping it kills every node.
+/// 16,384 hash slots, no replicas, a node timeout of 2 s, and `cluster-require-full-coverage no`
+/// (a node that dies takes only its own slots away). Dropping it kills every node.
 ///
 /// ```
 /// use tollgate_testkit::redis::RedisCluster;
@@ -468,6 +471,7 @@ impl RedisCluster {
     }
 }
 
+/// A port that was free on 127.0.0.1 a moment ago.
 fn free_port() -> io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())

@@ -106,6 +106,17 @@ pub struct Serve {
         requires = "redis"
     )]
     redis_namespace: String,
+    /// How long a place in a concurrency limit is kept in Redis without its release (the
+    /// release of a server that died never comes): longer than the longest request, streamed
+    /// responses included.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        value_parser = parse_lease,
+        requires = "redis"
+    )]
+    redis_lease: tollgate_std::Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -121,6 +132,16 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?}: a timeout of zero would fail every request"));
     }
     Ok(Duration::from_nanos(d.as_ticks()))
+}
+
+fn parse_lease(s: &str) -> Result<tollgate_std::Duration, String> {
+    let d = tollgate_std::config::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
+    if d.as_millis() == 0 {
+        return Err(format!(
+            "{s:?}: a lease under a millisecond ends before any request"
+        ));
+    }
+    Ok(d)
 }
 
 #[derive(Clone, Debug)]
@@ -214,7 +235,8 @@ pub fn serve(args: &Serve) -> Result<(), String> {
         ));
     }
     let redis_policy = RedisPolicy::from_file(&file, &args.redis_namespace)
-        .map_err(|e| format!("{}: {e}", args.policy.display()))?;
+        .map_err(|e| format!("{}: {e}", args.policy.display()))?
+        .with_lease(args.redis_lease);
     let on_failure = match args.on_redis_failure {
         FailureArg::Local => OnFailure::Local(policy),
         FailureArg::Open => OnFailure::Open,

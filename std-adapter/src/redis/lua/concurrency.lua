@@ -3,17 +3,19 @@
 --
 -- Spec: concurrency:max:hint:lease_ms (the most in flight, the retry hint in ticks, and how long
 -- a place taken is kept without a release); unlimited (no fields).
--- State: a sorted set of the places taken, absent when none is. A request of cost c that holder
--- H (an id the client makes, CALL.holder) is admitted takes c members, H.1 ... H.c, each scored
--- by the instant its lease ends (milliseconds of the server's clock). The count in flight is the
--- members whose lease has not ended; a release removes its holder's members.
+-- State: two keys, absent when nothing is held. KEY is a sorted set of the holds: one member per
+-- admitted request, `H:c` (H the id the client made for the request, CALL.holder, and c its
+-- cost), scored by the instant its lease ends (milliseconds of the server's clock, rounded up).
+-- KEY:n is the sum of the members' costs, holds whose lease has ended included until they are
+-- dropped. In flight is that sum less the costs of the holds whose lease has ended: a look reads
+-- only those (few) members, whatever the number of places or their costs.
 --
 -- In memory a host's permits die with it. In Redis a place whose release never comes (its host
 -- died, or its call timed out on the client after Redis had counted it) is given back when its
--- own lease ends, however busy the key: each loss costs one place for at most one lease. The
--- lease must outlast the longest request, or a place still in use is counted free again.
--- Leases are on the server's clock even when a decision is at a passed instant (a replay), where
--- a lease is at least the replay's floor.
+-- own lease ends, however busy the key: each loss costs its request's places for at most one
+-- lease. The lease must outlast the longest request, or a place still in use is counted free
+-- again. Leases are on the server's clock even when a decision is at a passed instant (a
+-- replay), where a lease is at least the replay's floor.
 
 local concurrency = {}
 ALG.concurrency = concurrency
@@ -22,44 +24,68 @@ function concurrency.parse(f)
   return { max = tonumber(f[2]), hint = U.parse(f[3]), lease_ms = tonumber(f[4]) }
 end
 
--- The server's clock in milliseconds, read once per call.
+-- The server's clock in milliseconds, rounded down and up, read once per call.
 local function clock_ms()
   if not CALL.clock_ms then
     local t = redis.call('TIME')
-    CALL.clock_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local us = tonumber(t[2])
+    CALL.clock_ms = tonumber(t[1]) * 1000 + math.floor(us / 1000)
+    CALL.clock_ms_up = CALL.clock_ms + ((us % 1000 > 0) and 1 or 0)
   end
-  return CALL.clock_ms
+  return CALL.clock_ms, CALL.clock_ms_up
 end
 
--- The places whose lease has not ended.
-local function in_flight(key)
-  local n = redis.pcall('ZCOUNT', key, '(' .. clock_ms(), '+inf')
-  if type(n) ~= 'number' then
+-- The sum of the holds' costs (KEY:n).
+local function total_of(key)
+  local raw = redis.pcall('GET', key .. ':n')
+  if raw == false then
+    return 0
+  end
+  local n = tonumber(raw)
+  if type(raw) ~= 'string' or n == nil or n < 0 or n ~= math.floor(n) then
     error_state(key, 'concurrency')
   end
   return n
 end
 
--- `command key <what member>...` for the members H.1 ... H.c (with `score` before each when
--- given), in chunks that Lua's unpack takes; the sum of the replies.
-local function each_member(command, key, c, score)
-  local total, args = 0, {}
-  for j = 1, c do
-    if score then
-      args[#args + 1] = score
-    end
-    args[#args + 1] = CALL.holder .. '.' .. j
-    if #args >= 1000 or j == c then
-      total = total + redis.call(command, key, unpack(args))
-      args = {}
-    end
+-- The cost of member `m` (`H:c`).
+local function cost_of(key, m)
+  local c = tonumber(string.match(m, ':(%d+)$') or '')
+  if c == nil then
+    error_state(key, 'concurrency')
   end
-  return total
+  return c
+end
+
+-- The sum of the costs of the holds whose lease has ended (scored at or before now).
+local function ended(key)
+  local now = clock_ms()
+  local gone = redis.pcall('ZRANGEBYSCORE', key, '-inf', now)
+  if type(gone) ~= 'table' or gone.err then
+    error_state(key, 'concurrency')
+  end
+  local sum = 0
+  for _, m in ipairs(gone) do
+    sum = sum + cost_of(key, m)
+  end
+  return sum
+end
+
+-- Sets KEY and KEY:n to expire at `at` (ms), or later if they already do.
+local function keep_until(key, at)
+  local ttl = redis.call('PTTL', key)
+  if ttl > 0 then
+    at = math.max(at, clock_ms() + ttl)
+  end
+  redis.call('PEXPIREAT', key, at)
+  redis.call('PEXPIREAT', key .. ':n', at)
 end
 
 function concurrency.look(key, p, now, cost)
-  local n = in_flight(key)
-  local step = { in_flight = n }
+  local total = total_of(key)
+  local gone = total > 0 and ended(key) or 0
+  local n = total - gone
+  local step = { in_flight = n, total = total, gone = gone }
   if cost == 0 then
     step.after = n -- asks for the figures only
   elseif n + cost <= p.max then
@@ -91,8 +117,8 @@ function concurrency.report(p, step, recorded)
   return figures(p, step.in_flight, false)
 end
 
--- Takes the places for CALL.holder, drops the ones whose lease ended, and keeps the key until
--- its last lease ends; returns that the key's expiry is set here.
+-- Takes the request's places under CALL.holder, drops the holds whose lease has ended, and keeps
+-- both keys until the last lease ends; returns that the keys' expiry is set here.
 function concurrency.record(key, p, step)
   local c = (step.after or step.in_flight) - step.in_flight
   if c == 0 then
@@ -101,24 +127,44 @@ function concurrency.record(key, p, step)
   if CALL.holder == '' then
     error_arg('holder', '(none)')
   end
-  local lease = math.max(p.lease_ms, CALL.floor_ms)
-  local now_ms = clock_ms()
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
-  each_member('ZADD', key, c, now_ms + lease)
-  if redis.call('PTTL', key) < lease then
-    redis.call('PEXPIRE', key, lease)
+  local now, now_up = clock_ms()
+  if step.gone > 0 then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   end
+  local until_ms = now_up + math.max(p.lease_ms, CALL.floor_ms)
+  local added = redis.pcall('ZADD', key, until_ms, CALL.holder .. ':' .. c)
+  if type(added) ~= 'number' then
+    error_state(key, 'concurrency')
+  end
+  redis.call('INCRBY', key .. ':n', c - step.gone)
+  keep_until(key, until_ms)
   return true, true
 end
 
--- Gives back CALL.holder's `cost` places, whatever is left of them (none when their lease
--- ended and they were dropped); how many it removed.
+-- Gives back CALL.holder's hold of `cost`: the places it still held (0 when it had been given
+-- back, or its lease had ended: it is dropped then too).
 function concurrency.release(key, p, cost)
   local kind = redis.call('TYPE', key).ok
   if kind ~= 'zset' and kind ~= 'none' then
     error_state(key, 'concurrency')
   end
-  return each_member('ZREM', key, cost)
+  local member = CALL.holder .. ':' .. cost
+  local score = redis.call('ZSCORE', key, member)
+  if not score then
+    return 0
+  end
+  local total = total_of(key)
+  redis.call('ZREM', key, member)
+  if total <= cost then
+    redis.call('DEL', key, key .. ':n')
+  else
+    -- INCRBY keeps the key's expiry.
+    redis.call('INCRBY', key .. ':n', -cost)
+  end
+  if tonumber(score) <= clock_ms() then
+    return 0
+  end
+  return cost
 end
 
 local unlimited = {}
