@@ -64,16 +64,16 @@ impl<T> Flat<T> {
         self.buckets.len() * SLOTS
     }
 
-    /// The first slot of `hash`'s home bucket (the table has buckets).
+    /// `hash`'s home bucket, from its low bits (the table has buckets).
     #[inline]
+    fn home_bucket(&self, hash: u64) -> usize {
+        // Truncating to a usize keeps the low bits, which are all the mask keeps.
+        hash as usize & self.buckets.len().wrapping_sub(1)
+    }
+
+    /// The first slot of `hash`'s home bucket (the table has buckets).
     fn home(&self, hash: u64) -> usize {
-        // Only the low bits count, and the bucket count fits in a usize: no truncation matters.
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "masked to the bucket count"
-        )]
-        let bucket = hash as usize & (self.buckets.len() - 1);
-        bucket * SLOTS
+        self.home_bucket(hash) * SLOTS
     }
 
     /// The entry in slot `i`, if any.
@@ -95,19 +95,19 @@ impl<T> Flat<T> {
     /// The slot of the entry of `hash` that `is` accepts.
     #[inline]
     pub(crate) fn find(&self, hash: u64, is: impl Fn(&T) -> bool) -> Option<usize> {
-        if self.len == 0 {
-            return None;
-        }
-        let mask = self.slots() - 1;
-        let mut i = self.home(hash);
+        let mask = self.buckets.len().wrapping_sub(1);
+        let mut b = self.home_bucket(hash);
         // An empty slot always ends the walk (the table is never full); the bound only makes
-        // that visible.
-        for _ in 0..self.slots() {
-            match self.get(i) {
-                None => return None,
-                Some(t) if is(t) => return Some(i),
-                Some(_) => i = (i + 1) & mask,
+        // that visible, and stops at once when there are no buckets yet.
+        for _ in 0..self.buckets.len() {
+            for (j, slot) in self.buckets.get(b)?.0.iter().enumerate() {
+                match slot {
+                    None => return None,
+                    Some(t) if is(t) => return Some(b * SLOTS + j),
+                    Some(_) => {}
+                }
             }
+            b = (b + 1) & mask;
         }
         None
     }
