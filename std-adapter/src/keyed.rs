@@ -399,8 +399,9 @@ impl<SK: Hash, V: Pack, S: BuildHasher> Map<SK, V, S> {
         self.hasher.hash_one(key)
     }
 
-    /// The shard of `hash`, from bits the tables use for neither the bucket (low bits) nor
-    /// hashbrown's tag (top seven).
+    /// The shard of `hash`, from bits 40 to 45: bits hashbrown uses for neither the bucket (low
+    /// bits) nor the tag (top seven), and that only turn the flat table round (see
+    /// `Flat::home_bucket`).
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<SK, V>> {
         let i = usize::try_from(hash >> 40).unwrap_or(0) % SHARDS;
         let shard = &self.shards[i].0;

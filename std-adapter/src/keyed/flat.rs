@@ -3,12 +3,12 @@
 //! hashbrown keeps a group of control bytes apart from its entries, so a lookup in a table too
 //! large for the cache misses twice: the control bytes, then the entry. Here the entries are
 //! the table: slots of `Option<T>` in buckets of [`SLOTS`] on a cache line of their own, and a
-//! lookup reads slots from the first of its home bucket (the hash's high bits scaled to the
-//! bucket count, so any count works) onwards
-//! until it finds its entry or an empty slot. For a 16-byte entry with a niche for `None` (a
-//! `u64` key and a `NonZeroU64` state) a bucket is one line, and at the loads the table keeps
-//! (at most 7/8 full) most entries sit in their home bucket: one miss. The table grows by half
-//! (not by doubling, as hashbrown does), so it is between 58% and 7/8 full, never half empty.
+//! lookup reads slots from the first of its home bucket (the hash scaled to the bucket count,
+//! so any count works) onwards until it finds its entry or an empty slot. For a 16-byte entry
+//! with a niche for `None` (a `u64` key and a `NonZeroU64` state) a bucket is one line, and at
+//! the loads the table keeps (at most 7/8 full) most entries sit in their home bucket: one
+//! miss. The table grows by half, not by doubling as hashbrown does, so past its first few
+//! buckets it is 58% to 7/8 full, never half empty.
 //!
 //! Linear probing with no tombstones: removal shifts the entries after the hole back into it
 //! while their home allows (Knuth's Algorithm R), so every entry stays reachable from its home
@@ -66,12 +66,16 @@ impl<T> Flat<T> {
         self.buckets.len() * SLOTS
     }
 
-    /// `hash`'s home bucket: its high bits scaled to the bucket count (Lemire's multiply and
-    /// shift; the map picks the shard from bits 40 to 45, which this barely reads).
+    /// `hash`'s home bucket: the hash times the golden ratio (Fibonacci hashing, which carries
+    /// every bit of the hash into the high ones), scaled to the bucket count by its high bits
+    /// (Lemire's multiply and shift). Bits that every hash of a table shares (the map picks the
+    /// shard from bits 40 to 45) add a constant there, which only turns the table round; and a
+    /// weak hasher (the identity) still spreads keys over the buckets.
     #[inline]
     fn home_bucket(&self, hash: u64) -> usize {
+        let mixed = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         // Below the bucket count, so it fits.
-        ((u128::from(hash) * self.buckets.len() as u128) >> 64) as usize
+        ((u128::from(mixed) * self.buckets.len() as u128) >> 64) as usize
     }
 
     /// The slot after `i`, round to the first after the last.
@@ -218,14 +222,9 @@ mod tests {
     /// Key and value; the hash is chosen by the test (colliding on purpose).
     type Entry = (u64, u32);
 
-    /// `x` spread over the high bits, where the home bucket is read.
-    fn spread(x: u64) -> u64 {
-        x.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-
     /// A hash with few distinct values, so that chains meet and wrap around.
     fn colliding(k: u64) -> u64 {
-        spread(k % 7)
+        k % 7
     }
 
     fn rehash(e: &Entry) -> u64 {
@@ -290,24 +289,45 @@ mod tests {
         let mut t = Flat::default();
         // One hash, the last bucket's: the chain runs from the last bucket round into the
         // first ones.
-        let last = |_: &Entry| u64::MAX;
+        // The hash that the golden ratio takes to u64::MAX: its inverse (Newton's iteration
+        // doubles the bits right each time), negated.
+        let golden = 0x9e37_79b9_7f4a_7c15_u64;
+        let inverse = (0..6).fold(golden, |x: u64, _| {
+            x.wrapping_mul(2u64.wrapping_sub(golden.wrapping_mul(x)))
+        });
+        let h = inverse.wrapping_neg();
+        let last = |_: &Entry| h;
         for k in 0..20 {
-            t.insert(u64::MAX, (k, 0), last);
+            t.insert(h, (k, 0), last);
         }
-        assert_eq!(t.home(u64::MAX), t.slots() - SLOTS);
+        assert_eq!(t.home(h), t.slots() - SLOTS);
         assert!(t.get(0).is_some(), "the chain wraps round");
         let mut removed = Vec::new();
         for k in [5, 0, 19, 12] {
-            let i = t.find(u64::MAX, |e| e.0 == k).unwrap();
+            let i = t.find(h, |e| e.0 == k).unwrap();
             assert_eq!(t.remove(i, last), Some((k, 0)));
             removed.push(k);
             assert_chains_intact(&t, last);
             for other in 0..20 {
-                let held = t.find(u64::MAX, |e| e.0 == other).is_some();
+                let held = t.find(h, |e| e.0 == other).is_some();
                 assert_eq!(held, !removed.contains(&other), "key {other}");
             }
         }
         assert_eq!(t.len(), 16);
+    }
+
+    #[test]
+    fn sequential_hashes_spread_over_the_buckets() {
+        // An identity hasher over keys 0, 1, 2, ...: every entry stays near its home.
+        let mut t = Flat::default();
+        let identity = |e: &Entry| e.0;
+        for k in 0..10_000 {
+            t.insert(k, (k, 0), identity);
+        }
+        let longest = (0..t.slots())
+            .filter_map(|i| t.get(i).map(|e| t.distance(t.home(e.0), i)))
+            .max();
+        assert!(longest < Some(4 * SLOTS), "{longest:?}");
     }
 
     #[test]
@@ -363,7 +383,7 @@ mod tests {
         /// collide (`modulus` distinct values) and chains that wrap around.
         #[test]
         fn behaves_as_a_hash_map(ops in prop::collection::vec(op(), 1..300), modulus in 1u64..40) {
-            let h = |k: u64| spread(k % modulus);
+            let h = |k: u64| k % modulus;
             let rh = |e: &Entry| h(e.0);
             let mut t = Flat::default();
             let mut model = HashMap::new();
