@@ -406,7 +406,10 @@ impl<SK: Hash, V: Pack, S: BuildHasher> Map<SK, V, S> {
         let i = usize::try_from(hash >> 40).unwrap_or(0) % SHARDS;
         let shard = &self.shards[i].0;
         // The critical sections below only run the core's decisions, which do not panic, and
-        // the tables' operations, which leave them whole: a poisoned shard is intact.
+        // the tables' operations, which leave them whole: a poisoned shard is intact. (The flat
+        // table hashes keys again when it removes and grows, so a key type whose `Hash` panics
+        // could leave it cut; its keys are plain values, `u64` and the like, whose hashes
+        // do not panic under any std or foldhash hasher.)
         shard.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
