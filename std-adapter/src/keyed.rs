@@ -1,8 +1,11 @@
 //! Limits per key (phone numbers, API keys, client IPs) for millions of keys, shared by threads.
 //!
 //! Keys live in a concurrent map from key to the core's state: [`SHARDS`] shards, each a mutex
-//! around a hashbrown `HashTable` of `(key, state)` pairs, the shard chosen from the key's hash
-//! (foldhash seeded per map by default; any `BuildHasher` with `with_hasher`). A decision locks
+//! around a table of `(key, state)` pairs, the shard chosen from the key's hash (foldhash seeded
+//! per map by default; any `BuildHasher` with `with_hasher`). The table is hashbrown's
+//! `HashTable`, except for small plain keys of a [`KeyedLimiter`] (a `u64`, a `u32`): their
+//! 16-byte entries go four to a cache line in a table of open addressing that finds a key with
+//! one cache miss where hashbrown takes two (control bytes, then the entry). A decision locks
 //! one shard, finds or inserts the key, runs the core's decision on its state in place and
 //! unlocks: so for every key, **the map decides exactly as the core does on that key's requests
 //! in the order they took the lock**, and never admits more than the key's limit allows, however
@@ -42,6 +45,7 @@
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -58,6 +62,9 @@ pub use crate::key::ToKey;
 use crate::policy::{Decided, Rules};
 use crate::wait::{self, Attempt, Jitter};
 use crate::{Decision, Duration, HZ, Instant, Limit, LimitState, NotUntil, Quota};
+
+mod flat;
+use flat::Flat;
 
 /// Shards per map: enough that threads rarely meet on one lock, few enough that a small map
 /// costs little (one cache line each).
@@ -134,6 +141,203 @@ trait Rest<SK, V> {
     fn rest_at(&self, key: &SK, value: &V, now: Instant) -> Option<Instant>;
 }
 
+/// How a value is kept in the [flat table](flat): in a form that leaves a niche for an empty
+/// slot, so that `Option<(key, packed)>` is no larger than the pair.
+trait Pack: Sized {
+    type Packed: core::fmt::Debug;
+    fn pack(self) -> Self::Packed;
+    fn read<R>(packed: &Self::Packed, f: impl FnOnce(&Self) -> R) -> R;
+    fn update<R>(packed: &mut Self::Packed, f: impl FnOnce(&mut Self) -> R) -> R;
+}
+
+/// A held GCRA state is never fresh (`tat` 0), so its `tat` is a `NonZeroU64`: a new key is
+/// kept only when its decision leaves it not at rest (`tat > now ≥ 0`), and no decision moves
+/// `tat` back (an admission sets it to `max(tat, now) + cost·T`, cost and `T` at least 1).
+impl Pack for GcraState {
+    type Packed = NonZeroU64;
+
+    #[inline]
+    fn pack(self) -> NonZeroU64 {
+        debug_assert_ne!(self.to_raw(), 0, "a held GCRA state is never fresh");
+        NonZeroU64::new(self.to_raw()).unwrap_or(NonZeroU64::MIN)
+    }
+
+    #[inline]
+    fn read<R>(packed: &NonZeroU64, f: impl FnOnce(&Self) -> R) -> R {
+        f(&Self::from_raw(packed.get()))
+    }
+
+    #[inline]
+    fn update<R>(packed: &mut NonZeroU64, f: impl FnOnce(&mut Self) -> R) -> R {
+        let mut state = Self::from_raw(packed.get());
+        let r = f(&mut state);
+        *packed = state.pack();
+        r
+    }
+}
+
+/// A policy's states are a boxed slice: never in the flat table (see [`Table::new`]), kept as
+/// they are.
+impl Pack for Box<[LimitState]> {
+    type Packed = Self;
+
+    fn pack(self) -> Self {
+        self
+    }
+
+    fn read<R>(packed: &Self, f: impl FnOnce(&Self) -> R) -> R {
+        f(packed)
+    }
+
+    fn update<R>(packed: &mut Self, f: impl FnOnce(&mut Self) -> R) -> R {
+        f(packed)
+    }
+}
+
+/// A shard's entries: the [flat table](flat) for small plain entries (a `u64` key and a GCRA
+/// state: one cache miss per lookup), hashbrown's for the rest (its tags spare a key that owns
+/// heap memory, a `String`, a pointer chase per slot probed). Slots are numbered for the sweep
+/// and for eviction; removing from the flat table can move another entry into the slot.
+#[derive(Debug)]
+enum Table<K, V: Pack> {
+    Hashed(HashTable<(K, V)>),
+    Flat(Flat<(K, V::Packed)>),
+}
+
+impl<K, V: Pack> Table<K, V> {
+    /// The flat table when a packed entry takes at most a quarter of a cache line and its key
+    /// owns no heap memory (comparing it reads only the slot); hashbrown's otherwise.
+    fn new() -> Self {
+        if !std::mem::needs_drop::<K>() && size_of::<Option<(K, V::Packed)>>() * flat::SLOTS <= 64 {
+            Self::Flat(Flat::default())
+        } else {
+            Self::Hashed(HashTable::new())
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Hashed(t) => t.len(),
+            Self::Flat(t) => t.len(),
+        }
+    }
+
+    /// Slots, held or empty.
+    fn slots(&self) -> usize {
+        match self {
+            Self::Hashed(t) => t.num_buckets(),
+            Self::Flat(t) => t.slots(),
+        }
+    }
+
+    /// Runs `f` at `now` on the value of the entry `is` finds, or gives `f` back.
+    #[inline]
+    fn update<R, F: FnOnce(&mut V, Instant) -> R>(
+        &mut self,
+        hash: u64,
+        is: impl Fn(&K) -> bool,
+        now: Instant,
+        f: F,
+    ) -> Result<R, F> {
+        match self {
+            Self::Hashed(t) => match t.find_mut(hash, |(k, _)| is(k)) {
+                Some((_, v)) => Ok(f(v, now)),
+                None => Err(f),
+            },
+            Self::Flat(t) => match t.find(hash, |(k, _)| is(k)).and_then(|i| t.get_mut(i)) {
+                Some((_, p)) => Ok(V::update(p, |v| f(v, now))),
+                None => Err(f),
+            },
+        }
+    }
+
+    /// Runs `f` on the entry `is` finds, if any, and removes the entry if `f` says so; whether
+    /// it did goes with `f`'s result.
+    fn update_or_remove<R>(
+        &mut self,
+        hash: u64,
+        is: impl Fn(&K) -> bool,
+        f: impl FnOnce(&K, &mut V) -> (R, bool),
+        rehash: impl Fn(&K) -> u64,
+    ) -> Option<(R, bool)> {
+        match self {
+            Self::Hashed(t) => {
+                let mut entry = t.find_entry(hash, |(k, _)| is(k)).ok()?;
+                let (k, v) = entry.get_mut();
+                let (r, remove) = f(k, v);
+                if remove {
+                    entry.remove();
+                }
+                Some((r, remove))
+            }
+            Self::Flat(t) => {
+                let i = t.find(hash, |(k, _)| is(k))?;
+                let (k, p) = t.get_mut(i)?;
+                let (r, remove) = V::update(p, |v| f(k, v));
+                if remove {
+                    t.remove(i, |(k, _)| rehash(k));
+                }
+                Some((r, remove))
+            }
+        }
+    }
+
+    /// Runs `f` on the value of the entry `is` finds, if any.
+    fn get<R>(&self, hash: u64, is: impl Fn(&K) -> bool, f: impl FnOnce(&V) -> R) -> Option<R> {
+        match self {
+            Self::Hashed(t) => t.find(hash, |(k, _)| is(k)).map(|(_, v)| f(v)),
+            Self::Flat(t) => {
+                let (_, p) = t.get(t.find(hash, |(k, _)| is(k))?)?;
+                Some(V::read(p, f))
+            }
+        }
+    }
+
+    /// Removes the entry `is` finds; whether there was one.
+    fn remove(&mut self, hash: u64, is: impl Fn(&K) -> bool, rehash: impl Fn(&K) -> u64) -> bool {
+        self.update_or_remove(hash, is, |_, _| ((), true), rehash)
+            .is_some()
+    }
+
+    /// Inserts an entry whose key is not in the table.
+    fn insert(&mut self, hash: u64, key: K, value: V, rehash: impl Fn(&K) -> u64) {
+        match self {
+            Self::Hashed(t) => {
+                t.insert_unique(hash, (key, value), |(k, _)| rehash(k));
+            }
+            Self::Flat(t) => {
+                t.insert(hash, (key, value.pack()), |(k, _)| rehash(k));
+            }
+        }
+    }
+
+    /// Runs `f` on the entry in slot `i`, if any.
+    fn at<R>(&self, i: usize, f: impl FnOnce(&K, &V) -> R) -> Option<R> {
+        match self {
+            Self::Hashed(t) => t.get_bucket(i).map(|(k, v)| f(k, v)),
+            Self::Flat(t) => t.get(i).map(|(k, p)| V::read(p, |v| f(k, v))),
+        }
+    }
+
+    /// Removes the entry in slot `i`; whether there was one.
+    fn remove_at(&mut self, i: usize, rehash: impl Fn(&K) -> u64) -> bool {
+        match self {
+            Self::Hashed(t) => t.get_bucket_entry(i).map(|e| e.remove()).is_ok(),
+            Self::Flat(t) => t.remove(i, |(k, _)| rehash(k)).is_some(),
+        }
+    }
+
+    /// Removes every entry `keep` refuses.
+    fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool, rehash: impl Fn(&K) -> u64) {
+        match self {
+            Self::Hashed(t) => t.retain(|(k, v)| keep(k, v)),
+            Self::Flat(t) => {
+                t.retain(|(k, p)| V::read(p, |v| keep(k, v)), |(k, _)| rehash(k));
+            }
+        }
+    }
+}
+
 /// A shard on a cache line of its own, so that threads on different shards never share one.
 #[repr(align(64))]
 #[derive(Debug)]
@@ -142,9 +346,9 @@ struct Padded<T>(T);
 type Locked<SK, V> = Padded<Mutex<Shard<SK, V>>>;
 
 #[derive(Debug)]
-struct Shard<SK, V> {
-    table: HashTable<(SK, V)>,
-    /// The next bucket the sweep visits.
+struct Shard<SK, V: Pack> {
+    table: Table<SK, V>,
+    /// The next slot the sweep visits.
     cursor: usize,
     /// Under [`Overflow::Deny`], a full shard refuses new keys without rescanning until then.
     quiet_until: Instant,
@@ -154,7 +358,7 @@ struct Shard<SK, V> {
 
 /// The sharded map under both keyed types.
 #[derive(Debug)]
-struct Map<SK, V, S> {
+struct Map<SK, V: Pack, S> {
     shards: Box<[Locked<SK, V>]>,
     hasher: S,
     /// The most keys a shard holds (`usize::MAX`: unbounded).
@@ -163,13 +367,13 @@ struct Map<SK, V, S> {
     evicts: AtomicBool,
 }
 
-impl<SK: Hash, V, S: BuildHasher> Map<SK, V, S> {
+impl<SK: Hash, V: Pack, S: BuildHasher> Map<SK, V, S> {
     fn new(hasher: S) -> Self {
         Self {
             shards: (0..SHARDS)
                 .map(|_| {
                     Padded(Mutex::new(Shard {
-                        table: HashTable::new(),
+                        table: Table::new(),
                         cursor: 0,
                         quiet_until: Instant::from_ticks(0),
                         latest: Instant::from_ticks(0),
@@ -195,13 +399,17 @@ impl<SK: Hash, V, S: BuildHasher> Map<SK, V, S> {
         self.hasher.hash_one(key)
     }
 
-    /// The shard of `hash`, from bits hashbrown uses for neither the bucket (low bits) nor the
-    /// tag (top seven).
+    /// The shard of `hash`, from bits 40 to 45: bits hashbrown uses for neither the bucket (low
+    /// bits) nor the tag (top seven), and that only turn the flat table round (see
+    /// `Flat::home_bucket`).
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<SK, V>> {
         let i = usize::try_from(hash >> 40).unwrap_or(0) % SHARDS;
         let shard = &self.shards[i].0;
         // The critical sections below only run the core's decisions, which do not panic, and
-        // hashbrown's operations, which leave the table whole: a poisoned shard is intact.
+        // the tables' operations, which leave them whole: a poisoned shard is intact. (The flat
+        // table hashes keys again when it removes and grows, so a key type whose `Hash` panics
+        // could leave it cut; its keys are plain values, `u64` and the like, whose hashes
+        // do not panic under any std or foldhash hasher.)
         shard.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -219,16 +427,18 @@ impl<SK: Hash, V, S: BuildHasher> Map<SK, V, S> {
         f: impl FnOnce(&mut V, Instant) -> R,
     ) -> Result<R, KeyedError> {
         let mut shard = self.shard(hash);
-        if let Some((_, value)) = shard.table.find_mut(hash, |(k, _)| is(k)) {
-            return Ok(f(value, now));
-        }
+        let f = match shard.table.update(hash, is, now, f) {
+            Ok(r) => return Ok(r),
+            Err(f) => f,
+        };
         let now = shard.fresh(now);
         let (key, mut value) = make();
         let r = f(&mut value, now);
         if rest.at_rest(&key, &value, now) {
             return Ok(r);
         }
-        shard.sweep(SWEEP, rest, now);
+        let rehash = |k: &SK| self.hasher.hash_one(k);
+        shard.sweep(SWEEP, rest, now, &rehash);
         let max = self.per_shard.load(Ordering::Relaxed);
         if shard.table.len() >= max {
             // The new entry was never published: refusing it now charges nothing.
@@ -237,11 +447,9 @@ impl<SK: Hash, V, S: BuildHasher> Map<SK, V, S> {
             } else {
                 Overflow::Deny
             };
-            shard.make_room(max, overflow, rest, now)?;
+            shard.make_room(max, overflow, rest, now, &rehash)?;
         }
-        shard
-            .table
-            .insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
+        shard.table.insert(hash, key, value, rehash);
         Ok(r)
     }
 
@@ -255,13 +463,16 @@ impl<SK: Hash, V, S: BuildHasher> Map<SK, V, S> {
         f: impl FnOnce(&mut V) -> R,
     ) -> Option<R> {
         let mut shard = self.shard(hash);
-        let Ok(mut entry) = shard.table.find_entry(hash, |(k, _)| is(k)) else {
-            return None;
-        };
-        let (key, value) = entry.get_mut();
-        let r = f(value);
-        if rest.at_rest(key, value, now) {
-            entry.remove();
+        let (r, removed) = shard.table.update_or_remove(
+            hash,
+            is,
+            |key, value| {
+                let r = f(value);
+                (r, rest.at_rest(key, value, now))
+            },
+            |k| self.hasher.hash_one(k),
+        )?;
+        if removed {
             shard.removed(now);
             // A place freed sooner than the shard expected.
             shard.quiet_until = Instant::from_ticks(0);
@@ -271,15 +482,13 @@ impl<SK: Hash, V, S: BuildHasher> Map<SK, V, S> {
 
     /// Runs `f` on the entry `is` finds, if any, changing nothing.
     fn get<R>(&self, hash: u64, is: impl Fn(&SK) -> bool, f: impl FnOnce(&V) -> R) -> Option<R> {
-        let shard = self.shard(hash);
-        shard.table.find(hash, |(k, _)| is(k)).map(|(_, v)| f(v))
+        self.shard(hash).table.get(hash, is, f)
     }
 
     /// Removes the entry `is` finds; whether there was one.
     fn remove(&self, hash: u64, is: impl Fn(&SK) -> bool) -> bool {
         let mut shard = self.shard(hash);
-        let found = shard.table.find_entry(hash, |(k, _)| is(k));
-        let removed = found.map(|e| e.remove()).is_ok();
+        let removed = shard.table.remove(hash, is, |k| self.hasher.hash_one(k));
         if removed {
             shard.quiet_until = Instant::from_ticks(0);
         }
@@ -299,19 +508,20 @@ impl<SK: Hash, V, S: BuildHasher> Map<SK, V, S> {
     }
 
     fn drop_idle(&self, visits: usize, rest: &impl Rest<SK, V>, now: Instant) -> usize {
+        let rehash = |k: &SK| self.hasher.hash_one(k);
         self.shards
             .iter()
             .map(|s| {
                 let mut shard = s.0.lock().unwrap_or_else(PoisonError::into_inner);
                 let before = shard.table.len();
-                shard.sweep(visits, rest, now);
+                shard.sweep(visits, rest, now, &rehash);
                 before - shard.table.len()
             })
             .sum()
     }
 }
 
-impl<SK, V> Shard<SK, V> {
+impl<SK, V: Pack> Shard<SK, V> {
     /// The instant to decide a new key at, for a caller that read `now`: never before the
     /// latest removal in this shard. A thread delayed between reading the clock and taking the
     /// lock could otherwise decide on a fresh state at an instant before another thread dropped
@@ -327,21 +537,25 @@ impl<SK, V> Shard<SK, V> {
         self.latest = self.latest.max(now);
     }
 
-    /// Visits the next `visits` buckets and removes the entries at rest there.
-    fn sweep(&mut self, visits: usize, rest: &impl Rest<SK, V>, now: Instant) {
-        let buckets = self.table.num_buckets();
-        if buckets == 0 || self.table.is_empty() {
+    /// Visits the next `visits` slots and removes the entries at rest there.
+    fn sweep(
+        &mut self,
+        visits: usize,
+        rest: &impl Rest<SK, V>,
+        now: Instant,
+        rehash: &impl Fn(&SK) -> u64,
+    ) {
+        let slots = self.table.slots();
+        if slots == 0 || self.table.len() == 0 {
             return;
         }
-        for _ in 0..visits.min(buckets) {
-            let i = self.cursor % buckets;
+        for _ in 0..visits.min(slots) {
+            let i = self.cursor % slots;
             self.cursor = i + 1;
-            if let Ok(entry) = self.table.get_bucket_entry(i) {
-                let (k, v) = entry.get();
-                if rest.at_rest(k, v, now) {
-                    entry.remove();
-                    self.latest = self.latest.max(now);
-                }
+            // Removing from the flat table can move a later entry into `i`: look again.
+            while self.table.at(i, |k, v| rest.at_rest(k, v, now)) == Some(true) {
+                self.table.remove_at(i, rehash);
+                self.removed(now);
             }
         }
     }
@@ -353,37 +567,34 @@ impl<SK, V> Shard<SK, V> {
         overflow: Overflow,
         rest: &impl Rest<SK, V>,
         now: Instant,
+        rehash: &impl Fn(&SK) -> u64,
     ) -> Result<(), KeyedError> {
         if now < self.quiet_until {
             return Err(KeyedError::Full {
                 retry_after: Some(self.quiet_until - now),
             });
         }
-        self.table.retain(|(k, v)| !rest.at_rest(k, v, now));
+        self.table.retain(|k, v| !rest.at_rest(k, v, now), rehash);
         self.removed(now);
         while self.table.len() >= max {
             // Every entry is active: the first to come to rest, and where it is.
             let mut first: Option<(usize, Instant)> = None;
-            for i in 0..self.table.num_buckets() {
-                if let Some((k, v)) = self.table.get_bucket(i)
-                    && let Some(at) = rest.rest_at(k, v, now)
+            for i in 0..self.table.slots() {
+                if let Some(Some(at)) = self.table.at(i, |k, v| rest.rest_at(k, v, now))
                     && first.is_none_or(|(_, f)| at < f)
                 {
                     first = Some((i, at));
                 }
             }
             match (overflow, first) {
-                (Overflow::EvictLeastLoss, Some((i, at))) => match self.table.get_bucket_entry(i) {
-                    Ok(entry) => {
-                        entry.remove();
-                    }
-                    // The scan just found it: unreachable, but never loop on it.
-                    Err(_) => {
+                (Overflow::EvictLeastLoss, Some((i, at))) => {
+                    // The scan just found it: a miss is unreachable, but never loop on it.
+                    if !self.table.remove_at(i, rehash) {
                         return Err(KeyedError::Full {
                             retry_after: Some(at - now),
                         });
                     }
-                },
+                }
                 (_, first) => {
                     let at = first.map(|(_, at)| at);
                     if let Some(at) = at {
@@ -1136,6 +1347,7 @@ impl<K: Hash + Eq, C: Clock<HZ>, S: BuildHasher> Drop for KeyPermit<K, C, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ShortKey;
     use crate::clock::FakeClock;
     use tollgate_core::Concurrency;
 
@@ -1146,6 +1358,25 @@ mod tests {
     /// One per second, burst 1: a key comes to rest one second after its request.
     fn per_second(clock: &FakeClock) -> KeyedLimiter<u64, FakeClock> {
         KeyedLimiter::with_clock(Quota::per_second(1).unwrap(), clock.clone())
+    }
+
+    #[test]
+    fn small_plain_keys_take_the_flat_table_and_the_rest_hashbrown() {
+        assert!(matches!(Table::<u64, GcraState>::new(), Table::Flat(_)));
+        assert!(matches!(Table::<u32, GcraState>::new(), Table::Flat(_)));
+        // Too large for four to a line, or owning heap memory, or a policy's boxed states.
+        assert!(matches!(
+            Table::<ShortKey, GcraState>::new(),
+            Table::Hashed(_)
+        ));
+        assert!(matches!(
+            Table::<String, GcraState>::new(),
+            Table::Hashed(_)
+        ));
+        assert!(matches!(
+            Table::<(TierId, u64), Box<[LimitState]>>::new(),
+            Table::Hashed(_)
+        ));
     }
 
     #[test]
@@ -1291,6 +1522,89 @@ mod tests {
             keyed.wait(&7, 2),
             Err(KeyedError::Capacity(InsufficientCapacity::new(2, 1)))
         );
+    }
+
+    /// A `u64` that owns a `Drop`, so that its map keeps it in hashbrown's table: the same
+    /// keys, hashes and shards as a plain `u64` in the flat table.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Boxed(u64);
+
+    impl Hash for Boxed {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            self.0.hash(state);
+        }
+    }
+
+    impl Drop for Boxed {
+        fn drop(&mut self) {}
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Decide(u64, u32),
+        Remove(u64),
+        Sweep(usize),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = (u64, Step)> {
+        use proptest::prelude::*;
+        let step = prop_oneof![
+            20 => (0u64..300, 0u32..3).prop_map(|(k, c)| Step::Decide(k, c)),
+            1 => (0u64..300).prop_map(Step::Remove),
+            1 => (0usize..40).prop_map(Step::Sweep),
+        ];
+        (0u64..30, step)
+    }
+
+    proptest::proptest! {
+        /// The flat table decides exactly as hashbrown's does: many keys, swept, removed and
+        /// refused when a shard is full (the same hasher, so the same shards).
+        #[test]
+        fn the_flat_table_decides_as_hashbrown(
+            steps in proptest::collection::vec(step(), 1..600),
+            max_keys in proptest::option::of(64usize..1_000),
+        ) {
+            let clock = FakeClock::new();
+            let hasher = foldhash::fast::FixedState::with_seed(7);
+            let quota = Quota::per_second(5).unwrap().with_burst(2).unwrap();
+            let mut flat = KeyedLimiter::<u64, _, _>::with_hasher(quota, clock.clone(), hasher.clone());
+            let mut hashed = KeyedLimiter::<Boxed, _, _>::with_hasher(quota, clock.clone(), hasher);
+            assert!(matches!(flat.map.shards[0].0.lock().unwrap().table, Table::Flat(_)));
+            assert!(matches!(hashed.map.shards[0].0.lock().unwrap().table, Table::Hashed(_)));
+            if let Some(max) = max_keys {
+                flat = flat.with_max_keys(max, Overflow::Deny);
+                hashed = hashed.with_max_keys(max, Overflow::Deny);
+            }
+            let mut now = at(0);
+            for (ms, step) in steps {
+                now += Duration::from_millis(ms);
+                clock.set(now);
+                match step {
+                    Step::Decide(k, cost) => proptest::prop_assert_eq!(
+                        flat.decide_at(&k, now, cost),
+                        hashed.decide_at(&Boxed(k), now, cost)
+                    ),
+                    Step::Remove(k) => {
+                        // Whether an idle key is still held depends on where the sweeps went;
+                        // a key not at rest (a request now would not leave one of its two) is held by both.
+                        let active = flat.peek(&k, 1).unwrap().remaining == 0;
+                        let (a, b) = (flat.remove(&k), hashed.remove(&Boxed(k)));
+                        proptest::prop_assert!(!active || (a && b), "{} {} {}", active, a, b);
+                    }
+                    Step::Sweep(visits) => {
+                        flat.drop_idle(visits);
+                        hashed.drop_idle(visits);
+                    }
+                }
+            }
+            // A full pass leaves exactly the keys not at rest in both.
+            flat.drop_idle(usize::MAX);
+            hashed.drop_idle(usize::MAX);
+            proptest::prop_assert_eq!(flat.len(), hashed.len());
+            for k in 0..300 {
+                proptest::prop_assert_eq!(flat.peek(&k, 1), hashed.peek(&Boxed(k), 1));
+            }
+        }
     }
 
     #[test]
