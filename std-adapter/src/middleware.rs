@@ -1718,7 +1718,7 @@ mod tests {
                 assert_eq!(first.status(), StatusCode::OK);
                 assert!(first.body().holds());
                 // In flight, in Redis.
-                assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "1");
+                assert_eq!(server.command(&["ZSCORE", &key, "#"]).unwrap(), "-1");
                 let second = call(&mut service, request(None)).await;
                 assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
                 assert!(!second.body().holds());

@@ -1015,6 +1015,21 @@ fn hold(policy: &RedisPolicy, conn: &mut redis::Connection, key: &str, cost: u32
     policy.check(conn, 0, key, At::Server, cost).unwrap().hold
 }
 
+/// The holds of concurrency key `key` and the sum of their costs, as the server has them (the
+/// sum is minus the score of the member `#`).
+fn held(server: &RedisServer, key: &str) -> (u64, u64) {
+    if server.command(&["EXISTS", key]).unwrap() == "0" {
+        return (0, 0);
+    }
+    let members: u64 = server.command(&["ZCARD", key]).unwrap().parse().unwrap();
+    let sum: i64 = server
+        .command(&["ZSCORE", key, "#"])
+        .unwrap()
+        .parse()
+        .unwrap();
+    (members - 1, sum.unsigned_abs())
+}
+
 fn in_flight(max: u32, lease_ms: u64, ns: &str) -> RedisPolicy {
     let limits = vec![Named::new(
         "in-flight".to_owned(),
@@ -1069,12 +1084,10 @@ fn a_lost_release_costs_one_lease_even_on_a_busy_key() {
     // Its release, late, finds nothing and takes no one else's place.
     let other = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap();
     assert!(!policy.release(&mut conn, &lost).unwrap());
-    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "1");
-    assert_eq!(server.command(&["GET", &format!("{key}:n")]).unwrap(), "1");
+    assert_eq!(held(&server, &key), (1, 1));
     assert!(policy.release(&mut conn, &other.hold.unwrap()).unwrap());
-    // Nothing in flight: the keys are gone.
-    let sum = format!("{key}:n");
-    assert_eq!(server.command(&["EXISTS", &key, &sum]).unwrap(), "0");
+    // Nothing in flight: the key is gone.
+    assert_eq!(server.command(&["EXISTS", &key]).unwrap(), "0");
 
     // The places of a key still in use are each counted until their own lease ends, also
     // when the requests that look at them are denied and write nothing: a place lost at 0, one
@@ -1111,9 +1124,7 @@ fn holds_are_given_back_one_by_one() {
     assert_ne!(a.id(), b.id());
     assert_eq!((a.cost(), b.cost(), a.key(), a.tier()), (3, 2, "k", 0));
     // One member per request, and the sum of their costs.
-    let sum = format!("{key}:n");
-    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "2");
-    assert_eq!(server.command(&["GET", &sum]).unwrap(), "5");
+    assert_eq!(held(&server, &key), (2, 5));
     let full = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap();
     assert!(!full.decided.is_allowed());
     assert!(full.hold.is_none(), "a denied request holds nothing");
@@ -1131,38 +1142,33 @@ fn holds_are_given_back_one_by_one() {
     assert!((59_000..=60_000).contains(&ttl), "expires in {ttl} ms");
 
     assert!(policy.release(&mut conn, &a).unwrap());
-    assert_eq!(server.command(&["ZCARD", &key]).unwrap(), "1");
-    assert_eq!(server.command(&["GET", &sum]).unwrap(), "2");
+    assert_eq!(held(&server, &key), (1, 2));
     let peek = policy.peek(&mut conn, 0, "k", At::Server, 0).unwrap();
     assert_eq!(peek.decided.reports()[0].decision.remaining, 3);
     // Released twice: nothing more is given back.
     assert!(!policy.release(&mut conn, &a).unwrap());
-    assert_eq!(server.command(&["GET", &sum]).unwrap(), "2");
+    assert_eq!(held(&server, &key), (1, 2));
     assert!(policy.release(&mut conn, &b).unwrap());
-    assert_eq!(server.command(&["EXISTS", &key, &sum]).unwrap(), "0");
+    assert_eq!(server.command(&["EXISTS", &key]).unwrap(), "0");
 
     // A request's cost is one member, whatever its size: no command per place.
     let wide = in_flight(1_000_000, 60_000, "wide");
     let big = hold(&wide, &mut conn, "k", 500_000).unwrap();
     let wide_key = wide.redis_key(0, "k", 0).unwrap();
-    assert_eq!(server.command(&["ZCARD", &wide_key]).unwrap(), "1");
-    assert_eq!(
-        server.command(&["GET", &format!("{wide_key}:n")]).unwrap(),
-        "500000"
-    );
+    assert_eq!(held(&server, &wide_key), (1, 500_000));
     assert!(wide.release(&mut conn, &big).unwrap());
 
     // A release after the lease ended gives nothing back (the hold is dropped all the same),
     // also while a later hold keeps the key.
-    let short = in_flight(2, 600, "short");
+    let short = in_flight(2, 3_000, "short");
     let late = hold(&short, &mut conn, "k", 1).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    std::thread::sleep(std::time::Duration::from_millis(2_000));
     let keeps = hold(&short, &mut conn, "k", 1).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
     let short_key = short.redis_key(0, "k", 0).unwrap();
-    assert_eq!(server.command(&["ZCARD", &short_key]).unwrap(), "2");
+    assert_eq!(held(&server, &short_key), (2, 2));
     assert!(!short.release(&mut conn, &late).unwrap());
-    assert_eq!(server.command(&["ZCARD", &short_key]).unwrap(), "1");
+    assert_eq!(held(&server, &short_key), (1, 1));
     assert!(short.release(&mut conn, &keeps).unwrap());
 
     // A tier without concurrency limits hands out no holds.
@@ -1255,8 +1261,10 @@ async fn a_limiter_on_a_cluster_follows_its_nodes() {
         }
         let tagged = limiter.policy().redis_key(0, key, 1).unwrap();
         assert_eq!(
-            cluster.nodes()[node].command(&["ZCARD", &tagged]).unwrap(),
-            "2"
+            cluster.nodes()[node]
+                .command(&["ZSCORE", &tagged, "#"])
+                .unwrap(),
+            "-2"
         );
         for h in &holds {
             assert!(limiter.release(h).await.unwrap());
@@ -1298,5 +1306,29 @@ async fn a_limiter_on_a_cluster_follows_its_nodes() {
             "the node was not used again"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A limit whose key holds another program's data refuses the whole decision before any limit
+/// writes: the concurrency limit beside it takes no place (all or nothing, as in memory).
+#[test]
+fn a_foreign_key_refuses_the_decision_before_anything_is_written() {
+    let (server, mut conn) = server();
+    let two = |max| Limit::Concurrency(Concurrency::new(max).unwrap());
+    let limits = vec![
+        Named::new("a".to_owned(), two(3)),
+        Named::new("b".to_owned(), two(3)),
+    ];
+    let policy = RedisPolicy::with_tiers(vec![("default".to_owned(), limits)], "foreign").unwrap();
+    let (a, b) = (
+        policy.redis_key(0, "k", 0).unwrap(),
+        policy.redis_key(0, "k", 1).unwrap(),
+    );
+    for foreign in [&["SET", &b, "not a state"][..], &["ZADD", &b, "1", "m"][..]] {
+        server.command(&["DEL", &b]).unwrap();
+        server.command(foreign).unwrap();
+        let e = policy.check(&mut conn, 0, "k", At::Server, 1).unwrap_err();
+        assert!(e.to_string().contains("tollgate: "), "{e}");
+        assert_eq!(server.command(&["EXISTS", &a]).unwrap(), "0", "{foreign:?}");
     }
 }

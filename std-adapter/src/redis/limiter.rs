@@ -346,31 +346,30 @@ impl RedisLimiter {
     ) -> Result<Outcome<'_>, RedisError> {
         let inner = &*self.inner;
         let prepared = inner.policy.prepare_check(tier, key, at, cost, overrides)?;
-        // Until Redis answers, the places this call may have taken are given back if it is cut
-        // off (a timeout, or the caller dropping this future): Redis may have run it.
-        let mut orphan = Orphan {
-            limiter: self,
-            hold: prepared.hold().cloned(),
-        };
         let call = async {
             let mut conn = inner.store.conn().await?;
-            inner.policy.send_async(&mut conn, prepared).await
+            // From the moment it is sent until Redis answers, the places this call may take
+            // are given back if it is cut off (a timeout, or the caller dropping this future):
+            // Redis may have run it.
+            let mut orphan = Orphan {
+                limiter: self,
+                hold: prepared.hold().cloned(),
+            };
+            let result = inner.policy.send_async(&mut conn, prepared).await;
+            let settled = match &result {
+                // Redis answered: what it took is in the decision, or it took nothing.
+                Ok(_) => true,
+                Err(e) => is_data_error(e),
+            };
+            if settled {
+                orphan.hold = None;
+            }
+            result
         };
         let result = match tokio::time::timeout(inner.timeout, call).await {
             Ok(r) => r,
             Err(_) => Err(RedisError::Timeout),
         };
-        let settled = match &result {
-            // Redis answered: what it took is in the decision, or it took nothing.
-            Ok(_) => true,
-            Err(e) if is_data_error(e) => true,
-            // Never reached Redis.
-            Err(RedisError::Redis(e)) => e.is_connection_refusal(),
-            Err(_) => false,
-        };
-        if settled {
-            orphan.hold = None;
-        }
         let error = match result {
             Ok(d) => {
                 inner.stats.decided.fetch_add(1, Ordering::Relaxed);

@@ -31,7 +31,10 @@
 //! Tier and limit names hold no `:`, so no two limits share a key. A key expires at the instant
 //! its state comes to rest (rounded up to a millisecond), so idle keys cost the server nothing; a
 //! decision at a passed instant sets a floor on that expiry instead
-//! ([`RedisPolicy::with_replay_expiry`]), because the server's clock is not the trace's.
+//! ([`RedisPolicy::with_replay_expiry`]), because the server's clock is not the trace's. Each
+//! limit's state is one key, so eviction never splits a state; but a Redis that evicts keys
+//! under memory pressure (`maxmemory-policy` other than `noeviction`) forgets a state it evicts,
+//! which then decides as a fresh one: keep tollgate's keys where nothing evicts them.
 //!
 //! # Requests in flight
 //!

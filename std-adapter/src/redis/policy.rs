@@ -132,7 +132,7 @@ impl Hold {
         &self.key
     }
 
-    /// Its id in Redis (unique to the request: the members are `ID.1` to `ID.cost`).
+    /// Its id in Redis (unique to the request: its member is `ID:cost`).
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -401,8 +401,9 @@ impl RedisPolicy {
 
     /// The `EVALSHA` of one decision, for a pipeline or a connection of your own; read its
     /// reply with [`read`](Self::read). Unlike [`check`](Self::check), it does not load the
-    /// script: `SCRIPT LOAD` [`script_source`](Self::script_source) first (or make one `check`),
-    /// and again after a `NOSCRIPT` reply (a restarted server has forgotten it).
+    /// script: `SCRIPT LOAD` [`script_source`](Self::script_source) first, and again after a
+    /// `NOSCRIPT` reply (a restarted server has forgotten it; a script that only `EVAL` loaded
+    /// may be evicted by a Redis that evicts scripts).
     ///
     /// # Errors
     ///

@@ -85,11 +85,12 @@ pub(crate) fn spec(limit: &Limit, lease: Duration) -> Result<String, Unsupported
             w.buckets(),
             w.span().as_ticks()
         )),
+        // The lease in whole milliseconds, rounded up (never shorter than asked).
         Limit::Concurrency(c) => Ok(format!(
             "concurrency:{}:{}:{}",
             c.max(),
             c.retry_hint().as_ticks(),
-            lease.as_millis().max(1)
+            lease.as_ticks().div_ceil(1_000_000).max(1)
         )),
         Limit::Unlimited => Ok("unlimited".to_owned()),
     }

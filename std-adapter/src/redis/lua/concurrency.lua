@@ -3,12 +3,13 @@
 --
 -- Spec: concurrency:max:hint:lease_ms (the most in flight, the retry hint in ticks, and how long
 -- a place taken is kept without a release); unlimited (no fields).
--- State: two keys, absent when nothing is held. KEY is a sorted set of the holds: one member per
--- admitted request, `H:c` (H the id the client made for the request, CALL.holder, and c its
--- cost), scored by the instant its lease ends (milliseconds of the server's clock, rounded up).
--- KEY:n is the sum of the members' costs, holds whose lease has ended included until they are
--- dropped. In flight is that sum less the costs of the holds whose lease has ended: a look reads
--- only those (few) members, whatever the number of places or their costs.
+-- State: one sorted set, absent when nothing is held. Each admitted request is a member `H:c`
+-- (H the id the client made for the request, CALL.holder, and c its cost), scored by the instant
+-- its lease ends (milliseconds of the server's clock, rounded up), and the member `#` is scored
+-- by minus the sum of the requests' costs, ended leases included until they are dropped (in the
+-- same key, so that nothing, eviction included, can part the sum from the holds). In flight is
+-- that sum less the costs of the holds whose lease has ended: a look reads only those (few)
+-- members, whatever the number of places or their costs.
 --
 -- In memory a host's permits die with it. In Redis a place whose release never comes (its host
 -- died, or its call timed out on the client after Redis had counted it) is given back when its
@@ -35,17 +36,20 @@ local function clock_ms()
   return CALL.clock_ms, CALL.clock_ms_up
 end
 
--- The sum of the holds' costs (KEY:n).
+-- The sum of the holds' costs (minus the score of `#`), checking that the key is ours.
 local function total_of(key)
-  local raw = redis.pcall('GET', key .. ':n')
-  if raw == false then
+  local score = redis.pcall('ZSCORE', key, '#')
+  if score == false then
+    if redis.call('EXISTS', key) == 1 then
+      error_state(key, 'concurrency')
+    end
     return 0
   end
-  local n = tonumber(raw)
-  if type(raw) ~= 'string' or n == nil or n < 0 or n ~= math.floor(n) then
+  local n = type(score) == 'string' and tonumber(score)
+  if not n or n > 0 or n ~= math.floor(n) then
     error_state(key, 'concurrency')
   end
-  return n
+  return -n
 end
 
 -- The cost of member `m` (`H:c`).
@@ -57,28 +61,14 @@ local function cost_of(key, m)
   return c
 end
 
--- The sum of the costs of the holds whose lease has ended (scored at or before now).
+-- The sum of the costs of the holds whose lease has ended (scored after 0, at or before now).
 local function ended(key)
-  local now = clock_ms()
-  local gone = redis.pcall('ZRANGEBYSCORE', key, '-inf', now)
-  if type(gone) ~= 'table' or gone.err then
-    error_state(key, 'concurrency')
-  end
+  local gone = redis.call('ZRANGEBYSCORE', key, '(0', (clock_ms()))
   local sum = 0
   for _, m in ipairs(gone) do
     sum = sum + cost_of(key, m)
   end
   return sum
-end
-
--- Sets KEY and KEY:n to expire at `at` (ms), or later if they already do.
-local function keep_until(key, at)
-  local ttl = redis.call('PTTL', key)
-  if ttl > 0 then
-    at = math.max(at, clock_ms() + ttl)
-  end
-  redis.call('PEXPIREAT', key, at)
-  redis.call('PEXPIREAT', key .. ':n', at)
 end
 
 function concurrency.look(key, p, now, cost)
@@ -118,7 +108,7 @@ function concurrency.report(p, step, recorded)
 end
 
 -- Takes the request's places under CALL.holder, drops the holds whose lease has ended, and keeps
--- both keys until the last lease ends; returns that the keys' expiry is set here.
+-- the key until the last lease ends; returns that the key's expiry is set here.
 function concurrency.record(key, p, step)
   local c = (step.after or step.in_flight) - step.in_flight
   if c == 0 then
@@ -129,37 +119,30 @@ function concurrency.record(key, p, step)
   end
   local now, now_up = clock_ms()
   if step.gone > 0 then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    redis.call('ZREMRANGEBYSCORE', key, '(0', now)
   end
-  local until_ms = now_up + math.max(p.lease_ms, CALL.floor_ms)
-  local added = redis.pcall('ZADD', key, until_ms, CALL.holder .. ':' .. c)
-  if type(added) ~= 'number' then
-    error_state(key, 'concurrency')
-  end
-  redis.call('INCRBY', key .. ':n', c - step.gone)
-  keep_until(key, until_ms)
+  redis.call('ZADD', key, now_up + math.max(p.lease_ms, CALL.floor_ms), CALL.holder .. ':' .. c)
+  redis.call('ZINCRBY', key, step.gone - c, '#')
+  -- Until the latest lease ends: the highest score.
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', key, last[2])
   return true, true
 end
 
 -- Gives back CALL.holder's hold of `cost`: the places it still held (0 when it had been given
 -- back, or its lease had ended: it is dropped then too).
 function concurrency.release(key, p, cost)
-  local kind = redis.call('TYPE', key).ok
-  if kind ~= 'zset' and kind ~= 'none' then
-    error_state(key, 'concurrency')
-  end
+  local total = total_of(key)
   local member = CALL.holder .. ':' .. cost
   local score = redis.call('ZSCORE', key, member)
   if not score then
     return 0
   end
-  local total = total_of(key)
-  redis.call('ZREM', key, member)
   if total <= cost then
-    redis.call('DEL', key, key .. ':n')
+    redis.call('DEL', key)
   else
-    -- INCRBY keeps the key's expiry.
-    redis.call('INCRBY', key .. ':n', -cost)
+    redis.call('ZREM', key, member)
+    redis.call('ZINCRBY', key, cost, '#')
   end
   if tonumber(score) <= clock_ms() then
     return 0
