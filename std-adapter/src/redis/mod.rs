@@ -40,7 +40,8 @@
 //!
 //! An admitted request with a cost takes places in its tier's concurrency limits under an id of
 //! its own: one member of a sorted set per request, scored by the instant its lease ends
-//! ([`LEASE`], 5 minutes by default; [`RedisPolicy::with_lease`]), beside the sum of their costs.
+//! ([`LEASE`], 5 minutes by default; [`RedisPolicy::with_lease`]); the sum of their costs is one
+//! more member of the same set (scored by minus the sum), so nothing can part the two.
 //! The decision hands back a [`Hold`]; [`RedisPolicy::release`] gives back exactly its places.
 //! A release that never comes (its host died) costs its places for one lease, however busy the
 //! key: the count in flight leaves out the places whose lease has ended. A release after the

@@ -450,23 +450,27 @@ impl RedisPolicy {
             op,
             overrides,
         } = ask;
-        // Each limit's value lowered by a test override, if any (as the core's engine asks it).
-        let lowered: Vec<Option<u32>> = t
-            .limits
-            .iter()
-            .map(|l| {
-                let a = l.algorithm();
-                overrides.lowered_to(l.name(), a.capacity(), !a.allowance().is_unlimited())
-            })
-            .collect();
+        // Each limit's value lowered by a test override, if any (as the core's engine asks it);
+        // nothing to work out, and nothing allocated, without overrides.
+        let lowered: Vec<Option<u32>> = if overrides.lower.is_empty() {
+            Vec::new()
+        } else {
+            t.limits
+                .iter()
+                .map(|l| {
+                    let a = l.algorithm();
+                    overrides.lowered_to(l.name(), a.capacity(), !a.allowance().is_unlimited())
+                })
+                .collect()
+        };
+        let lowered_at = |i: usize| lowered.get(i).copied().flatten();
         let smallest = if overrides.lower.is_empty() {
             t.smallest
         } else {
             t.limits
                 .iter()
-                .zip(&lowered)
-                .map(|(l, low)| low.unwrap_or_else(|| l.algorithm().capacity()))
                 .enumerate()
+                .map(|(i, l)| (i, lowered_at(i).unwrap_or_else(|| l.algorithm().capacity())))
                 .min_by_key(|&(i, c)| (c, i))
         };
         if let Some((index, capacity)) = smallest
@@ -509,10 +513,15 @@ impl RedisPolicy {
             hold.as_ref().map(|h| h.id.clone()).unwrap_or_default(),
         ];
         args.extend(t.specs.iter().cloned());
-        args.extend(t.limits.iter().zip(&lowered).map(|(l, low)| match low {
-            Some(low) => format!("{low}:{}", l.algorithm().capacity() - low),
-            None => String::new(),
-        }));
+        args.extend(
+            t.limits
+                .iter()
+                .enumerate()
+                .map(|(i, l)| match lowered_at(i) {
+                    Some(low) => format!("{low}:{}", l.algorithm().capacity() - low),
+                    None => String::new(),
+                }),
+        );
         Ok(Invocation { keys, args, hold })
     }
 
@@ -642,10 +651,9 @@ impl RedisPolicy {
         conn: &mut impl ConnectionLike,
         ask: Ask<'_>,
     ) -> Result<RedisDecision<'_>, RedisError> {
-        let t = self.tier_of(ask.tier)?;
-        let inv = self.call(t, ask)?;
+        let Prepared { tier, inv, forced } = self.prepare(ask)?;
         let value: ::redis::Value = inv.invoke(&self.script, conn)?;
-        Self::decided(t, &value, ask.overrides.deny && ask.cost > 0, inv.hold)
+        Self::decided(tier, &value, forced, inv.hold)
     }
 
     /// [`check`](Self::check) on an async connection (multiplexed, or a connection manager).
