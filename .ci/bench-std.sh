@@ -61,6 +61,8 @@ TIME_CASES = [
     ("1. one limiter, denied (burst spent)", "direct", "denied", "tollgate", 0.9),
     ("2. shared by 2 threads, allowed", "shared", "2-threads", "tollgate", 1.0),
     ("2. shared by 8 threads, allowed", "shared", "8-threads", "tollgate", 1.0),
+    ("2. shared by 2 threads, denied (burst spent)", "shared", "2-threads-denied", "tollgate", 1.0),
+    ("2. shared by 8 threads, denied (burst spent)", "shared", "8-threads-denied", "tollgate", 1.0),
     ("3. keyed u64, 1,000 keys", "keyed", "u64/1000", "tollgate", None),
     ("3. keyed u64, 1,000,000 keys", "keyed", "u64/1000000", "tollgate", 0.6),
     ("3. keyed phone, 1,000 keys (tollgate CompactString)", "keyed", "phone/1000", "tollgate", None),

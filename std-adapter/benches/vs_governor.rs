@@ -81,11 +81,12 @@ fn direct(c: &mut Criterion) {
 }
 
 /// Runs `iters` checks on each of `threads` threads sharing `limiter`, released together, and
-/// returns the wall time from the first thread's start to the last one's end.
+/// returns the wall time from the first thread's start to the last one's end. `check` says
+/// whether a check went the way the case expects (admitted, or denied).
 ///
 /// # Panics
 ///
-/// If any check was denied: the case is meant to measure admissions.
+/// If any check went the other way: the case measures one path.
 fn on_threads<L, F>(limiter: &Arc<L>, threads: usize, iters: u64, check: F) -> Duration
 where
     L: Send + Sync + 'static,
@@ -99,13 +100,13 @@ where
             std::thread::spawn(move || {
                 barrier.wait();
                 let start = Instant::now();
-                let mut denied = 0_u64;
+                let mut off_path = 0_u64;
                 for _ in 0..iters {
                     if !check(&limiter) {
-                        denied += 1;
+                        off_path += 1;
                     }
                 }
-                (start, Instant::now(), denied)
+                (start, Instant::now(), off_path)
             })
         })
         .collect();
@@ -114,8 +115,8 @@ where
         .map(|h| h.join().expect("a bench thread panicked"))
         .collect();
     assert!(
-        spans.iter().all(|&(_, _, denied)| denied == 0),
-        "a check was denied"
+        spans.iter().all(|&(_, _, off_path)| off_path == 0),
+        "a check left the case's path"
     );
     let start = spans.iter().map(|s| s.0).min().expect("threads");
     let end = spans.iter().map(|s| s.1).max().expect("threads");
@@ -138,6 +139,22 @@ fn shared(c: &mut Criterion) {
         let governor = Arc::new(RateLimiter::direct(allowed_governor_quota()));
         group.bench_function(BenchmarkId::new("governor", &case), |b| {
             b.iter_custom(|iters| on_threads(&governor, threads, iters, |l| l.check().is_ok()));
+        });
+    }
+    // A flood the limiter turns away: every check denied (its one request spent), so no
+    // thread ever writes the state and the threads can share its cache line.
+    for threads in [2_usize, 8] {
+        group.throughput(Throughput::Elements(threads as u64));
+        let case = format!("{threads}-threads-denied");
+        let tollgate = Arc::new(Limiter::new(denied_quota()));
+        assert!(tollgate.check().is_ok() && tollgate.check().is_err());
+        group.bench_function(BenchmarkId::new("tollgate", &case), |b| {
+            b.iter_custom(|iters| on_threads(&tollgate, threads, iters, |l| l.check().is_err()));
+        });
+        let governor = Arc::new(RateLimiter::direct(denied_governor_quota()));
+        assert!(governor.check().is_ok() && governor.check().is_err());
+        group.bench_function(BenchmarkId::new("governor", &case), |b| {
+            b.iter_custom(|iters| on_threads(&governor, threads, iters, |l| l.check().is_err()));
         });
     }
     group.finish();
