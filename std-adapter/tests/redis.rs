@@ -1281,6 +1281,8 @@ async fn a_limiter_on_a_cluster_follows_its_nodes() {
     // test cluster does not require full coverage).
     for n in cluster.nodes() {
         assert_eq!(n.command(&["SCRIPT", "FLUSH"]).unwrap(), "OK");
+        // Counts from here on only: which commands sent the script back.
+        assert_eq!(n.command(&["CONFIG", "RESETSTAT"]).unwrap(), "OK");
     }
     cluster.kill(0);
     for round in 0..2 {
@@ -1293,6 +1295,21 @@ async fn a_limiter_on_a_cluster_follows_its_nodes() {
         if round == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(3_000)).await;
         }
+    }
+    // The script went back by EVAL to the node of each key, never by SCRIPT LOAD (which a
+    // cluster connection would send to a node of its choosing, not necessarily the key's).
+    for (node, key) in keys.iter().enumerate().skip(1) {
+        let stats = cluster.nodes()[node]
+            .command(&["INFO", "commandstats"])
+            .unwrap();
+        assert!(
+            stats.contains("cmdstat_eval:"),
+            "{key}'s node {node}: {stats}"
+        );
+        assert!(
+            !stats.contains("cmdstat_script|load"),
+            "node {node}: {stats}"
+        );
     }
     // Back (with its slots, from its cluster config): decided by Redis again.
     cluster.restart(0).unwrap();
