@@ -7,8 +7,9 @@
 #   BENCH_ARGS='--measurement-time 1 --warm-up-time 0.5' bash .ci/bench-std.sh   # a quick look
 # About 2 minutes per run on a 2-core machine, after a first build of about a minute; not part
 # of CI's test run. The cases are std-adapter/benches/vs_governor.rs (criterion: one limiter,
-# one limiter shared by 2 and 8 threads, keyed) and std-adapter/benches/footprint.rs (live heap
-# bytes per key under a counting allocator, its own process).
+# one limiter shared by 2 and 8 threads, admitting and turning a flood away, keyed) and
+# std-adapter/benches/footprint.rs (live heap bytes per key under a counting allocator, its own
+# process).
 #
 # Figures: criterion's median time per iteration with its 95% confidence interval; with several
 # runs, the middle of the runs' medians and the envelope of their intervals. Ratio is always

@@ -23,8 +23,6 @@
 
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU64;
-#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
-use std::sync::atomic::fence;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tollgate_core::{Algorithm, Gcra, GcraState, InsufficientCapacity};
@@ -249,7 +247,7 @@ impl<C: Counter> Limiter<C> {
     #[inline]
     fn first_read(&self) -> u64 {
         #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
-        fence(Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
         self.tat.load(Ordering::Acquire)
     }
 

@@ -450,29 +450,30 @@ impl RedisPolicy {
             op,
             overrides,
         } = ask;
-        // Each limit's value lowered by a test override, if any (as the core's engine asks it);
-        // nothing to work out, and nothing allocated, without overrides.
-        let lowered: Vec<Option<u32>> = if overrides.lower.is_empty() {
-            Vec::new()
+        // Each limit's value lowered by a test override, if any (as the core's engine asks it),
+        // and the smallest capacity with them; without overrides, nothing to work out and
+        // nothing allocated.
+        let (lowered, smallest): (Vec<Option<u32>>, _) = if overrides.lower.is_empty() {
+            (Vec::new(), t.smallest)
         } else {
-            t.limits
+            let lowered: Vec<_> = t
+                .limits
                 .iter()
                 .map(|l| {
                     let a = l.algorithm();
                     overrides.lowered_to(l.name(), a.capacity(), !a.allowance().is_unlimited())
                 })
-                .collect()
+                .collect();
+            let smallest = t
+                .limits
+                .iter()
+                .zip(&lowered)
+                .map(|(l, low)| low.unwrap_or_else(|| l.algorithm().capacity()))
+                .enumerate()
+                .min_by_key(|&(i, c)| (c, i));
+            (lowered, smallest)
         };
         let lowered_at = |i: usize| lowered.get(i).copied().flatten();
-        let smallest = if overrides.lower.is_empty() {
-            t.smallest
-        } else {
-            t.limits
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (i, lowered_at(i).unwrap_or_else(|| l.algorithm().capacity())))
-                .min_by_key(|&(i, c)| (c, i))
-        };
         if let Some((index, capacity)) = smallest
             && cost > capacity
             && op != Op::Release
