@@ -162,4 +162,9 @@ print("| " + " | ".join(head) + " |")
 print("|" + "|".join(["---", "---:", "---:", "---:", "---:", "---"]) + "|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
+floor = res.get(("direct", "floor", "counter-read"))
+if floor:
+    print(f"\nThe floor under case 1: one read of the time-stamp counter alone (quanta's raw "
+          f"read, as both clocks make it) {statistics.median(r[0] for r in floor):.1f} ns "
+          f"[{min(r[1] for r in floor):.1f}–{max(r[2] for r in floor):.1f}].")
 PY

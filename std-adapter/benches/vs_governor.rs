@@ -55,6 +55,14 @@ fn denied_governor_quota() -> GQuota {
 fn direct(c: &mut Criterion) {
     let mut group = c.benchmark_group("direct");
 
+    // The floor under both libraries' checks: the time-stamp counter read alone, as both clocks
+    // make it (quanta's raw read; governor's `QuantaClock` and tollgate's `StdClock` add a
+    // scaling or not, and one atomic access).
+    let counter = quanta::Clock::new();
+    group.bench_function(BenchmarkId::new("floor", "counter-read"), |b| {
+        b.iter(|| counter.raw());
+    });
+
     let tollgate = Limiter::new(allowed_quota());
     let governor = RateLimiter::direct(allowed_governor_quota());
     assert!((0..10_000).all(|_| tollgate.check().is_ok() && governor.check().is_ok()));
