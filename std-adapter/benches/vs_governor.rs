@@ -11,7 +11,8 @@
 //!   visit in an order shuffled once with a fixed seed (not timed). Every check passes (see
 //!   `common::KEYED_BURST`). `u64` keys, and phone numbers (`+14155000123`): governor keyed by
 //!   `String` and asked with `&String`; tollgate by `CompactString` and by `String`, both asked
-//!   with `&str`, and by `ShortKey`, made from the `&str` in every check.
+//!   with `&str`, and by `ShortKey`, made from the `&str` in every check. `u64-new`: new keys
+//!   only, each sample a fill of an empty limiter (see `keyed_new`).
 //!
 //! Every case first checks that it takes the path it is named for, and again after timing.
 
@@ -295,12 +296,60 @@ fn keyed_phone(
     );
 }
 
+/// Keys arriving for the first time, as in a flood of new clients: an iteration fills an empty
+/// limiter with `NEW_KEYS` keys it has never seen, so every check inserts, and the time includes
+/// the table's growth from empty (its dropping is not timed); the throughput is per key, so the
+/// script divides by it. Not one of the cases: it shows what the tables' load and growth
+/// cost a flood of new keys.
+fn keyed_new(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    fn fill<L, E>(new: impl Fn() -> L, check: impl Fn(&L, &u64) -> Result<(), E>) -> Duration {
+        let store = new();
+        let start = Instant::now();
+        for i in 0..NEW_KEYS {
+            assert!(check(&store, &u64_key(i)).is_ok());
+        }
+        start.elapsed()
+    }
+    let case = format!("u64-new/{NEW_KEYS}");
+    group.bench_function(BenchmarkId::new("tollgate", &case), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    fill(
+                        || KeyedLimiter::<u64>::new(keyed_quota()),
+                        |l, k| l.check(k),
+                    )
+                })
+                .sum::<Duration>()
+        });
+    });
+    group.bench_function(BenchmarkId::new("governor", &case), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    fill(
+                        || RateLimiter::keyed(keyed_governor_quota()),
+                        |l, k| l.check_key(k),
+                    )
+                })
+                .sum::<Duration>()
+        });
+    });
+}
+
+/// Keys per fill in the `u64-new` case.
+const NEW_KEYS: u64 = 200_000;
+
 fn keyed(c: &mut Criterion) {
     let mut group = c.benchmark_group("keyed");
     for n in [1_000, 1_000_000] {
         keyed_u64(&mut group, n);
         keyed_phone(&mut group, n);
     }
+    // Whole fills: ten samples of a few fills each.
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(NEW_KEYS));
+    keyed_new(&mut group);
     group.finish();
 }
 
