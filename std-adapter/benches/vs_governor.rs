@@ -12,7 +12,7 @@
 //!   `common::KEYED_BURST`). `u64` keys, and phone numbers (`+14155000123`): governor keyed by
 //!   `String` and asked with `&String`; tollgate by `CompactString` and by `String`, both asked
 //!   with `&str`, and by `ShortKey`, made from the `&str` in every check. `u64-new`: new keys
-//!   only, each sample a fill of an empty limiter (see `keyed_new`).
+//!   only, each iteration a fill of an empty limiter (see `keyed_new`).
 //!
 //! Every case first checks that it takes the path it is named for, and again after timing.
 
@@ -346,7 +346,7 @@ fn keyed(c: &mut Criterion) {
         keyed_u64(&mut group, n);
         keyed_phone(&mut group, n);
     }
-    // Whole fills: ten samples of a few fills each.
+    // Whole fills (tens of milliseconds each): ten samples.
     group.sample_size(10);
     group.throughput(Throughput::Elements(NEW_KEYS));
     keyed_new(&mut group);
