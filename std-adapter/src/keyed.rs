@@ -28,8 +28,8 @@
 //! # Idle keys
 //!
 //! A key whose state is at rest decides like a fresh one, so it is dropped: every insertion of a
-//! new key first visits the next [`SWEEP`] buckets of its shard (a cursor that goes round) and
-//! removes the entries at rest there. Stale keys are reclaimed steadily, never in a
+//! new key first visits the next [`SWEEP`] slots of its shard (a cursor that goes round; in the
+//! flat table of `u64` keys that is one bucket) and removes the entries at rest there. Stale keys are reclaimed steadily, never in a
 //! stop-the-world pass over a million keys. [`drop_idle`](KeyedLimiter::drop_idle) visits more
 //! from a janitor thread, a shard at a time.
 //!
@@ -70,7 +70,8 @@ use flat::Flat;
 /// costs little (one cache line each).
 pub const SHARDS: usize = 64;
 
-/// Buckets visited for idle entries at each insertion of a new key.
+/// Slots (held or empty) visited for idle entries at each insertion of a new key: the cursor
+/// goes round a shard of `n` slots in `n / 4` insertions.
 pub const SWEEP: usize = 4;
 
 /// Why a keyed decision could not be made.
@@ -463,12 +464,20 @@ impl<SK: Hash, V: Pack, S: BuildHasher> Map<SK, V, S> {
         f: impl FnOnce(&mut V) -> R,
     ) -> Option<R> {
         let mut shard = self.shard(hash);
-        let (r, removed) = shard.table.update_or_remove(
+        // A full shard refusing new keys until `quiet_until` (when its first entry comes to
+        // rest, under `Overflow::Deny`) must hear of an entry that `f` brought closer to rest
+        // (a release), as the core's table keeps its bound a bound.
+        let quiet = shard.quiet_until > now;
+        let ((r, rest_at), removed) = shard.table.update_or_remove(
             hash,
             is,
             |key, value| {
                 let r = f(value);
-                (r, rest.at_rest(key, value, now))
+                let at_rest = rest.at_rest(key, value, now);
+                let rest_at = (quiet && !at_rest)
+                    .then(|| rest.rest_at(key, value, now))
+                    .flatten();
+                ((r, rest_at), at_rest)
             },
             |k| self.hasher.hash_one(k),
         )?;
@@ -476,6 +485,8 @@ impl<SK: Hash, V: Pack, S: BuildHasher> Map<SK, V, S> {
             shard.removed(now);
             // A place freed sooner than the shard expected.
             shard.quiet_until = Instant::from_ticks(0);
+        } else if let Some(at) = rest_at {
+            shard.quiet_until = shard.quiet_until.min(at);
         }
         Some(r)
     }
@@ -821,8 +832,8 @@ impl<K: Hash + Eq, C: Clock<HZ>, S: BuildHasher> KeyedLimiter<K, C, S> {
         self.map.remove(hash, |k| k.borrow() == key)
     }
 
-    /// Drops idle keys: visits `visits` buckets in each shard, a shard locked at a time, and
-    /// returns how many keys it dropped. For a janitor thread; insertions sweep a little anyway.
+    /// Drops idle keys: visits `visits` slots (held or empty) in each shard, from where the
+    /// last visit stopped, a shard locked at a time, and returns how many keys it dropped. For a janitor thread; insertions sweep a little anyway.
     pub fn drop_idle(&self, visits: usize) -> usize {
         self.map.drop_idle(visits, &self.gcra, self.clock.now())
     }
@@ -1212,7 +1223,8 @@ impl<K: Hash + Eq, C: Clock<HZ>, S: BuildHasher> KeyedPolicy<K, C, S> {
     ///
     /// # Errors
     ///
-    /// [`KeyedError::Release`] when the key holds fewer (or is not held); nothing changes then.
+    /// [`KeyedError::Release`] when the key holds fewer (or is not held, or its tier has no
+    /// concurrency limit, so nothing is ever in flight); nothing changes then.
     pub fn release<Q>(&self, tier: TierId, key: &Q, cost: u32) -> Result<(), KeyedError>
     where
         K: Borrow<Q>,
@@ -1220,6 +1232,14 @@ impl<K: Hash + Eq, C: Clock<HZ>, S: BuildHasher> KeyedPolicy<K, C, S> {
     {
         let shared = &*self.shared;
         let rules = shared.tiers.rules(tier).ok_or(KeyedError::UnknownTier)?;
+        let none_in_flight = ReleaseError {
+            released: cost,
+            in_flight: 0,
+        };
+        // Whether the key is held or not, as the answer must not depend on that.
+        if !rules.holds() {
+            return Err(KeyedError::Release(none_in_flight));
+        }
         let hash = shared.map.hash(&(tier, key));
         let now = shared.clock.now();
         shared
@@ -1231,10 +1251,7 @@ impl<K: Hash + Eq, C: Clock<HZ>, S: BuildHasher> KeyedPolicy<K, C, S> {
                 |(t, k)| *t == tier && k.borrow() == key,
                 |state| rules.release(state, cost),
             )
-            .unwrap_or(Err(ReleaseError {
-                released: cost,
-                in_flight: 0,
-            }))
+            .unwrap_or(Err(none_in_flight))
             .map_err(KeyedError::Release)
     }
 
@@ -1620,6 +1637,130 @@ mod tests {
             let t = at(k * 37); // keys come to rest and are swept as time goes on
             assert_eq!(sip.check_at(&(k % 50), t), fold.check_at(&(k % 50), t));
         }
+    }
+
+    /// A full shard under `Overflow::Deny` refuses new keys until its first entry comes to
+    /// rest; a release that brings an entry's rest nearer (one it leaves in the table) brings
+    /// that time nearer too, as the core's table does.
+    #[test]
+    fn a_release_brings_a_full_shards_wait_nearer() {
+        let clock = FakeClock::new();
+        let policy = KeyedPolicy::<u64, _>::with_clock(
+            vec![(
+                "default".into(),
+                vec![
+                    Named::new(
+                        "concurrent".into(),
+                        Limit::Concurrency(Concurrency::new(5).unwrap()),
+                    ),
+                    Named::new(
+                        "rate".into(),
+                        Limit::Gcra(Gcra::new(
+                            Quota::per_second(1).unwrap().with_burst(5).unwrap(),
+                        )),
+                    ),
+                ],
+            )],
+            clock.clone(),
+        )
+        .with_max_keys(16 * SHARDS, Overflow::Deny);
+        let shard_of = |k: &u64| (policy.shared.map.hash(&(0usize, k)) >> 40) % SHARDS as u64;
+        let keys: Vec<u64> = (0u64..)
+            .filter(|k| shard_of(k) == shard_of(&0))
+            .take(17)
+            .collect();
+        let (a, others, b) = (keys[0], &keys[1..16], keys[16]);
+        // A: one request in flight, its rate at rest at 1 s once that ends.
+        let (d, held) = policy.check_at(0, &a, at(0), 1, &Overrides::NONE).unwrap();
+        assert!(d.is_allowed() && held.holds());
+        // Fifteen others: nothing in flight, at rest at 5 s.
+        for k in others {
+            let (d, p) = policy.check_at(0, k, at(0), 5, &Overrides::NONE).unwrap();
+            assert!(d.is_allowed());
+            drop(p);
+        }
+        // Full: refused until 5 s (A, busy, comes to rest only by a release).
+        clock.set(at(500));
+        let r = policy
+            .check_at(0, &b, at(500), 1, &Overrides::NONE)
+            .map(|_| ());
+        assert_eq!(
+            r,
+            Err(KeyedError::Full {
+                retry_after: Some(Duration::from_millis(4_500))
+            })
+        );
+        // A's request ends at 600 ms: A, still held, now comes to rest at 1 s.
+        clock.set(at(600));
+        drop(held);
+        assert_eq!(policy.len(), 16);
+        assert_eq!(
+            policy
+                .check_at(0, &b, at(600), 1, &Overrides::NONE)
+                .map(|_| ()),
+            Err(KeyedError::Full {
+                retry_after: Some(Duration::from_millis(400))
+            })
+        );
+        // At 2 s A is at rest. The sweep is pointed past A's slot, so that only the full
+        // shard's own scan can find it.
+        let hash = policy.shared.map.hash(&(0usize, &a));
+        {
+            let mut shard = policy.shared.map.shard(hash);
+            let a_at = (0..shard.table.slots())
+                .find(|&i| shard.table.at(i, |k, _| k.1 == a) == Some(true))
+                .unwrap();
+            shard.cursor = a_at + 1;
+        }
+        clock.set(at(2_000));
+        let (d, _) = policy
+            .check_at(0, &b, at(2_000), 1, &Overrides::NONE)
+            .unwrap();
+        assert!(d.is_allowed());
+        assert_eq!(policy.len(), 16, "A dropped, B in");
+    }
+
+    /// `drop_idle(visits)` visits `visits` slots of each shard, from where the last visit
+    /// stopped: as many as the largest shard has drop every idle key; none drop none.
+    #[test]
+    fn drop_idle_visits_slots() {
+        let clock = FakeClock::new();
+        let keyed = per_second(&clock);
+        for k in 0..(SHARDS as u64 * 40) {
+            keyed.check_at(&k, at(0)).unwrap();
+        }
+        let most = keyed
+            .map
+            .shards
+            .iter()
+            .map(|s| s.0.lock().unwrap().table.slots())
+            .max()
+            .unwrap();
+        clock.set(at(2_000));
+        let held = keyed.len();
+        assert_eq!(keyed.drop_idle(0), 0);
+        assert_eq!(keyed.drop_idle(most), held);
+        assert_eq!(keyed.len(), 0);
+    }
+
+    /// Releasing in a tier without a concurrency limit is a mistake whether the key is held or
+    /// not: nothing is ever in flight there.
+    #[test]
+    fn a_release_where_nothing_is_in_flight_is_refused() {
+        let clock = FakeClock::new();
+        let gcra = Limit::Gcra(Gcra::new(Quota::per_second(1).unwrap()));
+        let policy = KeyedPolicy::<u64, _>::with_clock(
+            vec![("default".into(), vec![Named::new("rate".into(), gcra)])],
+            clock,
+        );
+        let refused = Err(KeyedError::Release(ReleaseError {
+            released: 5,
+            in_flight: 0,
+        }));
+        assert_eq!(policy.release(0, &1, 5), refused, "not held");
+        let (d, p) = policy.check(0, &1, 1).unwrap();
+        assert!(d.is_allowed() && !p.holds());
+        assert_eq!(policy.release(0, &1, 5), refused, "held, nothing in flight");
     }
 
     #[test]
