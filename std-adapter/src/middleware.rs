@@ -77,8 +77,8 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tollgate_core::{
-    Clock, CodedError, Detail, HeaderConfig, HeaderSink, LimitValues, Named, RateSentence,
-    ResetFormat, TestHeaders, TooManyRequests, WallClock, XRateLimit,
+    Clock, CodedError, Detail, HeaderConfig, HeaderSink, InsufficientCapacity, LimitValues, Named,
+    RateSentence, ResetFormat, TestHeaders, TooManyRequests, Verdict, WallClock, XRateLimit,
 };
 use tower_layer::Layer;
 use tower_service::Service;
@@ -238,6 +238,15 @@ pub enum LayerError {
     NoTier(Vec<String>),
     /// The tier named is not in the policy.
     UnknownTier(String),
+    /// A shaper that delays requests (a `max_delay` above zero), in this tier, of this name.
+    /// The layer passes an admitted request on at once; it does not hold one back for a delay,
+    /// so a delaying shaper behind it would let requests through faster than its rate.
+    Delays {
+        /// The tier holding the shaper.
+        tier: String,
+        /// The shaper's name.
+        limit: String,
+    },
 }
 
 impl core::fmt::Display for LayerError {
@@ -249,6 +258,12 @@ impl core::fmt::Display for LayerError {
                 tiers.join(", ")
             ),
             Self::UnknownTier(t) => write!(f, "the policy has no tier {t:?}"),
+            Self::Delays { tier, limit } => write!(
+                f,
+                "limit {limit:?} of tier {tier:?} is a shaper that delays requests (max_delay \
+                 above zero), and the layer does not hold requests back: use max_delay = \"0s\" \
+                 (a plain rate limit) or wait out each decision's delay in your own code"
+            ),
         }
     }
 }
@@ -264,6 +279,8 @@ struct Shared<K, D> {
     policy: D,
     /// Every limit of every tier, `tier/name` where there are several tiers.
     names: Vec<String>,
+    /// The same limits' own names, as a policy's decisions name them.
+    bare: Vec<String>,
     /// The first index in `names` of each tier's limits.
     offsets: Vec<usize>,
     key: K,
@@ -275,10 +292,12 @@ impl<K, D> Shared<K, D> {
     /// tier `i` are `limits(i)`.
     fn new<'p>(policy: D, key: K, tiers: &[&str], limits: impl Fn(TierId) -> Vec<&'p str>) -> Self {
         let mut names = Vec::new();
+        let mut bare = Vec::new();
         let mut offsets = Vec::new();
         for (i, t) in tiers.iter().enumerate() {
             offsets.push(names.len());
             for l in limits(i) {
+                bare.push(l.to_string());
                 names.push(if tiers.len() > 1 {
                     format!("{t}/{l}")
                 } else {
@@ -293,16 +312,42 @@ impl<K, D> Shared<K, D> {
         Self {
             policy,
             names,
+            bare,
             offsets,
             key,
             stats,
         }
     }
 
-    /// Counts decision `d` of `tier`: admitted, or denied by one of its limits.
+    /// A request a test header made impossible: one of its limits, lowered for this request
+    /// below the request's cost (`X-RateLimit-Hour: 0`), which no wait would admit. A 429
+    /// naming the limit, as a client testing its 429 path asked for, not a server error; no
+    /// `Retry-After`, since only dropping the header helps. Counted as a forced denial.
+    fn lowered_away(&self, tier: TierId, e: &InsufficientCapacity) -> Response<Bytes> {
+        self.stats.forced.fetch_add(1, Ordering::Relaxed);
+        let name = e
+            .index
+            .and_then(|i| self.bare.get(self.offsets.get(tier)? + i))
+            .map_or("", String::as_str);
+        let body = format!(
+            r#"{{"status":429,"error":"limit_lowered_by_test_header","limit":{},"limit_value":{},"message":{}}}"#,
+            tollgate_core::JsonStr(name),
+            e.capacity,
+            tollgate_core::JsonStr(&format!(
+                "A test header lowered the {name} limit to {}: no request of {} fits.",
+                e.capacity, e.cost
+            )),
+        );
+        json(StatusCode::TOO_MANY_REQUESTS, body, HeaderMap::new())
+    }
+
+    /// Counts decision `d` of `tier`: admitted, forced to a denial by a test header, or denied
+    /// by one of its limits.
     fn count(&self, tier: TierId, d: &Decided<'_>) {
         if d.is_allowed() {
             self.stats.allowed.fetch_add(1, Ordering::Relaxed);
+        } else if d.outcome == Verdict::Forced {
+            self.stats.forced.fetch_add(1, Ordering::Relaxed);
         } else if let Some(i) = d.denied_index()
             && let Some(c) = self.stats.denied.get(self.offsets[tier] + i)
         {
@@ -400,14 +445,23 @@ fn choose_tier(
 fn tier_list<'p>(
     names: Vec<&str>,
     limits: impl Fn(TierId) -> Option<&'p [Named<Limit, String>]>,
-) -> Vec<(String, Vec<String>)> {
+) -> Result<Vec<(String, Vec<String>)>, LayerError> {
     names
         .into_iter()
         .enumerate()
         .map(|(i, name)| {
             let limits = limits(i).unwrap_or(&[]);
+            if let Some(shaper) = limits
+                .iter()
+                .find(|l| matches!(l.algorithm(), Limit::Shaper(s) if s.max_delay().as_ticks() > 0))
+            {
+                return Err(LayerError::Delays {
+                    tier: name.to_owned(),
+                    limit: shaper.name().to_owned(),
+                });
+            }
             let limits = limits.iter().map(|l| l.name().to_owned()).collect();
-            (name.to_owned(), limits)
+            Ok((name.to_owned(), limits))
         })
         .collect()
 }
@@ -441,7 +495,7 @@ impl<K> RateLimitLayer<K> {
     /// # Errors
     ///
     /// [`LayerError::NoTier`] when the policy has several tiers: choose with
-    /// [`with_tier`](Self::with_tier).
+    /// [`with_tier`](Self::with_tier); [`LayerError::Delays`] for a shaper that delays.
     pub fn new(policy: KeyedPolicy<CompactString>, key: K) -> Result<Self, LayerError> {
         Self::build(policy, key, None)
     }
@@ -450,7 +504,7 @@ impl<K> RateLimitLayer<K> {
     ///
     /// # Errors
     ///
-    /// [`LayerError::UnknownTier`].
+    /// [`LayerError::UnknownTier`], [`LayerError::Delays`].
     pub fn with_tier(
         policy: KeyedPolicy<CompactString>,
         key: K,
@@ -464,7 +518,7 @@ impl<K> RateLimitLayer<K> {
         key: K,
         tier: Option<&str>,
     ) -> Result<Self, LayerError> {
-        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i));
+        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i))?;
         Self::assemble(policy, key, tier, &tiers)
     }
 
@@ -507,14 +561,14 @@ impl<K> RateLimitLayer<K, RedisLimiter> {
     ///
     /// # Errors
     ///
-    /// [`LayerError::UnknownTier`].
+    /// [`LayerError::UnknownTier`], [`LayerError::Delays`].
     pub fn redis_with_tier(limiter: RedisLimiter, key: K, tier: &str) -> Result<Self, LayerError> {
         Self::build_redis(limiter, key, Some(tier))
     }
 
     fn build_redis(limiter: RedisLimiter, key: K, tier: Option<&str>) -> Result<Self, LayerError> {
         let policy = limiter.policy();
-        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i));
+        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i))?;
         Self::assemble(limiter, key, tier, &tiers)
     }
 
@@ -741,9 +795,10 @@ where
             } else {
                 TestHeaders::new()
             };
+            let overrides = tests.overrides();
             match shared
                 .policy
-                .check_at(tier, key.as_str(), now, 1, &tests.overrides())
+                .check_at(tier, key.as_str(), now, 1, &overrides)
             {
                 Ok((d, permit)) => {
                     let headers = headers(options, &d, now, shared.policy.clock().wall());
@@ -753,6 +808,9 @@ where
                     } else {
                         Err(denial(options, &d, now, headers).map(LimitedBody::bytes))
                     }
+                }
+                Err(KeyedError::Capacity(e)) if !overrides.lower.is_empty() => {
+                    Err(shared.lowered_away(tier, &e).map(LimitedBody::bytes))
                 }
                 Err(e) => Err(unavailable(shared, &e)),
             }
@@ -1095,6 +1153,9 @@ mod through_redis {
                 .await
             {
                 Ok(o) => o,
+                Err(RedisError::Capacity(e)) if !lower.is_empty() => {
+                    return Verdict::Refuse(shared.lowered_away(tier, &e));
+                }
                 Err(e) => return Verdict::Refuse(misconfigured(&e)),
             };
             if !matches!(outcome, Outcome::Redis(_)) {
@@ -1739,5 +1800,115 @@ mod tests {
                 assert_eq!(server.command(&["EXISTS", &key]).unwrap(), "0");
             });
         }
+    }
+
+    const MINUTE_3: &str =
+        "[[limit]]\nname = \"minute\"\nalgorithm = \"sliding-log\"\nlimit = 3\nwindow = \"1m\"\n";
+
+    /// A request with test headers, to a service answering "hi", through `layer`.
+    fn answer(
+        layer: &RateLimitLayer<ClientIp>,
+        headers: &[(&str, &str)],
+    ) -> Response<LimitedBody<Full<Bytes>>> {
+        let mut service =
+            ServiceBuilder::new()
+                .layer(layer.clone())
+                .service_fn(|_: Request<()>| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hi"))))
+                });
+        let mut r = request(None);
+        for (n, v) in headers {
+            r.headers_mut().insert(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        runtime().block_on(call(&mut service, r))
+    }
+
+    /// A test header that lowers a limit below one request makes every request impossible:
+    /// a 429 naming the limit (a client testing its 429 path), not a 500; counted as forced.
+    /// Without test headers honoured the header is ignored.
+    #[test]
+    fn a_limit_lowered_to_zero_by_a_test_header_is_a_429() {
+        let layer = layer(MINUTE_3, ClientIp).honour_test_headers(true);
+        let r = answer(&layer, &[("X-RateLimit-Minute", "0")]);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().get(http::header::RETRY_AFTER).is_none());
+        let body = runtime()
+            .block_on(r.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        let body = std::str::from_utf8(&body).unwrap();
+        assert!(body.contains(r#""limit":"minute""#), "{body}");
+        assert!(body.contains(r#""limit_value":0"#), "{body}");
+        assert_eq!((layer.stats().forced(), layer.stats().allowed()), (1, 0));
+        // Lowered to 1, the request fits: admitted.
+        assert_eq!(
+            answer(&layer, &[("X-RateLimit-Minute", "1")]).status(),
+            StatusCode::OK
+        );
+        let ignoring = layer.clone().honour_test_headers(false);
+        assert_eq!(
+            answer(&ignoring, &[("X-RateLimit-Minute", "0")]).status(),
+            StatusCode::OK
+        );
+    }
+
+    /// `X-RateLimit: 1` forces a 429 that no limit made, and `Stats::forced` counts it.
+    #[test]
+    fn a_forced_429_is_counted_as_forced() {
+        let layer = layer(MINUTE_3, ClientIp).honour_test_headers(true);
+        assert_eq!(
+            answer(&layer, &[("X-RateLimit", "1")]).status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(answer(&layer, &[]).status(), StatusCode::OK);
+        let stats = layer.stats();
+        assert_eq!(
+            (stats.forced(), stats.allowed(), stats.denied(0)),
+            (1, 1, 0)
+        );
+    }
+
+    /// The layer passes admitted requests on at once, so a shaper that delays requests (nginx's
+    /// `limit_req` with a burst queue) is refused when the layer is built, naming it; a shaper
+    /// that never delays (`max_delay = "0s"`) is a plain rate limit and is taken.
+    #[test]
+    fn a_delaying_shaper_is_refused_by_the_layer() {
+        let shaper = |delay: &str| {
+            format!(
+                "[[limit]]\nname = \"api\"\nalgorithm = \"shaper\"\nlimit = 10\nwindow = \"1s\"\nburst = 3\nmax_delay = \"{delay}\"\n"
+            )
+        };
+        let file: PolicyFile = shaper("300ms").parse().unwrap();
+        let err = RateLimitLayer::new(KeyedPolicy::from_file(&file), ClientIp)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err,
+            LayerError::Delays {
+                tier: file_tier_name(&file),
+                limit: "api".into()
+            }
+        );
+        assert!(err.to_string().contains("max_delay"), "{err}");
+        let nginx: PolicyFile = include_str!("../examples/policies/nginx-limit-req.toml")
+            .parse()
+            .unwrap();
+        assert!(matches!(
+            RateLimitLayer::new(KeyedPolicy::from_file(&nginx), ClientIp),
+            Err(LayerError::Delays { .. })
+        ));
+        let plain = layer(&shaper("0s"), ClientIp);
+        for _ in 0..3 {
+            assert_eq!(answer(&plain, &[]).status(), StatusCode::OK);
+        }
+        assert_eq!(answer(&plain, &[]).status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    /// The name the layer gives a file's only tier.
+    fn file_tier_name(file: &PolicyFile) -> String {
+        KeyedPolicy::<CompactString>::from_file(file).tier_names()[0].to_owned()
     }
 }
