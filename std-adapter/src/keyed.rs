@@ -1259,6 +1259,10 @@ impl<K: Hash + Eq, C: Clock<HZ>, S: BuildHasher> KeyedPolicy<K, C, S> {
     /// concurrency limit is retried every [`IDLE_POLL`](crate::IDLE_POLL) (a keyed release wakes
     /// no one); a full map counts as a wait until room frees up.
     ///
+    /// A shaper admits with a delay ([`Decided::delay`]): the request's turn is that long after
+    /// this returns, and the caller sleeps it before going on (the async waiter leaves it to the
+    /// caller too).
+    ///
     /// # Errors
     ///
     /// As [`check`](Self::check), except [`KeyedError::Full`].

@@ -16,7 +16,10 @@
 //! (BENCHMARKS.md). The quota's interval `T` is converted to counts once, rounded up, and the
 //! burst kept, so the limiter is never looser than the quota in nanoseconds; denials' waits and
 //! decisions' figures are scaled back to nanoseconds, rounded up. Instants passed in
-//! ([`check_at`](Limiter::check_at)) are taken as the last count at or before them. On clocks
+//! ([`check_at`](Limiter::check_at)) are taken as the last count at or before them. A counter
+//! coarser than a nanosecond (aarch64's 24 MHz virtual counter) is read through its nanoseconds
+//! instead: rounding two instants down to its counts could bring them T closer than counts say.
+//! On clocks
 //! whose counts are the nanosecond ticks ([`FakeClock`](crate::clock::FakeClock),
 //! `TokioClock` (feature `tokio`), any clock with the default `Counter`), every
 //! conversion is the identity and the limiter decides exactly as the core does in nanoseconds.
@@ -162,9 +165,15 @@ impl<C: Counter> Limiter<C> {
             .and_then(|window| Quota::new(quota.limit(), Duration::from_ticks(window)).ok())
             .and_then(|q| q.with_burst(quota.burst()).ok())
             .filter(|q| q.interval().as_ticks() == t);
+        // Raw counts only where a count is at most a nanosecond: then two instants passed in
+        // (`check_at`), each taken as the last count at or before it, are T apart whenever
+        // their counts are T's counts apart. A coarser count (aarch64's 24 MHz CNTVCT, 41.7 ns)
+        // rounds two instants less than T apart into counts T apart.
+        let fine = scale.mul().get() <= 1 << 32;
         let (counted, scale, raw) = match counted {
-            Some(q) if scale != Scale::NANOS => (Gcra::new(q), scale, true),
-            // Identity counts, or a schedule too long for a u64 of counts: nanoseconds.
+            Some(q) if scale != Scale::NANOS && fine => (Gcra::new(q), scale, true),
+            // Identity counts, counts coarser than a nanosecond, or a schedule too long for a
+            // u64 of counts: nanoseconds.
             _ => (gcra, Scale::NANOS, false),
         };
         Self {
@@ -474,6 +483,73 @@ mod tests {
         }
         let wait = l.check().unwrap_err().retry_after();
         assert_eq!(wait, crate::Duration::from_secs(20)); // exactly T, never less
+    }
+
+    /// A counter coarser than nanoseconds, as quanta's on aarch64 (24 MHz on Apple silicon):
+    /// `mul` nanoseconds per 2³² counts, its reading the last count at or before the fake time.
+    #[derive(Debug)]
+    struct Coarse {
+        clock: FakeClock,
+        mul: u64,
+    }
+
+    impl Clock<HZ> for Coarse {
+        fn now(&self) -> Instant {
+            Instant::from_ticks(self.scale().ticks(self.count()))
+        }
+    }
+
+    impl Counter for Coarse {
+        fn count(&self) -> u64 {
+            self.scale().count_at(self.clock.now().as_ticks())
+        }
+        fn scale(&self) -> Scale {
+            Scale::new(0, self.mul).unwrap()
+        }
+    }
+
+    /// One per 10 ns on a counter of 10 ns per count: instants 19 and 20 fall in counts 1 and 2,
+    /// a whole T apart in counts, but the core denies at 20 what it admitted at 19, and so does
+    /// the limiter.
+    #[test]
+    fn a_coarse_counter_decides_instants_as_the_core_does() {
+        let quota = Quota::per_second(100_000_000)
+            .unwrap()
+            .with_burst(1)
+            .unwrap();
+        let coarse = Coarse {
+            clock: FakeClock::new(),
+            mul: 10 << 32,
+        };
+        let l = Limiter::with_clock(quota, coarse);
+        let gcra = Gcra::new(quota);
+        let mut core = gcra.new_state();
+        for t in [19, 20, 28, 29, 30, 31, 45] {
+            let at = Instant::from_ticks(t);
+            let want = gcra.check(&mut core, at, 1).unwrap();
+            assert_eq!(l.check_at(at).is_ok(), want.is_allowed(), "at {t} ns");
+            assert_eq!(l.state(), core, "at {t} ns");
+        }
+    }
+
+    /// On a 24 MHz counter at 1,000 per second, no two instants less than 1 ms apart are both
+    /// admitted, wherever the first falls between two counts.
+    #[test]
+    fn a_24_mhz_counter_never_admits_two_within_t() {
+        let mul = u64::try_from((1_000_000_000u128 << 32).div_ceil(24_000_000)).unwrap();
+        let quota = Quota::per_second(1_000).unwrap().with_burst(1).unwrap();
+        let t = quota.interval().as_ticks();
+        for t1 in 0..200u64 {
+            let coarse = Coarse {
+                clock: FakeClock::new(),
+                mul,
+            };
+            let l = Limiter::with_clock(quota, coarse);
+            assert!(l.check_at(Instant::from_ticks(t1)).is_ok());
+            let early = l.check_at(Instant::from_ticks(t1 + t - 1));
+            assert!(early.is_err(), "admitted at {t1} ns and {} ns", t1 + t - 1);
+            assert!(l.check_at(Instant::from_ticks(t1 + t)).is_ok());
+        }
     }
 
     #[test]

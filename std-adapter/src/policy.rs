@@ -263,6 +263,10 @@ impl<C: Clock<HZ>> SharedPolicy<C> {
 
     /// Blocks the thread until a request of `cost` is admitted.
     ///
+    /// A shaper admits with a delay ([`Decided::delay`]): the request's turn is that long after
+    /// this returns, and the caller sleeps it before going on (the async waiter leaves it to the
+    /// caller too).
+    ///
     /// # Errors
     ///
     /// [`InsufficientCapacity`] at once when no wait would admit the request.
