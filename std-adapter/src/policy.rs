@@ -254,8 +254,16 @@ impl<C: Clock<HZ>> SharedPolicy<C> {
     ///
     /// # Errors
     ///
-    /// [`ReleaseError`] when some concurrency limit holds fewer; nothing changes then.
+    /// [`ReleaseError`] when some concurrency limit holds fewer, or when the policy has no
+    /// concurrency limit (nothing is ever in flight to end, as
+    /// [`KeyedPolicy::release`](crate::KeyedPolicy::release) says too); nothing changes then.
     pub fn release(&self, cost: u32) -> Result<(), ReleaseError> {
+        if !self.shared.rules.holds() {
+            return Err(ReleaseError {
+                released: cost,
+                in_flight: 0,
+            });
+        }
         self.shared.rules.release(&mut self.lock(), cost)?;
         self.wake();
         Ok(())
@@ -396,5 +404,54 @@ impl<C: Clock<HZ>> Drop for Permit<C> {
             let released = policy.release(self.cost);
             debug_assert!(released.is_ok(), "a permit released twice: {released:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_core::{Concurrency, Gcra, Named};
+
+    use super::*;
+    use crate::Quota;
+
+    /// A release is refused, whatever its cost, where no limit counts requests in flight, and
+    /// where the concurrency limit holds fewer; a held request's release is taken once.
+    #[test]
+    fn a_release_where_nothing_is_in_flight_is_refused() {
+        let rate = || {
+            Named::new(
+                "second".to_owned(),
+                Limit::Gcra(Gcra::new(Quota::per_second(5).unwrap())),
+            )
+        };
+        let none = SharedPolicy::new(vec![rate()]);
+        let (d, permit) = none.check(1).unwrap();
+        assert!(d.is_allowed() && !permit.holds());
+        drop(d);
+        for cost in [0, 1] {
+            let refused = ReleaseError {
+                released: cost,
+                in_flight: 0,
+            };
+            assert_eq!(none.release(cost), Err(refused));
+        }
+
+        let concurrent = Named::new(
+            "concurrent".to_owned(),
+            Limit::Concurrency(Concurrency::new(2).unwrap()),
+        );
+        let held = SharedPolicy::new(vec![concurrent, rate()]);
+        let (d, permit) = held.check(1).unwrap();
+        assert!(d.is_allowed());
+        drop(d);
+        assert_eq!(permit.forget(), 1);
+        assert_eq!(held.release(1), Ok(()));
+        assert_eq!(
+            held.release(1),
+            Err(ReleaseError {
+                released: 1,
+                in_flight: 0
+            })
+        );
     }
 }
