@@ -14,7 +14,12 @@
 //! - **Concurrency limits** hold their place until the response body has been sent, or the
 //!   connection dropped: the permit travels inside the body ([`LimitedBody`]).
 //! - **Test headers** (`X-RateLimit: 1` forces a 429, `X-RateLimit-<limit>: N` lowers one limit
-//!   for one request) only when asked for ([`RateLimitLayer::honour_test_headers`]).
+//!   for one request; lowered below one request, a 429 naming it) only when asked for
+//!   ([`RateLimitLayer::honour_test_headers`]).
+//! - **Shapers** (nginx's `limit_req` with a burst queue) hold a delayed request back on tokio's
+//!   timer until its turn: the inner service's future is first polled then (an async handler's
+//!   body runs then; a service that starts work inside `call` itself starts it at once). The
+//!   runtime must have its timer enabled, as `#[tokio::main]`'s has.
 //!
 //! Every decision is [`KeyedPolicy`]'s, so the layer decides exactly as the core does per key.
 //! Keys come from untrusted requests: bound them ([`KeyedPolicy::with_max_keys`]), and a flood
@@ -30,9 +35,9 @@
 //! `Clone`, as tower's waiting middlewares require). When Redis fails the limiter's failure
 //! policy decides: open (passed, no headers), closed (503, `Retry-After: 1`) or a local policy
 //! in memory, and the failure is counted ([`Stats::store_failures`]). A concurrency place is
-//! given back in Redis by a task when the body ends or is dropped. Test headers are not
-//! honoured there. The in-memory path is untouched by all this: it decides in `call`, with no
-//! allocation or boxing of its own.
+//! given back in Redis by a task when the body ends or is dropped. A shaper's delayed request
+//! waits out the script's delay before the inner service is called. The in-memory path is untouched by all this: it decides in `call`, with no
+//! allocation or boxing of its own (but a shaper's timer, boxed, for a delayed request).
 //!
 //! # Examples
 //!
@@ -88,7 +93,7 @@ use crate::keyed::{KeyPermit, KeyedError, TierId};
 use crate::policy::Decided;
 #[cfg(feature = "redis")]
 use crate::redis::RedisLimiter;
-use crate::{HZ, Instant, KeyedPolicy, Limit};
+use crate::{Duration, HZ, Instant, KeyedPolicy, Limit};
 
 /// How a request's key is found.
 pub trait KeyOf<B>: Send + Sync + 'static {
@@ -238,15 +243,6 @@ pub enum LayerError {
     NoTier(Vec<String>),
     /// The tier named is not in the policy.
     UnknownTier(String),
-    /// A shaper that delays requests (a `max_delay` above zero), in this tier, of this name.
-    /// The layer passes an admitted request on at once; it does not hold one back for a delay,
-    /// so a delaying shaper behind it would let requests through faster than its rate.
-    Delays {
-        /// The tier holding the shaper.
-        tier: String,
-        /// The shaper's name.
-        limit: String,
-    },
 }
 
 impl core::fmt::Display for LayerError {
@@ -258,12 +254,6 @@ impl core::fmt::Display for LayerError {
                 tiers.join(", ")
             ),
             Self::UnknownTier(t) => write!(f, "the policy has no tier {t:?}"),
-            Self::Delays { tier, limit } => write!(
-                f,
-                "limit {limit:?} of tier {tier:?} is a shaper that delays requests (max_delay \
-                 above zero), and the layer does not hold requests back: use max_delay = \"0s\" \
-                 (a plain rate limit) or wait out each decision's delay in your own code"
-            ),
         }
     }
 }
@@ -445,23 +435,14 @@ fn choose_tier(
 fn tier_list<'p>(
     names: Vec<&str>,
     limits: impl Fn(TierId) -> Option<&'p [Named<Limit, String>]>,
-) -> Result<Vec<(String, Vec<String>)>, LayerError> {
+) -> Vec<(String, Vec<String>)> {
     names
         .into_iter()
         .enumerate()
         .map(|(i, name)| {
             let limits = limits(i).unwrap_or(&[]);
-            if let Some(shaper) = limits
-                .iter()
-                .find(|l| matches!(l.algorithm(), Limit::Shaper(s) if s.max_delay().as_ticks() > 0))
-            {
-                return Err(LayerError::Delays {
-                    tier: name.to_owned(),
-                    limit: shaper.name().to_owned(),
-                });
-            }
             let limits = limits.iter().map(|l| l.name().to_owned()).collect();
-            Ok((name.to_owned(), limits))
+            (name.to_owned(), limits)
         })
         .collect()
 }
@@ -495,7 +476,7 @@ impl<K> RateLimitLayer<K> {
     /// # Errors
     ///
     /// [`LayerError::NoTier`] when the policy has several tiers: choose with
-    /// [`with_tier`](Self::with_tier); [`LayerError::Delays`] for a shaper that delays.
+    /// [`with_tier`](Self::with_tier).
     pub fn new(policy: KeyedPolicy<CompactString>, key: K) -> Result<Self, LayerError> {
         Self::build(policy, key, None)
     }
@@ -504,7 +485,7 @@ impl<K> RateLimitLayer<K> {
     ///
     /// # Errors
     ///
-    /// [`LayerError::UnknownTier`], [`LayerError::Delays`].
+    /// [`LayerError::UnknownTier`].
     pub fn with_tier(
         policy: KeyedPolicy<CompactString>,
         key: K,
@@ -518,7 +499,7 @@ impl<K> RateLimitLayer<K> {
         key: K,
         tier: Option<&str>,
     ) -> Result<Self, LayerError> {
-        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i))?;
+        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i));
         Self::assemble(policy, key, tier, &tiers)
     }
 
@@ -561,14 +542,14 @@ impl<K> RateLimitLayer<K, RedisLimiter> {
     ///
     /// # Errors
     ///
-    /// [`LayerError::UnknownTier`], [`LayerError::Delays`].
+    /// [`LayerError::UnknownTier`].
     pub fn redis_with_tier(limiter: RedisLimiter, key: K, tier: &str) -> Result<Self, LayerError> {
         Self::build_redis(limiter, key, Some(tier))
     }
 
     fn build_redis(limiter: RedisLimiter, key: K, tier: Option<&str>) -> Result<Self, LayerError> {
         let policy = limiter.policy();
-        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i))?;
+        let tiers = tier_list(policy.tier_names(), |i| policy.limits(i));
         Self::assemble(limiter, key, tier, &tiers)
     }
 
@@ -804,7 +785,7 @@ where
                     let headers = headers(options, &d, now, shared.policy.clock().wall());
                     shared.count(tier, &d);
                     if d.is_allowed() {
-                        Ok((headers, permit))
+                        Ok((headers, permit, d.delay()))
                     } else {
                         Err(denial(options, &d, now, headers).map(LimitedBody::bytes))
                     }
@@ -816,8 +797,11 @@ where
             }
         };
         match decided {
-            Ok((headers, permit)) => {
+            Ok((headers, permit, delay)) => {
+                // A shaper's delayed request is called now and its future polled once the delay
+                // is over: the inner service's work (an async handler's body) waits for its turn.
                 ResponseFuture::inner(self.inner.call(request), headers, Some(permit))
+                    .delayed(delay)
             }
             Err(response) => ResponseFuture::ready(response),
         }
@@ -877,6 +861,8 @@ pin_project_lite::pin_project! {
             future: F,
             headers: Option<HeaderMap>,
             permit: Option<P>,
+            // A shaper's delay, not yet over: the future is polled after it.
+            delay: Option<Pin<Box<tokio::time::Sleep>>>,
         },
         // Denied or refused: the response is ready.
         Ready {
@@ -892,8 +878,21 @@ impl<F, RB, P> ResponseFuture<F, RB, P> {
                 future,
                 headers: Some(headers),
                 permit,
+                delay: None,
             },
         }
+    }
+
+    /// The same, its inner future first polled after `delay` (a shaper's; none when zero).
+    fn delayed(mut self, delay: Duration) -> Self {
+        if delay.as_ticks() > 0
+            && let FutureState::Inner { delay: d, .. } = &mut self.state
+        {
+            *d = Some(Box::pin(tokio::time::sleep(
+                std::time::Duration::from_nanos(delay.as_ticks()),
+            )));
+        }
+        self
     }
 
     const fn ready(response: Response<LimitedBody<RB, P>>) -> Self {
@@ -923,7 +922,12 @@ where
                 future,
                 headers,
                 permit,
+                delay,
             } => {
+                if let Some(sleep) = delay {
+                    std::task::ready!(sleep.as_mut().poll(cx));
+                    *delay = None;
+                }
                 let response = std::task::ready!(future.poll(cx))?;
                 let (mut parts, body) = response.into_parts();
                 for (name, value) in &headers.take().unwrap_or_default() {
@@ -1175,6 +1179,7 @@ mod through_redis {
                             hold: Some(hold),
                         }))
                     });
+                    wait_turn(decided.delay()).await;
                     Verdict::Admit { headers, permit }
                 }
                 Outcome::Open(_) => Verdict::Admit {
@@ -1192,16 +1197,22 @@ mod through_redis {
                     let headers = headers(&options, &decided, now, wall);
                     shared.count(tier, &decided);
                     if decided.is_allowed() {
-                        Verdict::Admit {
-                            headers,
-                            permit: Some(RedisPermit(Held::Local(permit))),
-                        }
+                        let permit = Some(RedisPermit(Held::Local(permit)));
+                        wait_turn(decided.delay()).await;
+                        Verdict::Admit { headers, permit }
                     } else {
                         Verdict::Refuse(denial(&options, &decided, now, headers))
                     }
                 }
             }
         })
+    }
+
+    /// Sleeps out a shaper's delay, holding the request back until its turn.
+    async fn wait_turn(delay: Duration) {
+        if delay.as_ticks() > 0 {
+            tokio::time::sleep(std::time::Duration::from_nanos(delay.as_ticks())).await;
+        }
     }
 
     /// Redis failed and the failure policy refuses: 503, to be tried again in a second.
@@ -1667,6 +1678,34 @@ mod tests {
             assert_eq!(calls.load(Ordering::Relaxed), 2);
         }
 
+        /// The same `limit_req` through Redis: the delay comes from the script's decision and
+        /// the request waits it out before the inner service is called.
+        #[test]
+        fn a_shapers_delayed_requests_wait_their_turn_through_redis() {
+            let server = RedisServer::start().unwrap();
+            let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let statuses = runtime().block_on(async {
+                let limiter = limiter(NGINX, &server.url(), OnFailure::Closed);
+                let layer = RateLimitLayer::redis(limiter, ClientIp).unwrap();
+                // Connected and the script loaded before the clock starts.
+                let mut warm = layer
+                    .clone()
+                    .layer(tower::service_fn(|_: Request<()>| async {
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                    }));
+                let other = Some(SocketAddr::from(([192, 0, 2, 1], 1)));
+                assert_eq!(
+                    call(&mut warm, request(other)).await.status(),
+                    StatusCode::OK
+                );
+                let started = std::time::Instant::now();
+                let service =
+                    layer.layer(tower::service_fn(recording(started, Arc::clone(&calls))));
+                seven_at_once(service).await
+            });
+            assert_shaped(&statuses, &calls);
+        }
+
         /// A runtime with the timers and sockets the Redis client needs.
         fn runtime() -> tokio::runtime::Runtime {
             tokio::runtime::Builder::new_current_thread()
@@ -1871,44 +1910,85 @@ mod tests {
         );
     }
 
-    /// The layer passes admitted requests on at once, so a shaper that delays requests (nginx's
-    /// `limit_req` with a burst queue) is refused when the layer is built, naming it; a shaper
-    /// that never delays (`max_delay = "0s"`) is a plain rate limit and is taken.
-    #[test]
-    fn a_delaying_shaper_is_refused_by_the_layer() {
-        let shaper = |delay: &str| {
-            format!(
-                "[[limit]]\nname = \"api\"\nalgorithm = \"shaper\"\nlimit = 10\nwindow = \"1s\"\nburst = 3\nmax_delay = \"{delay}\"\n"
-            )
-        };
-        let file: PolicyFile = shaper("300ms").parse().unwrap();
-        let err = RateLimitLayer::new(KeyedPolicy::from_file(&file), ClientIp)
-            .err()
-            .unwrap();
-        assert_eq!(
-            err,
-            LayerError::Delays {
-                tier: file_tier_name(&file),
-                limit: "api".into()
-            }
-        );
-        assert!(err.to_string().contains("max_delay"), "{err}");
-        let nginx: PolicyFile = include_str!("../examples/policies/nginx-limit-req.toml")
-            .parse()
-            .unwrap();
-        assert!(matches!(
-            RateLimitLayer::new(KeyedPolicy::from_file(&nginx), ClientIp),
-            Err(LayerError::Delays { .. })
-        ));
-        let plain = layer(&shaper("0s"), ClientIp);
-        for _ in 0..3 {
-            assert_eq!(answer(&plain, &[]).status(), StatusCode::OK);
+    /// nginx's `limit_req rate=10r/s burst=5 delay=2` (the example file).
+    const NGINX: &str = include_str!("../examples/policies/nginx-limit-req.toml");
+
+    /// Seven requests at once through a `limit_req` with burst 5, delay 2: three pass at once,
+    /// the next three are held back 100, 200 and 300 ms (their handlers run then, not before),
+    /// and the seventh, which would wait 400 ms, is refused. `calls` are the instants the
+    /// handlers ran, from before the first request.
+    fn assert_shaped(statuses: &[StatusCode], calls: &std::sync::Mutex<Vec<std::time::Duration>>) {
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        let refused = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!((ok, refused.count()), (6, 1), "{statuses:?}");
+        let mut calls = calls.lock().unwrap().clone();
+        calls.sort();
+        let ms = std::time::Duration::from_millis;
+        for (i, at) in calls.iter().enumerate() {
+            // Never before the turn (the GCRA bound); the upper bound only says it was not lost.
+            let turn = ms(100 * (i.saturating_sub(2) as u64));
+            assert!(
+                *at >= turn && *at < turn + ms(1_000),
+                "call {i} at {at:?}: {calls:?}"
+            );
         }
-        assert_eq!(answer(&plain, &[]).status(), StatusCode::TOO_MANY_REQUESTS);
     }
 
-    /// The name the layer gives a file's only tier.
-    fn file_tier_name(file: &PolicyFile) -> String {
-        KeyedPolicy::<CompactString>::from_file(file).tier_names()[0].to_owned()
+    /// Seven requests from one address at once, each on its own task: their statuses.
+    async fn seven_at_once<S, RB>(service: S) -> Vec<StatusCode>
+    where
+        S: Service<Request<()>, Response = Response<RB>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send,
+    {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..7 {
+            let mut service = service.clone();
+            set.spawn(async move {
+                let ready = service.ready().await.unwrap();
+                ready.call(request(None)).await.unwrap().status()
+            });
+        }
+        set.join_all().await
+    }
+
+    /// A handler that notes when it runs, from `started`.
+    #[allow(clippy::type_complexity, reason = "a test's recording closure")]
+    fn recording(
+        started: std::time::Instant,
+        seen: Arc<std::sync::Mutex<Vec<std::time::Duration>>>,
+    ) -> impl Fn(
+        Request<()>,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>,
+    > + Clone {
+        move |_: Request<()>| {
+            let seen = Arc::clone(&seen);
+            Box::pin(async move {
+                seen.lock().unwrap().push(started.elapsed());
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hi"))))
+            })
+        }
+    }
+
+    #[test]
+    fn a_shapers_delayed_requests_are_held_back_until_their_turn() {
+        let file: PolicyFile = NGINX.parse().unwrap();
+        let layer = RateLimitLayer::new(KeyedPolicy::from_file(&file), ClientIp).unwrap();
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let started = std::time::Instant::now();
+        let service = ServiceBuilder::new()
+            .layer(layer)
+            .service_fn(recording(started, Arc::clone(&calls)));
+        let statuses = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(seven_at_once(service));
+        assert_shaped(&statuses, &calls);
     }
 }

@@ -283,6 +283,36 @@ fn header_styles_and_the_carrier_denial() {
     assert_eq!(body["details"][0]["value"], "second", "{}", r.body);
 }
 
+/// nginx's `limit_req rate=10r/s burst=5 delay=2`, served: of seven requests sent at once,
+/// three are answered at once, three are held back until their turns 100, 200 and 300 ms
+/// later, and one is refused; the held ones are answered 200, never early. (A request that
+/// reaches the server a turn late finds a turn free, so the seventh may pass on a slow day.)
+#[test]
+fn a_limit_req_holds_requests_back_until_their_turn() {
+    let policy = include_str!("../examples/policies/nginx-limit-req.toml");
+    let server = serve(policy, &[]);
+    let url = format!("{}/api/x", server.base);
+    let started = std::time::Instant::now();
+    let replies: Vec<(u16, Duration)> = std::thread::scope(|s| {
+        let sent: Vec<_> = (0..7)
+            .map(|_| s.spawn(|| (get(&url, &[]).status, started.elapsed())))
+            .collect();
+        sent.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut ok: Vec<Duration> = replies.iter().filter(|r| r.0 == 200).map(|r| r.1).collect();
+    let refused = replies.iter().filter(|r| r.0 == 429).count();
+    assert_eq!(ok.len() + refused, 7, "{replies:?}");
+    assert!((6..=7).contains(&ok.len()), "{replies:?}");
+    ok.sort();
+    for (i, at) in ok.iter().enumerate() {
+        let turn = Duration::from_millis(100 * (i.saturating_sub(2) as u64));
+        assert!(
+            *at >= turn,
+            "reply {i} at {at:?}, before its turn: {replies:?}"
+        );
+    }
+}
+
 #[test]
 fn a_concurrency_place_is_held_until_the_body_has_been_sent() {
     let policy = "[[limit]]\nname = \"concurrent\"\nalgorithm = \"concurrency\"\nlimit = 1\n";
