@@ -17,9 +17,13 @@
 //!   for one request; lowered below one request, a 429 naming it) only when asked for
 //!   ([`RateLimitLayer::honour_test_headers`]).
 //! - **Shapers** (nginx's `limit_req` with a burst queue) hold a delayed request back on tokio's
-//!   timer until its turn: the inner service's future is first polled then (an async handler's
-//!   body runs then; a service that starts work inside `call` itself starts it at once). The
-//!   runtime must have its timer enabled, as `#[tokio::main]`'s has.
+//!   timer until its turn, and only then ready and call the inner service: a clone of it, the
+//!   one `poll_ready` readied being let go, so a waiting request holds nothing of the inner
+//!   service's (a place in its concurrency limit, its timeout's clock). The inner service must
+//!   therefore be `Clone` (axum's `Router` and tower's `service_fn` are). Outside a tokio
+//!   runtime a delayed request is a 500 saying so; the runtime must have its timer enabled, as
+//!   `#[tokio::main]`'s has, or tokio panics. Its headers are those of the decision: a delta
+//!   reset (`--reset delta`) is up to the delay early.
 //!
 //! Every decision is [`KeyedPolicy`]'s, so the layer decides exactly as the core does per key.
 //! Keys come from untrusted requests: bound them ([`KeyedPolicy::with_max_keys`]), and a flood
@@ -31,13 +35,13 @@
 //! a fleet of servers shares one policy, each request decided by one script call at the Redis
 //! server's clock, with the same headers (resets from that clock) and the same denials. The
 //! decision is awaited in the call's future, which then calls the inner service: the one
-//! `poll_ready` readied (a clone takes its place in the layer, so the inner service must be
-//! `Clone`, as tower's waiting middlewares require). When Redis fails the limiter's failure
-//! policy decides: open (passed, no headers), closed (503, `Retry-After: 1`) or a local policy
-//! in memory, and the failure is counted ([`Stats::store_failures`]). A concurrency place is
-//! given back in Redis by a task when the body ends or is dropped. A shaper's delayed request
-//! waits out the script's delay before the inner service is called. The in-memory path is untouched by all this: it decides in `call`, with no
-//! allocation or boxing of its own (but a shaper's timer, boxed, for a delayed request).
+//! `poll_ready` readied (a clone takes its place in the layer, as tower's waiting middlewares
+//! do). When Redis fails the limiter's failure policy decides: open (passed, no headers),
+//! closed (503, `Retry-After: 1`) or a local policy in memory, and the failure is counted
+//! ([`Stats::store_failures`]). A concurrency place is given back in Redis by a task when the
+//! body ends or is dropped. A shaper's delayed request waits out the script's delay as in
+//! memory. The in-memory path is untouched by all this: it decides in `call`, and boxes nothing
+//! but a shaper's timer for a delayed request.
 //!
 //! # Examples
 //!
@@ -219,7 +223,8 @@ impl Stats {
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
-    /// Requests a test header (`X-RateLimit: 1`) forced to a 429: denied by no limit.
+    /// Requests a test header forced to a 429: `X-RateLimit: 1` (denied by no limit), or a
+    /// limit lowered below one request (`X-RateLimit-<limit>: 0`, the 429 naming it).
     pub fn forced(&self) -> u64 {
         self.forced.load(Ordering::Relaxed)
     }
@@ -744,13 +749,13 @@ fn denial(o: &Options, d: &Decided<'_>, now: Instant, headers: HeaderMap) -> Res
 
 impl<S, K, B, RB> Service<Request<B>> for RateLimit<S, K>
 where
-    S: Service<Request<B>, Response = Response<RB>>,
+    S: Service<Request<B>, Response = Response<RB>> + Clone,
     K: KeyOf<B>,
     RB: Body<Data = Bytes>,
 {
     type Response = Response<LimitedBody<RB>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, RB>;
+    type Future = ResponseFuture<S, B, RB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -797,11 +802,18 @@ where
             }
         };
         match decided {
-            Ok((headers, permit, delay)) => {
-                // A shaper's delayed request is called now and its future polled once the delay
-                // is over: the inner service's work (an async handler's body) waits for its turn.
+            Ok((headers, permit, delay)) if delay.as_ticks() > 0 => {
+                // Held back until its turn, then made with a clone of the inner service. The
+                // readied one is let go now, and what its readiness reserved with it (a place in
+                // a concurrency limit): an unready clone takes its place in the layer.
+                let unready = self.inner.clone();
+                let readied = std::mem::replace(&mut self.inner, unready);
+                drop(readied);
+                let later = self.inner.clone();
+                ResponseFuture::waiting(delay, later, request, headers, Some(permit))
+            }
+            Ok((headers, permit, _)) => {
                 ResponseFuture::inner(self.inner.call(request), headers, Some(permit))
-                    .delayed(delay)
             }
             Err(response) => ResponseFuture::ready(response),
         }
@@ -846,23 +858,36 @@ fn unavailable<K, D, B>(shared: &Shared<K, D>, e: &KeyedError) -> Response<Limit
 
 pin_project_lite::pin_project! {
     /// The future of a [`RateLimit`] call.
-    pub struct ResponseFuture<F, RB, P = KeyPermit<CompactString, StdClock>> {
+    pub struct ResponseFuture<S, B, RB, P = KeyPermit<CompactString, StdClock>>
+    where
+        S: Service<Request<B>>,
+    {
         #[pin]
-        state: FutureState<F, RB, P>,
+        state: FutureState<S, B, RB, P>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = FutureProj]
-    enum FutureState<F, RB, P> {
+    enum FutureState<S, B, RB, P>
+    where
+        S: Service<Request<B>>,
+    {
+        // Admitted with a shaper's delay: at the turn, a clone of the inner service (the one
+        // `poll_ready` readied was let go) is readied and called, so the wait holds nothing of
+        // the inner service's (a concurrency place, a timeout's clock).
+        Waiting {
+            turn: Pin<Box<tokio::time::Sleep>>,
+            call: Option<(S, Request<B>)>,
+            headers: Option<HeaderMap>,
+            permit: Option<P>,
+        },
         // Admitted: the inner service's response, to which the headers and the permit go.
         Inner {
             #[pin]
-            future: F,
+            future: S::Future,
             headers: Option<HeaderMap>,
             permit: Option<P>,
-            // A shaper's delay, not yet over: the future is polled after it.
-            delay: Option<Pin<Box<tokio::time::Sleep>>>,
         },
         // Denied or refused: the response is ready.
         Ready {
@@ -871,28 +896,39 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, RB, P> ResponseFuture<F, RB, P> {
-    const fn inner(future: F, headers: HeaderMap, permit: Option<P>) -> Self {
+impl<S: Service<Request<B>>, B, RB, P> ResponseFuture<S, B, RB, P> {
+    const fn inner(future: S::Future, headers: HeaderMap, permit: Option<P>) -> Self {
         Self {
             state: FutureState::Inner {
                 future,
                 headers: Some(headers),
                 permit,
-                delay: None,
             },
         }
     }
 
-    /// The same, its inner future first polled after `delay` (a shaper's; none when zero).
-    fn delayed(mut self, delay: Duration) -> Self {
-        if delay.as_ticks() > 0
-            && let FutureState::Inner { delay: d, .. } = &mut self.state
-        {
-            *d = Some(Box::pin(tokio::time::sleep(
-                std::time::Duration::from_nanos(delay.as_ticks()),
-            )));
+    /// A request admitted with a shaper's `delay`, to be made with `service` (not yet ready)
+    /// when its turn comes, on tokio's timer. Outside a tokio runtime there is no timer to wait
+    /// on: a 500 saying so, rather than a panic.
+    fn waiting(
+        delay: Duration,
+        service: S,
+        request: Request<B>,
+        headers: HeaderMap,
+        permit: Option<P>,
+    ) -> Self {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Self::ready(no_timer());
         }
-        self
+        let turn = std::time::Duration::from_nanos(delay.as_ticks());
+        Self {
+            state: FutureState::Waiting {
+                turn: Box::pin(tokio::time::sleep(turn)),
+                call: Some((service, request)),
+                headers: Some(headers),
+                permit,
+            },
+        }
     }
 
     const fn ready(response: Response<LimitedBody<RB, P>>) -> Self {
@@ -904,48 +940,81 @@ impl<F, RB, P> ResponseFuture<F, RB, P> {
     }
 }
 
-impl<F, RB, P> core::fmt::Debug for ResponseFuture<F, RB, P> {
+/// A shaper's delayed request outside a tokio runtime: 500, the program is misconfigured.
+fn no_timer<RB, P>() -> Response<LimitedBody<RB, P>> {
+    let body = r#"{"status":500,"error":"a shaper's delay needs a tokio runtime with its timer"}"#;
+    json(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        body.to_owned(),
+        HeaderMap::new(),
+    )
+    .map(LimitedBody::bytes)
+}
+
+impl<S: Service<Request<B>>, B, RB, P> core::fmt::Debug for ResponseFuture<S, B, RB, P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, RB, P, E> Future for ResponseFuture<F, RB, P>
+impl<S, B, RB, P> Future for ResponseFuture<S, B, RB, P>
 where
-    F: Future<Output = Result<Response<RB>, E>>,
+    S: Service<Request<B>, Response = Response<RB>>,
 {
-    type Output = Result<Response<LimitedBody<RB, P>>, E>;
+    type Output = Result<Response<LimitedBody<RB, P>>, S::Error>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            FutureProj::Inner {
-                future,
-                headers,
-                permit,
-                delay,
-            } => {
-                if let Some(sleep) = delay {
-                    std::task::ready!(sleep.as_mut().poll(cx));
-                    *delay = None;
-                }
-                let response = std::task::ready!(future.poll(cx))?;
-                let (mut parts, body) = response.into_parts();
-                for (name, value) in &headers.take().unwrap_or_default() {
-                    parts.headers.insert(name.clone(), value.clone());
-                }
-                let body = LimitedBody {
-                    state: BodyState::Inner {
-                        body,
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut state = self.as_mut().project().state;
+            let next = match state.as_mut().project() {
+                FutureProj::Waiting {
+                    turn,
+                    call,
+                    headers,
+                    permit,
+                } => {
+                    std::task::ready!(turn.as_mut().poll(cx));
+                    let Some((service, _)) = call.as_mut() else {
+                        // Only after a panic in the inner `call`: nothing to give.
+                        return Poll::Pending;
+                    };
+                    std::task::ready!(service.poll_ready(cx))?;
+                    let Some((mut service, request)) = call.take() else {
+                        return Poll::Pending;
+                    };
+                    FutureState::Inner {
+                        future: service.call(request),
+                        headers: headers.take(),
                         permit: permit.take(),
-                    },
-                };
-                Poll::Ready(Ok(Response::from_parts(parts, body)))
-            }
-            FutureProj::Ready { response } => match response.take() {
-                Some(r) => Poll::Ready(Ok(r)),
-                // Polled again after it finished: nothing more to give.
-                None => Poll::Pending,
-            },
+                    }
+                }
+                FutureProj::Inner {
+                    future,
+                    headers,
+                    permit,
+                } => {
+                    let response = std::task::ready!(future.poll(cx))?;
+                    let (mut parts, body) = response.into_parts();
+                    for (name, value) in &headers.take().unwrap_or_default() {
+                        parts.headers.insert(name.clone(), value.clone());
+                    }
+                    let body = LimitedBody {
+                        state: BodyState::Inner {
+                            body,
+                            permit: permit.take(),
+                        },
+                    };
+                    return Poll::Ready(Ok(Response::from_parts(parts, body)));
+                }
+                FutureProj::Ready { response } => {
+                    return match response.take() {
+                        Some(r) => Poll::Ready(Ok(r)),
+                        // Polled again after it finished: nothing more to give.
+                        None => Poll::Pending,
+                    };
+                }
+            };
+            state.set(next);
         }
     }
 }
@@ -1060,6 +1129,8 @@ mod through_redis {
         Admit {
             headers: HeaderMap,
             permit: Option<RedisPermit>,
+            /// A shaper's delay: the call waits for it.
+            delay: Duration,
         },
         /// Answer this instead.
         Refuse(Response<Bytes>),
@@ -1179,12 +1250,16 @@ mod through_redis {
                             hold: Some(hold),
                         }))
                     });
-                    wait_turn(decided.delay()).await;
-                    Verdict::Admit { headers, permit }
+                    Verdict::Admit {
+                        headers,
+                        permit,
+                        delay: decided.delay(),
+                    }
                 }
                 Outcome::Open(_) => Verdict::Admit {
                     headers: HeaderMap::new(),
                     permit: None,
+                    delay: Duration::from_ticks(0),
                 },
                 Outcome::Closed(_) => Verdict::Refuse(store_unavailable()),
                 Outcome::Local {
@@ -1197,22 +1272,17 @@ mod through_redis {
                     let headers = headers(&options, &decided, now, wall);
                     shared.count(tier, &decided);
                     if decided.is_allowed() {
-                        let permit = Some(RedisPermit(Held::Local(permit)));
-                        wait_turn(decided.delay()).await;
-                        Verdict::Admit { headers, permit }
+                        Verdict::Admit {
+                            headers,
+                            permit: Some(RedisPermit(Held::Local(permit))),
+                            delay: decided.delay(),
+                        }
                     } else {
                         Verdict::Refuse(denial(&options, &decided, now, headers))
                     }
                 }
             }
         })
-    }
-
-    /// Sleeps out a shaper's delay, holding the request back until its turn.
-    async fn wait_turn(delay: Duration) {
-        if delay.as_ticks() > 0 {
-            tokio::time::sleep(std::time::Duration::from_nanos(delay.as_ticks())).await;
-        }
     }
 
     /// Redis failed and the failure policy refuses: 503, to be tried again in a second.
@@ -1335,7 +1405,7 @@ mod through_redis {
             // Decided: the inner service's response, or the layer's own.
             Then {
                 #[pin]
-                future: ResponseFuture<S::Future, RB, RedisPermit>,
+                future: ResponseFuture<S, B, RB, RedisPermit>,
             },
         }
     }
@@ -1358,7 +1428,7 @@ mod through_redis {
 
     impl<S, B, RB> Future for RedisFuture<S, B, RB>
     where
-        S: Service<Request<B>, Response = Response<RB>>,
+        S: Service<Request<B>, Response = Response<RB>> + Clone,
     {
         type Output = Result<Response<LimitedBody<RB, RedisPermit>>, S::Error>;
 
@@ -1369,7 +1439,19 @@ mod through_redis {
                     RedisProj::Then { future } => return future.poll(cx),
                     RedisProj::Deciding { deciding, call } => {
                         match std::task::ready!(deciding.as_mut().poll(cx)) {
-                            Verdict::Admit { headers, permit } => match call.take() {
+                            Verdict::Admit {
+                                headers,
+                                permit,
+                                delay,
+                            } => match call.take() {
+                                // Held back until its turn: the readied service is let go
+                                // (nothing of it is held through the wait) and a clone is
+                                // readied and called then.
+                                Some((inner, request)) if delay.as_ticks() > 0 => {
+                                    let later = inner.clone();
+                                    drop(inner);
+                                    ResponseFuture::waiting(delay, later, request, headers, permit)
+                                }
                                 Some((mut inner, request)) => {
                                     ResponseFuture::inner(inner.call(request), headers, permit)
                                 }
@@ -1706,6 +1788,26 @@ mod tests {
             assert_shaped(&statuses, &calls);
         }
 
+        /// Through Redis too, a request held back by the shaper holds no place in a tower
+        /// concurrency limit behind the layer while it waits.
+        #[test]
+        fn a_held_back_request_holds_nothing_of_the_inner_service_through_redis() {
+            let server = RedisServer::start().unwrap();
+            runtime().block_on(async {
+                let limiter = limiter(NGINX, &server.url(), OnFailure::Closed);
+                let service = ServiceBuilder::new()
+                    .layer(RateLimitLayer::redis(limiter, ClientIp).unwrap())
+                    .concurrency_limit(1)
+                    .service_fn(|_: Request<()>| async {
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                    });
+                let waited = the_other_client_waits(service).await;
+                // Not the held one's 100 ms: at most its decision's round trip to Redis.
+                let most = std::time::Duration::from_millis(60);
+                assert!(waited < most, "waited {waited:?}");
+            });
+        }
+
         /// A runtime with the timers and sockets the Redis client needs.
         fn runtime() -> tokio::runtime::Runtime {
             tokio::runtime::Builder::new_current_thread()
@@ -1990,5 +2092,122 @@ mod tests {
             .unwrap()
             .block_on(seven_at_once(service));
         assert_shaped(&statuses, &calls);
+    }
+
+    fn nginx_layer() -> RateLimitLayer<ClientIp> {
+        let file: PolicyFile = NGINX.parse().unwrap();
+        RateLimitLayer::new(KeyedPolicy::from_file(&file), ClientIp).unwrap()
+    }
+
+    fn timed_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    /// A tower `Timeout` of 250 ms behind the layer, handlers of 20 ms: a request the shaper
+    /// holds back 300 ms is answered, since the inner service is called (its clock started)
+    /// at the request's turn, not when it was decided.
+    #[test]
+    fn an_inner_timeout_starts_at_the_turn_not_at_the_decision() {
+        let service = ServiceBuilder::new()
+            .layer(nginx_layer())
+            .timeout(std::time::Duration::from_millis(250))
+            .service_fn(|_: Request<()>| async {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+            });
+        let out = timed_runtime().block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..6 {
+                let mut service = service.clone();
+                set.spawn(async move {
+                    let ready = service.ready().await.unwrap();
+                    let answer = ready.call(request(None)).await;
+                    answer.map(|r| r.status()).map_err(|e| e.to_string())
+                });
+            }
+            set.join_all().await
+        });
+        assert!(out.iter().all(|r| r == &Ok(StatusCode::OK)), "{out:?}");
+    }
+
+    /// Through `service` (the nginx example in front of a concurrency limit of 1): three
+    /// requests pass, a fourth is held back 100 ms, and meanwhile another client's request is
+    /// sent. How long that one waited (both answered 200).
+    async fn the_other_client_waits<S, RB>(service: S) -> std::time::Duration
+    where
+        S: Service<Request<()>, Response = Response<RB>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        RB: Send + 'static,
+    {
+        let mut first = service.clone();
+        for _ in 0..3 {
+            let r = first.ready().await.unwrap().call(request(None)).await;
+            assert_eq!(r.unwrap().status(), StatusCode::OK);
+        }
+        let held = tokio::spawn(first.ready().await.unwrap().call(request(None)));
+        tokio::task::yield_now().await;
+        let other = Some(SocketAddr::from(([192, 0, 2, 9], 1)));
+        let started = std::time::Instant::now();
+        let mut service = service.clone();
+        let answer = service.ready().await.unwrap().call(request(other));
+        let r = tokio::time::timeout(std::time::Duration::from_secs(2), answer)
+            .await
+            .expect("the other client's request waits on the held one's place");
+        let waited = started.elapsed();
+        assert_eq!(r.unwrap().status(), StatusCode::OK);
+        assert_eq!(held.await.unwrap().unwrap().status(), StatusCode::OK);
+        waited
+    }
+
+    /// A tower concurrency limit of 1 behind the layer: a request held back by the shaper holds
+    /// no place in it while it waits, so another client's request goes through at once.
+    #[test]
+    fn a_held_back_request_holds_nothing_of_the_inner_service() {
+        let service = ServiceBuilder::new()
+            .layer(nginx_layer())
+            .concurrency_limit(1)
+            .service_fn(|_: Request<()>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+            });
+        let waited = timed_runtime().block_on(the_other_client_waits(service));
+        let most = std::time::Duration::from_millis(50);
+        assert!(waited < most, "waited {waited:?}");
+    }
+
+    /// Outside a tokio runtime there is no timer to hold a request back on: a delayed request
+    /// is a 500 saying so, not a panic; the undelayed ones pass.
+    #[test]
+    fn a_delayed_request_outside_a_runtime_is_a_500_not_a_panic() {
+        let mut service =
+            ServiceBuilder::new()
+                .layer(nginx_layer())
+                .service_fn(|_: Request<()>| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                });
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            assert!(service.poll_ready(&mut cx).is_ready());
+            let mut answer = std::pin::pin!(service.call(request(None)));
+            match answer.as_mut().poll(&mut cx) {
+                Poll::Ready(r) => statuses.push(r.unwrap().status()),
+                Poll::Pending => panic!("pending outside a runtime"),
+            }
+        }
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::INTERNAL_SERVER_ERROR
+            ]
+        );
     }
 }

@@ -63,7 +63,7 @@ pub struct Serve {
     #[arg(long, default_value_t = 1_000_000)]
     max_keys: usize,
     /// Let requests' test headers force a 429 (X-RateLimit: 1) or lower a limit
-    /// (X-RateLimit-NAME: N, NAME a limit's name). Never raises one. Not with --redis.
+    /// (X-RateLimit-NAME: N, NAME a limit's name). Never raises one.
     #[arg(long)]
     test_headers: bool,
     /// Keep the policy's states in this Redis server (redis://HOST:PORT), shared by every
